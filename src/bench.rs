@@ -1,0 +1,246 @@
+//! `strata bench local`: load time, prompt-processing and generation tokens/s, time to first
+//! token and peak memory of a local model, optionally beside llama.cpp on the same GGUF.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::provider::Provider;
+use crate::runtime::types::{ChatRequest, Message, Params, StreamEvent};
+use crate::runtime::Runtime;
+
+/// Options of `strata bench local`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Local model id (default: the default model).
+    #[arg(short, long)]
+    pub model: Option<String>,
+    /// Tokens to generate per run.
+    #[arg(long, default_value_t = 128)]
+    pub tokens: u32,
+    /// Measured runs (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub runs: u32,
+    /// Also run llama.cpp (llama-cpp-python) with this Python on the same GGUF.
+    #[arg(long, value_name = "PYTHON")]
+    pub llama_cpp: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Figures of one engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Figures {
+    pub engine: String,
+    pub load_ms: f64,
+    /// Time to first token of a short chat prompt.
+    pub ttft_ms: f64,
+    pub prompt_tokens_per_s: f64,
+    pub gen_tokens_per_s: f64,
+    pub peak_rss_mb: f64,
+}
+
+const SHORT_PROMPT: &str =
+    "Write a short story about a lighthouse keeper who finds a message in a bottle.";
+
+fn long_prompt() -> String {
+    let paragraph = "Rust is a systems programming language that runs fast, prevents segfaults and guarantees thread safety. Ownership, borrowing and lifetimes let the compiler check memory safety without a garbage collector. ";
+    format!(
+        "Summarize the following text in one sentence.\n\n{}",
+        paragraph.repeat(12)
+    )
+}
+
+/// Runs the benchmark and prints the figures.
+pub async fn run_local(runtime: &Runtime, args: &BenchArgs) -> Result<i32> {
+    let spec = match &args.model {
+        Some(m) => runtime.catalog.get(m)?.clone(),
+        None => runtime.default_model()?.clone(),
+    };
+    if !spec.is_local() {
+        bail!(
+            "{} is not a local model; `strata bench local` measures in-process models",
+            spec.id
+        );
+    }
+    crate::cli::ensure_pulled(runtime, &spec.id).await?;
+    let ours = measure_strata(runtime, &spec.id, args).await?;
+    let mut all = vec![ours.clone()];
+    if let Some(python) = &args.llama_cpp {
+        let gguf = spec
+            .files
+            .iter()
+            .find(|f| f.name.ends_with(".gguf"))
+            .map(|f| spec.dir(&runtime.paths.model_dir).join(&f.name))
+            .context("the model has no GGUF file")?;
+        all.push(measure_llama_cpp(python, &gguf, args).await?);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(0);
+    }
+    println!(
+        "model {}  ({} runs, {} generated tokens, median)",
+        spec.id, args.runs, args.tokens
+    );
+    println!(
+        "{:<12} {:>10} {:>10} {:>14} {:>12} {:>10}",
+        "engine", "load ms", "ttft ms", "prompt tok/s", "gen tok/s", "peak MB"
+    );
+    for f in &all {
+        println!(
+            "{:<12} {:>10.0} {:>10.1} {:>14.1} {:>12.1} {:>10.0}",
+            f.engine,
+            f.load_ms,
+            f.ttft_ms,
+            f.prompt_tokens_per_s,
+            f.gen_tokens_per_s,
+            f.peak_rss_mb
+        );
+    }
+    if let [s, l] = all.as_slice() {
+        println!(
+            "strata / llama.cpp: generation {:.2}x, prompt {:.2}x, first token {:.2}x slower",
+            s.gen_tokens_per_s / l.gen_tokens_per_s,
+            s.prompt_tokens_per_s / l.prompt_tokens_per_s,
+            s.ttft_ms / l.ttft_ms
+        );
+    }
+    Ok(0)
+}
+
+struct Run {
+    ttft_ms: f64,
+    total_ms: f64,
+    input_tokens: u32,
+    output_tokens: u32,
+}
+
+async fn one_run(
+    provider: &dyn Provider,
+    model: &str,
+    prompt: &str,
+    max_tokens: u32,
+) -> Result<Run> {
+    let request = ChatRequest {
+        model: model.to_string(),
+        system: None,
+        messages: vec![Message::user(prompt)],
+        params: Params {
+            temperature: Some(0.0),
+            max_tokens: Some(max_tokens),
+            ..Params::default()
+        },
+        tools: Vec::new(),
+    };
+    let start = Instant::now();
+    let mut stream = provider.chat_stream(request).await?;
+    let mut first = None;
+    let mut usage = None;
+    while let Some(event) = stream.next().await {
+        match event? {
+            StreamEvent::TextDelta { .. } => {
+                first.get_or_insert_with(|| start.elapsed());
+            }
+            StreamEvent::Usage(u) => usage = Some(u),
+            _ => {}
+        }
+    }
+    let total = start.elapsed();
+    let usage = usage.unwrap_or_default();
+    Ok(Run {
+        ttft_ms: first.unwrap_or(total).as_secs_f64() * 1000.0,
+        total_ms: total.as_secs_f64() * 1000.0,
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+    })
+}
+
+async fn measure_strata(runtime: &Runtime, id: &str, args: &BenchArgs) -> Result<Figures> {
+    let spec = runtime.catalog.get(id)?;
+    let name = spec.remote_name().to_string();
+    let start = Instant::now();
+    runtime.local().chat_model(&name).await?;
+    let load_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let provider: &dyn Provider = runtime.local().as_ref();
+    // Warm-up, then measured runs.
+    one_run(provider, &name, SHORT_PROMPT, 4).await?;
+    let long = long_prompt();
+    let mut ttft = Vec::new();
+    let mut gen = Vec::new();
+    let mut pp = Vec::new();
+    for _ in 0..args.runs.max(1) {
+        let r = one_run(provider, &name, SHORT_PROMPT, args.tokens).await?;
+        ttft.push(r.ttft_ms);
+        if r.output_tokens > 1 {
+            gen.push((r.output_tokens - 1) as f64 / ((r.total_ms - r.ttft_ms) / 1000.0));
+        }
+        let p = one_run(provider, &name, &long, 1).await?;
+        pp.push(p.input_tokens as f64 / (p.ttft_ms / 1000.0));
+    }
+    Ok(Figures {
+        engine: "strata".into(),
+        load_ms,
+        ttft_ms: median(ttft),
+        prompt_tokens_per_s: median(pp),
+        gen_tokens_per_s: median(gen),
+        peak_rss_mb: peak_rss_mb(),
+    })
+}
+
+/// Runs `benches/llama_cpp_bench.py` (shipped in the binary) with the given Python.
+async fn measure_llama_cpp(
+    python: &std::path::Path,
+    gguf: &std::path::Path,
+    args: &BenchArgs,
+) -> Result<Figures> {
+    let script = include_str!("../benches/llama_cpp_bench.py");
+    let output = tokio::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(gguf)
+        .arg(args.tokens.to_string())
+        .arg(args.runs.max(1).to_string())
+        .arg(SHORT_PROMPT)
+        .arg(long_prompt())
+        .output()
+        .await
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    if !output.status.success() {
+        bail!(
+            "the llama.cpp benchmark failed (is llama-cpp-python installed for {}?):\n{}",
+            python.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line)
+        .with_context(|| format!("unexpected llama.cpp benchmark output: {line}"))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Peak resident memory of this process (VmHWM), in MB.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}

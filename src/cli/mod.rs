@@ -1,0 +1,172 @@
+//! The command line: clap definitions and dispatch to the subcommands. Every subcommand is
+//! a thin client of the library API (the TUI is the other client).
+
+mod invoke;
+mod models;
+mod progress;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Paths;
+use crate::runtime::Runtime;
+
+/// Strata: a terminal workbench for foundation models.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file (default: $XDG_CONFIG_HOME/strata/config.toml; env STRATA_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (default: $XDG_DATA_HOME/strata; env STRATA_DATA_DIR).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Ask once without the full screen (reads stdin when piped).
+    #[arg(short = 'p', long = "prompt", value_name = "QUESTION")]
+    pub prompt: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List, inspect and download models.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Call a model and stream its answer to stdout.
+    Invoke(InvokeArgs),
+    /// Measure performance.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List the catalog (built-in models plus those in your config).
+    List {
+        /// One JSON array on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one model.
+    Get {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a local model's files into the model cache.
+    Pull {
+        id: String,
+        /// Use this file (or a directory holding the model's files) before other sources.
+        #[arg(long, value_name = "PATH")]
+        from: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct InvokeArgs {
+    /// Model id (default: the configured default, else local/smollm2-135m).
+    #[arg(short, long)]
+    pub model: Option<String>,
+    /// System prompt.
+    #[arg(long)]
+    pub system: Option<String>,
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature; 0 is greedy and deterministic.
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Stop sequence (repeatable).
+    #[arg(long = "stop")]
+    pub stop: Vec<String>,
+    /// A Converse-style message list (JSON); PROMPT, if given, is added as the last user turn.
+    #[arg(long, value_name = "FILE")]
+    pub messages: Option<PathBuf>,
+    /// Print one JSON object instead of streaming text.
+    #[arg(long)]
+    pub json: bool,
+    /// Answer identical deterministic requests from the response cache.
+    #[arg(long)]
+    pub cache: bool,
+    /// The prompt; `-` or nothing with piped stdin reads stdin.
+    pub prompt: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Local generation: load time, prompt and generation tokens/s, first token, memory.
+    Local(crate::bench::BenchArgs),
+}
+
+/// Parses arguments and runs the command; returns the process exit code.
+pub async fn run(cli: Cli) -> Result<i32> {
+    let paths = Paths::resolve(cli.config.as_deref(), cli.data_dir.as_deref());
+    let _log = init_logging(&paths);
+    match cli.command {
+        Some(Command::Models(cmd)) => {
+            let runtime = Runtime::open(paths)?;
+            models::run(&runtime, cmd).await
+        }
+        Some(Command::Invoke(args)) => {
+            let runtime = Runtime::open(paths)?;
+            invoke::run(&runtime, args).await
+        }
+        Some(Command::Bench(BenchCommand::Local(args))) => {
+            let runtime = Runtime::open(paths)?;
+            crate::bench::run_local(&runtime, &args).await
+        }
+        None => {
+            let runtime = Runtime::open(paths)?;
+            let args = InvokeArgs {
+                model: None,
+                system: None,
+                max_tokens: None,
+                temperature: None,
+                top_p: None,
+                seed: None,
+                stop: Vec::new(),
+                messages: None,
+                json: false,
+                cache: false,
+                prompt: cli.prompt,
+            };
+            invoke::run(&runtime, args).await
+        }
+    }
+}
+
+/// Logs go to a file under the state dir, never to the terminal.
+fn init_logging(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    std::fs::create_dir_all(&paths.state_dir).ok()?;
+    let appender = tracing_appender::rolling::never(&paths.state_dir, "strata.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_openai=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .try_init()
+        .ok()?;
+    Some(guard)
+}
+
+/// Makes sure a local model's files are present, pulling with a progress bar if not.
+pub(crate) async fn ensure_pulled(runtime: &Runtime, model: &str) -> Result<()> {
+    let spec = runtime.catalog.get(model)?;
+    if spec.is_local() && !spec.is_downloaded(&runtime.paths.model_dir) {
+        eprintln!(
+            "{} is not downloaded yet; pulling it (once) into {}",
+            spec.id,
+            runtime.paths.model_dir.display()
+        );
+        models::pull(runtime, &spec.id, None).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,300 @@
+//! Configuration: where Strata keeps its files (XDG dirs with overrides) and the user's
+//! `config.toml` (provider profiles, extra catalog models, defaults).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::runtime::catalog::ModelSpec;
+
+/// The env var that points at a config file.
+pub const CONFIG_ENV: &str = "STRATA_CONFIG";
+/// The env var that overrides the data dir.
+pub const DATA_DIR_ENV: &str = "STRATA_DATA_DIR";
+/// The env var that overrides the model cache dir.
+pub const CACHE_DIR_ENV: &str = "STRATA_CACHE_DIR";
+
+/// Where things live on disk.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The config file (it may not exist).
+    pub config_file: PathBuf,
+    /// Directory for user themes and keymaps.
+    pub config_dir: PathBuf,
+    /// The sled database and other data.
+    pub data_dir: PathBuf,
+    /// Downloaded model files.
+    pub model_dir: PathBuf,
+    /// Logs.
+    pub state_dir: PathBuf,
+}
+
+impl Paths {
+    /// Resolves paths from flags, then env vars, then XDG defaults.
+    pub fn resolve(config: Option<&Path>, data_dir: Option<&Path>) -> Paths {
+        let dirs = directories::ProjectDirs::from("", "", "strata");
+        let home_fallback = || PathBuf::from(".strata");
+        let config_dir = dirs
+            .as_ref()
+            .map(|d| d.config_dir().to_path_buf())
+            .unwrap_or_else(home_fallback);
+        let config_file = config
+            .map(Path::to_path_buf)
+            .or_else(|| env_path(CONFIG_ENV))
+            .unwrap_or_else(|| config_dir.join("config.toml"));
+        let data_dir = data_dir
+            .map(Path::to_path_buf)
+            .or_else(|| env_path(DATA_DIR_ENV))
+            .or_else(|| dirs.as_ref().map(|d| d.data_dir().to_path_buf()))
+            .unwrap_or_else(|| home_fallback().join("data"));
+        let model_dir = env_path(CACHE_DIR_ENV)
+            .or_else(|| dirs.as_ref().map(|d| d.cache_dir().join("models")))
+            .unwrap_or_else(|| home_fallback().join("models"));
+        let state_dir = dirs
+            .as_ref()
+            .and_then(|d| d.state_dir().map(Path::to_path_buf))
+            .unwrap_or_else(|| data_dir.join("state"));
+        Paths {
+            config_file,
+            config_dir,
+            data_dir,
+            model_dir,
+            state_dir,
+        }
+    }
+
+    /// Paths rooted in one directory (tests, benchmarks, portable installs).
+    pub fn under(root: &Path) -> Paths {
+        Paths {
+            config_file: root.join("config.toml"),
+            config_dir: root.to_path_buf(),
+            data_dir: root.join("data"),
+            model_dir: root.join("models"),
+            state_dir: root.join("state"),
+        }
+    }
+}
+
+fn env_path(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// A provider profile: `[providers.NAME]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderProfile {
+    /// `openai` (any OpenAI-compatible endpoint) or `local` (in-process).
+    pub kind: ProviderKind,
+    /// Base URL of an OpenAI-compatible API, e.g. `http://127.0.0.1:11434/v1`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The *name* of the env var that holds the API key (the key never goes on disk).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// A file holding the API key, as an alternative to the env var.
+    #[serde(default)]
+    pub api_key_file: Option<PathBuf>,
+    /// Request timeout for the first byte, in seconds.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+/// Provider families.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Openai,
+    Local,
+}
+
+/// The parsed `config.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Model used when none is named.
+    #[serde(default)]
+    pub default_model: Option<String>,
+    /// Answer identical deterministic requests from the response cache.
+    #[serde(default)]
+    pub cache_responses: bool,
+    /// How many times a throttled or failed call is retried.
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+    /// Where model files go (overrides the XDG cache dir).
+    #[serde(default)]
+    pub model_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderProfile>,
+    /// Extra catalog entries, or overrides of built-in ones by id.
+    #[serde(default)]
+    pub models: Vec<ModelSpec>,
+}
+
+/// A config file that could not be read or parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: bad value for `{key}`: {message}\n  fix the file or point --config / {CONFIG_ENV} at another one")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        key: String,
+        message: String,
+    },
+}
+
+impl Config {
+    /// Loads the config file; a missing file is an empty config.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text, path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Parses config text; errors name the file, line, column and key.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let deserializer = toml::Deserializer::parse(text).map_err(|e| {
+            let (line, column) = line_col(text, e.span().map(|s| s.start).unwrap_or(0));
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                line,
+                column,
+                key: String::from("(syntax)"),
+                message: e.message().to_string(),
+            }
+        })?;
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let (line, column) = line_col(text, inner.span().map(|s| s.start).unwrap_or(0));
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                line,
+                column,
+                key,
+                message: inner.message().to_string(),
+            }
+        })
+    }
+
+    /// The provider profiles, built-in ones first, patched by the user's.
+    pub fn provider_profiles(&self) -> BTreeMap<String, ProviderProfile> {
+        let mut profiles = builtin_profiles();
+        for (name, profile) in &self.providers {
+            profiles.insert(name.clone(), profile.clone());
+        }
+        profiles
+    }
+}
+
+/// Built-in profiles: the local runtime, OpenAI and a local Ollama.
+pub fn builtin_profiles() -> BTreeMap<String, ProviderProfile> {
+    let mut profiles = BTreeMap::new();
+    profiles.insert(
+        "local".to_string(),
+        ProviderProfile {
+            kind: ProviderKind::Local,
+            base_url: None,
+            api_key_env: None,
+            api_key_file: None,
+            timeout_secs: None,
+        },
+    );
+    profiles.insert(
+        "openai".to_string(),
+        ProviderProfile {
+            kind: ProviderKind::Openai,
+            base_url: Some("https://api.openai.com/v1".to_string()),
+            api_key_env: Some("OPENAI_API_KEY".to_string()),
+            api_key_file: None,
+            timeout_secs: None,
+        },
+    );
+    profiles.insert(
+        "ollama".to_string(),
+        ProviderProfile {
+            kind: ProviderKind::Openai,
+            base_url: Some("http://127.0.0.1:11434/v1".to_string()),
+            api_key_env: None,
+            api_key_file: None,
+            timeout_secs: None,
+        },
+    );
+    profiles
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_profiles_and_patches_builtins() {
+        let text = r#"
+default_model = "ollama/llama3.2"
+[providers.vllm]
+kind = "openai"
+base_url = "http://127.0.0.1:8000/v1"
+api_key_env = "VLLM_KEY"
+[providers.ollama]
+kind = "openai"
+base_url = "http://10.0.0.5:11434/v1"
+"#;
+        let config = Config::parse(text, Path::new("c.toml")).unwrap();
+        let profiles = config.provider_profiles();
+        assert_eq!(
+            profiles["vllm"].api_key_env.as_deref(),
+            Some("VLLM_KEY"),
+            "user profile kept"
+        );
+        assert_eq!(
+            profiles["ollama"].base_url.as_deref(),
+            Some("http://10.0.0.5:11434/v1")
+        );
+        assert!(profiles.contains_key("openai"), "built-ins stay");
+        assert_eq!(config.default_model.as_deref(), Some("ollama/llama3.2"));
+    }
+
+    #[test]
+    fn bad_value_names_file_line_and_key() {
+        let text =
+            "cache_responses = true\n[providers.x]\nkind = \"openai\"\ntimeout_secs = \"soon\"\n";
+        let err = Config::parse(text, Path::new("/etc/strata.toml")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("/etc/strata.toml:4:"), "{msg}");
+        assert!(msg.contains("providers.x.timeout_secs"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_key_and_syntax_errors_are_located() {
+        let err = Config::parse("\n\ncache_respnses = true\n", Path::new("c.toml")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("c.toml:3:"), "{msg}");
+        assert!(msg.contains("cache_respnses"), "{msg}");
+        let err = Config::parse("a = = 1", Path::new("c.toml")).unwrap_err();
+        assert!(err.to_string().contains("c.toml:1:"), "{err}");
+    }
+}

@@ -1,0 +1,10 @@
+//! Strata: a local-first terminal workbench for foundation models. The library holds the
+//! engine (runtime, store, telemetry); the binary adds the CLI and the TUI on top.
+#![forbid(unsafe_code)]
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod runtime;
+pub mod sessions;
+pub mod store;

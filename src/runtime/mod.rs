@@ -1,0 +1,222 @@
+//! The model runtime: catalog, providers, model pull and the invoke pipeline, behind one
+//! `Runtime` handle that the CLI, the TUI and every later feature share.
+
+pub mod catalog;
+pub mod converse;
+pub mod hooks;
+pub mod invoke;
+pub mod provider;
+pub mod providers;
+pub mod pull;
+pub mod record;
+pub mod types;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, Paths, ProviderKind};
+use crate::store::{now_micros, Id, Store, StoreError};
+use catalog::{Capability, Catalog, ModelSpec};
+use hooks::Hook;
+use invoke::{InvokeError, RetryPolicy};
+use provider::{ErrorKind, Provider, ProviderError};
+use providers::local::LocalProvider;
+use providers::openai::{KeySource, OpenAiProvider};
+use record::{InvocationRecord, Operation, Outcome};
+use types::{EmbedRequest, EmbedResponse};
+
+/// Everything a client needs to call models.
+pub struct Runtime {
+    pub paths: Paths,
+    pub config: Config,
+    pub catalog: Arc<Catalog>,
+    pub store: Store,
+    local: Arc<LocalProvider>,
+    remote: Mutex<HashMap<String, Arc<dyn Provider>>>,
+    hooks: RwLock<Vec<Arc<dyn Hook>>>,
+    cache_responses: bool,
+    retry: RetryPolicy,
+}
+
+/// The runtime could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Runtime {
+    /// Loads the config at `paths.config_file` and opens the database.
+    pub fn open(paths: Paths) -> Result<Runtime, OpenError> {
+        let config = Config::load(&paths.config_file)?;
+        Ok(Runtime::with_config(paths, config)?)
+    }
+
+    /// Opens the database with an already parsed config.
+    pub fn with_config(mut paths: Paths, config: Config) -> Result<Runtime, StoreError> {
+        if let Some(dir) = &config.model_dir {
+            paths.model_dir = dir.clone();
+        }
+        let store = Store::open(&paths.data_dir)?;
+        let catalog = Arc::new(Catalog::with_overrides(&config.models));
+        let local = Arc::new(LocalProvider::new(&paths.model_dir, catalog.clone()));
+        let retry = RetryPolicy {
+            max_retries: config
+                .max_retries
+                .unwrap_or(RetryPolicy::default().max_retries),
+            ..RetryPolicy::default()
+        };
+        Ok(Runtime {
+            cache_responses: config.cache_responses,
+            paths,
+            config,
+            catalog,
+            store,
+            local,
+            remote: Mutex::new(HashMap::new()),
+            hooks: RwLock::new(Vec::new()),
+            retry,
+        })
+    }
+
+    /// Turns the response cache on or off for calls that do not say.
+    pub fn set_cache_responses(&mut self, on: bool) {
+        self.cache_responses = on;
+    }
+
+    /// Replaces the retry policy (tests use short delays).
+    pub fn set_retry_policy(&mut self, retry: RetryPolicy) {
+        self.retry = retry;
+    }
+
+    /// Adds a hook that runs around every call.
+    pub fn add_hook(&self, hook: Arc<dyn Hook>) {
+        if let Ok(mut hooks) = self.hooks.write() {
+            hooks.push(hook);
+        }
+    }
+
+    fn hooks(&self) -> Vec<Arc<dyn Hook>> {
+        self.hooks.read().map(|h| h.clone()).unwrap_or_default()
+    }
+
+    /// The default chat model.
+    pub fn default_model(&self) -> Result<&ModelSpec, catalog::UnknownModel> {
+        self.catalog
+            .default_model(self.config.default_model.as_deref())
+    }
+
+    /// The in-process provider (for direct access to loaded models, e.g. benchmarks).
+    pub fn local(&self) -> &Arc<LocalProvider> {
+        &self.local
+    }
+
+    /// The provider serving `spec`, created on first use from its profile.
+    pub fn provider(&self, spec: &ModelSpec) -> Result<Arc<dyn Provider>, ProviderError> {
+        let profiles = self.config.provider_profiles();
+        let profile = profiles.get(&spec.provider).ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::Client,
+                format!(
+                    "model {} names provider `{}`, which has no profile; add [providers.{}] to {}",
+                    spec.id,
+                    spec.provider,
+                    spec.provider,
+                    self.paths.config_file.display()
+                ),
+            )
+        })?;
+        if profile.kind == ProviderKind::Local {
+            return Ok(self.local.clone());
+        }
+        let mut remote = self
+            .remote
+            .lock()
+            .map_err(|_| ProviderError::new(ErrorKind::Server, "provider registry poisoned"))?;
+        if let Some(p) = remote.get(&spec.provider) {
+            return Ok(p.clone());
+        }
+        let base_url = profile.base_url.clone().ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::Client,
+                format!(
+                    "provider `{}` needs a base_url in {}",
+                    spec.provider,
+                    self.paths.config_file.display()
+                ),
+            )
+        })?;
+        let provider: Arc<dyn Provider> = Arc::new(OpenAiProvider::new(
+            &spec.provider,
+            &base_url,
+            KeySource {
+                env: profile.api_key_env.clone(),
+                file: profile.api_key_file.clone(),
+            },
+            Duration::from_secs(profile.timeout_secs.unwrap_or(120)),
+        ));
+        remote.insert(spec.provider.clone(), provider.clone());
+        Ok(provider)
+    }
+
+    /// Embeds texts with an embeddings model, recording the call.
+    pub async fn embed(
+        &self,
+        model: &str,
+        inputs: Vec<String>,
+    ) -> Result<EmbedResponse, InvokeError> {
+        let spec = self.catalog.get(model)?.clone();
+        if !spec.has(Capability::Embeddings) {
+            return Err(InvokeError::Unsupported {
+                model: spec.id,
+                what: "embed text",
+            });
+        }
+        let started = Instant::now();
+        let mut record = InvocationRecord {
+            id: Id::new(),
+            model: spec.id.clone(),
+            provider: spec.provider.clone(),
+            operation: Operation::Embed,
+            started_us: now_micros(),
+            ttft_ms: None,
+            latency_ms: 0.0,
+            input_tokens: 0,
+            output_tokens: 0,
+            cost_usd: 0.0,
+            outcome: Outcome::Ok,
+            stop_reason: None,
+            cached: false,
+            retries: 0,
+            incomplete: false,
+            error: None,
+            guardrail: None,
+        };
+        let result = match self.provider(&spec) {
+            Ok(p) => {
+                p.embed(EmbedRequest {
+                    model: spec.remote_name().to_string(),
+                    inputs,
+                })
+                .await
+            }
+            Err(e) => Err(e),
+        };
+        record.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &result {
+            Ok(r) => {
+                record.input_tokens = r.usage.input_tokens;
+                record.cost_usd = spec.cost(r.usage.input_tokens, 0);
+            }
+            Err(e) => {
+                record.outcome = Outcome::from_error(e.kind);
+                record.error = Some(e.message.clone());
+            }
+        }
+        self.save_record(&record);
+        result.map_err(InvokeError::Provider)
+    }
+}

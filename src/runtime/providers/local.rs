@@ -1,0 +1,467 @@
+//! The `local` provider: in-process GGUF chat models and BERT embeddings through kalosm.
+//! Each model is loaded once and shared; kalosm queues concurrent calls on its own thread.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use kalosm::language::{
+    Bert, BertSource, CreateTextCompletionSession, FileSource, Llama, LlamaSource,
+    TextCompletionModel,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+use super::chat_template::ChatTemplate;
+use super::sampler::ParamSampler;
+use crate::runtime::catalog::{Catalog, ModelSpec};
+use crate::runtime::provider::{ErrorKind, EventStream, Provider, ProviderError};
+use crate::runtime::types::{
+    ChatRequest, EmbedRequest, EmbedResponse, StopReason, StreamEvent, Usage,
+};
+
+/// A chat template for GGUF files that carry none (ChatML).
+const FALLBACK_TEMPLATE: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+/// A loaded chat model with its prompt template.
+pub struct LoadedChat {
+    pub llama: Llama,
+    template: ChatTemplate,
+}
+
+impl LoadedChat {
+    /// The exact prompt text the model sees for a request.
+    pub fn prompt(&self, request: &ChatRequest) -> Result<String, ProviderError> {
+        self.template
+            .render(&request.all_messages(), &request.tools)
+            .map_err(|e| {
+                ProviderError::new(
+                    ErrorKind::Client,
+                    format!("the model's chat template rejected the conversation: {e}"),
+                )
+            })
+    }
+
+    /// Number of tokens in `text` as the model tokenizes it.
+    pub fn count_tokens(&self, text: &str) -> u32 {
+        self.llama
+            .tokenizer()
+            .encode_fast(text, false)
+            .map(|e| e.get_ids().len() as u32)
+            .unwrap_or(0)
+    }
+}
+
+/// In-process models, loaded on first use.
+pub struct LocalProvider {
+    model_dir: PathBuf,
+    catalog: Arc<Catalog>,
+    chats: tokio::sync::Mutex<HashMap<String, Arc<LoadedChat>>>,
+    embedders: tokio::sync::Mutex<HashMap<String, Bert>>,
+}
+
+/// Picks the compute device once, with stdout muted: kalosm prints a notice there when it
+/// falls back to the CPU, which would corrupt `--json` output and the TUI.
+fn init_device_quietly() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let muted = gag::Gag::stdout().ok();
+        let _ = kalosm::language::accelerated_device_if_available();
+        let _ = std::io::stdout().flush();
+        drop(muted);
+    });
+}
+
+impl LocalProvider {
+    pub fn new(model_dir: &Path, catalog: Arc<Catalog>) -> Self {
+        init_device_quietly();
+        LocalProvider {
+            model_dir: model_dir.to_path_buf(),
+            catalog,
+            chats: Default::default(),
+            embedders: Default::default(),
+        }
+    }
+
+    fn spec(&self, name: &str) -> Result<&ModelSpec, ProviderError> {
+        self.catalog
+            .models()
+            .iter()
+            .find(|m| m.is_local() && (m.remote_name() == name || m.id == name))
+            .ok_or_else(|| {
+                ProviderError::new(
+                    ErrorKind::ModelUnavailable,
+                    format!("no local model named `{name}` in the catalog"),
+                )
+            })
+    }
+
+    fn files(&self, spec: &ModelSpec) -> Result<PathBuf, ProviderError> {
+        if !spec.is_downloaded(&self.model_dir) {
+            return Err(ProviderError::new(
+                ErrorKind::ModelUnavailable,
+                format!(
+                    "model {} is not downloaded; run `strata models pull {}`",
+                    spec.id, spec.id
+                ),
+            ));
+        }
+        Ok(spec.dir(&self.model_dir))
+    }
+
+    /// Loads (once) and returns a chat model.
+    pub async fn chat_model(&self, name: &str) -> Result<Arc<LoadedChat>, ProviderError> {
+        let spec = self.spec(name)?.clone();
+        let mut chats = self.chats.lock().await;
+        if let Some(model) = chats.get(&spec.id) {
+            return Ok(model.clone());
+        }
+        let dir = self.files(&spec)?;
+        let gguf = spec
+            .files
+            .iter()
+            .find(|f| f.name.ends_with(".gguf"))
+            .map(|f| dir.join(&f.name))
+            .ok_or_else(|| {
+                ProviderError::new(
+                    ErrorKind::ModelUnavailable,
+                    format!("{} has no GGUF file to load as a chat model", spec.id),
+                )
+            })?;
+        let unavailable = |e: String| {
+            ProviderError::new(
+                ErrorKind::ModelUnavailable,
+                format!("cannot load {}: {e}", spec.id),
+            )
+        };
+        let meta_path = gguf.clone();
+        let template = tokio::task::spawn_blocking(move || read_template(&meta_path))
+            .await
+            .map_err(|e| unavailable(e.to_string()))?
+            .map_err(unavailable)?;
+        let llama = Llama::builder()
+            .with_source(LlamaSource::new(FileSource::local(gguf)))
+            .build_with_loading_handler(|_| {})
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let loaded = Arc::new(LoadedChat { llama, template });
+        chats.insert(spec.id.clone(), loaded.clone());
+        Ok(loaded)
+    }
+
+    async fn embedder(&self, name: &str) -> Result<Bert, ProviderError> {
+        let spec = self.spec(name)?.clone();
+        let mut embedders = self.embedders.lock().await;
+        if let Some(bert) = embedders.get(&spec.id) {
+            return Ok(bert.clone());
+        }
+        let dir = self.files(&spec)?;
+        let source = BertSource::new()
+            .with_model(FileSource::local(dir.join("model.safetensors")))
+            .with_tokenizer(FileSource::local(dir.join("tokenizer.json")))
+            .with_config(FileSource::local(dir.join("config.json")));
+        let bert = Bert::builder()
+            .with_source(source)
+            .build_with_loading_handler(|_| {})
+            .await
+            .map_err(|e| {
+                ProviderError::new(
+                    ErrorKind::ModelUnavailable,
+                    format!("cannot load {}: {e}", spec.id),
+                )
+            })?;
+        embedders.insert(spec.id.clone(), bert.clone());
+        Ok(bert)
+    }
+}
+
+/// Reads the chat template and special tokens from a GGUF header.
+fn read_template(path: &Path) -> Result<ChatTemplate, String> {
+    use candle_core::quantized::gguf_file;
+    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let content = gguf_file::Content::read(&mut file)
+        .map_err(|e| format!("{} is not a readable GGUF file: {e}", path.display()))?;
+    let md = &content.metadata;
+    let token = |key: &str| -> String {
+        let tokens = md
+            .get("tokenizer.ggml.tokens")
+            .and_then(|v| v.to_vec().ok());
+        let id = md.get(key).and_then(|v| v.to_u32().ok());
+        match (tokens, id) {
+            (Some(tokens), Some(id)) => tokens
+                .get(id as usize)
+                .and_then(|t| t.to_string().ok())
+                .cloned()
+                .unwrap_or_default(),
+            _ => String::new(),
+        }
+    };
+    let source = md
+        .get("tokenizer.chat_template")
+        .and_then(|v| v.to_string().ok())
+        .cloned()
+        .unwrap_or_else(|| FALLBACK_TEMPLATE.to_string());
+    ChatTemplate::new(
+        &source,
+        &token("tokenizer.ggml.bos_token_id"),
+        &token("tokenizer.ggml.eos_token_id"),
+    )
+    .map_err(|e| format!("bad chat template: {e}"))
+}
+
+/// What generation has produced so far, shared with kalosm's token callback.
+struct Generation {
+    tx: mpsc::UnboundedSender<Result<StreamEvent, ProviderError>>,
+    stop_sequences: Vec<String>,
+    max_tokens: u32,
+    /// Text held back because it may be the start of a stop sequence.
+    pending: String,
+    tokens: u32,
+    stopped: Option<StopReason>,
+}
+
+impl Generation {
+    /// Takes one decoded token; returns false once generation should end.
+    fn push(&mut self, piece: String) -> bool {
+        if self.stopped.is_some() {
+            return false;
+        }
+        if self.tx.is_closed() {
+            self.stopped = Some(StopReason::Cancelled);
+            return false;
+        }
+        self.tokens += 1;
+        self.pending.push_str(&piece);
+        if let Some((pos, _)) = self
+            .stop_sequences
+            .iter()
+            .filter_map(|s| self.pending.find(s.as_str()).map(|p| (p, s)))
+            .min_by_key(|(p, _)| *p)
+        {
+            self.pending.truncate(pos);
+            self.flush_all();
+            self.stopped = Some(StopReason::StopSequence);
+            return false;
+        }
+        // Emit everything that cannot be the start of a stop sequence.
+        let hold = self
+            .stop_sequences
+            .iter()
+            .map(|s| longest_suffix_prefix(&self.pending, s))
+            .max()
+            .unwrap_or(0);
+        let emit_to = self.pending.len() - hold;
+        if emit_to > 0 {
+            let text: String = self.pending.drain(..emit_to).collect();
+            let _ = self.tx.send(Ok(StreamEvent::TextDelta { text }));
+        }
+        if self.tokens >= self.max_tokens {
+            self.flush_all();
+            self.stopped = Some(StopReason::MaxTokens);
+            return false;
+        }
+        true
+    }
+
+    fn flush_all(&mut self) {
+        if !self.pending.is_empty() {
+            let text = std::mem::take(&mut self.pending);
+            let _ = self.tx.send(Ok(StreamEvent::TextDelta { text }));
+        }
+    }
+}
+
+/// Length of the longest suffix of `text` that is a proper prefix of `stop`.
+fn longest_suffix_prefix(text: &str, stop: &str) -> usize {
+    (1..stop.len().min(text.len() + 1))
+        .rev()
+        .find(|&n| {
+            text.is_char_boundary(text.len() - n)
+                && stop.is_char_boundary(n)
+                && text.ends_with(&stop[..n])
+        })
+        .unwrap_or(0)
+}
+
+#[async_trait]
+impl Provider for LocalProvider {
+    fn name(&self) -> &str {
+        "local"
+    }
+
+    async fn chat_stream(&self, request: ChatRequest) -> Result<EventStream, ProviderError> {
+        let model = self.chat_model(&request.model).await?;
+        let prompt = model.prompt(&request)?;
+        let input_tokens = model.count_tokens(&prompt);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let generation = Arc::new(Mutex::new(Generation {
+            tx: tx.clone(),
+            stop_sequences: request
+                .params
+                .stop
+                .iter()
+                .filter(|s| !s.is_empty())
+                .cloned()
+                .collect(),
+            max_tokens: request.params.max_tokens.unwrap_or(u32::MAX).max(1),
+            pending: String::new(),
+            tokens: 0,
+            stopped: None,
+        }));
+        let done = Arc::new(tokio::sync::Notify::new());
+        let sampler = ParamSampler::new(&request.params);
+        tokio::spawn(async move {
+            let on_token = {
+                let generation = generation.clone();
+                let done = done.clone();
+                move |piece: String| {
+                    let keep_going = generation
+                        .lock()
+                        .map(|mut g| g.push(piece))
+                        .unwrap_or(false);
+                    if !keep_going {
+                        done.notify_one();
+                    }
+                    Ok(())
+                }
+            };
+            let mut session = match model.llama.new_session() {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = tx.send(Err(ProviderError::new(ErrorKind::Server, e.to_string())));
+                    return;
+                }
+            };
+            // Dropping kalosm's future (when `done` fires) stops its generation loop.
+            let outcome = tokio::select! {
+                r = model.llama.stream_text_with_callback(&mut session, &prompt, sampler, on_token) => r.map_err(|e| e.to_string()),
+                _ = done.notified() => Ok(()),
+            };
+            let mut g = match generation.lock() {
+                Ok(g) => g,
+                Err(_) => return,
+            };
+            if let Err(e) = outcome {
+                let _ = tx.send(Err(ProviderError::new(
+                    ErrorKind::Server,
+                    format!("local generation failed: {e}"),
+                )));
+                return;
+            }
+            g.flush_all();
+            let reason = g.stopped.unwrap_or(StopReason::EndTurn);
+            let _ = tx.send(Ok(StreamEvent::Usage(Usage {
+                input_tokens,
+                output_tokens: g.tokens,
+            })));
+            let _ = tx.send(Ok(StreamEvent::Stop { reason }));
+        });
+        Ok(UnboundedReceiverStream::new(rx).boxed())
+    }
+
+    async fn embed(&self, request: EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        let bert = self.embedder(&request.model).await?;
+        let inputs = request.inputs;
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+            let vectors = bert
+                .embed_batch_with_pooling(refs, rbert::Pooling::Mean)
+                .map_err(|e| {
+                    ProviderError::new(ErrorKind::Server, format!("embedding failed: {e}"))
+                })?;
+            let input_tokens = inputs
+                .iter()
+                .map(|s| s.split_whitespace().count() as u32)
+                .sum();
+            Ok(EmbedResponse {
+                vectors: vectors.into_iter().map(|v| v.vector().to_vec()).collect(),
+                usage: Usage {
+                    input_tokens,
+                    output_tokens: 0,
+                },
+            })
+        })
+        .await
+        .map_err(|e| {
+            ProviderError::new(ErrorKind::Server, format!("embedding worker failed: {e}"))
+        })?
+    }
+
+    async fn list_models(&self) -> Result<Vec<String>, ProviderError> {
+        Ok(self
+            .catalog
+            .models()
+            .iter()
+            .filter(|m| m.is_local() && m.is_downloaded(&self.model_dir))
+            .map(|m| m.remote_name().to_string())
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generation(
+        stops: &[&str],
+        max: u32,
+    ) -> (
+        Generation,
+        mpsc::UnboundedReceiver<Result<StreamEvent, ProviderError>>,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Generation {
+                tx,
+                stop_sequences: stops.iter().map(|s| s.to_string()).collect(),
+                max_tokens: max,
+                pending: String::new(),
+                tokens: 0,
+                stopped: None,
+            },
+            rx,
+        )
+    }
+
+    fn text(rx: &mut mpsc::UnboundedReceiver<Result<StreamEvent, ProviderError>>) -> String {
+        let mut out = String::new();
+        while let Ok(Ok(StreamEvent::TextDelta { text })) = rx.try_recv() {
+            out.push_str(&text);
+        }
+        out
+    }
+
+    #[test]
+    fn stop_sequence_split_across_tokens_is_cut() {
+        let (mut g, mut rx) = generation(&["END"], 100);
+        assert!(g.push("Hello E".into()));
+        assert_eq!(text(&mut rx), "Hello ", "`E` is held back");
+        assert!(g.push("N".into()));
+        assert!(!g.push("Dless".into()));
+        g.flush_all();
+        assert_eq!(text(&mut rx), "");
+        assert_eq!(g.stopped, Some(StopReason::StopSequence));
+    }
+
+    #[test]
+    fn held_text_is_released_when_it_is_not_a_stop() {
+        let (mut g, mut rx) = generation(&["END"], 100);
+        g.push("a E".into());
+        g.push("x".into());
+        assert_eq!(text(&mut rx), "a Ex");
+    }
+
+    #[test]
+    fn max_tokens_stops() {
+        let (mut g, mut rx) = generation(&[], 2);
+        assert!(g.push("a".into()));
+        assert!(!g.push("b".into()));
+        assert_eq!(g.stopped, Some(StopReason::MaxTokens));
+        assert_eq!(text(&mut rx), "ab");
+        assert_eq!(g.tokens, 2);
+    }
+}

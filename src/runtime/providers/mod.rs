@@ -1,0 +1,7 @@
+//! Provider implementations: `openai` (any OpenAI-compatible endpoint) and `local`
+//! (in-process kalosm), plus the local runtime's chat templates and sampler.
+
+pub mod chat_template;
+pub mod local;
+pub mod openai;
+pub mod sampler;

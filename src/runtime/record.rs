@@ -1,0 +1,83 @@
+//! The invocation record every call leaves behind (latency, time to first token, tokens,
+//! cost, outcome): the source of metrics, audit and history.
+
+use serde::{Deserialize, Serialize};
+
+use super::provider::ErrorKind;
+use super::types::StopReason;
+use crate::store::Id;
+
+/// How a call ended, in the platform's metric terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    ClientError,
+    ServerError,
+    Throttled,
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn from_error(kind: ErrorKind) -> Outcome {
+        match kind {
+            ErrorKind::Client | ErrorKind::Auth | ErrorKind::ModelUnavailable => {
+                Outcome::ClientError
+            }
+            ErrorKind::Server | ErrorKind::Unreachable => Outcome::ServerError,
+            ErrorKind::Throttled => Outcome::Throttled,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::ClientError => "client_error",
+            Outcome::ServerError => "server_error",
+            Outcome::Throttled => "throttled",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The operation a record describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// A streamed chat call (Converse / InvokeModelWithResponseStream).
+    Chat,
+    /// An embeddings call.
+    Embed,
+}
+
+/// One call, as stored in the `invocations` tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvocationRecord {
+    pub id: Id,
+    /// Catalog id of the model.
+    pub model: String,
+    /// Provider profile that served it.
+    pub provider: String,
+    pub operation: Operation,
+    /// Start, microseconds since the Unix epoch.
+    pub started_us: u64,
+    /// Time to first token (chat) in milliseconds.
+    pub ttft_ms: Option<f64>,
+    /// Whole call in milliseconds.
+    pub latency_ms: f64,
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+    pub cost_usd: f64,
+    pub outcome: Outcome,
+    pub stop_reason: Option<StopReason>,
+    /// Answered from the response cache.
+    pub cached: bool,
+    /// Retries made before the final attempt.
+    pub retries: u32,
+    /// The stream broke and the answer is partial.
+    pub incomplete: bool,
+    /// What went wrong, for failed calls.
+    pub error: Option<String>,
+    /// The guardrail that intervened, if any.
+    pub guardrail: Option<String>,
+}

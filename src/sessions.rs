@@ -1,0 +1,350 @@
+//! Chat sessions in sled: each session's model, system prompt and parameters, its messages
+//! (keyed session id + message id, so a prefix scan lists them in order), search and export.
+
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::types::{Message, Params, Role, ToolCall, Usage};
+use crate::store::{now_micros, Id, Store, StoreError};
+
+const SESSIONS: &str = "sessions";
+const MESSAGES: &str = "messages";
+
+/// A conversation and its settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: Id,
+    pub title: String,
+    /// Catalog id of the session's model.
+    pub model: String,
+    #[serde(default)]
+    pub system: Option<String>,
+    #[serde(default)]
+    pub params: Params,
+    pub created_us: u64,
+    pub updated_us: u64,
+    /// Unsent input, restored on resume.
+    #[serde(default)]
+    pub draft: String,
+}
+
+/// How a stored message ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    Complete,
+    /// The user cancelled generation; the text is partial.
+    Cancelled,
+    /// The stream broke; the text is partial.
+    Incomplete,
+    /// The call failed; `content` holds the error.
+    Error,
+}
+
+/// One message of a session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub id: Id,
+    pub role: Role,
+    pub content: String,
+    pub status: MessageStatus,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// The model that wrote an assistant message.
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub usage: Option<Usage>,
+    #[serde(default)]
+    pub cost_usd: f64,
+    #[serde(default)]
+    pub latency_ms: Option<f64>,
+    pub created_us: u64,
+}
+
+impl ChatMessage {
+    pub fn new(role: Role, content: impl Into<String>) -> ChatMessage {
+        ChatMessage {
+            id: Id::new(),
+            role,
+            content: content.into(),
+            status: MessageStatus::Complete,
+            tool_calls: Vec::new(),
+            model: None,
+            usage: None,
+            cost_usd: 0.0,
+            latency_ms: None,
+            created_us: now_micros(),
+        }
+    }
+
+    /// The message as the model sees it in a request.
+    pub fn to_message(&self) -> Message {
+        let mut m = Message::new(self.role, self.content.clone());
+        m.tool_calls = self.tool_calls.clone();
+        m
+    }
+}
+
+/// A search hit: the session and the matching message.
+#[derive(Debug, Clone)]
+pub struct SearchHit {
+    pub session: Session,
+    pub message: ChatMessage,
+}
+
+/// Sessions on top of the store.
+#[derive(Clone)]
+pub struct SessionStore {
+    store: Store,
+}
+
+fn message_key(session: Id, message: Id) -> Vec<u8> {
+    let mut key = session.as_bytes().to_vec();
+    key.extend_from_slice(message.as_bytes());
+    key
+}
+
+impl SessionStore {
+    pub fn new(store: Store) -> SessionStore {
+        SessionStore { store }
+    }
+
+    /// Creates and stores an empty session.
+    pub fn create(&self, model: &str) -> Result<Session, StoreError> {
+        let now = now_micros();
+        let session = Session {
+            id: Id::new(),
+            title: "New chat".into(),
+            model: model.to_string(),
+            system: None,
+            params: Params::default(),
+            created_us: now,
+            updated_us: now,
+            draft: String::new(),
+        };
+        self.save(&session)?;
+        Ok(session)
+    }
+
+    pub fn save(&self, session: &Session) -> Result<(), StoreError> {
+        self.store.put(SESSIONS, session.id.as_bytes(), session)
+    }
+
+    pub fn get(&self, id: Id) -> Result<Option<Session>, StoreError> {
+        self.store.get(SESSIONS, id.as_bytes(), "session")
+    }
+
+    /// All sessions, most recently updated first.
+    pub fn list(&self) -> Result<Vec<Session>, StoreError> {
+        let mut sessions: Vec<Session> = self.store.latest(SESSIONS, usize::MAX, "session")?;
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.updated_us));
+        Ok(sessions)
+    }
+
+    /// Deletes a session and all its messages.
+    pub fn delete(&self, id: Id) -> Result<(), StoreError> {
+        let messages = self.store.tree(MESSAGES)?;
+        let keys: Vec<_> = messages
+            .scan_prefix(id.as_bytes())
+            .keys()
+            .collect::<Result<_, _>>()?;
+        let mut batch = sled::Batch::default();
+        for key in keys {
+            batch.remove(key);
+        }
+        messages.apply_batch(batch)?;
+        self.store.tree(SESSIONS)?.remove(id.as_bytes())?;
+        Ok(())
+    }
+
+    /// The session's messages in order.
+    pub fn messages(&self, session: Id) -> Result<Vec<ChatMessage>, StoreError> {
+        self.store
+            .scan_prefix(MESSAGES, session.as_bytes(), "message")
+    }
+
+    /// Stores (or replaces) a message and touches the session.
+    pub fn put_message(
+        &self,
+        session: &mut Session,
+        message: &ChatMessage,
+    ) -> Result<(), StoreError> {
+        self.store
+            .put(MESSAGES, &message_key(session.id, message.id), message)?;
+        session.updated_us = now_micros();
+        if session.title == "New chat" && message.role == Role::User {
+            session.title = title_from(&message.content);
+        }
+        self.save(session)
+    }
+
+    /// Removes one message.
+    pub fn remove_message(&self, session: Id, message: Id) -> Result<(), StoreError> {
+        self.store
+            .tree(MESSAGES)?
+            .remove(message_key(session, message))?;
+        Ok(())
+    }
+
+    /// A new session with the same settings and the messages before `upto` (exclusive).
+    pub fn fork(&self, from: &Session, upto: Id) -> Result<Session, StoreError> {
+        let mut fork = self.create(&from.model)?;
+        fork.system = from.system.clone();
+        fork.params = from.params.clone();
+        fork.title = format!("{} (fork)", from.title);
+        for message in self
+            .messages(from.id)?
+            .into_iter()
+            .take_while(|m| m.id != upto)
+        {
+            self.store
+                .put(MESSAGES, &message_key(fork.id, message.id), &message)?;
+        }
+        self.save(&fork)?;
+        Ok(fork)
+    }
+
+    /// Sessions whose title or messages contain `query` (case-insensitive).
+    pub fn search(&self, query: &str) -> Result<Vec<SearchHit>, StoreError> {
+        let needle = query.to_lowercase();
+        let mut hits = Vec::new();
+        if needle.is_empty() {
+            return Ok(hits);
+        }
+        for session in self.list()? {
+            let messages = self.messages(session.id)?;
+            if let Some(message) = messages
+                .iter()
+                .find(|m| m.content.to_lowercase().contains(&needle))
+            {
+                hits.push(SearchHit {
+                    session: session.clone(),
+                    message: message.clone(),
+                });
+            } else if session.title.to_lowercase().contains(&needle) {
+                if let Some(first) = messages.first() {
+                    hits.push(SearchHit {
+                        session: session.clone(),
+                        message: first.clone(),
+                    });
+                }
+            }
+        }
+        Ok(hits)
+    }
+
+    /// The session as Markdown.
+    pub fn export_markdown(&self, id: Id) -> Result<String, StoreError> {
+        let Some(session) = self.get(id)? else {
+            return Ok(String::new());
+        };
+        let mut out = format!("# {}\n\n_model: {}_\n\n", session.title, session.model);
+        if let Some(system) = &session.system {
+            out.push_str(&format!("> system: {system}\n\n"));
+        }
+        for m in self.messages(id)? {
+            let who = match m.role {
+                Role::User => "You",
+                Role::Assistant => "Assistant",
+                Role::System => "System",
+                Role::Tool => "Tool",
+            };
+            let note = match m.status {
+                MessageStatus::Complete => "",
+                MessageStatus::Cancelled => " (cancelled)",
+                MessageStatus::Incomplete => " (incomplete)",
+                MessageStatus::Error => " (error)",
+            };
+            out.push_str(&format!("## {who}{note}\n\n{}\n\n", m.content.trim_end()));
+        }
+        Ok(out)
+    }
+
+    /// The session and its messages as JSON.
+    pub fn export_json(&self, id: Id) -> Result<String, StoreError> {
+        let session = self.get(id)?;
+        let messages = self.messages(id)?;
+        Ok(serde_json::to_string_pretty(&serde_json::json!({
+            "session": session,
+            "messages": messages,
+        }))
+        .unwrap_or_default())
+    }
+}
+
+/// A short title from the first user message.
+fn title_from(text: &str) -> String {
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("New chat")
+        .trim();
+    let mut title: String = line.chars().take(40).collect();
+    if line.chars().count() > 40 {
+        title.push('…');
+    }
+    title
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, SessionStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, SessionStore::new(store))
+    }
+
+    #[test]
+    fn messages_keep_order_and_sessions_title_themselves() {
+        let (_d, s) = store();
+        let mut a = s.create("local/m").unwrap();
+        for (i, role) in [Role::User, Role::Assistant, Role::User]
+            .into_iter()
+            .enumerate()
+        {
+            s.put_message(&mut a, &ChatMessage::new(role, format!("msg {i}")))
+                .unwrap();
+        }
+        let msgs = s.messages(a.id).unwrap();
+        assert_eq!(
+            msgs.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
+            ["msg 0", "msg 1", "msg 2"]
+        );
+        assert_eq!(s.get(a.id).unwrap().unwrap().title, "msg 0");
+        let b = s.create("local/m").unwrap();
+        assert_eq!(
+            s.messages(b.id).unwrap().len(),
+            0,
+            "prefix scans do not leak across sessions"
+        );
+    }
+
+    #[test]
+    fn delete_fork_search_export() {
+        let (_d, s) = store();
+        let mut a = s.create("local/m").unwrap();
+        let q = ChatMessage::new(Role::User, "Wie heißt die Hauptstadt?");
+        let r = ChatMessage::new(Role::Assistant, "Berlin");
+        let q2 = ChatMessage::new(Role::User, "Und von Korea? 한국");
+        for m in [&q, &r, &q2] {
+            s.put_message(&mut a, m).unwrap();
+        }
+        let fork = s.fork(&a, q2.id).unwrap();
+        assert_eq!(s.messages(fork.id).unwrap().len(), 2);
+        let hits = s.search("한국").unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].session.id, a.id);
+        assert!(s
+            .export_markdown(a.id)
+            .unwrap()
+            .contains("## Assistant\n\nBerlin"));
+        let json: serde_json::Value = serde_json::from_str(&s.export_json(a.id).unwrap()).unwrap();
+        assert_eq!(json["messages"].as_array().unwrap().len(), 3);
+        s.delete(a.id).unwrap();
+        assert!(s.get(a.id).unwrap().is_none());
+        assert!(s.messages(a.id).unwrap().is_empty());
+        assert_eq!(s.messages(fork.id).unwrap().len(), 2, "the fork survives");
+    }
+}

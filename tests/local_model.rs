@@ -1,0 +1,334 @@
+//! The local provider and the invoke pipeline on the real SmolLM2 and all-MiniLM models.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use strata::config::Config;
+use strata::runtime::invoke::InvokeRequest;
+use strata::runtime::record::Outcome;
+use strata::runtime::types::{ChatRequest, Message, Params, StopReason, StreamEvent};
+use tokio_util::sync::CancellationToken;
+
+fn request(prompt: &str, params: Params) -> InvokeRequest {
+    InvokeRequest {
+        model: common::CHAT_MODEL.into(),
+        chat: ChatRequest {
+            model: String::new(),
+            system: Some("You are a helpful assistant.".into()),
+            messages: vec![Message::user(prompt)],
+            params,
+            tools: vec![],
+        },
+        use_cache: None,
+    }
+}
+
+fn greedy(max_tokens: u32) -> Params {
+    Params {
+        temperature: Some(0.0),
+        max_tokens: Some(max_tokens),
+        ..Params::default()
+    }
+}
+
+#[tokio::test]
+async fn greedy_generation_is_deterministic_and_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::runtime(dir.path(), Config::default()).await;
+    let mut deltas = Vec::new();
+    let a = rt
+        .invoke(
+            request("Name three colours.", greedy(24)),
+            |e| {
+                if let StreamEvent::TextDelta { text } = e {
+                    deltas.push(text.clone())
+                }
+            },
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let b = rt
+        .invoke(
+            request("Name three colours.", greedy(24)),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert!(!a.text.trim().is_empty(), "the model answered");
+    assert_eq!(a.text, b.text, "greedy decoding repeats exactly");
+    assert!(deltas.len() > 3, "the answer arrived in pieces: {deltas:?}");
+    assert_eq!(deltas.concat(), a.text);
+    assert!(a.ttft_ms.unwrap() <= a.latency_ms);
+}
+
+#[tokio::test]
+async fn usage_counts_match_the_tokenizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::runtime(dir.path(), Config::default()).await;
+    let req = request(
+        "Write a long essay about the history of the printing press.",
+        greedy(12),
+    );
+    let resp = rt
+        .invoke(req.clone(), |_| {}, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(resp.stop_reason, StopReason::MaxTokens);
+    assert_eq!(
+        resp.usage.output_tokens, 12,
+        "max_tokens caps the output exactly"
+    );
+    let model = rt.local().chat_model("smollm2-135m").await.unwrap();
+    let mut chat = req.chat.clone();
+    chat.model = "smollm2-135m".into();
+    let prompt = model.prompt(&chat).unwrap();
+    assert!(
+        prompt.contains("<|im_start|>assistant"),
+        "the model's chat template was used: {prompt}"
+    );
+    assert_eq!(resp.usage.input_tokens, model.count_tokens(&prompt));
+    assert!(resp.usage.input_tokens > 15);
+    let out_tokens = model.count_tokens(&resp.text);
+    assert!(
+        (out_tokens as i64 - 12).abs() <= 2,
+        "re-tokenized output {out_tokens} is about the 12 generated tokens"
+    );
+}
+
+#[tokio::test]
+async fn cancellation_stops_generation_and_keeps_partial_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::runtime(dir.path(), Config::default()).await;
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    let seen = Arc::new(Mutex::new(0usize));
+    let count = seen.clone();
+    let resp = rt
+        .invoke(
+            request("Count from one to five hundred in words.", greedy(2000)),
+            move |e| {
+                if let StreamEvent::TextDelta { .. } = e {
+                    let mut n = count.lock().unwrap();
+                    *n += 1;
+                    if *n == 5 {
+                        trigger.cancel();
+                    }
+                }
+            },
+            cancel,
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.stop_reason, StopReason::Cancelled);
+    assert!(!resp.text.is_empty(), "partial text is kept");
+    assert!(
+        *seen.lock().unwrap() < 50,
+        "generation stopped soon after the cancel"
+    );
+    let records = rt.recent_records(1).unwrap();
+    assert_eq!(records[0].outcome, Outcome::Cancelled);
+    // The model is still usable after a cancelled call.
+    let next = rt
+        .invoke(
+            request("Say hi.", greedy(4)),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert!(!next.text.is_empty());
+}
+
+#[tokio::test]
+async fn seeded_sampling_repeats_and_stop_sequences_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::runtime(dir.path(), Config::default()).await;
+    let seeded = Params {
+        temperature: Some(0.9),
+        seed: Some(42),
+        max_tokens: Some(20),
+        ..Params::default()
+    };
+    let a = rt
+        .invoke(
+            request("Tell me a story.", seeded.clone()),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let b = rt
+        .invoke(
+            request("Tell me a story.", seeded),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.text, b.text, "same seed, same sample");
+
+    let full = rt
+        .invoke(
+            request("Name three colours.", greedy(30)),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let words: Vec<&str> = full.text.split_whitespace().collect();
+    assert!(words.len() > 4, "{}", full.text);
+    let stop = words[3].to_string();
+    let at = full.text.find(&stop).unwrap();
+    let mut params = greedy(30);
+    params.stop = vec![stop.clone()];
+    let cut = rt
+        .invoke(
+            request("Name three colours.", params),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(cut.stop_reason, StopReason::StopSequence);
+    assert_eq!(
+        cut.text,
+        full.text[..at],
+        "text ends right before the stop sequence `{stop}`"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_calls_all_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = Arc::new(common::runtime(dir.path(), Config::default()).await);
+    let prompts = ["Say one.", "Say two.", "Say three.", "Say four."];
+    let single = rt
+        .invoke(
+            request(prompts[2], greedy(8)),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let handles: Vec<_> = prompts
+        .iter()
+        .map(|p| {
+            let rt = rt.clone();
+            let p = p.to_string();
+            tokio::spawn(async move {
+                rt.invoke(request(&p, greedy(8)), |_| {}, CancellationToken::new())
+                    .await
+            })
+        })
+        .collect();
+    let mut texts = Vec::new();
+    for h in handles {
+        let r = h.await.unwrap().unwrap();
+        assert!(r.usage.output_tokens > 0);
+        texts.push(r.text);
+    }
+    assert_eq!(
+        texts[2], single.text,
+        "queued calls do not disturb each other"
+    );
+}
+
+#[tokio::test]
+async fn records_and_response_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rt = common::runtime(dir.path(), Config::default()).await;
+    rt.set_cache_responses(true);
+    let first = rt
+        .invoke(
+            request("What is 2+2?", greedy(10)),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let second = rt
+        .invoke(
+            request("What is 2+2?", greedy(10)),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert!(!first.cached);
+    assert!(
+        second.cached,
+        "identical greedy request answered from the cache"
+    );
+    assert_eq!(first.text, second.text);
+    assert_eq!(first.usage, second.usage);
+    let sampled = Params {
+        temperature: Some(0.8),
+        max_tokens: Some(5),
+        ..Params::default()
+    };
+    let s1 = rt
+        .invoke(
+            request("What is 2+2?", sampled.clone()),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let s2 = rt
+        .invoke(
+            request("What is 2+2?", sampled),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        !s1.cached && !s2.cached,
+        "sampled requests are never cached"
+    );
+
+    let records = rt.recent_records(10).unwrap();
+    assert_eq!(records.len(), 4);
+    let r = records.iter().find(|r| r.id == first.record_id).unwrap();
+    assert_eq!(r.model, common::CHAT_MODEL);
+    assert_eq!(r.outcome, Outcome::Ok);
+    assert_eq!(r.output_tokens, first.usage.output_tokens);
+    assert!(r.ttft_ms.unwrap() > 0.0 && r.latency_ms >= r.ttft_ms.unwrap());
+    assert_eq!(r.cost_usd, 0.0, "local models are free");
+    assert!(records.iter().any(|r| r.id == second.record_id && r.cached));
+    drop(rt);
+    // Records survive a restart.
+    let rt = common::runtime(dir.path(), Config::default()).await;
+    assert_eq!(rt.recent_records(10).unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn embeddings_rank_similar_texts_closer() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::runtime(dir.path(), Config::default()).await;
+    let texts = vec![
+        "A cat sat on the mat.".to_string(),
+        "A kitten is sitting on a rug.".to_string(),
+        "Quarterly revenue grew by eight percent.".to_string(),
+    ];
+    let resp = rt.embed(common::EMBED_MODEL, texts).await.unwrap();
+    assert_eq!(resp.vectors.len(), 3);
+    assert!(resp.vectors.iter().all(|v| v.len() == 384));
+    let cos = |a: &[f32], b: &[f32]| -> f32 {
+        let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+        dot / (na * nb)
+    };
+    let near = cos(&resp.vectors[0], &resp.vectors[1]);
+    let far = cos(&resp.vectors[0], &resp.vectors[2]);
+    assert!(near > far + 0.2, "near {near} vs far {far}");
+    let err = rt
+        .embed(common::CHAT_MODEL, vec!["x".into()])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot embed"), "{err}");
+}

