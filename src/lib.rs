@@ -8,3 +8,4 @@ pub mod config;
 pub mod runtime;
 pub mod sessions;
 pub mod store;
+pub mod tui;

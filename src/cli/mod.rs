@@ -5,6 +5,7 @@ mod invoke;
 mod models;
 mod progress;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -12,6 +13,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::Paths;
 use crate::runtime::Runtime;
+use crate::tui::theme::ColorDepth;
+use crate::tui::TuiOptions;
 
 /// Strata: a terminal workbench for foundation models.
 #[derive(Debug, Parser)]
@@ -26,12 +29,29 @@ pub struct Cli {
     /// Ask once without the full screen (reads stdin when piped).
     #[arg(short = 'p', long = "prompt", value_name = "QUESTION")]
     pub prompt: Option<String>,
+    /// Colour depth: truecolor, 256, 16 or none (default: detected; NO_COLOR is honoured).
+    #[arg(long, global = true, value_name = "DEPTH", value_parser = parse_color)]
+    pub color: Option<ColorDepth>,
+    /// Theme: dark, light, high-contrast, sixteen, or one of yours.
+    #[arg(long, global = true)]
+    pub theme: Option<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
+fn parse_color(s: &str) -> Result<ColorDepth, String> {
+    ColorDepth::parse(s)
+        .ok_or_else(|| format!("`{s}` is not a colour depth; use truecolor, 256, 16 or none"))
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Open the full-screen chat (the default with no arguments).
+    Chat {
+        /// Start a new session on this model.
+        #[arg(short, long)]
+        model: Option<String>,
+    },
     /// List, inspect and download models.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -108,7 +128,26 @@ pub enum BenchCommand {
 pub async fn run(cli: Cli) -> Result<i32> {
     let paths = Paths::resolve(cli.config.as_deref(), cli.data_dir.as_deref());
     let _log = init_logging(&paths);
+    let tui = |model: Option<String>| TuiOptions {
+        model,
+        color: cli.color,
+        theme: cli.theme.clone(),
+    };
     match cli.command {
+        Some(Command::Chat { model }) => {
+            let runtime = std::sync::Arc::new(Runtime::open(paths)?);
+            crate::tui::run(runtime, tui(model)).await?;
+            Ok(0)
+        }
+        None if cli.prompt.is_none()
+            && std::io::stdin().is_terminal()
+            && std::io::stdout().is_terminal() =>
+        {
+            let runtime = std::sync::Arc::new(Runtime::open(paths)?);
+            ensure_pulled(&runtime, &runtime.default_model()?.id.clone()).await?;
+            crate::tui::run(runtime, tui(None)).await?;
+            Ok(0)
+        }
         Some(Command::Models(cmd)) => {
             let runtime = Runtime::open(paths)?;
             models::run(&runtime, cmd).await

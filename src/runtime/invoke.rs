@@ -134,6 +134,8 @@ struct Collected {
     stop: Option<StopReason>,
     first_event: Option<Instant>,
     guardrail: Option<String>,
+    /// Text pieces received (about one token each), for calls that end without usage.
+    pieces: u32,
 }
 
 impl Runtime {
@@ -230,7 +232,11 @@ impl Runtime {
         let latency = started.elapsed();
         record.latency_ms = ms(latency);
         record.ttft_ms = collected.first_event.map(|t| ms(t - started));
-        let usage = collected.usage.unwrap_or_default();
+        // A cancelled or cut call gets no usage from its provider: count what arrived.
+        let usage = collected.usage.unwrap_or(Usage {
+            input_tokens: 0,
+            output_tokens: collected.pieces,
+        });
         record.input_tokens = usage.input_tokens;
         record.output_tokens = usage.output_tokens;
         record.cost_usd = spec.cost(usage.input_tokens, usage.output_tokens);
@@ -372,6 +378,7 @@ impl Runtime {
                     }
                     collected.first_event.get_or_insert_with(Instant::now);
                     collected.text = so_far;
+                    collected.pieces += 1;
                 }
                 StreamEvent::ToolCallDelta {
                     index,

@@ -1,0 +1,1288 @@
+//! The TUI's state and its update function: every key, paste, stream event and task result
+//! arrives as a `Msg`; `update` changes the state and returns the `Effect`s to run.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use tokio_util::sync::CancellationToken;
+
+use super::input::InputBox;
+use super::keymap::{Action, Context, KeyResolver, Resolution};
+use super::layout::{self, Areas};
+use super::markdown::{self, Highlighter, Rendered};
+use super::theme::Theme;
+use crate::runtime::catalog::Catalog;
+use crate::runtime::invoke::InvokeResponse;
+use crate::runtime::types::{ChatRequest, Role, StreamEvent};
+use crate::sessions::{ChatMessage, MessageStatus, Session, SessionStore};
+use crate::store::Id;
+
+/// Which pane has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Sidebar,
+    Chat,
+    Input,
+}
+
+/// What a one-line prompt modal is asking for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptKind {
+    Rename,
+    SystemPrompt,
+    Params,
+    SearchChat,
+    SearchSessions,
+}
+
+impl PromptKind {
+    pub fn title(self) -> &'static str {
+        match self {
+            PromptKind::Rename => "Rename session",
+            PromptKind::SystemPrompt => "System prompt",
+            PromptKind::Params => "Parameters (temperature=0.7 max_tokens=512)",
+            PromptKind::SearchChat => "Search this conversation",
+            PromptKind::SearchSessions => "Search all sessions",
+        }
+    }
+}
+
+/// A catalog entry as the picker shows it.
+#[derive(Debug, Clone)]
+pub struct ModelEntry {
+    pub id: String,
+    pub context_window: u32,
+    pub input_price: f64,
+    pub output_price: f64,
+    pub local: bool,
+    pub downloaded: bool,
+}
+
+/// The fuzzy model picker.
+#[derive(Debug, Clone)]
+pub struct Picker {
+    pub query: InputBox,
+    pub matches: Vec<usize>,
+    pub selected: usize,
+}
+
+/// Layers above the panes; the top one takes the keys.
+#[derive(Debug, Clone)]
+pub enum Modal {
+    ConfirmQuit,
+    ConfirmDelete { id: Id, title: String },
+    Help,
+    Picker(Picker),
+    Prompt(PromptKind, InputBox),
+}
+
+/// A model download running in the background.
+#[derive(Debug, Clone)]
+pub struct PullState {
+    pub model: String,
+    pub done: u64,
+    pub total: Option<u64>,
+}
+
+/// Inbound messages: input events and results of background work.
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Paste(String),
+    Resize(u16, u16),
+    Stream {
+        message: Id,
+        event: StreamEvent,
+    },
+    Finished {
+        message: Id,
+        result: Result<InvokeResponse, String>,
+    },
+    PullProgress {
+        model: String,
+        done: u64,
+        total: Option<u64>,
+    },
+    Pulled {
+        model: String,
+        result: Result<(), String>,
+    },
+    EditorDone(Result<String, String>),
+}
+
+/// Work for the runner.
+#[derive(Debug)]
+pub enum Effect {
+    Invoke {
+        message: Id,
+        model: String,
+        request: ChatRequest,
+        cancel: CancellationToken,
+    },
+    Pull(String),
+    Copy(String),
+    OpenEditor(String),
+    SetMouse(bool),
+    Quit,
+}
+
+/// The generation in progress.
+#[derive(Debug)]
+pub struct Streaming {
+    pub message: Id,
+    pub cancel: CancellationToken,
+    pub started: Instant,
+}
+
+/// Rendered lines of one message, cached per width.
+#[derive(Debug, Clone)]
+pub struct MessageView {
+    pub id: Id,
+    pub rendered: Rendered,
+    /// What the cache was made from.
+    key: (usize, MessageStatus, u16),
+}
+
+/// The whole UI state.
+pub struct App {
+    pub store: SessionStore,
+    pub catalog: Vec<ModelEntry>,
+    pub default_model: String,
+    pub theme: Theme,
+    pub highlighter: Highlighter,
+    pub keys: KeyResolver,
+    pub size: (u16, u16),
+    pub focus: Focus,
+    pub sessions: Vec<Session>,
+    pub sidebar_selected: usize,
+    /// Sidebar filtered by a session search.
+    pub session_filter: Option<String>,
+    pub session: Session,
+    pub messages: Vec<ChatMessage>,
+    pub views: Vec<MessageView>,
+    /// First visible chat line.
+    pub scroll: usize,
+    /// Keep the newest line in view while streaming.
+    pub follow: bool,
+    pub selected_message: Option<usize>,
+    pub input: InputBox,
+    pub history: Vec<String>,
+    pub history_pos: Option<usize>,
+    pub modal: Option<Modal>,
+    pub streaming: Option<Streaming>,
+    pub pull: Option<PullState>,
+    /// Model to switch to once its pull finishes.
+    pub pending_model: Option<String>,
+    pub search: Option<(String, Vec<usize>, usize)>,
+    pub code_block_cursor: usize,
+    pub mouse: bool,
+    pub flash: Option<String>,
+    pub export_dir: PathBuf,
+    pub quit: bool,
+}
+
+impl App {
+    /// Builds the UI state, resuming the most recent session (or starting one).
+    pub fn new(
+        store: SessionStore,
+        catalog: &Catalog,
+        model_dir: &std::path::Path,
+        default_model: &str,
+        theme: Theme,
+        keys: KeyResolver,
+        export_dir: PathBuf,
+    ) -> Result<App, crate::store::StoreError> {
+        let catalog = catalog
+            .models()
+            .iter()
+            .map(|m| ModelEntry {
+                id: m.id.clone(),
+                context_window: m.context_window,
+                input_price: m.input_price,
+                output_price: m.output_price,
+                local: m.is_local(),
+                downloaded: m.is_downloaded(model_dir),
+            })
+            .collect();
+        let mut sessions = store.list()?;
+        let session = match sessions.first() {
+            Some(s) => s.clone(),
+            None => {
+                let s = store.create(default_model)?;
+                sessions.push(s.clone());
+                s
+            }
+        };
+        let messages = store.messages(session.id)?;
+        let history = messages
+            .iter()
+            .filter(|m| m.role == Role::User)
+            .map(|m| m.content.clone())
+            .collect();
+        let input = InputBox::with_text(&session.draft);
+        let mut app = App {
+            store,
+            catalog,
+            default_model: default_model.to_string(),
+            theme,
+            highlighter: Highlighter::new(),
+            keys,
+            size: (80, 24),
+            focus: Focus::Input,
+            sessions,
+            sidebar_selected: 0,
+            session_filter: None,
+            session,
+            messages,
+            views: Vec::new(),
+            scroll: 0,
+            follow: true,
+            selected_message: None,
+            input,
+            history,
+            history_pos: None,
+            modal: None,
+            streaming: None,
+            pull: None,
+            pending_model: None,
+            search: None,
+            code_block_cursor: 0,
+            mouse: false,
+            flash: None,
+            export_dir,
+            quit: false,
+        };
+        app.refresh_views();
+        Ok(app)
+    }
+
+    /// The panes' rectangles for the current size and focus.
+    pub fn areas(&self) -> Areas {
+        layout::areas(
+            self.size.0,
+            self.size.1,
+            self.focus == Focus::Sidebar,
+            &self.input,
+            self.input_rows(),
+        )
+    }
+
+    fn input_rows(&self) -> u16 {
+        let width = layout::input_inner_width(self.size.0, self.focus == Focus::Sidebar);
+        let (rows, _) = self.input.layout(width);
+        u16::try_from(rows.len()).unwrap_or(u16::MAX).clamp(1, 6)
+    }
+
+    /// Width available to message text in the chat pane.
+    pub fn chat_width(&self) -> u16 {
+        self.areas().chat.width.saturating_sub(2).max(4)
+    }
+
+    /// Re-renders messages whose text, status or width changed.
+    pub fn refresh_views(&mut self) {
+        let width = self.chat_width();
+        self.views.truncate(self.messages.len());
+        for (i, m) in self.messages.iter().enumerate() {
+            let key = (m.content.len(), m.status, width);
+            if self
+                .views
+                .get(i)
+                .is_some_and(|v| v.id == m.id && v.key == key)
+            {
+                continue;
+            }
+            let rendered = match m.role {
+                Role::Assistant => {
+                    markdown::render(&m.content, width, &self.theme, &self.highlighter)
+                }
+                _ => Rendered {
+                    lines: markdown::wrap_plain(
+                        &m.content,
+                        width,
+                        ratatui::style::Style::default().fg(self.theme.fg),
+                    ),
+                    code_blocks: Vec::new(),
+                },
+            };
+            let view = MessageView {
+                id: m.id,
+                rendered,
+                key,
+            };
+            if i < self.views.len() {
+                self.views[i] = view;
+            } else {
+                self.views.push(view);
+            }
+        }
+        if self.follow {
+            self.scroll_to_bottom();
+        }
+    }
+
+    /// Height in lines of message `i` (header, body, blank line).
+    pub fn message_height(&self, i: usize) -> usize {
+        self.views.get(i).map_or(0, |v| v.rendered.lines.len() + 2)
+    }
+
+    pub fn total_lines(&self) -> usize {
+        (0..self.views.len()).map(|i| self.message_height(i)).sum()
+    }
+
+    fn chat_rows(&self) -> usize {
+        usize::from(self.areas().chat.height.saturating_sub(2))
+    }
+
+    fn max_scroll(&self) -> usize {
+        self.total_lines().saturating_sub(self.chat_rows())
+    }
+
+    fn scroll_to_bottom(&mut self) {
+        self.scroll = self.max_scroll();
+    }
+
+    fn scroll_by(&mut self, delta: isize) {
+        let target = self
+            .scroll
+            .saturating_add_signed(delta)
+            .min(self.max_scroll());
+        self.scroll = target;
+        self.follow = self.scroll >= self.max_scroll();
+    }
+
+    fn scroll_to_message(&mut self, i: usize) {
+        let offset: usize = (0..i).map(|j| self.message_height(j)).sum();
+        self.scroll = offset.min(self.max_scroll());
+        self.follow = self.scroll >= self.max_scroll();
+    }
+
+    /// Session totals for the status bar: tokens and cost.
+    pub fn session_usage(&self) -> (u64, f64) {
+        self.messages.iter().fold((0, 0.0), |(t, c), m| {
+            let u = m
+                .usage
+                .map_or(0, |u| u64::from(u.input_tokens + u.output_tokens));
+            (t + u, c + m.cost_usd)
+        })
+    }
+
+    pub fn last_latency(&self) -> Option<f64> {
+        self.messages.iter().rev().find_map(|m| m.latency_ms)
+    }
+
+    fn contexts(&self) -> Vec<Context> {
+        match &self.modal {
+            Some(Modal::ConfirmQuit | Modal::ConfirmDelete { .. }) => vec![Context::Confirm],
+            Some(Modal::Picker(_)) => vec![Context::Picker],
+            Some(Modal::Prompt(..)) => vec![Context::Search],
+            Some(Modal::Help) => vec![Context::Global],
+            None => {
+                let pane = match self.focus {
+                    Focus::Sidebar => Context::Sidebar,
+                    Focus::Chat => Context::Chat,
+                    Focus::Input => Context::Input,
+                };
+                vec![pane, Context::Global]
+            }
+        }
+    }
+
+    /// Applies one message; returns the effects to run.
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match msg {
+            Msg::Key(key) => self.on_key(key, &mut fx),
+            Msg::Paste(text) => self.on_paste(&text),
+            Msg::Resize(w, h) => {
+                self.size = (w, h);
+                self.refresh_views();
+            }
+            Msg::Stream { message, event } => self.on_stream(message, event),
+            Msg::Finished { message, result } => self.on_finished(message, result),
+            Msg::PullProgress { model, done, total } => {
+                self.pull = Some(PullState { model, done, total })
+            }
+            Msg::Pulled { model, result } => self.on_pulled(model, result),
+            Msg::EditorDone(Ok(text)) => self.input.set(text.trim_end_matches('\n')),
+            Msg::EditorDone(Err(e)) => self.flash = Some(format!("editor: {e}")),
+        }
+        fx
+    }
+
+    fn on_paste(&mut self, text: &str) {
+        // A paste is text, never keys: it goes to whatever is being typed into.
+        match &mut self.modal {
+            Some(Modal::Prompt(_, input)) => input.insert_str(&text.replace('\n', " ")),
+            Some(Modal::Picker(p)) => p.query.insert_str(text.lines().next().unwrap_or("")),
+            Some(_) => {}
+            None => {
+                self.focus = Focus::Input;
+                self.input.insert_str(text);
+            }
+        }
+    }
+
+    fn on_key(&mut self, key: KeyEvent, fx: &mut Vec<Effect>) {
+        self.flash = None;
+        let contexts = self.contexts();
+        match self.keys.resolve(&contexts, key) {
+            Resolution::Action(action) => self.on_action(action, fx),
+            Resolution::Pending | Resolution::Ignored => {}
+            Resolution::Unbound => self.on_text_key(key),
+        }
+    }
+
+    /// Keys with no binding: typing into the focused text field.
+    fn on_text_key(&mut self, key: KeyEvent) {
+        let target: Option<&mut InputBox> = match &mut self.modal {
+            Some(Modal::Prompt(_, input)) => Some(input),
+            Some(Modal::Picker(p)) => Some(&mut p.query),
+            Some(_) => None,
+            None if self.focus == Focus::Input => Some(&mut self.input),
+            None => None,
+        };
+        let Some(input) = target else {
+            return;
+        };
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('w') if ctrl => input.delete_word(),
+            KeyCode::Char('u') if ctrl => {
+                input.take();
+            }
+            KeyCode::Char('a') if ctrl => input.home(),
+            KeyCode::Char(c) if !ctrl => input.insert_char(c),
+            KeyCode::Backspace => input.backspace(),
+            KeyCode::Delete => input.delete(),
+            KeyCode::Left => input.left(),
+            KeyCode::Right => input.right(),
+            KeyCode::Home => input.home(),
+            KeyCode::End => input.end(),
+            _ => {}
+        }
+        if matches!(self.modal, Some(Modal::Picker(_))) {
+            self.refilter_picker();
+        }
+    }
+
+    fn on_action(&mut self, action: Action, fx: &mut Vec<Effect>) {
+        use Action as A;
+        match action {
+            A::Quit => self.modal = Some(Modal::ConfirmQuit),
+            A::CancelOrQuit => {
+                if !self.cancel_generation() {
+                    self.modal = Some(Modal::ConfirmQuit);
+                }
+            }
+            A::Cancel => {
+                if self.modal.take().is_none()
+                    && !self.cancel_generation()
+                    && self.search.take().is_none()
+                {
+                    self.selected_message = None;
+                }
+                self.keys.reset();
+            }
+            A::ConfirmYes => self.confirm(fx),
+            A::ConfirmNo => self.modal = None,
+            A::FocusNext => self.cycle_focus(1),
+            A::FocusPrev => self.cycle_focus(-1),
+            A::FocusSidebar => self.focus = Focus::Sidebar,
+            A::FocusChat => self.focus = Focus::Chat,
+            A::FocusInput => self.focus = Focus::Input,
+            A::Help => self.modal = Some(Modal::Help),
+            A::Send => self.send(fx),
+            A::Newline => self.input.insert_char('\n'),
+            A::HistoryPrev => self.recall(-1),
+            A::HistoryNext => self.recall(1),
+            A::ComposeInEditor => fx.push(Effect::OpenEditor(self.input.text().to_string())),
+            A::Regenerate => self.regenerate(fx),
+            A::EditMessage => self.edit_selected(),
+            A::ScrollUp => self.scroll_by(-1),
+            A::ScrollDown => self.scroll_by(1),
+            A::PageUp | A::PageDown => self.page(action == A::PageDown),
+            A::Top | A::Bottom => self.jump(action == A::Bottom),
+            A::Search => {
+                self.modal = Some(Modal::Prompt(PromptKind::SearchChat, InputBox::default()))
+            }
+            A::SearchNext | A::SearchPrev => {
+                self.search_step(if action == A::SearchNext { 1 } else { -1 })
+            }
+            A::SearchSubmit => self.submit_prompt(),
+            A::CopyLastAnswer => self.copy_last_answer(fx),
+            A::CopyMessage => self.copy_selected(fx),
+            A::CopyCodeBlock => self.copy_code_block(fx),
+            A::SelectPrevMessage => self.select_message(-1),
+            A::SelectNextMessage => self.select_message(1),
+            A::ToggleMouse => {
+                self.mouse = !self.mouse;
+                self.flash = Some(format!(
+                    "mouse capture {}",
+                    if self.mouse { "on" } else { "off" }
+                ));
+                fx.push(Effect::SetMouse(self.mouse));
+            }
+            A::PickModel => self.open_picker(),
+            A::NewSession => self.new_session(),
+            A::RenameSession => {
+                let title = self
+                    .sidebar_session()
+                    .map(|s| s.title.clone())
+                    .unwrap_or_default();
+                self.modal = Some(Modal::Prompt(
+                    PromptKind::Rename,
+                    InputBox::with_text(&title),
+                ));
+            }
+            A::DeleteSession => {
+                if let Some(s) = self.sidebar_session() {
+                    self.modal = Some(Modal::ConfirmDelete {
+                        id: s.id,
+                        title: s.title.clone(),
+                    });
+                }
+            }
+            A::SearchSessions => {
+                self.modal = Some(Modal::Prompt(
+                    PromptKind::SearchSessions,
+                    InputBox::default(),
+                ))
+            }
+            A::ExportMarkdown => self.export(false),
+            A::ExportJson => self.export(true),
+            A::EditSystemPrompt => {
+                let current = self.session.system.clone().unwrap_or_default();
+                self.modal = Some(Modal::Prompt(
+                    PromptKind::SystemPrompt,
+                    InputBox::with_text(&current),
+                ));
+            }
+            A::EditParams => {
+                let p = &self.session.params;
+                let text = format!(
+                    "temperature={} max_tokens={}",
+                    p.temperature.map_or("default".into(), |t| t.to_string()),
+                    p.max_tokens.map_or("default".into(), |t| t.to_string())
+                );
+                self.modal = Some(Modal::Prompt(
+                    PromptKind::Params,
+                    InputBox::with_text(&text),
+                ));
+            }
+            A::PickerUp | A::PickerDown => self.picker_move(action == A::PickerDown),
+            A::PickerSelect => self.picker_select(fx),
+            A::ListUp | A::ListDown => self.sidebar_move(action == A::ListDown),
+            A::OpenSession => self.open_sidebar_session(),
+        }
+    }
+
+    fn cycle_focus(&mut self, dir: i32) {
+        let order = [Focus::Sidebar, Focus::Chat, Focus::Input];
+        let pos = order.iter().position(|f| *f == self.focus).unwrap_or(2) as i32;
+        self.focus = order[(pos + dir).rem_euclid(3) as usize];
+        self.keys.reset();
+    }
+
+    /// Cancels the running generation; false when nothing was running.
+    fn cancel_generation(&mut self) -> bool {
+        match &self.streaming {
+            Some(s) => {
+                s.cancel.cancel();
+                self.flash = Some("cancelling…".into());
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn confirm(&mut self, fx: &mut Vec<Effect>) {
+        match self.modal.take() {
+            Some(Modal::ConfirmQuit) => {
+                self.cancel_generation();
+                self.save_draft();
+                self.quit = true;
+                fx.push(Effect::Quit);
+            }
+            Some(Modal::ConfirmDelete { id, title }) => self.delete_session(id, &title),
+            other => self.modal = other,
+        }
+    }
+
+    /// Keeps the unsent input with the session, to restore it on resume.
+    pub fn save_draft(&mut self) {
+        self.session.draft = self.input.text().to_string();
+        if let Err(e) = self.store.save(&self.session) {
+            self.flash = Some(format!("could not save the session: {e}"));
+        }
+    }
+
+    fn persist(&mut self, message: &ChatMessage) {
+        if let Err(e) = self.store.put_message(&mut self.session, message) {
+            self.flash = Some(format!("could not save: {e}"));
+        }
+    }
+
+    fn send(&mut self, fx: &mut Vec<Effect>) {
+        if self.streaming.is_some() {
+            self.flash = Some("still answering; Esc cancels".into());
+            return;
+        }
+        if self.input.is_blank() {
+            return;
+        }
+        let text = self.input.take();
+        self.history.push(text.clone());
+        self.history_pos = None;
+        let user = ChatMessage::new(Role::User, text);
+        self.persist(&user);
+        self.messages.push(user);
+        self.reload_sidebar();
+        self.start_answer(fx);
+    }
+
+    /// Adds an empty assistant message and asks the model for it.
+    fn start_answer(&mut self, fx: &mut Vec<Effect>) {
+        let history: Vec<_> = self
+            .messages
+            .iter()
+            .filter(|m| m.status != MessageStatus::Error)
+            .map(ChatMessage::to_message)
+            .collect();
+        let mut answer = ChatMessage::new(Role::Assistant, "");
+        answer.model = Some(self.session.model.clone());
+        answer.status = MessageStatus::Incomplete;
+        let cancel = CancellationToken::new();
+        self.streaming = Some(Streaming {
+            message: answer.id,
+            cancel: cancel.clone(),
+            started: Instant::now(),
+        });
+        fx.push(Effect::Invoke {
+            message: answer.id,
+            model: self.session.model.clone(),
+            request: ChatRequest {
+                model: String::new(),
+                system: self.session.system.clone(),
+                messages: history,
+                params: self.session.params.clone(),
+                tools: Vec::new(),
+            },
+            cancel,
+        });
+        self.messages.push(answer);
+        self.follow = true;
+        self.selected_message = None;
+        self.refresh_views();
+    }
+
+    fn on_stream(&mut self, message: Id, event: StreamEvent) {
+        if let StreamEvent::TextDelta { text } = event {
+            if let Some(m) = self.messages.iter_mut().rev().find(|m| m.id == message) {
+                m.content.push_str(&text);
+            }
+        }
+    }
+
+    fn on_finished(&mut self, message: Id, result: Result<InvokeResponse, String>) {
+        if self
+            .streaming
+            .as_ref()
+            .is_some_and(|s| s.message == message)
+        {
+            self.streaming = None;
+            if self.flash.as_deref() == Some("cancelling…") {
+                self.flash = Some("cancelled; the partial answer is kept".into());
+            }
+        }
+        let Some(pos) = self.messages.iter().rposition(|m| m.id == message) else {
+            return;
+        };
+        let m = &mut self.messages[pos];
+        match result {
+            Ok(r) => {
+                m.content = r.text.clone();
+                m.usage = Some(r.usage);
+                m.cost_usd = r.cost_usd;
+                m.latency_ms = Some(r.latency_ms);
+                m.tool_calls = r.tool_calls.clone();
+                m.status = if r.stop_reason == crate::runtime::types::StopReason::Cancelled {
+                    MessageStatus::Cancelled
+                } else if r.incomplete {
+                    MessageStatus::Incomplete
+                } else {
+                    MessageStatus::Complete
+                };
+                if let Some(e) = r.error {
+                    self.flash = Some(e);
+                }
+            }
+            Err(e) => {
+                m.status = MessageStatus::Error;
+                m.content = e;
+            }
+        }
+        let m = m.clone();
+        self.persist(&m);
+        self.refresh_views();
+        self.reload_sidebar();
+    }
+
+    fn on_pulled(&mut self, model: String, result: Result<(), String>) {
+        self.pull = None;
+        match result {
+            Ok(()) => {
+                if let Some(entry) = self.catalog.iter_mut().find(|e| e.id == model) {
+                    entry.downloaded = true;
+                }
+                if self.pending_model.as_deref() == Some(model.as_str()) {
+                    self.pending_model = None;
+                    self.set_model(&model);
+                }
+                self.flash = Some(format!("{model} downloaded"));
+            }
+            Err(e) => self.flash = Some(format!("pull of {model} failed: {e}")),
+        }
+    }
+
+    fn recall(&mut self, dir: isize) {
+        if self.history.is_empty() {
+            return;
+        }
+        let last = self.history.len() - 1;
+        let pos = match (self.history_pos, dir < 0) {
+            (None, true) => Some(last),
+            (None, false) => None,
+            (Some(p), true) => Some(p.saturating_sub(1)),
+            (Some(p), false) if p >= last => None,
+            (Some(p), false) => Some(p + 1),
+        };
+        self.history_pos = pos;
+        match pos {
+            Some(p) => self.input.set(&self.history[p]),
+            None => self.input.set(""),
+        }
+    }
+
+    fn regenerate(&mut self, fx: &mut Vec<Effect>) {
+        if self.streaming.is_some() {
+            return;
+        }
+        if self
+            .messages
+            .last()
+            .is_some_and(|m| m.role == Role::Assistant)
+        {
+            if let Some(old) = self.messages.pop() {
+                if let Err(e) = self.store.remove_message(self.session.id, old.id) {
+                    self.flash = Some(format!("could not update the session: {e}"));
+                }
+            }
+        }
+        if self.messages.last().is_some_and(|m| m.role == Role::User) {
+            self.start_answer(fx);
+        } else {
+            self.flash = Some("nothing to regenerate".into());
+        }
+    }
+
+    /// Forks the session before the selected user message and puts its text in the input.
+    fn edit_selected(&mut self) {
+        let Some(i) = self
+            .selected_message
+            .or_else(|| self.messages.iter().rposition(|m| m.role == Role::User))
+        else {
+            return;
+        };
+        let Some(m) = self
+            .messages
+            .get(i)
+            .filter(|m| m.role == Role::User)
+            .cloned()
+        else {
+            self.flash = Some("select one of your messages to edit ([ and ])".into());
+            return;
+        };
+        match self.store.fork(&self.session, m.id) {
+            Ok(fork) => {
+                self.switch_to(fork);
+                self.input.set(&m.content);
+                self.focus = Focus::Input;
+                self.flash = Some("editing in a fork; Enter resends".into());
+            }
+            Err(e) => self.flash = Some(format!("could not fork: {e}")),
+        }
+    }
+
+    fn page(&mut self, down: bool) {
+        if let Some(Modal::Picker(_)) = self.modal {
+            for _ in 0..10 {
+                self.picker_move(down);
+            }
+            return;
+        }
+        if self.focus == Focus::Sidebar {
+            for _ in 0..10 {
+                self.sidebar_move(down);
+            }
+            return;
+        }
+        let rows = self.chat_rows().max(2) as isize - 1;
+        self.scroll_by(if down { rows } else { -rows });
+    }
+
+    fn jump(&mut self, bottom: bool) {
+        if self.focus == Focus::Sidebar {
+            let n = self.visible_sessions().len();
+            self.sidebar_selected = if bottom { n.saturating_sub(1) } else { 0 };
+            return;
+        }
+        if bottom {
+            self.follow = true;
+            self.scroll_to_bottom();
+        } else {
+            self.follow = false;
+            self.scroll = 0;
+        }
+    }
+
+    fn submit_prompt(&mut self) {
+        let Some(Modal::Prompt(kind, input)) = self.modal.take() else {
+            return;
+        };
+        let text = input.text().trim().to_string();
+        match kind {
+            PromptKind::Rename => {
+                if let Some(mut s) = self.sidebar_session().cloned() {
+                    if !text.is_empty() {
+                        s.title = text;
+                        if s.id == self.session.id {
+                            self.session.title = s.title.clone();
+                        }
+                        if let Err(e) = self.store.save(&s) {
+                            self.flash = Some(format!("could not rename: {e}"));
+                        }
+                        self.reload_sidebar();
+                    }
+                }
+            }
+            PromptKind::SystemPrompt => {
+                self.session.system = Some(text).filter(|t| !t.is_empty());
+                self.save_draft();
+                self.flash = Some("system prompt saved".into());
+            }
+            PromptKind::Params => match parse_params(&text, &self.session.params) {
+                Ok(p) => {
+                    self.session.params = p;
+                    self.save_draft();
+                    self.flash = Some("parameters saved".into());
+                }
+                Err(e) => {
+                    self.flash = Some(e);
+                    self.modal = Some(Modal::Prompt(kind, input));
+                }
+            },
+            PromptKind::SearchChat => {
+                let needle = text.to_lowercase();
+                let hits: Vec<usize> = self
+                    .messages
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| {
+                        !needle.is_empty() && m.content.to_lowercase().contains(&needle)
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                self.flash = Some(format!("{} match(es) for `{text}` (n/N)", hits.len()));
+                self.focus = Focus::Chat;
+                self.search = Some((text, hits, 0));
+                self.search_step(0);
+            }
+            PromptKind::SearchSessions => {
+                self.session_filter = Some(text).filter(|t| !t.is_empty());
+                self.sidebar_selected = 0;
+                self.focus = Focus::Sidebar;
+            }
+        }
+    }
+
+    fn search_step(&mut self, dir: isize) {
+        let Some((_, hits, pos)) = &mut self.search else {
+            return;
+        };
+        if hits.is_empty() {
+            return;
+        }
+        *pos = (*pos as isize + dir).rem_euclid(hits.len() as isize) as usize;
+        let target = hits[*pos];
+        self.selected_message = Some(target);
+        self.scroll_to_message(target);
+    }
+
+    fn copy_last_answer(&mut self, fx: &mut Vec<Effect>) {
+        match self
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::Assistant && !m.content.is_empty())
+        {
+            Some(m) => {
+                fx.push(Effect::Copy(m.content.clone()));
+                self.flash = Some("copied the last answer".into());
+            }
+            None => self.flash = Some("no answer to copy".into()),
+        }
+    }
+
+    fn copy_selected(&mut self, fx: &mut Vec<Effect>) {
+        match self.selected_message.and_then(|i| self.messages.get(i)) {
+            Some(m) => {
+                fx.push(Effect::Copy(m.content.clone()));
+                self.flash = Some("copied the message".into());
+            }
+            None => self.flash = Some("select a message first ([ and ])".into()),
+        }
+    }
+
+    /// Copies the next code block of the selected (or last) answer, cycling.
+    fn copy_code_block(&mut self, fx: &mut Vec<Effect>) {
+        let i = self.selected_message.or_else(|| {
+            self.messages
+                .iter()
+                .rposition(|m| m.role == Role::Assistant)
+        });
+        let blocks = i
+            .and_then(|i| self.views.get(i))
+            .map(|v| &v.rendered.code_blocks);
+        match blocks.filter(|b| !b.is_empty()) {
+            Some(blocks) => {
+                let n = self.code_block_cursor % blocks.len();
+                fx.push(Effect::Copy(blocks[n].code.clone()));
+                self.flash = Some(format!("copied code block {} of {}", n + 1, blocks.len()));
+                self.code_block_cursor = n + 1;
+            }
+            None => self.flash = Some("no code block in that message".into()),
+        }
+    }
+
+    fn select_message(&mut self, dir: isize) {
+        if self.messages.is_empty() {
+            return;
+        }
+        let last = self.messages.len() - 1;
+        let next = match self.selected_message {
+            None => last,
+            Some(i) => i.saturating_add_signed(dir).min(last),
+        };
+        self.selected_message = Some(next);
+        self.code_block_cursor = 0;
+        self.scroll_to_message(next);
+    }
+
+    fn open_picker(&mut self) {
+        let mut picker = Picker {
+            query: InputBox::default(),
+            matches: Vec::new(),
+            selected: 0,
+        };
+        picker.matches = (0..self.catalog.len()).collect();
+        picker.selected = self
+            .catalog
+            .iter()
+            .position(|e| e.id == self.session.model)
+            .unwrap_or(0);
+        self.modal = Some(Modal::Picker(picker));
+    }
+
+    fn refilter_picker(&mut self) {
+        let Some(Modal::Picker(p)) = &mut self.modal else {
+            return;
+        };
+        let query = p.query.text().to_lowercase();
+        let mut scored: Vec<(i64, usize)> = self
+            .catalog
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| fuzzy_score(&query, &e.id.to_lowercase()).map(|s| (s, i)))
+            .collect();
+        scored.sort_by_key(|(s, i)| (std::cmp::Reverse(*s), *i));
+        p.matches = scored.into_iter().map(|(_, i)| i).collect();
+        p.selected = 0;
+    }
+
+    fn picker_move(&mut self, down: bool) {
+        if let Some(Modal::Picker(p)) = &mut self.modal {
+            let n = p.matches.len();
+            if n > 0 {
+                p.selected = if down {
+                    (p.selected + 1).min(n - 1)
+                } else {
+                    p.selected.saturating_sub(1)
+                };
+            }
+        }
+    }
+
+    fn picker_select(&mut self, fx: &mut Vec<Effect>) {
+        let Some(Modal::Picker(p)) = self.modal.take() else {
+            return;
+        };
+        let Some(entry) = p
+            .matches
+            .get(p.selected)
+            .and_then(|&i| self.catalog.get(i))
+            .cloned()
+        else {
+            return;
+        };
+        if entry.local && !entry.downloaded {
+            if self.pull.is_some() {
+                self.flash = Some("a download is already running".into());
+                return;
+            }
+            self.pending_model = Some(entry.id.clone());
+            self.pull = Some(PullState {
+                model: entry.id.clone(),
+                done: 0,
+                total: None,
+            });
+            fx.push(Effect::Pull(entry.id));
+        } else {
+            self.set_model(&entry.id);
+        }
+    }
+
+    fn set_model(&mut self, id: &str) {
+        self.session.model = id.to_string();
+        self.save_draft();
+        self.flash = Some(format!("model: {id}"));
+    }
+
+    fn visible_sessions(&self) -> Vec<&Session> {
+        match &self.session_filter {
+            None => self.sessions.iter().collect(),
+            Some(q) => {
+                let hits = self.store.search(q).unwrap_or_default();
+                self.sessions
+                    .iter()
+                    .filter(|s| hits.iter().any(|h| h.session.id == s.id))
+                    .collect()
+            }
+        }
+    }
+
+    /// Sessions shown in the sidebar (filtered by a session search).
+    pub fn sidebar_items(&self) -> Vec<&Session> {
+        self.visible_sessions()
+    }
+
+    fn sidebar_session(&self) -> Option<&Session> {
+        self.visible_sessions().get(self.sidebar_selected).copied()
+    }
+
+    fn sidebar_move(&mut self, down: bool) {
+        let n = self.visible_sessions().len();
+        if n > 0 {
+            self.sidebar_selected = if down {
+                (self.sidebar_selected + 1).min(n - 1)
+            } else {
+                self.sidebar_selected.saturating_sub(1)
+            };
+        }
+    }
+
+    fn reload_sidebar(&mut self) {
+        match self.store.list() {
+            Ok(s) => self.sessions = s,
+            Err(e) => self.flash = Some(format!("could not list sessions: {e}")),
+        }
+    }
+
+    fn open_sidebar_session(&mut self) {
+        if let Some(s) = self.sidebar_session().cloned() {
+            self.switch_to(s);
+            self.focus = Focus::Input;
+        }
+    }
+
+    fn switch_to(&mut self, session: Session) {
+        if self.streaming.is_some() {
+            self.cancel_generation();
+        }
+        // The current session may just have been deleted: only save it if it still exists.
+        if self.store.get(self.session.id).ok().flatten().is_some() {
+            self.save_draft();
+        }
+        match self.store.messages(session.id) {
+            Ok(messages) => {
+                self.input = InputBox::with_text(&session.draft);
+                self.session = session;
+                self.messages = messages;
+                self.views.clear();
+                self.selected_message = None;
+                self.search = None;
+                self.follow = true;
+                self.refresh_views();
+                self.reload_sidebar();
+                self.sidebar_selected = self
+                    .visible_sessions()
+                    .iter()
+                    .position(|s| s.id == self.session.id)
+                    .unwrap_or(0);
+            }
+            Err(e) => self.flash = Some(format!("could not open the session: {e}")),
+        }
+    }
+
+    fn new_session(&mut self) {
+        let model = self.session.model.clone();
+        match self.store.create(&model) {
+            Ok(s) => {
+                self.switch_to(s);
+                self.focus = Focus::Input;
+            }
+            Err(e) => self.flash = Some(format!("could not create a session: {e}")),
+        }
+    }
+
+    fn delete_session(&mut self, id: Id, title: &str) {
+        if let Err(e) = self.store.delete(id) {
+            self.flash = Some(format!("could not delete: {e}"));
+            return;
+        }
+        self.reload_sidebar();
+        if self.session.id == id {
+            match self.sessions.first().cloned() {
+                Some(s) => self.switch_to(s),
+                None => self.new_session(),
+            }
+        }
+        self.sidebar_selected = self
+            .sidebar_selected
+            .min(self.sessions.len().saturating_sub(1));
+        self.flash = Some(format!("deleted “{title}”"));
+    }
+
+    fn export(&mut self, json: bool) {
+        let Some(s) = self.sidebar_session().cloned() else {
+            return;
+        };
+        let result = if json {
+            self.store.export_json(s.id)
+        } else {
+            self.store.export_markdown(s.id)
+        };
+        let ext = if json { "json" } else { "md" };
+        let safe: String = s
+            .title
+            .chars()
+            .map(|c| if c.is_alphanumeric() { c } else { '-' })
+            .take(40)
+            .collect();
+        let path = self.export_dir.join(format!("{safe}-{}.{ext}", s.id));
+        let written = result.map_err(|e| e.to_string()).and_then(|text| {
+            std::fs::create_dir_all(&self.export_dir).map_err(|e| e.to_string())?;
+            std::fs::write(&path, text).map_err(|e| e.to_string())
+        });
+        self.flash = Some(match written {
+            Ok(()) => format!("exported to {}", path.display()),
+            Err(e) => format!("export failed: {e}"),
+        });
+    }
+}
+
+/// Parses `temperature=0.2 max_tokens=256` (either may be `default`).
+fn parse_params(
+    text: &str,
+    current: &crate::runtime::types::Params,
+) -> Result<crate::runtime::types::Params, String> {
+    let mut p = current.clone();
+    for part in text.split_whitespace() {
+        let (key, value) = part
+            .split_once('=')
+            .ok_or_else(|| format!("`{part}`: write key=value"))?;
+        let default = value == "default";
+        match key {
+            "temperature" => {
+                p.temperature = if default {
+                    None
+                } else {
+                    let t: f32 = value
+                        .parse()
+                        .map_err(|_| format!("temperature `{value}` is not a number"))?;
+                    if !(0.0..=2.0).contains(&t) {
+                        return Err("temperature goes from 0 to 2".into());
+                    }
+                    Some(t)
+                }
+            }
+            "max_tokens" => {
+                p.max_tokens = if default {
+                    None
+                } else {
+                    Some(
+                        value
+                            .parse()
+                            .map_err(|_| format!("max_tokens `{value}` is not a whole number"))?,
+                    )
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unknown parameter `{other}` (temperature, max_tokens)"
+                ))
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// Subsequence match score: higher for contiguous and early matches; None if no match.
+pub fn fuzzy_score(query: &str, candidate: &str) -> Option<i64> {
+    if query.is_empty() {
+        return Some(0);
+    }
+    let mut score = 0i64;
+    let mut last: Option<usize> = None;
+    let mut chars = candidate.char_indices();
+    for q in query.chars() {
+        let (i, _) = chars.by_ref().find(|(_, c)| *c == q)?;
+        score += match last {
+            Some(l) if i == l + 1 => 10,
+            _ => 1,
+        };
+        if last.is_none() {
+            score -= i as i64 / 4;
+        }
+        last = Some(i);
+    }
+    Some(score)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fuzzy_prefers_contiguous_matches() {
+        assert!(fuzzy_score("smol", "local/smollm2-135m") > fuzzy_score("smol", "local/s-m-o-l"));
+        assert_eq!(fuzzy_score("xyz", "local/smollm2-135m"), None);
+        assert_eq!(fuzzy_score("", "anything"), Some(0));
+    }
+
+    #[test]
+    fn params_parse_and_reject_bad_values() {
+        let p = parse_params("temperature=0.2 max_tokens=64", &Default::default()).unwrap();
+        assert_eq!((p.temperature, p.max_tokens), (Some(0.2), Some(64)));
+        assert!(parse_params("temperature=9", &p)
+            .unwrap_err()
+            .contains("0 to 2"));
+        assert!(parse_params("top=1", &p)
+            .unwrap_err()
+            .contains("unknown parameter"));
+        assert_eq!(
+            parse_params("temperature=default", &p).unwrap().temperature,
+            None
+        );
+    }
+}

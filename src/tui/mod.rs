@@ -1,0 +1,276 @@
+//! The full-screen app: one inbound queue (keys, pastes, resizes, stream events, task
+//! results), `App::update` returning effects, and a draw at most ~30 times a second.
+
+pub mod app;
+pub mod clipboard;
+pub mod input;
+pub mod keymap;
+pub mod layout;
+pub mod markdown;
+pub mod terminal;
+pub mod theme;
+pub mod view;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures::StreamExt;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+
+use crate::runtime::invoke::InvokeRequest;
+use crate::runtime::pull::{PullEvent, Puller};
+use crate::runtime::Runtime;
+use crate::sessions::SessionStore;
+use app::{App, Effect, Msg};
+use keymap::{KeyResolver, Keymap};
+use theme::{ColorDepth, Theme};
+
+/// The shortest time between two frames (~30 frames a second).
+pub const FRAME: Duration = Duration::from_millis(33);
+
+/// How the TUI starts.
+#[derive(Debug, Clone, Default)]
+pub struct TuiOptions {
+    /// Open a new session on this model.
+    pub model: Option<String>,
+    /// Force a colour depth instead of detecting it.
+    pub color: Option<ColorDepth>,
+    /// Theme name (built-in or user).
+    pub theme: Option<String>,
+}
+
+/// Loads the theme (user themes patch built-ins) for the detected or forced colour depth.
+pub fn load_theme(runtime: &Runtime, options: &TuiOptions) -> Result<Theme> {
+    let user = theme::load_user_themes(&runtime.paths.config_dir.join("themes"))?;
+    let name = options.theme.clone().unwrap_or_else(|| "dark".into());
+    let theme = Theme::find(&name, &user).with_context(|| {
+        format!(
+            "unknown theme `{name}`; built-in themes: {}",
+            Theme::names().join(", ")
+        )
+    })?;
+    Ok(theme.adapt(options.color.unwrap_or_else(ColorDepth::from_env)))
+}
+
+/// Builds the app state for a runtime (also used by the tests).
+pub fn build_app(runtime: &Runtime, options: &TuiOptions) -> Result<App> {
+    let theme = load_theme(runtime, options)?;
+    let keymap_file = runtime.paths.config_dir.join("keymap.toml");
+    let keymap = Keymap::load(keymap_file.is_file().then_some(keymap_file.as_path()))?;
+    let default_model = match &options.model {
+        Some(m) => runtime.catalog.get(m)?.id.clone(),
+        None => runtime.default_model()?.id.clone(),
+    };
+    let store = SessionStore::new(runtime.store.clone());
+    let mut app = App::new(
+        store,
+        &runtime.catalog,
+        &runtime.paths.model_dir,
+        &default_model,
+        theme,
+        KeyResolver::new(keymap),
+        runtime.paths.data_dir.join("exports"),
+    )?;
+    if options.model.is_some() && app.session.model != default_model {
+        let session = app.store.create(&default_model)?;
+        app.sessions.insert(0, session.clone());
+        app.session = session;
+        app.messages.clear();
+        app.views.clear();
+        app.input = input::InputBox::default();
+    }
+    Ok(app)
+}
+
+/// Runs the TUI until the user quits or the terminal goes away (SIGTERM/SIGHUP).
+pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
+    let mut app = build_app(&runtime, &options)?;
+    let (mut terminal, guard) = terminal::enter().context("cannot set up the terminal")?;
+    let (tx, mut rx) = unbounded_channel::<Msg>();
+    let mut input = spawn_input(tx.clone());
+    let size = terminal.size()?;
+    app.update(Msg::Resize(size.width, size.height));
+
+    let mut term_signal =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hup_signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut dirty = true;
+    let mut last_draw = Instant::now() - FRAME;
+    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+
+    while !app.quit {
+        if dirty && last_draw.elapsed() >= FRAME {
+            terminal.draw(|f| view::render(&app, f))?;
+            last_draw = Instant::now();
+            dirty = false;
+        }
+        let next_frame = tokio::time::Instant::from_std(last_draw + FRAME);
+        tokio::select! {
+            msg = rx.recv() => {
+                let Some(msg) = msg else { break };
+                let mut effects = app.update(msg);
+                // Drain what else is queued: streamed tokens coalesce into one frame.
+                while let Ok(more) = rx.try_recv() {
+                    effects.extend(app.update(more));
+                }
+                app.refresh_views();
+                dirty = true;
+                for effect in effects {
+                    match effect {
+                        Effect::OpenEditor(text) => {
+                            input.abort();
+                            let result = edit_in_editor(&text);
+                            terminal::resume(&mut terminal, app.mouse)?;
+                            input = spawn_input(tx.clone());
+                            app.update(Msg::EditorDone(result));
+                        }
+                        other => run_effect(other, &runtime, &tx),
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(next_frame), if dirty => {}
+            _ = ticker.tick() => { dirty |= app.streaming.is_some() || app.pull.is_some(); }
+            _ = term_signal.recv() => break,
+            _ = hup_signal.recv() => break,
+        }
+    }
+    if let Some(s) = &app.streaming {
+        s.cancel.cancel();
+    }
+    app.save_draft();
+    input.abort();
+    drop(guard);
+    Ok(())
+}
+
+/// Reads terminal events into the queue (key presses only, pastes as one event).
+fn spawn_input(tx: UnboundedSender<Msg>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut events = EventStream::new();
+        while let Some(Ok(event)) = events.next().await {
+            let msg = match event {
+                Event::Key(key) if key.kind != KeyEventKind::Release => Msg::Key(key),
+                Event::Paste(text) => Msg::Paste(text),
+                Event::Resize(w, h) => Msg::Resize(w, h),
+                _ => continue,
+            };
+            if tx.send(msg).is_err() {
+                break;
+            }
+        }
+    })
+}
+
+/// Starts the background work an effect asks for.
+pub fn run_effect(effect: Effect, runtime: &Arc<Runtime>, tx: &UnboundedSender<Msg>) {
+    match effect {
+        Effect::Invoke {
+            message,
+            model,
+            request,
+            cancel,
+        } => {
+            let runtime = runtime.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let sink_tx = tx.clone();
+                let sink = move |event: &crate::runtime::types::StreamEvent| {
+                    let _ = sink_tx.send(Msg::Stream {
+                        message,
+                        event: event.clone(),
+                    });
+                };
+                let request = InvokeRequest {
+                    model,
+                    chat: request,
+                    use_cache: None,
+                };
+                let result = runtime
+                    .invoke(request, sink, cancel)
+                    .await
+                    .map_err(|e| e.to_string());
+                let _ = tx.send(Msg::Finished { message, result });
+            });
+        }
+        Effect::Pull(model) => {
+            let runtime = runtime.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let progress_tx = tx.clone();
+                let name = model.clone();
+                let total = Arc::new(std::sync::Mutex::new(None));
+                let observer = Arc::new(move |e: PullEvent| {
+                    let (done, t) = match e {
+                        PullEvent::Started {
+                            total: t,
+                            resumed_from,
+                            ..
+                        } => {
+                            if let Ok(mut total) = total.lock() {
+                                *total = t;
+                            }
+                            (resumed_from, t)
+                        }
+                        PullEvent::Progress { done, .. } => {
+                            (done, total.lock().ok().and_then(|t| *t))
+                        }
+                        _ => return,
+                    };
+                    let _ = progress_tx.send(Msg::PullProgress {
+                        model: name.clone(),
+                        done,
+                        total: t,
+                    });
+                });
+                let result = match runtime.catalog.get(&model) {
+                    Ok(spec) => Puller::new(&runtime.paths.model_dir, observer)
+                        .pull(spec, None)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                let _ = tx.send(Msg::Pulled { model, result });
+            });
+        }
+        Effect::Copy(text) => {
+            let mut out = std::io::stdout();
+            let _ = out.write_all(clipboard::osc52(&text).as_bytes());
+            let _ = out.flush();
+        }
+        Effect::SetMouse(on) => {
+            let _ = terminal::set_mouse(on);
+        }
+        Effect::OpenEditor(_) | Effect::Quit => {}
+    }
+}
+
+/// Opens $VISUAL / $EDITOR (else vi) on `text`; returns the edited text.
+fn edit_in_editor(text: &str) -> Result<String, String> {
+    terminal::suspend().map_err(|e| e.to_string())?;
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".into());
+    let file = tempfile::Builder::new()
+        .prefix("strata-")
+        .suffix(".md")
+        .tempfile()
+        .map_err(|e| e.to_string())?;
+    std::fs::write(file.path(), text).map_err(|e| e.to_string())?;
+    let mut parts = editor.split_whitespace();
+    let program = parts.next().unwrap_or("vi");
+    let status = std::process::Command::new(program)
+        .args(parts)
+        .arg(file.path())
+        .status()
+        .map_err(|e| format!("cannot run `{editor}`: {e}; set $EDITOR"))?;
+    if !status.success() {
+        return Err(format!(
+            "`{editor}` exited with {status}; the input was kept"
+        ));
+    }
+    std::fs::read_to_string(file.path()).map_err(|e| e.to_string())
+}

@@ -1,0 +1,365 @@
+//! The TUI headless: snapshots of each screen per theme and size (TestBackend + insta), and
+//! key sequences through the real update loop with the real local model.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::Terminal;
+use strata::config::Config;
+use strata::runtime::types::{Role, Usage};
+use strata::runtime::Runtime;
+use strata::sessions::{ChatMessage, MessageStatus, SessionStore};
+use strata::tui::app::{App, Effect, Focus, Modal, Msg};
+use strata::tui::theme::{ColorDepth, Theme};
+use strata::tui::{build_app, run_effect, TuiOptions};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+fn options(theme: &str) -> TuiOptions {
+    TuiOptions {
+        model: None,
+        color: Some(ColorDepth::TrueColor),
+        theme: Some(theme.to_string()),
+    }
+}
+
+fn draw(app: &mut App, w: u16, h: u16) -> Buffer {
+    app.update(Msg::Resize(w, h));
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal
+        .draw(|f| strata::tui::view::render(app, f))
+        .unwrap();
+    terminal.backend().buffer().clone()
+}
+
+fn text(buf: &Buffer) -> String {
+    let area = buf.area;
+    let mut out = String::new();
+    for y in 0..area.height {
+        let mut skip = 0;
+        for x in 0..area.width {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            let sym = buf[(x, y)].symbol();
+            out.push_str(sym);
+            skip = unicode_width::UnicodeWidthStr::width(sym).saturating_sub(1);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A session with a Korean exchange and an answer holding a code block.
+fn seed(rt: &Runtime) {
+    let store = SessionStore::new(rt.store.clone());
+    let mut s = store.create(common::CHAT_MODEL).unwrap();
+    let msgs = [
+        (Role::User, "안녕하세요! 한국어로 짧게 자기소개를 해 주세요. 이 문장은 줄바꿈이 제대로 되는지 확인하기 위해 일부러 길게 썼습니다."),
+        (Role::Assistant, "안녕하세요, 저는 **Strata**의 도우미입니다. 한국어 텍스트도 폭에 맞게 *정확히* 줄바꿈됩니다."),
+        (Role::User, "Show me hello world in Rust."),
+        (Role::Assistant, "## Hello\n\nHere it is:\n\n```rust\nfn main() {\n    println!(\"Hello, world!\");\n}\n```\n\n- compile with `rustc`\n- run `./main`"),
+    ];
+    for (role, text) in msgs {
+        let mut m = ChatMessage::new(role, text);
+        if role == Role::Assistant {
+            m.model = Some(common::CHAT_MODEL.into());
+            m.usage = Some(Usage {
+                input_tokens: 20,
+                output_tokens: 30,
+            });
+            m.latency_ms = Some(1500.0);
+        }
+        store.put_message(&mut s, &m).unwrap();
+    }
+    s.title = "Korean and code".into();
+    store.save(&s).unwrap();
+}
+
+#[tokio::test]
+async fn screens_per_theme_and_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::runtime(dir.path(), Config::default()).await;
+    seed(&rt);
+    for theme in Theme::names() {
+        let mut app = build_app(&rt, &options(theme)).unwrap();
+        for (w, h) in [(80u16, 24u16), (120, 40)] {
+            app.follow = false;
+            app.update(Msg::Resize(w, h));
+            app.scroll = 0;
+            let buf = draw(&mut app, w, h);
+            let screen = text(&buf);
+            assert!(screen.contains("안녕하세요"), "{screen}");
+            insta::assert_snapshot!(format!("conversation_{theme}_{w}x{h}"), screen);
+            // The theme's colours reach the screen.
+            let t = Theme::builtin(theme).unwrap();
+            assert!(
+                buf.content().iter().any(|c| c.fg == t.user),
+                "{theme}: user colour used"
+            );
+            if w == 80 {
+                insta::assert_debug_snapshot!(format!("conversation_{theme}_{w}x{h}_styled"), buf);
+            }
+        }
+        // The code block is further down: jump to the bottom.
+        app.update(Msg::Resize(120, 40));
+        app.follow = true;
+        app.refresh_views();
+        let buf = draw(&mut app, 120, 40);
+        let screen = text(&buf);
+        assert!(screen.contains("println!(\"Hello, world!\");"), "{screen}");
+        let t = Theme::builtin(theme).unwrap();
+        let coloured_code = buf
+            .content()
+            .iter()
+            .any(|c| c.symbol() == "f" && c.fg == t.syntax_keyword);
+        assert!(coloured_code, "{theme}: `fn` is highlighted as a keyword");
+        insta::assert_snapshot!(format!("code_{theme}_120x40"), screen);
+    }
+}
+
+#[tokio::test]
+async fn modal_and_small_screens() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::runtime(dir.path(), Config::default()).await;
+    seed(&rt);
+    let mut app = build_app(&rt, &options("dark")).unwrap();
+    app.update(Msg::Key(KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE)));
+    assert!(matches!(app.modal, Some(Modal::Help)));
+    let help = text(&draw(&mut app, 80, 24));
+    assert!(help.contains("Quit"), "{help}");
+    insta::assert_snapshot!("help_80x24", help);
+    app.modal = None;
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('p'),
+        KeyModifiers::CONTROL,
+    )));
+    let picker = text(&draw(&mut app, 120, 40));
+    assert!(
+        picker.contains("local/qwen2.5-0.5b") && picker.contains("↓ pull"),
+        "{picker}"
+    );
+    insta::assert_snapshot!("picker_120x40", picker);
+    app.modal = None;
+    let small = text(&draw(&mut app, 60, 20));
+    assert!(
+        small.contains("Korean and code"),
+        "60x20 still shows the chat: {small}"
+    );
+    insta::assert_snapshot!("conversation_60x20", small);
+    let tiny = text(&draw(&mut app, 30, 8));
+    assert!(tiny.contains("Terminal too small"), "{tiny}");
+}
+
+/// Drives the app like the runner does, without a terminal.
+struct Harness {
+    app: App,
+    rt: Arc<Runtime>,
+    tx: UnboundedSender<Msg>,
+    rx: UnboundedReceiver<Msg>,
+    copied: Vec<String>,
+}
+
+impl Harness {
+    async fn new(dir: &std::path::Path) -> Harness {
+        let rt = Arc::new(common::runtime(dir, Config::default()).await);
+        let mut app = build_app(&rt, &options("dark")).unwrap();
+        app.update(Msg::Resize(100, 30));
+        let (tx, rx) = unbounded_channel();
+        Harness {
+            app,
+            rt,
+            tx,
+            rx,
+            copied: Vec::new(),
+        }
+    }
+
+    fn apply(&mut self, effects: Vec<Effect>) {
+        for e in effects {
+            match e {
+                Effect::Copy(text) => self.copied.push(text),
+                other => run_effect(other, &self.rt, &self.tx),
+            }
+        }
+    }
+
+    fn key(&mut self, code: KeyCode, mods: KeyModifiers) {
+        let fx = self.app.update(Msg::Key(KeyEvent::new(code, mods)));
+        self.apply(fx);
+    }
+
+    fn type_text(&mut self, text: &str) {
+        for c in text.chars() {
+            self.key(KeyCode::Char(c), KeyModifiers::NONE);
+        }
+    }
+
+    /// Processes queued messages until nothing is running.
+    async fn settle(&mut self) {
+        while self.app.streaming.is_some() || self.app.pull.is_some() {
+            let msg = tokio::time::timeout(Duration::from_secs(120), self.rx.recv())
+                .await
+                .expect("the model answered in time")
+                .expect("channel open");
+            let fx = self.app.update(msg);
+            self.app.refresh_views();
+            self.apply(fx);
+        }
+    }
+
+    fn last(&self) -> &ChatMessage {
+        self.app.messages.last().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn ask_stream_regenerate_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.app.session.params.temperature = Some(0.0);
+    h.app.session.params.max_tokens = Some(16);
+    h.type_text("Name three colours.");
+    h.key(KeyCode::Enter, KeyModifiers::NONE);
+    assert!(h.app.streaming.is_some(), "Enter sends");
+    assert!(h.app.input.text().is_empty());
+    h.settle().await;
+    let first = h.last().content.clone();
+    assert_eq!(h.last().role, Role::Assistant);
+    assert_eq!(h.last().status, MessageStatus::Complete);
+    assert!(!first.is_empty());
+    assert!(h.last().usage.unwrap().output_tokens > 0);
+
+    // Regenerate from the chat pane: greedy gives the same answer again, replacing it.
+    h.key(KeyCode::Tab, KeyModifiers::SHIFT);
+    assert_eq!(h.app.focus, Focus::Chat);
+    h.key(KeyCode::Char('r'), KeyModifiers::NONE);
+    h.settle().await;
+    assert_eq!(h.app.messages.len(), 2);
+    assert_eq!(h.last().content, first);
+
+    // Ctrl-Y copies the last answer (OSC 52 in the runner).
+    h.key(KeyCode::Char('y'), KeyModifiers::CONTROL);
+    assert_eq!(h.copied, vec![first.clone()]);
+
+    // A draft survives a restart, with the conversation.
+    h.key(KeyCode::Tab, KeyModifiers::NONE);
+    h.type_text("unsent draft");
+    h.app.save_draft();
+    let session = h.app.session.id;
+    drop(h);
+    let h = Harness::new(dir.path()).await;
+    assert_eq!(h.app.session.id, session, "resumes the last session");
+    assert_eq!(h.app.messages.len(), 2);
+    assert_eq!(h.app.messages[1].content, first);
+    assert_eq!(h.app.input.text(), "unsent draft");
+}
+
+#[tokio::test]
+async fn cancel_keeps_partial_answer_and_quit_asks_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.app.session.params.temperature = Some(0.0);
+    h.type_text("Count from one to two hundred in words.");
+    h.key(KeyCode::Enter, KeyModifiers::NONE);
+    // Wait for some text, then Esc.
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(60), h.rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        let fx = h.app.update(msg);
+        h.apply(fx);
+        if h.last().content.len() > 10 {
+            break;
+        }
+    }
+    h.key(KeyCode::Esc, KeyModifiers::NONE);
+    h.settle().await;
+    assert_eq!(h.last().status, MessageStatus::Cancelled);
+    assert!(h.last().content.len() > 10, "partial text kept");
+    let stored = h.app.store.messages(h.app.session.id).unwrap();
+    assert_eq!(stored.last().unwrap().status, MessageStatus::Cancelled);
+
+    // Ctrl-C on an idle screen asks; n keeps running; Ctrl-Q then y quits.
+    h.key(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert!(matches!(h.app.modal, Some(Modal::ConfirmQuit)));
+    h.key(KeyCode::Char('n'), KeyModifiers::NONE);
+    assert!(h.app.modal.is_none() && !h.app.quit);
+    h.key(KeyCode::Char('q'), KeyModifiers::CONTROL);
+    h.key(KeyCode::Char('y'), KeyModifiers::NONE);
+    assert!(h.app.quit);
+}
+
+#[tokio::test]
+async fn paste_is_text_and_sessions_are_managed_from_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.key(KeyCode::Tab, KeyModifiers::NONE); // sidebar
+    assert_eq!(h.app.focus, Focus::Sidebar);
+    let big = "line one ? / q\n".repeat(500);
+    let fx = h.app.update(Msg::Paste(big.clone()));
+    h.apply(fx);
+    assert!(h.app.modal.is_none(), "a paste never triggers bindings");
+    assert_eq!(h.app.focus, Focus::Input);
+    assert_eq!(h.app.input.text(), big);
+    h.key(KeyCode::Char('u'), KeyModifiers::CONTROL);
+    assert!(h.app.input.text().is_empty());
+
+    // New session, rename it, then delete it with confirmation.
+    let before = h.app.sessions.len();
+    h.key(KeyCode::Char('n'), KeyModifiers::CONTROL);
+    assert_eq!(h.app.sessions.len(), before + 1);
+    h.key(KeyCode::Char('1'), KeyModifiers::ALT);
+    assert_eq!(h.app.focus, Focus::Sidebar);
+    h.key(KeyCode::Char('R'), KeyModifiers::SHIFT);
+    h.key(KeyCode::Char('u'), KeyModifiers::CONTROL);
+    h.type_text("Renamed");
+    h.key(KeyCode::Enter, KeyModifiers::NONE);
+    assert!(h.app.sessions.iter().any(|s| s.title == "Renamed"));
+    h.key(KeyCode::Char('d'), KeyModifiers::NONE);
+    assert!(matches!(h.app.modal, Some(Modal::ConfirmDelete { .. })));
+    h.key(KeyCode::Char('y'), KeyModifiers::NONE);
+    assert!(!h.app.sessions.iter().any(|s| s.title == "Renamed"));
+    assert_eq!(h.app.sessions.len(), before);
+}
+
+#[tokio::test]
+async fn picking_an_undownloaded_model_pulls_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.key(KeyCode::Char('p'), KeyModifiers::CONTROL);
+    h.type_text("qwen2.5-0.5");
+    let Some(Modal::Picker(p)) = &h.app.modal else {
+        panic!("picker open")
+    };
+    assert_eq!(h.app.catalog[p.matches[0]].id, "local/qwen2.5-0.5b");
+    h.key(KeyCode::Enter, KeyModifiers::NONE);
+    assert!(h.app.pull.is_some(), "the pull started");
+    // The UI keeps taking keys while it runs.
+    h.type_text("still typing");
+    assert_eq!(h.app.input.text(), "still typing");
+    h.settle().await;
+    // No route to Hugging Face here: the pull fails with a message, the model is unchanged.
+    assert!(
+        h.app
+            .flash
+            .as_deref()
+            .unwrap_or("")
+            .contains("pull of local/qwen2.5-0.5b failed"),
+        "{:?}",
+        h.app.flash
+    );
+    assert_eq!(h.app.session.model, common::CHAT_MODEL);
+    // A downloaded model is picked at once.
+    h.key(KeyCode::Char('p'), KeyModifiers::CONTROL);
+    h.type_text("smollm2");
+    h.key(KeyCode::Enter, KeyModifiers::NONE);
+    assert!(h.app.pull.is_none());
+    assert_eq!(h.app.session.model, common::CHAT_MODEL);
+}
