@@ -1,6 +1,6 @@
 # llama.cpp (llama-cpp-python) side of `strata bench local --llama-cpp PYTHON`.
 # argv: GGUF TOKENS RUNS SHORT_PROMPT LONG_PROMPT; prints one JSON line of figures.
-import json, resource, sys, time
+import json, sys, time
 
 from llama_cpp import Llama
 
@@ -28,6 +28,15 @@ def run(prompt, max_tokens):
     return (first or total) * 1000, total * 1000, n
 
 
+def peak_rss_mb():
+    # VmHWM of this process (ru_maxrss would include the parent's peak, inherited at fork).
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def median(v):
     v = sorted(v)
     return v[len(v) // 2] if v else 0.0
@@ -52,5 +61,5 @@ print(json.dumps({
     "ttft_ms": median(ttft),
     "prompt_tokens_per_s": median(pp),
     "gen_tokens_per_s": median(gen),
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_rss_mb": peak_rss_mb(),
 }))

@@ -7,6 +7,9 @@ use crate::runtime::types::{Message, Params, Role, ToolCall, Usage};
 use crate::store::{now_micros, Id, Store, StoreError};
 
 const SESSIONS: &str = "sessions";
+/// Answer length cap of new sessions (editable per session); small local models
+/// otherwise ramble until the context is full.
+pub const DEFAULT_MAX_TOKENS: u32 = 1024;
 const MESSAGES: &str = "messages";
 
 /// A conversation and its settings.
@@ -117,7 +120,10 @@ impl SessionStore {
             title: "New chat".into(),
             model: model.to_string(),
             system: None,
-            params: Params::default(),
+            params: Params {
+                max_tokens: Some(DEFAULT_MAX_TOKENS),
+                ..Params::default()
+            },
             created_us: now,
             updated_us: now,
             draft: String::new(),

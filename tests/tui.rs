@@ -130,7 +130,7 @@ async fn modal_and_small_screens() {
     seed(&rt);
     let mut app = build_app(&rt, &options("dark")).unwrap();
     app.update(Msg::Key(KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE)));
-    assert!(matches!(app.modal, Some(Modal::Help)));
+    assert!(matches!(app.modal, Some(Modal::Help(0))));
     let help = text(&draw(&mut app, 80, 24));
     assert!(help.contains("Quit"), "{help}");
     insta::assert_snapshot!("help_80x24", help);

@@ -122,6 +122,8 @@ pub struct InvokeArgs {
 pub enum BenchCommand {
     /// Local generation: load time, prompt and generation tokens/s, first token, memory.
     Local(crate::bench::BenchArgs),
+    /// The TUI: frame time with a big session, bytes per streamed token, first frame.
+    Tui(crate::tui::bench::TuiBenchArgs),
 }
 
 /// Parses arguments and runs the command; returns the process exit code.
@@ -156,6 +158,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let runtime = Runtime::open(paths)?;
             invoke::run(&runtime, args).await
         }
+        Some(Command::Bench(BenchCommand::Tui(args))) => crate::tui::bench::run(&args),
         Some(Command::Bench(BenchCommand::Local(args))) => {
             let runtime = Runtime::open(paths)?;
             crate::bench::run_local(&runtime, &args).await

@@ -71,8 +71,12 @@ pub struct Picker {
 #[derive(Debug, Clone)]
 pub enum Modal {
     ConfirmQuit,
-    ConfirmDelete { id: Id, title: String },
-    Help,
+    ConfirmDelete {
+        id: Id,
+        title: String,
+    },
+    /// The generated key help, scrolled by this many lines.
+    Help(u16),
     Picker(Picker),
     Prompt(PromptKind, InputBox),
 }
@@ -90,6 +94,8 @@ pub struct PullState {
 pub enum Msg {
     Key(KeyEvent),
     Paste(String),
+    /// Mouse wheel (when mouse capture is on): lines to scroll.
+    Scroll(i16),
     Resize(u16, u16),
     Stream {
         message: Id,
@@ -376,7 +382,7 @@ impl App {
             Some(Modal::ConfirmQuit | Modal::ConfirmDelete { .. }) => vec![Context::Confirm],
             Some(Modal::Picker(_)) => vec![Context::Picker],
             Some(Modal::Prompt(..)) => vec![Context::Search],
-            Some(Modal::Help) => vec![Context::Global],
+            Some(Modal::Help(_)) => vec![Context::Global],
             None => {
                 let pane = match self.focus {
                     Focus::Sidebar => Context::Sidebar,
@@ -394,6 +400,7 @@ impl App {
         match msg {
             Msg::Key(key) => self.on_key(key, &mut fx),
             Msg::Paste(text) => self.on_paste(&text),
+            Msg::Scroll(lines) => self.scroll_by(isize::from(lines)),
             Msg::Resize(w, h) => {
                 self.size = (w, h);
                 self.refresh_views();
@@ -433,8 +440,18 @@ impl App {
         }
     }
 
-    /// Keys with no binding: typing into the focused text field.
+    /// Keys with no binding: typing into the focused text field, or scrolling the help.
     fn on_text_key(&mut self, key: KeyEvent) {
+        if let Some(Modal::Help(scroll)) = &mut self.modal {
+            match key.code {
+                KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
+                KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
+                KeyCode::PageDown | KeyCode::Char(' ') => *scroll = scroll.saturating_add(10),
+                KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
+                _ => {}
+            }
+            return;
+        }
         let target: Option<&mut InputBox> = match &mut self.modal {
             Some(Modal::Prompt(_, input)) => Some(input),
             Some(Modal::Picker(p)) => Some(&mut p.query),
@@ -491,7 +508,7 @@ impl App {
             A::FocusSidebar => self.focus = Focus::Sidebar,
             A::FocusChat => self.focus = Focus::Chat,
             A::FocusInput => self.focus = Focus::Input,
-            A::Help => self.modal = Some(Modal::Help),
+            A::Help => self.modal = Some(Modal::Help(0)),
             A::Send => self.send(fx),
             A::Newline => self.input.insert_char('\n'),
             A::HistoryPrev => self.recall(-1),

@@ -2,6 +2,7 @@
 //! results), `App::update` returning effects, and a draw at most ~30 times a second.
 
 pub mod app;
+pub mod bench;
 pub mod clipboard;
 pub mod input;
 pub mod keymap;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use crossterm::event::{Event, EventStream, KeyEventKind};
+use crossterm::event::{Event, EventStream, KeyEventKind, MouseEventKind};
 use futures::StreamExt;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
@@ -155,6 +156,11 @@ fn spawn_input(tx: UnboundedSender<Msg>) -> tokio::task::JoinHandle<()> {
                 Event::Key(key) if key.kind != KeyEventKind::Release => Msg::Key(key),
                 Event::Paste(text) => Msg::Paste(text),
                 Event::Resize(w, h) => Msg::Resize(w, h),
+                Event::Mouse(m) => match m.kind {
+                    MouseEventKind::ScrollUp => Msg::Scroll(-3),
+                    MouseEventKind::ScrollDown => Msg::Scroll(3),
+                    _ => continue,
+                },
                 _ => continue,
             };
             if tx.send(msg).is_err() {

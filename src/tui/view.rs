@@ -286,7 +286,7 @@ fn draw_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
                 r,
             );
         }
-        Modal::Help => {
+        Modal::Help(scroll) => {
             let mut lines = Vec::new();
             for ctx in [
                 Context::Global,
@@ -307,7 +307,12 @@ fn draw_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
             }
             let r = centred(area, 70, area.height.saturating_sub(4));
             frame.render_widget(Clear, r);
-            frame.render_widget(Paragraph::new(lines).block(boxed("Keys (Esc closes)")), r);
+            frame.render_widget(
+                Paragraph::new(lines)
+                    .scroll((*scroll, 0))
+                    .block(boxed("Keys (j/k scroll, Esc closes)")),
+                r,
+            );
         }
         Modal::Prompt(kind, input) => {
             let r = centred(area, 70, 3);

@@ -138,6 +138,25 @@ impl LocalProvider {
                 format!("cannot load {}: {e}", spec.id),
             )
         };
+        // Faster kernels: load a Q8_0 copy of Q4/K-quant files (made once). Opt out with
+        // STRATA_LOCAL_REQUANTIZE=0.
+        let gguf = if std::env::var("STRATA_LOCAL_REQUANTIZE").map_or(true, |v| v != "0") {
+            let src = gguf.clone();
+            match tokio::task::spawn_blocking(move || super::requantize::ensure_q8(&src)).await {
+                Ok(Ok(Some(q8))) => q8,
+                Ok(Ok(None)) => gguf,
+                Ok(Err(e)) => {
+                    tracing::warn!("{e}; loading the original file");
+                    gguf
+                }
+                Err(e) => {
+                    tracing::warn!("requantizing failed: {e}; loading the original file");
+                    gguf
+                }
+            }
+        } else {
+            gguf
+        };
         let meta_path = gguf.clone();
         let template = tokio::task::spawn_blocking(move || read_template(&meta_path))
             .await

@@ -4,4 +4,5 @@
 pub mod chat_template;
 pub mod local;
 pub mod openai;
+pub mod requantize;
 pub mod sampler;

@@ -1,0 +1,201 @@
+//! `strata bench tui`: frame render time and memory with a 10,000-message session, bytes
+//! written to the terminal per streamed token, and time to the first frame.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::Result;
+use ratatui::backend::CrosstermBackend;
+use ratatui::Terminal;
+use serde::Serialize;
+
+use super::app::Msg;
+use super::{build_app, view, TuiOptions};
+use crate::config::{Config, Paths};
+use crate::runtime::types::{Role, StreamEvent};
+use crate::runtime::Runtime;
+use crate::sessions::{ChatMessage, SessionStore};
+use crate::store::Id;
+
+/// Options of `strata bench tui`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TuiBenchArgs {
+    /// Messages in the big session.
+    #[arg(long, default_value_t = 10_000)]
+    pub messages: usize,
+    /// Frames to time.
+    #[arg(long, default_value_t = 200)]
+    pub frames: usize,
+    #[arg(long, default_value_t = 120)]
+    pub width: u16,
+    #[arg(long, default_value_t = 40)]
+    pub height: u16,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The measured figures.
+#[derive(Debug, Serialize)]
+pub struct TuiFigures {
+    pub messages: usize,
+    pub first_frame_ms: f64,
+    pub open_session_ms: f64,
+    pub frame_p50_us: f64,
+    pub frame_p99_us: f64,
+    pub bytes_per_streamed_token: f64,
+    pub rss_mb: f64,
+}
+
+/// A writer that counts bytes (the terminal link).
+#[derive(Clone, Default)]
+struct Counter(Arc<Mutex<u64>>);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut n) = self.0.lock() {
+            *n += buf.len() as u64;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Counter {
+    fn take(&self) -> u64 {
+        self.0
+            .lock()
+            .map(|mut n| std::mem::take(&mut *n))
+            .unwrap_or(0)
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Runs the benchmark in a temporary data dir.
+pub fn run(args: &TuiBenchArgs) -> Result<i32> {
+    let dir = tempfile::tempdir()?;
+    // Startup: open the store, build the state, draw the first frame (empty session).
+    let start = Instant::now();
+    let runtime = Runtime::with_config(Paths::under(dir.path()), Config::default())?;
+    let options = TuiOptions {
+        color: Some(super::theme::ColorDepth::TrueColor),
+        ..TuiOptions::default()
+    };
+    let mut app = build_app(&runtime, &options)?;
+    let counter = Counter::default();
+    let mut terminal = Terminal::with_options(
+        CrosstermBackend::new(counter.clone()),
+        ratatui::TerminalOptions {
+            viewport: ratatui::Viewport::Fixed(ratatui::layout::Rect::new(
+                0,
+                0,
+                args.width,
+                args.height,
+            )),
+        },
+    )?;
+    app.update(Msg::Resize(args.width, args.height));
+    terminal.draw(|f| view::render(&app, f))?;
+    let first_frame_ms = start.elapsed().as_secs_f64() * 1000.0;
+
+    // A big session: alternating questions and markdown answers.
+    let store = SessionStore::new(runtime.store.clone());
+    let mut session = store.create(&app.default_model)?;
+    for i in 0..args.messages {
+        let (role, text) = if i % 2 == 0 {
+            (
+                Role::User,
+                format!("Question {i}: how do I read a file in Rust?"),
+            )
+        } else {
+            (Role::Assistant, format!("Answer {i}: use **std::fs**.\n\n```rust\nlet s = std::fs::read_to_string(\"f\")?;\n```\n\n- it returns `io::Result<String>`\n- 한국어도 됩니다"))
+        };
+        store.put_message(&mut session, &ChatMessage::new(role, text))?;
+    }
+    let start = Instant::now();
+    let mut app = build_app(&runtime, &options)?;
+    app.update(Msg::Resize(args.width, args.height));
+    let open_session_ms = start.elapsed().as_secs_f64() * 1000.0;
+
+    // Frame times while scrolling through the session.
+    let mut times = Vec::with_capacity(args.frames);
+    for i in 0..args.frames {
+        app.scroll = (i * 37) % app.total_lines().max(1);
+        let t = Instant::now();
+        terminal.draw(|f| view::render(&app, f))?;
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    times.sort_by(f64::total_cmp);
+
+    // Streaming: one token per frame into a new answer at the bottom.
+    app.follow = true;
+    let message = Id::new();
+    let mut answer = ChatMessage::new(Role::Assistant, "");
+    answer.id = message;
+    app.messages.push(answer);
+    app.refresh_views();
+    terminal.draw(|f| view::render(&app, f))?;
+    counter.take();
+    let tokens = 200;
+    for i in 0..tokens {
+        let text = if i % 15 == 14 {
+            "\n\n".to_string()
+        } else {
+            format!(" word{i}")
+        };
+        app.update(Msg::Stream {
+            message,
+            event: StreamEvent::TextDelta { text },
+        });
+        app.refresh_views();
+        terminal.draw(|f| view::render(&app, f))?;
+    }
+    let bytes_per_streamed_token = counter.take() as f64 / tokens as f64;
+
+    let figures = TuiFigures {
+        messages: args.messages,
+        first_frame_ms,
+        open_session_ms,
+        frame_p50_us: percentile(&times, 0.5),
+        frame_p99_us: percentile(&times, 0.99),
+        bytes_per_streamed_token,
+        rss_mb: crate::bench::peak_rss_mb(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&figures)?);
+    } else {
+        println!(
+            "TUI at {}x{}, {} messages",
+            args.width, args.height, figures.messages
+        );
+        println!(
+            "first frame (empty session)     {:>10.1} ms",
+            figures.first_frame_ms
+        );
+        println!(
+            "open + lay out the big session  {:>10.1} ms",
+            figures.open_session_ms
+        );
+        println!(
+            "frame render p50 / p99         {:>8.0} / {:.0} µs",
+            figures.frame_p50_us, figures.frame_p99_us
+        );
+        println!(
+            "bytes per streamed token        {:>10.0}",
+            figures.bytes_per_streamed_token
+        );
+        println!(
+            "peak memory                     {:>10.0} MB",
+            figures.rss_mb
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,175 @@
+//! End to end: the built binary in a real terminal (tmux): start, ask, watch the answer
+//! stream, cancel one, resize, quit, and check the shell is usable afterwards.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(args)
+            .output()
+            .expect("tmux is installed (.ci/run installs it)");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", &self.name];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", &self.name])
+    }
+
+    fn format(&self, fmt: &str) -> String {
+        self.run(&["display-message", "-p", "-t", &self.name, fmt])
+            .trim()
+            .to_string()
+    }
+
+    /// Waits until the screen satisfies `pred`; panics with the screen if it never does.
+    fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if pred(&screen) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "timed out waiting for {what}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .output();
+    }
+}
+
+#[tokio::test]
+async fn drive_the_binary_in_tmux() {
+    common::ensure_models().await;
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("strata-e2e-{}", std::process::id());
+    let tmux = Tmux { name: name.clone() };
+    let started = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "env PS1='READY$ ' bash --norc --noprofile",
+        ])
+        .status()
+        .expect("tmux is installed (.ci/run installs it)");
+    assert!(started.success());
+    tmux.wait_for("the shell", Duration::from_secs(10), |s| {
+        s.contains("READY$")
+    });
+
+    let command = format!(
+        "STRATA_DATA_DIR={d}/data STRATA_CONFIG={d}/config.toml XDG_STATE_HOME={d}/state STRATA_CACHE_DIR={m} {bin}",
+        d = dir.path().display(),
+        m = common::model_dir().display(),
+        bin = env!("CARGO_BIN_EXE_strata"),
+    );
+    tmux.send(&[&command, "Enter"]);
+    tmux.wait_for("the TUI", Duration::from_secs(30), |s| {
+        s.contains("Sessions") && s.contains("Message")
+    });
+    assert_eq!(
+        tmux.format("#{alternate_on}"),
+        "1",
+        "full screen on the alternate screen"
+    );
+
+    // Greedy and short, set from the parameters prompt (Ctrl-T).
+    tmux.send(&["C-t"]);
+    tmux.wait_for("the parameters prompt", Duration::from_secs(10), |s| {
+        s.contains("Parameters")
+    });
+    tmux.send(&["C-u", "temperature=0 max_tokens=24", "Enter"]);
+    tmux.wait_for("saved parameters", Duration::from_secs(10), |s| {
+        s.contains("parameters saved")
+    });
+
+    // Ask and watch the answer arrive.
+    tmux.send(&["Say hello in five words.", "Enter"]);
+    let screen = tmux.wait_for("a finished answer", Duration::from_secs(120), |s| {
+        s.contains(" tok · ")
+    });
+    assert!(screen.contains("Say hello in five words."));
+
+    // Ask for something long and cancel it mid-way.
+    tmux.send(&["C-t"]);
+    tmux.wait_for("the parameters prompt", Duration::from_secs(10), |s| {
+        s.contains("Parameters")
+    });
+    tmux.send(&["C-u", "max_tokens=2000", "Enter"]);
+    tmux.send(&[
+        "Write a very long essay about the history of computing.",
+        "Enter",
+    ]);
+    tmux.wait_for("generation", Duration::from_secs(60), |s| {
+        s.contains("generating")
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    tmux.send(&["Escape"]);
+    tmux.wait_for("the cancelled mark", Duration::from_secs(30), |s| {
+        s.contains("[cancelled]") || s.contains("cancelled;")
+    });
+
+    // Resize: the layout follows at once.
+    tmux.run(&["resize-window", "-t", &name, "-x", "70", "-y", "22"]);
+    let screen = tmux.wait_for("the resized layout", Duration::from_secs(10), |s| {
+        s.lines()
+            .next()
+            .is_some_and(|l| l.chars().count() == 70 && l.ends_with('┐'))
+    });
+    assert!(
+        !screen.contains("Sessions"),
+        "the sidebar folds away below 80 columns"
+    );
+
+    // Quit asks first.
+    tmux.send(&["C-q"]);
+    tmux.wait_for("the quit question", Duration::from_secs(10), |s| {
+        s.contains("Quit Strata?")
+    });
+    tmux.send(&["y"]);
+    tmux.wait_for("the shell again", Duration::from_secs(10), |s| {
+        s.contains("READY$")
+    });
+    assert_eq!(
+        tmux.format("#{alternate_on}"),
+        "0",
+        "left the alternate screen"
+    );
+    assert_eq!(tmux.format("#{cursor_flag}"), "1", "cursor visible");
+
+    // The shell is usable: cooked mode with echo.
+    tmux.send(&["clear; stty -a | tr ' ' '\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' '; echo END-$((40+2))", "Enter"]);
+    let screen = tmux.wait_for("stty", Duration::from_secs(10), |s| s.contains("END-42"));
+    assert!(
+        screen.contains("icanon echo") && !screen.contains("-icanon") && !screen.contains("-echo "),
+        "{screen}"
+    );
+}
