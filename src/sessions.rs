@@ -11,6 +11,7 @@ const SESSIONS: &str = "sessions";
 /// otherwise ramble until the context is full.
 pub const DEFAULT_MAX_TOKENS: u32 = 1024;
 const MESSAGES: &str = "messages";
+const UI: &str = "ui";
 
 /// A conversation and its settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,6 +87,16 @@ impl ChatMessage {
         m.tool_calls = self.tool_calls.clone();
         m
     }
+}
+
+/// Where the user was in the TUI, restored at the next start.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UiState {
+    pub session: Option<Id>,
+    /// Focused pane: "sidebar", "chat" or "input".
+    pub focus: String,
+    /// First visible conversation line, when not following the end.
+    pub scroll: Option<usize>,
 }
 
 /// A search hit: the session and the matching message.
@@ -237,6 +248,20 @@ impl SessionStore {
             }
         }
         Ok(hits)
+    }
+
+    /// Remembers where the user was.
+    pub fn save_ui(&self, state: &UiState) -> Result<(), StoreError> {
+        self.store.put(UI, b"state", state)
+    }
+
+    /// Where the user was last time (default when never saved).
+    pub fn load_ui(&self) -> UiState {
+        self.store
+            .get(UI, b"state", "ui state")
+            .ok()
+            .flatten()
+            .unwrap_or_default()
     }
 
     /// The session as Markdown.

@@ -247,14 +247,22 @@ async fn ask_stream_regenerate_and_resume() {
     h.key(KeyCode::Char('y'), KeyModifiers::CONTROL);
     assert_eq!(h.copied, vec![first.clone()]);
 
-    // A draft survives a restart, with the conversation.
+    // A draft survives a restart, with the conversation and the session in view, even
+    // when it is not the most recently updated one.
     h.key(KeyCode::Tab, KeyModifiers::NONE);
     h.type_text("unsent draft");
-    h.app.save_draft();
     let session = h.app.session.id;
+    let store = h.app.store.clone();
+    let mut other = store.create(common::CHAT_MODEL).unwrap();
+    store
+        .put_message(&mut other, &ChatMessage::new(Role::User, "newer elsewhere"))
+        .unwrap();
+    h.app.save_ui_state();
+    drop(store);
     drop(h);
     let h = Harness::new(dir.path()).await;
-    assert_eq!(h.app.session.id, session, "resumes the last session");
+    assert_eq!(h.app.session.id, session, "resumes the session you were in");
+    assert_eq!(h.app.focus, Focus::Input);
     assert_eq!(h.app.messages.len(), 2);
     assert_eq!(h.app.messages[1].content, first);
     assert_eq!(h.app.input.text(), "unsent draft");

@@ -16,7 +16,7 @@ use super::provider::{ErrorKind, Provider, ProviderError};
 use super::record::{InvocationRecord, Operation, Outcome};
 use super::types::{ChatRequest, StopReason, StreamEvent, ToolCall, ToolCallAssembler, Usage};
 use super::Runtime;
-use crate::store::{now_micros, trees, Id};
+use crate::store::{trees, Id};
 
 /// Retry policy for throttled and failed calls (before any output was streamed).
 #[derive(Debug, Clone, Copy)]
@@ -149,30 +149,11 @@ impl Runtime {
     ) -> Result<InvokeResponse, InvokeError> {
         let spec = self.catalog.get(&request.model)?.clone();
         let started = Instant::now();
-        let started_us = now_micros();
         let mut chat = request.chat;
         chat.model = spec.remote_name().to_string();
         let hooks = self.hooks();
 
-        let mut record = InvocationRecord {
-            id: Id::new(),
-            model: spec.id.clone(),
-            provider: spec.provider.clone(),
-            operation: Operation::Chat,
-            started_us,
-            ttft_ms: None,
-            latency_ms: 0.0,
-            input_tokens: 0,
-            output_tokens: 0,
-            cost_usd: 0.0,
-            outcome: Outcome::Ok,
-            stop_reason: None,
-            cached: false,
-            retries: 0,
-            incomplete: false,
-            error: None,
-            guardrail: None,
-        };
+        let mut record = InvocationRecord::start(&spec.id, &spec.provider, Operation::Chat);
 
         for hook in &hooks {
             if let Verdict::Block { reason } = hook.before(&mut chat) {

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, Paths, ProviderKind};
-use crate::store::{now_micros, Id, Store, StoreError};
+use crate::store::{Store, StoreError};
 use catalog::{Capability, Catalog, ModelSpec};
 use hooks::Hook;
 use invoke::{InvokeError, RetryPolicy};
@@ -176,25 +176,7 @@ impl Runtime {
             });
         }
         let started = Instant::now();
-        let mut record = InvocationRecord {
-            id: Id::new(),
-            model: spec.id.clone(),
-            provider: spec.provider.clone(),
-            operation: Operation::Embed,
-            started_us: now_micros(),
-            ttft_ms: None,
-            latency_ms: 0.0,
-            input_tokens: 0,
-            output_tokens: 0,
-            cost_usd: 0.0,
-            outcome: Outcome::Ok,
-            stop_reason: None,
-            cached: false,
-            retries: 0,
-            incomplete: false,
-            error: None,
-            guardrail: None,
-        };
+        let mut record = InvocationRecord::start(&spec.id, &spec.provider, Operation::Embed);
         let result = match self.provider(&spec) {
             Ok(p) => {
                 p.embed(EmbedRequest {

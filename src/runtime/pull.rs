@@ -299,15 +299,7 @@ impl Puller {
         });
         let mut hasher = Sha256::new();
         let mut out = if resumed {
-            let mut existing = open(part)?;
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = existing.read(&mut buf).map_err(|e| e.to_string())?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-            }
+            std::io::copy(&mut open(part)?, &mut hasher).map_err(|e| e.to_string())?;
             std::fs::OpenOptions::new()
                 .append(true)
                 .open(part)

@@ -50,6 +50,31 @@ pub enum Operation {
     Embed,
 }
 
+impl InvocationRecord {
+    /// A record for a call starting now; the pipeline fills in the rest as it goes.
+    pub fn start(model: &str, provider: &str, operation: Operation) -> InvocationRecord {
+        InvocationRecord {
+            id: Id::new(),
+            model: model.to_string(),
+            provider: provider.to_string(),
+            operation,
+            started_us: crate::store::now_micros(),
+            ttft_ms: None,
+            latency_ms: 0.0,
+            input_tokens: 0,
+            output_tokens: 0,
+            cost_usd: 0.0,
+            outcome: Outcome::Ok,
+            stop_reason: None,
+            cached: false,
+            retries: 0,
+            incomplete: false,
+            error: None,
+            guardrail: None,
+        }
+    }
+}
+
 /// One call, as stored in the `invocations` tree.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InvocationRecord {

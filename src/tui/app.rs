@@ -186,6 +186,8 @@ pub struct App {
     pub flash: Option<String>,
     pub export_dir: PathBuf,
     pub quit: bool,
+    /// Scroll position to restore once the terminal size is known.
+    pub resume_scroll: Option<usize>,
 }
 
 impl App {
@@ -212,7 +214,11 @@ impl App {
             })
             .collect();
         let mut sessions = store.list()?;
-        let session = match sessions.first() {
+        let ui = store.load_ui();
+        let last = ui
+            .session
+            .and_then(|id| sessions.iter().find(|s| s.id == id));
+        let session = match last.or(sessions.first()) {
             Some(s) => s.clone(),
             None => {
                 let s = store.create(default_model)?;
@@ -258,9 +264,39 @@ impl App {
             flash: None,
             export_dir,
             quit: false,
+            resume_scroll: None,
         };
+        app.focus = match ui.focus.as_str() {
+            "sidebar" => Focus::Sidebar,
+            "chat" => Focus::Chat,
+            _ => Focus::Input,
+        };
+        app.sidebar_selected = app
+            .sessions
+            .iter()
+            .position(|s| s.id == app.session.id)
+            .unwrap_or(0);
+        app.resume_scroll = ui.scroll;
         app.refresh_views();
         Ok(app)
+    }
+
+    /// Saves the draft and where the user is (session, focus, scroll) for the next start.
+    pub fn save_ui_state(&mut self) {
+        self.save_draft();
+        let state = crate::sessions::UiState {
+            session: Some(self.session.id),
+            focus: match self.focus {
+                Focus::Sidebar => "sidebar",
+                Focus::Chat => "chat",
+                Focus::Input => "input",
+            }
+            .to_string(),
+            scroll: (!self.follow).then_some(self.scroll),
+        };
+        if let Err(e) = self.store.save_ui(&state) {
+            tracing::warn!("could not save the UI state: {e}");
+        }
     }
 
     /// The panes' rectangles for the current size and focus.
@@ -404,6 +440,10 @@ impl App {
             Msg::Resize(w, h) => {
                 self.size = (w, h);
                 self.refresh_views();
+                if let Some(scroll) = self.resume_scroll.take() {
+                    self.follow = false;
+                    self.scroll = scroll.min(self.max_scroll());
+                }
             }
             Msg::Stream { message, event } => self.on_stream(message, event),
             Msg::Finished { message, result } => self.on_finished(message, result),
@@ -617,7 +657,7 @@ impl App {
         match self.modal.take() {
             Some(Modal::ConfirmQuit) => {
                 self.cancel_generation();
-                self.save_draft();
+                self.save_ui_state();
                 self.quit = true;
                 fx.push(Effect::Quit);
             }

@@ -141,7 +141,7 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
     if let Some(s) = &app.streaming {
         s.cancel.cancel();
     }
-    app.save_draft();
+    app.save_ui_state();
     input.abort();
     drop(guard);
     Ok(())
