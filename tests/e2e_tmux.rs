@@ -123,15 +123,15 @@ async fn drive_the_binary_in_tmux() {
     tmux.wait_for("the parameters prompt", Duration::from_secs(10), |s| {
         s.contains("Parameters")
     });
-    tmux.send(&["C-u", "max_tokens=2000", "Enter"]);
+    // Sampling hot and long: the small model rambles on until cancelled.
+    tmux.send(&["C-u", "temperature=1.5 max_tokens=4000", "Enter"]);
     tmux.send(&[
-        "Write a very long essay about the history of computing.",
+        "Count from one to one thousand in words, one per line.",
         "Enter",
     ]);
     tmux.wait_for("generation", Duration::from_secs(60), |s| {
         s.contains("generating")
     });
-    std::thread::sleep(Duration::from_millis(800));
     tmux.send(&["Escape"]);
     tmux.wait_for("the cancelled mark", Duration::from_secs(30), |s| {
         s.contains("[cancelled]") || s.contains("cancelled;")

@@ -154,6 +154,32 @@ async fn modal_and_small_screens() {
     insta::assert_snapshot!("conversation_60x20", small);
     let tiny = text(&draw(&mut app, 30, 8));
     assert!(tiny.contains("Terminal too small"), "{tiny}");
+
+    // The dialogs in every theme, with their colours.
+    for theme in Theme::names() {
+        let mut app = build_app(&rt, &options(theme)).unwrap();
+        let t = Theme::builtin(theme).unwrap();
+        app.update(Msg::Key(KeyEvent::new(
+            KeyCode::Char('q'),
+            KeyModifiers::CONTROL,
+        )));
+        let buf = draw(&mut app, 80, 24);
+        assert!(text(&buf).contains("Quit Strata?"));
+        assert!(
+            buf.content().iter().any(|c| c.fg == t.accent),
+            "{theme}: dialog border in the accent colour"
+        );
+        insta::assert_debug_snapshot!(format!("quit_{theme}_80x24_styled"), buf);
+        app.modal = None;
+        app.update(Msg::Key(KeyEvent::new(
+            KeyCode::Char('p'),
+            KeyModifiers::CONTROL,
+        )));
+        insta::assert_snapshot!(
+            format!("picker_{theme}_80x24"),
+            text(&draw(&mut app, 80, 24))
+        );
+    }
 }
 
 /// Drives the app like the runner does, without a terminal.

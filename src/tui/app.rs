@@ -204,6 +204,7 @@ impl App {
         let catalog = catalog
             .models()
             .iter()
+            .filter(|m| m.has(crate::runtime::catalog::Capability::Chat))
             .map(|m| ModelEntry {
                 id: m.id.clone(),
                 context_window: m.context_window,

@@ -167,6 +167,9 @@ impl LocalProvider {
             .build_with_loading_handler(|_| {})
             .await
             .map_err(|e| unavailable(e.to_string()))?;
+        if std::env::var("STRATA_JOIN_RAYON").map_or(true, |v| v != "0") {
+            join_rayon_pool(&llama).await;
+        }
         let loaded = Arc::new(LoadedChat { llama, template });
         chats.insert(spec.id.clone(), loaded.clone());
         Ok(loaded)
@@ -196,6 +199,51 @@ impl LocalProvider {
         embedders.insert(spec.id.clone(), bert.clone());
         Ok(bert)
     }
+}
+
+/// A do-nothing parser whose state creation runs on kalosm's model thread before any
+/// model work: it makes that thread a worker of rayon's global pool. Candle splits every
+/// mat-vec over the pool; a caller outside the pool sleeps on a futex for each of the
+/// ~200 small operations per token, and the wake-ups cost as much as the maths.
+struct JoinRayonPool;
+
+impl kalosm::language::Parser for JoinRayonPool {
+    type Output = ();
+    type PartialState = ();
+
+    fn parse<'a>(
+        &self,
+        _state: &(),
+        input: &'a [u8],
+    ) -> kalosm::language::ParseResult<kalosm::language::ParseStatus<'a, (), ()>> {
+        Ok(kalosm::language::ParseStatus::Finished {
+            result: (),
+            remaining: input,
+        })
+    }
+}
+
+impl kalosm::language::CreateParserState for JoinRayonPool {
+    fn create_parser_state(&self) {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let joined = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .use_current_thread()
+            .build_global();
+        tracing::debug!("model thread joins the rayon pool: {}", joined.is_ok());
+    }
+}
+
+/// Runs `JoinRayonPool` on the model's thread (a no-op when the pool already exists).
+async fn join_rayon_pool(llama: &Llama) {
+    use kalosm::language::StructuredTextCompletionModel;
+    let Ok(mut session) = llama.new_session() else {
+        return;
+    };
+    let sampler = ParamSampler::new(&crate::runtime::types::Params::default());
+    let _ = llama
+        .stream_text_with_callback_and_parser(&mut session, "", sampler, JoinRayonPool, |_| Ok(()))
+        .await;
 }
 
 /// Reads the chat template and special tokens from a GGUF header.
