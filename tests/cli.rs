@@ -144,6 +144,21 @@ async fn invoke_streams_text_and_reads_stdin() {
         .output()
         .unwrap();
     assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
+    assert!(!String::from_utf8_lossy(&p.stdout).trim().is_empty());
+    let bare = strata(dir.path())
+        .write_stdin("Say hello.")
+        .output()
+        .unwrap();
+    assert!(
+        bare.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bare.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&bare.stdout).contains('\u{1b}'),
+        "no full screen when piped"
+    );
+    assert!(!String::from_utf8_lossy(&bare.stdout).trim().is_empty());
 }
 
 #[tokio::test]

@@ -86,7 +86,7 @@ async fn drive_the_binary_in_tmux() {
     });
 
     let command = format!(
-        "STRATA_DATA_DIR={d}/data STRATA_CONFIG={d}/config.toml XDG_STATE_HOME={d}/state STRATA_CACHE_DIR={m} {bin}",
+        "EDITOR='sed -i s/^/EDITED-/' STRATA_DATA_DIR={d}/data STRATA_CONFIG={d}/config.toml XDG_STATE_HOME={d}/state STRATA_CACHE_DIR={m} {bin}",
         d = dir.path().display(),
         m = common::model_dir().display(),
         bin = env!("CARGO_BIN_EXE_strata"),
@@ -148,6 +148,12 @@ async fn drive_the_binary_in_tmux() {
         !screen.contains("Sessions"),
         "the sidebar folds away below 80 columns"
     );
+
+    // Ctrl-E composes in $EDITOR (here a sed that edits the file) and comes back.
+    tmux.send(&["draft", "C-e"]);
+    tmux.wait_for("the edited draft", Duration::from_secs(10), |s| {
+        s.contains("EDITED-draft")
+    });
 
     // Quit asks first.
     tmux.send(&["C-q"]);

@@ -366,6 +366,12 @@ async fn paste_is_text_and_sessions_are_managed_from_keys() {
 #[tokio::test]
 async fn picking_an_undownloaded_model_pulls_in_the_background() {
     let dir = tempfile::tempdir().unwrap();
+    // Point Hugging Face at a closed loopback port: the pull must fail the same way on
+    // every machine (this one has no route to it anyway).
+    std::env::set_var(
+        strata::runtime::pull::HF_ENDPOINT_ENV,
+        format!("http://127.0.0.1:{}", common::free_port()),
+    );
     let mut h = Harness::new(dir.path()).await;
     h.key(KeyCode::Char('p'), KeyModifiers::CONTROL);
     h.type_text("qwen2.5-0.5");
