@@ -136,6 +136,12 @@ pub struct Config {
 /// A config file that could not be read or parsed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("{path}: `{key}` {message}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
     #[error("cannot read config file {path}: {source}")]
     Read {
         path: PathBuf,
@@ -176,7 +182,7 @@ impl Config {
                 message: e.message().to_string(),
             }
         })?;
-        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
             let (line, column) = line_col(text, inner.span().map(|s| s.start).unwrap_or(0));
@@ -187,7 +193,30 @@ impl Config {
                 key,
                 message: inner.message().to_string(),
             }
-        })
+        })?;
+        config.validate(path)
+    }
+
+    /// Checks what the types cannot: `api_key_env` must name a variable, not hold a key.
+    fn validate(self, path: &Path) -> Result<Config, ConfigError> {
+        for (name, profile) in &self.providers {
+            if let Some(var) = &profile.api_key_env {
+                let valid = var
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !valid {
+                    // Never echo the value: it may be the key itself.
+                    return Err(ConfigError::Invalid {
+                        path: path.to_path_buf(),
+                        key: format!("providers.{name}.api_key_env"),
+                        message: "must be the NAME of an environment variable (letters, digits, _), not the key itself".into(),
+                    });
+                }
+            }
+        }
+        Ok(self)
     }
 
     /// The provider profiles, built-in ones first, patched by the user's.
@@ -286,6 +315,16 @@ base_url = "http://10.0.0.5:11434/v1"
         let msg = err.to_string();
         assert!(msg.contains("/etc/strata.toml:4:"), "{msg}");
         assert!(msg.contains("providers.x.timeout_secs"), "{msg}");
+    }
+
+    #[test]
+    fn a_key_pasted_into_api_key_env_is_refused_without_echo() {
+        let text = "[providers.x]\nkind = \"openai\"\napi_key_env = \"sk-secret-123\"\n";
+        let msg = Config::parse(text, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("providers.x.api_key_env"), "{msg}");
+        assert!(!msg.contains("sk-secret-123"), "{msg}");
     }
 
     #[test]

@@ -403,3 +403,53 @@ async fn picking_an_undownloaded_model_pulls_in_the_background() {
     assert!(h.app.pull.is_none());
     assert_eq!(h.app.session.model, common::CHAT_MODEL);
 }
+
+#[tokio::test]
+async fn leaving_a_session_mid_answer_keeps_the_answer_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.app.session.params.temperature = Some(0.0);
+    let first = h.app.session.id;
+    h.type_text("Count from one to two hundred in words.");
+    h.key(KeyCode::Enter, KeyModifiers::NONE);
+    // A new session while the answer streams: it is cancelled and stored where it belongs.
+    h.key(KeyCode::Char('n'), KeyModifiers::CONTROL);
+    assert_ne!(h.app.session.id, first);
+    while h.app.streaming.is_some() {
+        let msg = tokio::time::timeout(Duration::from_secs(60), h.rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        let fx = h.app.update(msg);
+        h.apply(fx);
+    }
+    let stored = h.app.store.messages(first).unwrap();
+    assert_eq!(
+        stored.len(),
+        2,
+        "question and answer stay in the first session"
+    );
+    assert_eq!(stored[1].role, Role::Assistant);
+    assert_eq!(stored[1].status, MessageStatus::Cancelled);
+    assert!(
+        h.app.messages.is_empty(),
+        "nothing leaked into the new session"
+    );
+
+    // History recall keeps what was being typed.
+    h.type_text("half-typed");
+    h.key(KeyCode::Up, KeyModifiers::NONE);
+    assert_eq!(
+        h.app.input.text(),
+        "Count from one to two hundred in words."
+    );
+    h.key(KeyCode::Down, KeyModifiers::NONE);
+    assert_eq!(h.app.input.text(), "half-typed");
+
+    // Re-opening the current session from the sidebar keeps unsaved changes.
+    h.app.session.model = "local/qwen2.5-0.5b".into();
+    h.key(KeyCode::Char('1'), KeyModifiers::ALT);
+    h.key(KeyCode::Enter, KeyModifiers::NONE);
+    assert_eq!(h.app.session.model, "local/qwen2.5-0.5b");
+    assert_eq!(h.app.input.text(), "half-typed");
+}

@@ -116,11 +116,16 @@ struct CachedAnswer {
     usage: Usage,
 }
 
-/// The cache key of a deterministic request: the model and the whole request.
-fn cache_key(spec: &ModelSpec, request: &ChatRequest) -> Vec<u8> {
+/// The cache key of a deterministic request: the model, the hooks in force (an answer
+/// cached before a guardrail existed must not bypass it) and the whole request.
+fn cache_key(spec: &ModelSpec, hooks: &[Arc<dyn Hook>], request: &ChatRequest) -> Vec<u8> {
     let mut hasher = Sha256::new();
     hasher.update(spec.id.as_bytes());
     hasher.update([0]);
+    for hook in hooks {
+        hasher.update(hook.name().as_bytes());
+        hasher.update([0]);
+    }
     hasher.update(serde_json::to_vec(request).unwrap_or_default());
     hasher.finalize().to_vec()
 }
@@ -171,7 +176,7 @@ impl Runtime {
 
         let use_cache =
             request.use_cache.unwrap_or(self.cache_responses) && chat.params.is_deterministic();
-        let key = cache_key(&spec, &chat);
+        let key = cache_key(&spec, &hooks, &chat);
         if use_cache {
             if let Ok(Some(hit)) =
                 self.store
@@ -196,7 +201,15 @@ impl Runtime {
             }
         }
 
-        let provider = self.provider(&spec).map_err(InvokeError::Provider)?;
+        let provider = match self.provider(&spec) {
+            Ok(p) => p,
+            Err(e) => {
+                record.outcome = Outcome::from_error(e.kind);
+                record.error = Some(e.message.clone());
+                self.save_record(&record);
+                return Err(InvokeError::Provider(e));
+            }
+        };
         let mut collected = Collected::default();
         let failure = self
             .stream_with_retries(

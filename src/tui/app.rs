@@ -137,6 +137,8 @@ pub enum Effect {
 #[derive(Debug)]
 pub struct Streaming {
     pub message: Id,
+    /// The session the answer belongs to (the user may switch away meanwhile).
+    pub session: Id,
     pub cancel: CancellationToken,
     pub started: Instant,
 }
@@ -164,6 +166,8 @@ pub struct App {
     pub sidebar_selected: usize,
     /// Sidebar filtered by a session search.
     pub session_filter: Option<String>,
+    /// Sessions matching `session_filter`, computed when it is set.
+    pub filter_hits: Vec<Id>,
     pub session: Session,
     pub messages: Vec<ChatMessage>,
     pub views: Vec<MessageView>,
@@ -175,11 +179,13 @@ pub struct App {
     pub input: InputBox,
     pub history: Vec<String>,
     pub history_pos: Option<usize>,
+    /// The input being typed before history recall started.
+    pub history_stash: String,
     pub modal: Option<Modal>,
     pub streaming: Option<Streaming>,
     pub pull: Option<PullState>,
     /// Model to switch to once its pull finishes.
-    pub pending_model: Option<String>,
+    pub pending_model: Option<(Id, String)>,
     pub search: Option<(String, Vec<usize>, usize)>,
     pub code_block_cursor: usize,
     pub mouse: bool,
@@ -246,6 +252,7 @@ impl App {
             sessions,
             sidebar_selected: 0,
             session_filter: None,
+            filter_hits: Vec::new(),
             session,
             messages,
             views: Vec::new(),
@@ -255,6 +262,7 @@ impl App {
             input,
             history,
             history_pos: None,
+            history_stash: String::new(),
             modal: None,
             streaming: None,
             pull: None,
@@ -282,9 +290,18 @@ impl App {
         Ok(app)
     }
 
-    /// Saves the draft and where the user is (session, focus, scroll) for the next start.
+    /// Saves the draft, any answer still streaming (as cancelled), and where the user is
+    /// (session, focus, scroll) for the next start.
     pub fn save_ui_state(&mut self) {
         self.save_draft();
+        if let Some(s) = self.streaming.take() {
+            s.cancel.cancel();
+            if let Some(m) = self.messages.iter_mut().find(|m| m.id == s.message) {
+                m.status = MessageStatus::Cancelled;
+                let m = m.clone();
+                self.persist(&m);
+            }
+        }
         let state = crate::sessions::UiState {
             session: Some(self.session.id),
             focus: match self.focus {
@@ -462,7 +479,10 @@ impl App {
         // A paste is text, never keys: it goes to whatever is being typed into.
         match &mut self.modal {
             Some(Modal::Prompt(_, input)) => input.insert_str(&text.replace('\n', " ")),
-            Some(Modal::Picker(p)) => p.query.insert_str(text.lines().next().unwrap_or("")),
+            Some(Modal::Picker(p)) => {
+                p.query.insert_str(text.lines().next().unwrap_or(""));
+                self.refilter_picker();
+            }
             Some(_) => {}
             None => {
                 self.focus = Focus::Input;
@@ -713,9 +733,12 @@ impl App {
         let cancel = CancellationToken::new();
         self.streaming = Some(Streaming {
             message: answer.id,
+            session: self.session.id,
             cancel: cancel.clone(),
             started: Instant::now(),
         });
+        // Stored at once (empty, incomplete): leaving the session never loses the answer.
+        self.persist(&answer);
         fx.push(Effect::Invoke {
             message: answer.id,
             model: self.session.model.clone(),
@@ -743,47 +766,51 @@ impl App {
     }
 
     fn on_finished(&mut self, message: Id, result: Result<InvokeResponse, String>) {
+        let mut owner = None;
         if self
             .streaming
             .as_ref()
             .is_some_and(|s| s.message == message)
         {
-            self.streaming = None;
+            owner = self.streaming.take().map(|s| s.session);
             if self.flash.as_deref() == Some("cancelling…") {
                 self.flash = Some("cancelled; the partial answer is kept".into());
             }
         }
         let Some(pos) = self.messages.iter().rposition(|m| m.id == message) else {
+            // The user switched sessions meanwhile: finish the answer where it belongs.
+            if let Some(id) = owner {
+                self.finish_elsewhere(id, message, result);
+            }
             return;
         };
         let m = &mut self.messages[pos];
-        match result {
-            Ok(r) => {
-                m.content = r.text.clone();
-                m.usage = Some(r.usage);
-                m.cost_usd = r.cost_usd;
-                m.latency_ms = Some(r.latency_ms);
-                m.tool_calls = r.tool_calls.clone();
-                m.status = if r.stop_reason == crate::runtime::types::StopReason::Cancelled {
-                    MessageStatus::Cancelled
-                } else if r.incomplete {
-                    MessageStatus::Incomplete
-                } else {
-                    MessageStatus::Complete
-                };
-                if let Some(e) = r.error {
-                    self.flash = Some(e);
-                }
-            }
-            Err(e) => {
-                m.status = MessageStatus::Error;
-                m.content = e;
-            }
-        }
+        apply_result(m, result, &mut self.flash);
         let m = m.clone();
         self.persist(&m);
         self.refresh_views();
         self.reload_sidebar();
+    }
+
+    /// Stores the outcome of an answer whose session is not on screen (if it still exists).
+    fn finish_elsewhere(
+        &mut self,
+        session: Id,
+        message: Id,
+        result: Result<InvokeResponse, String>,
+    ) {
+        let Ok(Some(mut owner)) = self.store.get(session) else {
+            return;
+        };
+        let stored = self.store.messages(session).unwrap_or_default();
+        let Some(mut m) = stored.into_iter().find(|m| m.id == message) else {
+            return;
+        };
+        let mut ignored = None;
+        apply_result(&mut m, result, &mut ignored);
+        if let Err(e) = self.store.put_message(&mut owner, &m) {
+            self.flash = Some(format!("could not save: {e}"));
+        }
     }
 
     fn on_pulled(&mut self, model: String, result: Result<(), String>) {
@@ -793,9 +820,16 @@ impl App {
                 if let Some(entry) = self.catalog.iter_mut().find(|e| e.id == model) {
                     entry.downloaded = true;
                 }
-                if self.pending_model.as_deref() == Some(model.as_str()) {
-                    self.pending_model = None;
-                    self.set_model(&model);
+                if let Some((session, _)) = self.pending_model.take_if(|(_, m)| *m == model) {
+                    if session == self.session.id {
+                        self.set_model(&model);
+                    } else if let Ok(Some(mut s)) = self.store.get(session) {
+                        // Picked in a session the user has left: update it there.
+                        s.model = model.clone();
+                        if let Err(e) = self.store.save(&s) {
+                            self.flash = Some(format!("could not save: {e}"));
+                        }
+                    }
                 }
                 self.flash = Some(format!("{model} downloaded"));
             }
@@ -806,6 +840,13 @@ impl App {
     fn recall(&mut self, dir: isize) {
         if self.history.is_empty() {
             return;
+        }
+        if self.history_pos.is_none() {
+            if dir > 0 {
+                return;
+            }
+            // Keep what was being typed; Down past the newest entry brings it back.
+            self.history_stash = self.input.text().to_string();
         }
         let last = self.history.len() - 1;
         let pos = match (self.history_pos, dir < 0) {
@@ -818,7 +859,10 @@ impl App {
         self.history_pos = pos;
         match pos {
             Some(p) => self.input.set(&self.history[p]),
-            None => self.input.set(""),
+            None => {
+                let stash = std::mem::take(&mut self.history_stash);
+                self.input.set(&stash);
+            }
         }
     }
 
@@ -911,17 +955,19 @@ impl App {
         let text = input.text().trim().to_string();
         match kind {
             PromptKind::Rename => {
-                if let Some(mut s) = self.sidebar_session().cloned() {
-                    if !text.is_empty() {
+                let id = self.sidebar_session().map(|s| s.id);
+                if let (Some(id), false) = (id, text.is_empty()) {
+                    if id == self.session.id {
+                        // The current session's settings live in `self.session`.
+                        self.session.title = text;
+                        self.save_draft();
+                    } else if let Ok(Some(mut s)) = self.store.get(id) {
                         s.title = text;
-                        if s.id == self.session.id {
-                            self.session.title = s.title.clone();
-                        }
                         if let Err(e) = self.store.save(&s) {
                             self.flash = Some(format!("could not rename: {e}"));
                         }
-                        self.reload_sidebar();
                     }
+                    self.reload_sidebar();
                 }
             }
             PromptKind::SystemPrompt => {
@@ -958,6 +1004,7 @@ impl App {
             }
             PromptKind::SearchSessions => {
                 self.session_filter = Some(text).filter(|t| !t.is_empty());
+                self.refresh_filter();
                 self.sidebar_selected = 0;
                 self.focus = Focus::Sidebar;
             }
@@ -1098,7 +1145,7 @@ impl App {
                 self.flash = Some("a download is already running".into());
                 return;
             }
-            self.pending_model = Some(entry.id.clone());
+            self.pending_model = Some((self.session.id, entry.id.clone()));
             self.pull = Some(PullState {
                 model: entry.id.clone(),
                 done: 0,
@@ -1119,13 +1166,11 @@ impl App {
     fn visible_sessions(&self) -> Vec<&Session> {
         match &self.session_filter {
             None => self.sessions.iter().collect(),
-            Some(q) => {
-                let hits = self.store.search(q).unwrap_or_default();
-                self.sessions
-                    .iter()
-                    .filter(|s| hits.iter().any(|h| h.session.id == s.id))
-                    .collect()
-            }
+            Some(_) => self
+                .sessions
+                .iter()
+                .filter(|s| self.filter_hits.contains(&s.id))
+                .collect(),
         }
     }
 
@@ -1154,12 +1199,36 @@ impl App {
             Ok(s) => self.sessions = s,
             Err(e) => self.flash = Some(format!("could not list sessions: {e}")),
         }
+        self.refresh_filter();
+    }
+
+    /// Re-runs the session search (once per change, not per frame).
+    fn refresh_filter(&mut self) {
+        self.filter_hits = match &self.session_filter {
+            Some(q) => match self.store.search(q) {
+                Ok(hits) => hits.into_iter().map(|h| h.session.id).collect(),
+                Err(e) => {
+                    self.flash = Some(format!("search failed: {e}"));
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
     }
 
     fn open_sidebar_session(&mut self) {
-        if let Some(s) = self.sidebar_session().cloned() {
-            self.switch_to(s);
-            self.focus = Focus::Input;
+        let Some(id) = self.sidebar_session().map(|s| s.id) else {
+            return;
+        };
+        self.focus = Focus::Input;
+        if id == self.session.id {
+            return;
+        }
+        // The sidebar's copy may be stale: read the session as stored.
+        match self.store.get(id) {
+            Ok(Some(s)) => self.switch_to(s),
+            Ok(None) => self.reload_sidebar(),
+            Err(e) => self.flash = Some(format!("could not open the session: {e}")),
         }
     }
 
@@ -1246,6 +1315,37 @@ impl App {
             Ok(()) => format!("exported to {}", path.display()),
             Err(e) => format!("export failed: {e}"),
         });
+    }
+}
+
+/// Copies a call's outcome into its answer message (errors of partial answers go to `flash`).
+fn apply_result(
+    m: &mut ChatMessage,
+    result: Result<InvokeResponse, String>,
+    flash: &mut Option<String>,
+) {
+    match result {
+        Ok(r) => {
+            m.content = r.text;
+            m.usage = Some(r.usage);
+            m.cost_usd = r.cost_usd;
+            m.latency_ms = Some(r.latency_ms);
+            m.tool_calls = r.tool_calls;
+            m.status = if r.stop_reason == crate::runtime::types::StopReason::Cancelled {
+                MessageStatus::Cancelled
+            } else if r.incomplete {
+                MessageStatus::Incomplete
+            } else {
+                MessageStatus::Complete
+            };
+            if let Some(e) = r.error {
+                *flash = Some(e);
+            }
+        }
+        Err(e) => {
+            m.status = MessageStatus::Error;
+            m.content = e;
+        }
     }
 }
 

@@ -82,9 +82,12 @@ fn install_panic_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
+        // A panic anywhere (a background task included) ends the app: the terminal is
+        // restored, the message printed, and nothing keeps drawing on a cooked terminal.
         std::panic::set_hook(Box::new(move |info| {
             restore();
             previous(info);
+            std::process::exit(101);
         }));
     });
 }

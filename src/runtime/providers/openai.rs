@@ -95,6 +95,14 @@ impl OpenAiProvider {
         }
     }
 
+    /// Whether this is OpenAI's own API (which wants `max_completion_tokens`).
+    fn is_openai(&self) -> bool {
+        reqwest::Url::parse(&self.base_url)
+            .ok()
+            .and_then(|u| u.host_str().map(|h| h == "api.openai.com"))
+            .unwrap_or(false)
+    }
+
     /// Fails early, naming what to set, when a key is configured but missing.
     fn require_key(&self) -> Result<(), ProviderError> {
         if (self.key.env.is_some() || self.key.file.is_some()) && self.key.read().is_none() {
@@ -262,9 +270,13 @@ impl OpenAiProvider {
             args.top_p(t);
         }
         if let Some(n) = p.max_tokens {
-            args.max_completion_tokens(n);
-            // Many compatible servers only know the older name.
-            args.max_tokens(n);
+            // OpenAI rejects requests that carry both names; most compatible servers
+            // (llama.cpp, Ollama, older vLLM) only know the older one.
+            if self.is_openai() {
+                args.max_completion_tokens(n);
+            } else {
+                args.max_tokens(n);
+            }
         }
         if let Some(seed) = p.seed {
             args.seed(seed as i64);
@@ -455,8 +467,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
         .trim()
         .parse::<f64>()
         .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
 }
 
 /// The `error.message` of an OpenAI-style error body, else the body itself.
@@ -598,6 +609,39 @@ mod tests {
         assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
         assert_eq!(parse_retry_after("0.5"), Some(Duration::from_millis(500)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(
+            parse_retry_after("1e20"),
+            None,
+            "absurd values do not panic"
+        );
+        assert_eq!(parse_retry_after("-1"), None);
+    }
+
+    #[test]
+    fn token_limit_uses_one_field_per_endpoint_kind() {
+        let request = ChatRequest {
+            model: "m".into(),
+            system: None,
+            messages: vec![Message::user("hi")],
+            params: crate::runtime::types::Params {
+                max_tokens: Some(9),
+                ..Default::default()
+            },
+            tools: vec![],
+        };
+        let body = |base: &str| {
+            let p = OpenAiProvider::new("p", base, KeySource::default(), Duration::from_secs(1));
+            serde_json::to_value(p.build_request(&request).unwrap()).unwrap()
+        };
+        let openai = body("https://api.openai.com/v1");
+        assert_eq!(openai["max_completion_tokens"], 9);
+        assert!(
+            openai.get("max_tokens").is_none(),
+            "OpenAI refuses both at once"
+        );
+        let local = body("http://127.0.0.1:8080/v1");
+        assert_eq!(local["max_tokens"], 9);
+        assert!(local.get("max_completion_tokens").is_none());
     }
 
     #[test]
