@@ -121,6 +121,7 @@ fn build_request(args: &InvokeArgs) -> Result<ChatRequest> {
             max_tokens: args.max_tokens,
             seed: args.seed,
             stop: args.stop.clone(),
+            repetition_penalty: args.repeat_penalty,
         },
         tools: Vec::new(),
     })

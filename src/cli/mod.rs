@@ -102,6 +102,9 @@ pub struct InvokeArgs {
     pub top_p: Option<f32>,
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Repetition penalty for local models (default 1.1 when sampling, off when greedy).
+    #[arg(long)]
+    pub repeat_penalty: Option<f32>,
     /// Stop sequence (repeatable).
     #[arg(long = "stop")]
     pub stop: Vec<String>,
@@ -172,6 +175,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 temperature: None,
                 top_p: None,
                 seed: None,
+                repeat_penalty: None,
                 stop: Vec::new(),
                 messages: None,
                 json: false,

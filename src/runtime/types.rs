@@ -96,6 +96,10 @@ pub struct Params {
     pub seed: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stop: Vec<String>,
+    /// Penalty (> 1 discourages) on tokens seen in the last 64; local models only.
+    /// Unset: 1.1 when sampling, none when greedy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repetition_penalty: Option<f32>,
 }
 
 impl Params {

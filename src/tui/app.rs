@@ -41,7 +41,7 @@ impl PromptKind {
         match self {
             PromptKind::Rename => "Rename session",
             PromptKind::SystemPrompt => "System prompt",
-            PromptKind::Params => "Parameters (temperature=0.7 max_tokens=512)",
+            PromptKind::Params => "Parameters (temperature, max_tokens, repeat_penalty)",
             PromptKind::SearchChat => "Search this conversation",
             PromptKind::SearchSessions => "Search all sessions",
         }
@@ -639,9 +639,11 @@ impl App {
             A::EditParams => {
                 let p = &self.session.params;
                 let text = format!(
-                    "temperature={} max_tokens={}",
+                    "temperature={} max_tokens={} repeat_penalty={}",
                     p.temperature.map_or("default".into(), |t| t.to_string()),
-                    p.max_tokens.map_or("default".into(), |t| t.to_string())
+                    p.max_tokens.map_or("default".into(), |t| t.to_string()),
+                    p.repetition_penalty
+                        .map_or("default".into(), |t| t.to_string())
                 );
                 self.modal = Some(Modal::Prompt(
                     PromptKind::Params,
@@ -1385,9 +1387,22 @@ fn parse_params(
                     )
                 }
             }
+            "repeat_penalty" => {
+                p.repetition_penalty = if default {
+                    None
+                } else {
+                    let r: f32 = value
+                        .parse()
+                        .map_err(|_| format!("repeat_penalty `{value}` is not a number"))?;
+                    if !(0.5..=3.0).contains(&r) {
+                        return Err("repeat_penalty goes from 0.5 to 3 (1 is off)".into());
+                    }
+                    Some(r)
+                }
+            }
             other => {
                 return Err(format!(
-                    "unknown parameter `{other}` (temperature, max_tokens)"
+                    "unknown parameter `{other}` (temperature, max_tokens, repeat_penalty)"
                 ))
             }
         }

@@ -8,12 +8,18 @@ use crate::runtime::types::Params;
 
 /// Default temperature when a request leaves it unset.
 pub const DEFAULT_TEMPERATURE: f32 = 0.7;
+/// Repetition penalty when sampling and the request leaves it unset (small models
+/// otherwise loop on a phrase).
+pub const DEFAULT_REPETITION_PENALTY: f32 = 1.1;
+/// How many recent tokens the repetition penalty looks at.
+const PENALTY_WINDOW: usize = 64;
 
 /// A sampler with its own random generator (seeded once per call, not per token).
 #[derive(Debug)]
 pub struct ParamSampler {
     temperature: f32,
     top_p: f32,
+    repetition_penalty: f32,
     rng: rand::rngs::StdRng,
     last: Option<TID>,
 }
@@ -24,12 +30,41 @@ impl ParamSampler {
             Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
             None => rand::rngs::StdRng::from_entropy(),
         };
+        let temperature = params.temperature.unwrap_or(DEFAULT_TEMPERATURE).max(0.0);
+        let default_penalty = if temperature > f32::EPSILON {
+            DEFAULT_REPETITION_PENALTY
+        } else {
+            1.0
+        };
         ParamSampler {
-            temperature: params.temperature.unwrap_or(DEFAULT_TEMPERATURE).max(0.0),
+            temperature,
             top_p: params.top_p.unwrap_or(1.0).clamp(0.0, 1.0),
+            repetition_penalty: params
+                .repetition_penalty
+                .unwrap_or(default_penalty)
+                .max(0.01),
             rng,
             last: None,
         }
+    }
+
+    /// Scales down the logits of recently seen tokens (llama.cpp's rule).
+    fn penalize(&self, recent: &[TID], logits: &mut Logits) {
+        if (self.repetition_penalty - 1.0).abs() < f32::EPSILON || recent.is_empty() {
+            return;
+        }
+        let window = &recent[recent.len().saturating_sub(PENALTY_WINDOW)..];
+        for l in logits.iter_mut() {
+            if window.contains(&l.token_id) {
+                l.logit = if l.logit > 0.0 {
+                    l.logit / self.repetition_penalty
+                } else {
+                    l.logit * self.repetition_penalty
+                };
+            }
+        }
+        logits.set_sorted(false);
+        logits.set_softmax(false);
     }
 
     fn pick(&mut self, logits: &mut Logits) -> anyhow::Result<Option<TID>> {
@@ -72,9 +107,13 @@ impl ParamSampler {
 impl Sampler for ParamSampler {
     fn sample<'a>(
         &mut self,
-        _res: &mut dyn HasSamplerResources,
+        res: &mut dyn HasSamplerResources,
         logits: &'a mut Logits,
     ) -> anyhow::Result<&'a mut Logits> {
+        let mut recent = Vec::new();
+        // Sources without a token history simply get no penalty.
+        let _ = res.with_last_tokens(&mut |tokens| recent.extend_from_slice(tokens));
+        self.penalize(&recent, logits);
         self.last = self.pick(logits)?;
         Ok(logits)
     }
@@ -106,6 +145,36 @@ mod tests {
             ..Params::default()
         };
         assert!(draw(&p, 20).iter().all(|&t| t == 1));
+    }
+
+    #[test]
+    fn repetition_penalty_demotes_recent_tokens() {
+        let p = Params {
+            temperature: Some(0.0),
+            repetition_penalty: Some(2.0),
+            ..Params::default()
+        };
+        let s = ParamSampler::new(&p);
+        let mut l = logits();
+        s.penalize(&[1], &mut l);
+        let mut s = s;
+        assert_eq!(
+            s.pick(&mut l).unwrap(),
+            Some(2),
+            "token 1 (3.0 -> 1.5) loses to token 2 (2.9)"
+        );
+        let greedy = ParamSampler::new(&Params {
+            temperature: Some(0.0),
+            ..Params::default()
+        });
+        let mut l = logits();
+        greedy.penalize(&[1], &mut l);
+        let mut greedy = greedy;
+        assert_eq!(
+            greedy.pick(&mut l).unwrap(),
+            Some(1),
+            "greedy has no default penalty"
+        );
     }
 
     #[test]
