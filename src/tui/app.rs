@@ -377,7 +377,20 @@ impl App {
             }
         }
         if self.follow {
-            self.scroll_to_bottom();
+            self.follow_end();
+        }
+    }
+
+    /// Keeps the newest line in view. While an answer streams, the view jumps a third of
+    /// a page at a time instead of one line per new line: every jump rewrites the whole
+    /// pane, which is what a slow SSH link pays for.
+    fn follow_end(&mut self) {
+        let max = self.max_scroll();
+        if self.streaming.is_none() {
+            self.scroll = max;
+        } else if self.scroll < max {
+            let step = (self.chat_rows() / 3).max(1);
+            self.scroll = max + step - 1;
         }
     }
 

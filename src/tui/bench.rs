@@ -141,6 +141,12 @@ pub fn run(args: &TuiBenchArgs) -> Result<i32> {
     let mut answer = ChatMessage::new(Role::Assistant, "");
     answer.id = message;
     app.messages.push(answer);
+    app.streaming = Some(super::app::Streaming {
+        message,
+        session: app.session.id,
+        cancel: tokio_util::sync::CancellationToken::new(),
+        started: Instant::now(),
+    });
     app.refresh_views();
     terminal.draw(|f| view::render(&app, f))?;
     counter.take();
