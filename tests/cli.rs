@@ -17,6 +17,16 @@ fn strata(dir: &std::path::Path) -> Command {
     cmd
 }
 
+/// The JSON a successful run printed (failing with its stderr otherwise).
+fn json_of(out: std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[tokio::test]
 async fn models_list_json_and_get() {
     common::ensure_models().await;
@@ -76,12 +86,7 @@ async fn invoke_json_is_deterministic_and_complete() {
             ])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+        json_of(out)
     };
     let a = run();
     let b = run();
@@ -186,12 +191,7 @@ async fn messages_file_and_response_cache() {
             .arg(&file)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+        json_of(out)
     };
     let a = run();
     let b = run();

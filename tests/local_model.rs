@@ -24,6 +24,16 @@ fn request(prompt: &str, params: Params) -> InvokeRequest {
     }
 }
 
+/// Runs a call without watching its stream.
+async fn call(
+    rt: &strata::runtime::Runtime,
+    req: InvokeRequest,
+) -> strata::runtime::invoke::InvokeResponse {
+    rt.invoke(req, |_| {}, CancellationToken::new())
+        .await
+        .unwrap()
+}
+
 fn greedy(max_tokens: u32) -> Params {
     Params {
         temperature: Some(0.0),
@@ -49,14 +59,7 @@ async fn greedy_generation_is_deterministic_and_streams() {
         )
         .await
         .unwrap();
-    let b = rt
-        .invoke(
-            request("Name three colours.", greedy(24)),
-            |_| {},
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let b = call(&rt, request("Name three colours.", greedy(24))).await;
     assert!(!a.text.trim().is_empty(), "the model answered");
     assert_eq!(a.text, b.text, "greedy decoding repeats exactly");
     assert!(deltas.len() > 3, "the answer arrived in pieces: {deltas:?}");
@@ -72,10 +75,7 @@ async fn usage_counts_match_the_tokenizer() {
         "Write a long essay about the history of the printing press.",
         greedy(12),
     );
-    let resp = rt
-        .invoke(req.clone(), |_| {}, CancellationToken::new())
-        .await
-        .unwrap();
+    let resp = call(&rt, req.clone()).await;
     assert_eq!(resp.stop_reason, StopReason::MaxTokens);
     assert_eq!(
         resp.usage.output_tokens, 12,
@@ -131,14 +131,7 @@ async fn cancellation_stops_generation_and_keeps_partial_text() {
     let records = rt.recent_records(1).unwrap();
     assert_eq!(records[0].outcome, Outcome::Cancelled);
     // The model is still usable after a cancelled call.
-    let next = rt
-        .invoke(
-            request("Say hi.", greedy(4)),
-            |_| {},
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let next = call(&rt, request("Say hi.", greedy(4))).await;
     assert!(!next.text.is_empty());
 }
 
@@ -152,46 +145,18 @@ async fn seeded_sampling_repeats_and_stop_sequences_cut() {
         max_tokens: Some(20),
         ..Params::default()
     };
-    let a = rt
-        .invoke(
-            request("Tell me a story.", seeded.clone()),
-            |_| {},
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
-    let b = rt
-        .invoke(
-            request("Tell me a story.", seeded),
-            |_| {},
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let a = call(&rt, request("Tell me a story.", seeded.clone())).await;
+    let b = call(&rt, request("Tell me a story.", seeded)).await;
     assert_eq!(a.text, b.text, "same seed, same sample");
 
-    let full = rt
-        .invoke(
-            request("Name three colours.", greedy(30)),
-            |_| {},
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let full = call(&rt, request("Name three colours.", greedy(30))).await;
     let words: Vec<&str> = full.text.split_whitespace().collect();
     assert!(words.len() > 4, "{}", full.text);
     let stop = words[3].to_string();
     let at = full.text.find(&stop).unwrap();
     let mut params = greedy(30);
     params.stop = vec![stop.clone()];
-    let cut = rt
-        .invoke(
-            request("Name three colours.", params),
-            |_| {},
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let cut = call(&rt, request("Name three colours.", params)).await;
     assert_eq!(cut.stop_reason, StopReason::StopSequence);
     assert_eq!(
         cut.text,
@@ -205,14 +170,7 @@ async fn concurrent_calls_all_complete() {
     let dir = tempfile::tempdir().unwrap();
     let rt = Arc::new(common::runtime(dir.path(), Config::default()).await);
     let prompts = ["Say one.", "Say two.", "Say three.", "Say four."];
-    let single = rt
-        .invoke(
-            request(prompts[2], greedy(8)),
-            |_| {},
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let single = call(&rt, request(prompts[2], greedy(8))).await;
     let handles: Vec<_> = prompts
         .iter()
         .map(|p| {
@@ -241,22 +199,8 @@ async fn records_and_response_cache() {
     let dir = tempfile::tempdir().unwrap();
     let mut rt = common::runtime(dir.path(), Config::default()).await;
     rt.set_cache_responses(true);
-    let first = rt
-        .invoke(
-            request("What is 2+2?", greedy(10)),
-            |_| {},
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
-    let second = rt
-        .invoke(
-            request("What is 2+2?", greedy(10)),
-            |_| {},
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let first = call(&rt, request("What is 2+2?", greedy(10))).await;
+    let second = call(&rt, request("What is 2+2?", greedy(10))).await;
     assert!(!first.cached);
     assert!(
         second.cached,
@@ -269,22 +213,8 @@ async fn records_and_response_cache() {
         max_tokens: Some(5),
         ..Params::default()
     };
-    let s1 = rt
-        .invoke(
-            request("What is 2+2?", sampled.clone()),
-            |_| {},
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
-    let s2 = rt
-        .invoke(
-            request("What is 2+2?", sampled),
-            |_| {},
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let s1 = call(&rt, request("What is 2+2?", sampled.clone())).await;
+    let s2 = call(&rt, request("What is 2+2?", sampled)).await;
     assert!(
         !s1.cached && !s2.cached,
         "sampled requests are never cached"

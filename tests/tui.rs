@@ -226,9 +226,9 @@ impl Harness {
         }
     }
 
-    /// Processes queued messages until nothing is running.
-    async fn settle(&mut self) {
-        while self.app.streaming.is_some() || self.app.pull.is_some() {
+    /// Processes queued messages until `done` holds.
+    async fn pump_until(&mut self, done: impl Fn(&App) -> bool) {
+        while !done(&self.app) {
             let msg = tokio::time::timeout(Duration::from_secs(120), self.rx.recv())
                 .await
                 .expect("the model answered in time")
@@ -237,6 +237,12 @@ impl Harness {
             self.app.refresh_views();
             self.apply(fx);
         }
+    }
+
+    /// Processes queued messages until nothing is running.
+    async fn settle(&mut self) {
+        self.pump_until(|app| app.streaming.is_none() && app.pull.is_none())
+            .await;
     }
 
     fn last(&self) -> &ChatMessage {
@@ -302,17 +308,8 @@ async fn cancel_keeps_partial_answer_and_quit_asks_first() {
     h.type_text("Count from one to two hundred in words.");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     // Wait for some text, then Esc.
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(60), h.rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        let fx = h.app.update(msg);
-        h.apply(fx);
-        if h.last().content.len() > 10 {
-            break;
-        }
-    }
+    h.pump_until(|app| app.messages.last().is_some_and(|m| m.content.len() > 10))
+        .await;
     h.key(KeyCode::Esc, KeyModifiers::NONE);
     h.settle().await;
     assert_eq!(h.last().status, MessageStatus::Cancelled);
@@ -415,14 +412,7 @@ async fn leaving_a_session_mid_answer_keeps_the_answer_there() {
     // A new session while the answer streams: it is cancelled and stored where it belongs.
     h.key(KeyCode::Char('n'), KeyModifiers::CONTROL);
     assert_ne!(h.app.session.id, first);
-    while h.app.streaming.is_some() {
-        let msg = tokio::time::timeout(Duration::from_secs(60), h.rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        let fx = h.app.update(msg);
-        h.apply(fx);
-    }
+    h.pump_until(|app| app.streaming.is_none()).await;
     let stored = h.app.store.messages(first).unwrap();
     assert_eq!(
         stored.len(),

@@ -1364,7 +1364,7 @@ fn apply_result(
     }
 }
 
-/// Parses `temperature=0.2 max_tokens=256` (either may be `default`).
+/// Parses `temperature=0.2 max_tokens=256 repeat_penalty=1.1` (each may be `default`).
 fn parse_params(
     text: &str,
     current: &crate::runtime::types::Params,
@@ -1374,45 +1374,10 @@ fn parse_params(
         let (key, value) = part
             .split_once('=')
             .ok_or_else(|| format!("`{part}`: write key=value"))?;
-        let default = value == "default";
         match key {
-            "temperature" => {
-                p.temperature = if default {
-                    None
-                } else {
-                    let t: f32 = value
-                        .parse()
-                        .map_err(|_| format!("temperature `{value}` is not a number"))?;
-                    if !(0.0..=2.0).contains(&t) {
-                        return Err("temperature goes from 0 to 2".into());
-                    }
-                    Some(t)
-                }
-            }
-            "max_tokens" => {
-                p.max_tokens = if default {
-                    None
-                } else {
-                    Some(
-                        value
-                            .parse()
-                            .map_err(|_| format!("max_tokens `{value}` is not a whole number"))?,
-                    )
-                }
-            }
-            "repeat_penalty" => {
-                p.repetition_penalty = if default {
-                    None
-                } else {
-                    let r: f32 = value
-                        .parse()
-                        .map_err(|_| format!("repeat_penalty `{value}` is not a number"))?;
-                    if !(0.5..=3.0).contains(&r) {
-                        return Err("repeat_penalty goes from 0.5 to 3 (1 is off)".into());
-                    }
-                    Some(r)
-                }
-            }
+            "temperature" => p.temperature = parse_number(key, value, 0.0..=2.0)?,
+            "max_tokens" => p.max_tokens = parse_number(key, value, 1..=u32::MAX)?,
+            "repeat_penalty" => p.repetition_penalty = parse_number(key, value, 0.5..=3.0)?,
             other => {
                 return Err(format!(
                     "unknown parameter `{other}` (temperature, max_tokens, repeat_penalty)"
@@ -1421,6 +1386,31 @@ fn parse_params(
         }
     }
     Ok(p)
+}
+
+/// One parameter value: `default` (None) or a number within `range`.
+fn parse_number<T>(
+    key: &str,
+    value: &str,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<Option<T>, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    if value == "default" {
+        return Ok(None);
+    }
+    let n: T = value
+        .parse()
+        .map_err(|_| format!("{key} `{value}` is not a valid number"))?;
+    if !range.contains(&n) {
+        return Err(format!(
+            "{key} goes from {} to {}",
+            range.start(),
+            range.end()
+        ));
+    }
+    Ok(Some(n))
 }
 
 /// Subsequence match score: higher for contiguous and early matches; None if no match.
