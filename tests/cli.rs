@@ -268,3 +268,16 @@ fn remote_errors_name_the_env_var_then_the_url() {
             "http://127.0.0.1:{port}/v1"
         )));
 }
+
+#[test]
+fn a_data_dir_in_use_is_reported_not_corrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let held = strata::store::Store::open(&dir.path().join("data")).unwrap();
+    strata(dir.path())
+        .args(["invoke", "hi"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("in use by another strata process"))
+        .stderr(predicate::str::contains("--data-dir"));
+    drop(held);
+}
