@@ -166,6 +166,23 @@ async fn seeded_sampling_repeats_and_stop_sequences_cut() {
 }
 
 #[tokio::test]
+async fn a_conversation_beyond_the_context_window_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::runtime(dir.path(), Config::default()).await;
+    let long = "tell me more about that ".repeat(2000);
+    let err = rt
+        .invoke(request(&long, greedy(8)), |_| {}, CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("context window of 8192"), "{err}");
+    // The model still answers afterwards.
+    assert!(!call(&rt, request("Say hi.", greedy(4)))
+        .await
+        .text
+        .is_empty());
+}
+
+#[tokio::test]
 async fn concurrent_calls_all_complete() {
     let dir = tempfile::tempdir().unwrap();
     let rt = Arc::new(common::runtime(dir.path(), Config::default()).await);

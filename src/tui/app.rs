@@ -742,6 +742,12 @@ impl App {
             .filter(|m| m.status != MessageStatus::Error)
             .map(ChatMessage::to_message)
             .collect();
+        let context = self
+            .catalog
+            .iter()
+            .find(|e| e.id == self.session.model)
+            .map_or(0, |e| e.context_window);
+        let history = fit_context(history, context);
         let mut answer = ChatMessage::new(Role::Assistant, "");
         answer.model = Some(self.session.model.clone());
         answer.status = MessageStatus::Incomplete;
@@ -1333,6 +1339,28 @@ impl App {
     }
 }
 
+/// Drops the oldest turns so the conversation fits in about three quarters of the
+/// model's context window (estimated at 3 characters a token); the newest turn stays.
+fn fit_context(
+    history: Vec<crate::runtime::types::Message>,
+    context_window: u32,
+) -> Vec<crate::runtime::types::Message> {
+    if context_window == 0 {
+        return history;
+    }
+    let budget = context_window as usize * 3 / 4 * 3;
+    let mut used = 0usize;
+    let mut keep = history.len();
+    for (i, m) in history.iter().enumerate().rev() {
+        used += m.content.len() + 16;
+        if used > budget && i + 1 < history.len() {
+            break;
+        }
+        keep = i;
+    }
+    history.into_iter().skip(keep).collect()
+}
+
 /// Copies a call's outcome into its answer message (errors of partial answers go to `flash`).
 fn apply_result(
     m: &mut ChatMessage,
@@ -1438,6 +1466,33 @@ pub fn fuzzy_score(query: &str, candidate: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_conversations_keep_their_newest_turns() {
+        use crate::runtime::types::Message;
+        let history: Vec<Message> = (0..100)
+            .map(|i| Message::user(format!("{i}: {}", "x".repeat(100))))
+            .collect();
+        let fitted = fit_context(history.clone(), 1000);
+        assert!(fitted.len() < 100 && !fitted.is_empty());
+        assert_eq!(
+            fitted.last(),
+            history.last(),
+            "the newest turn is always sent"
+        );
+        assert!(fitted.iter().map(|m| m.content.len() + 16).sum::<usize>() <= 1000 * 3 / 4 * 3);
+        assert_eq!(
+            fit_context(history.clone(), 0).len(),
+            100,
+            "unknown window: everything"
+        );
+        let huge = vec![Message::user("y".repeat(100_000))];
+        assert_eq!(
+            fit_context(huge, 1000).len(),
+            1,
+            "a single oversize turn still goes (the provider reports it)"
+        );
+    }
 
     #[test]
     fn fuzzy_prefers_contiguous_matches() {

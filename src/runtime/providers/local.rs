@@ -364,6 +364,22 @@ impl Provider for LocalProvider {
         let model = self.chat_model(&request.model).await?;
         let prompt = model.prompt(&request)?;
         let input_tokens = model.count_tokens(&prompt);
+        let context = self.spec(&request.model)?.context_window;
+        if context > 0 && input_tokens >= context {
+            return Err(ProviderError::new(
+                ErrorKind::Client,
+                format!(
+                    "the conversation is {input_tokens} tokens, more than {}'s context window of {context}; start a new session or shorten it",
+                    request.model
+                ),
+            ));
+        }
+        // Never generate past the context window.
+        let room = if context > 0 {
+            context - input_tokens
+        } else {
+            u32::MAX
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         let generation = Arc::new(Mutex::new(Generation {
             tx: tx.clone(),
@@ -374,7 +390,12 @@ impl Provider for LocalProvider {
                 .filter(|s| !s.is_empty())
                 .cloned()
                 .collect(),
-            max_tokens: request.params.max_tokens.unwrap_or(u32::MAX).max(1),
+            max_tokens: request
+                .params
+                .max_tokens
+                .unwrap_or(u32::MAX)
+                .min(room)
+                .max(1),
             pending: String::new(),
             tokens: 0,
             stopped: None,
