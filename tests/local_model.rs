@@ -183,6 +183,32 @@ async fn a_conversation_beyond_the_context_window_is_refused_clearly() {
 }
 
 #[tokio::test]
+async fn texts_past_the_embedding_window_are_cut_at_a_token_boundary() {
+    common::ensure_models().await;
+    let catalog = strata::runtime::catalog::Catalog::builtin();
+    let spec = catalog.get(common::EMBED_MODEL).unwrap();
+    let mut tokenizer =
+        tokenizers::Tokenizer::from_file(spec.dir(&common::model_dir()).join("tokenizer.json"))
+            .unwrap();
+    tokenizer.with_truncation(None).unwrap();
+    tokenizer.with_padding(None);
+    let text = "한국어 문장과 English words mixed together. ".repeat(100);
+    let (cut, n) = strata::runtime::providers::local::fit_to_window(&tokenizer, 64, &text);
+    assert_eq!(n, 64);
+    assert!(cut.len() < text.len() && text.starts_with(cut));
+    let recount = tokenizer.encode(cut, true).unwrap().get_ids().len();
+    assert!(
+        recount <= 64,
+        "the cut text fits: {recount} (cut {} of {} bytes)",
+        cut.len(),
+        text.len()
+    );
+    let (short, m) =
+        strata::runtime::providers::local::fit_to_window(&tokenizer, 64, "hello world");
+    assert_eq!((short, m), ("hello world", 4));
+}
+
+#[tokio::test]
 async fn concurrent_calls_all_complete() {
     let dir = tempfile::tempdir().unwrap();
     let rt = Arc::new(common::runtime(dir.path(), Config::default()).await);
@@ -273,6 +299,22 @@ async fn embeddings_rank_similar_texts_closer() {
     let near = cos(&resp.vectors[0], &resp.vectors[1]);
     let far = cos(&resp.vectors[0], &resp.vectors[2]);
     assert!(near > far + 0.2, "near {near} vs far {far}");
+    // Token counts come from the model's tokenizer; text past its window is cut, not fatal.
+    // Three short sentences: about 10 tokens each, not the tokenizer's padded length.
+    assert!(
+        (20..60).contains(&resp.usage.input_tokens),
+        "{:?}",
+        resp.usage
+    );
+    let long = "The cat sat on the mat. ".repeat(400);
+    let cut = rt.embed(common::EMBED_MODEL, vec![long]).await.unwrap();
+    // The shipped tokenizer.json truncates at 128; the model's window is 256.
+    assert!(
+        (100..=256).contains(&cut.usage.input_tokens),
+        "{:?}",
+        cut.usage
+    );
+    assert_eq!(cut.vectors[0].len(), 384);
     let err = rt
         .embed(common::CHAT_MODEL, vec!["x".into()])
         .await

@@ -59,7 +59,7 @@ pub struct LocalProvider {
     model_dir: PathBuf,
     catalog: Arc<Catalog>,
     chats: tokio::sync::Mutex<HashMap<String, Arc<LoadedChat>>>,
-    embedders: tokio::sync::Mutex<HashMap<String, Bert>>,
+    embedders: tokio::sync::Mutex<HashMap<String, Embedder>>,
 }
 
 /// Picks the compute device once, with stdout muted: kalosm prints a notice there when it
@@ -175,11 +175,11 @@ impl LocalProvider {
         Ok(loaded)
     }
 
-    async fn embedder(&self, name: &str) -> Result<Bert, ProviderError> {
+    async fn embedder(&self, name: &str) -> Result<Embedder, ProviderError> {
         let spec = self.spec(name)?.clone();
         let mut embedders = self.embedders.lock().await;
-        if let Some(bert) = embedders.get(&spec.id) {
-            return Ok(bert.clone());
+        if let Some(embedder) = embedders.get(&spec.id) {
+            return Ok(embedder.clone());
         }
         let dir = self.files(&spec)?;
         let source = BertSource::new()
@@ -196,9 +196,67 @@ impl LocalProvider {
                     format!("cannot load {}: {e}", spec.id),
                 )
             })?;
-        embedders.insert(spec.id.clone(), bert.clone());
-        Ok(bert)
+        let tokenizer =
+            tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| {
+                ProviderError::new(
+                    ErrorKind::ModelUnavailable,
+                    format!("cannot read {}'s tokenizer: {e}", spec.id),
+                )
+            })?;
+        let embedder = Embedder {
+            bert,
+            tokenizer: Arc::new(tokenizer),
+            max_tokens: spec.context_window.max(8) as usize,
+        };
+        embedders.insert(spec.id.clone(), embedder.clone());
+        Ok(embedder)
     }
+}
+
+/// A loaded embeddings model with its tokenizer (for counting and truncation).
+#[derive(Clone)]
+pub struct Embedder {
+    bert: Bert,
+    tokenizer: Arc<tokenizers::Tokenizer>,
+    /// The model's sequence limit (special tokens included).
+    max_tokens: usize,
+}
+
+impl Embedder {
+    fn fit<'a>(&self, text: &'a str) -> (&'a str, u32) {
+        fit_to_window(&self.tokenizer, self.max_tokens, text)
+    }
+}
+
+/// `text` cut to what a model with a `max_tokens` window can see, and its token count
+/// (special tokens included).
+pub fn fit_to_window<'a>(
+    tokenizer: &tokenizers::Tokenizer,
+    max_tokens: usize,
+    text: &'a str,
+) -> (&'a str, u32) {
+    let Ok(encoding) = tokenizer.encode(text, true) else {
+        return (text, 0);
+    };
+    // Count real tokens only: tokenizer.json files often pad to a fixed length.
+    let ids = encoding
+        .get_attention_mask()
+        .iter()
+        .filter(|&&m| m == 1)
+        .count();
+    if ids <= max_tokens {
+        return (text, ids as u32);
+    }
+    // Keep the text up to the last token that fits (the final slot holds [SEP]).
+    let end = encoding
+        .get_offsets()
+        .get(max_tokens.saturating_sub(2))
+        .map_or(text.len(), |(_, end)| *end);
+    let end = (0..=end.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    (&text[..end], max_tokens as u32)
 }
 
 /// A do-nothing parser whose state creation runs on kalosm's model thread before any
@@ -452,19 +510,19 @@ impl Provider for LocalProvider {
     }
 
     async fn embed(&self, request: EmbedRequest) -> Result<EmbedResponse, ProviderError> {
-        let bert = self.embedder(&request.model).await?;
+        let embedder = self.embedder(&request.model).await?;
         let inputs = request.inputs;
         tokio::task::spawn_blocking(move || {
-            let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-            let vectors = bert
+            // Longer texts are cut to the model's window (as sentence-transformers does).
+            let fitted: Vec<(&str, u32)> = inputs.iter().map(|s| embedder.fit(s)).collect();
+            let refs: Vec<&str> = fitted.iter().map(|(t, _)| *t).collect();
+            let vectors = embedder
+                .bert
                 .embed_batch_with_pooling(refs, rbert::Pooling::Mean)
                 .map_err(|e| {
                     ProviderError::new(ErrorKind::Server, format!("embedding failed: {e}"))
                 })?;
-            let input_tokens = inputs
-                .iter()
-                .map(|s| s.split_whitespace().count() as u32)
-                .sum();
+            let input_tokens = fitted.iter().map(|(_, n)| n).sum();
             Ok(EmbedResponse {
                 vectors: vectors.into_iter().map(|v| v.vector().to_vec()).collect(),
                 usage: Usage {
