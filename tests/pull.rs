@@ -18,15 +18,23 @@ use strata::runtime::pull::{PullEvent, Puller};
 
 #[derive(Clone)]
 struct Files {
-    data: Arc<Vec<u8>>,
+    data: Arc<Mutex<Vec<u8>>>,
+    /// Bumped when the served file changes (its ETag is `"v{version}"`).
+    version: Arc<AtomicUsize>,
     flaky_calls: Arc<AtomicUsize>,
     ranges: Arc<Mutex<Vec<String>>>,
 }
 
 async fn serve(State(f): State<Files>, headers: HeaderMap, flaky: bool) -> Response {
+    let etag = format!("\"v{}\"", f.version.load(Ordering::SeqCst));
+    // Honour If-Range: a stale validator gets the whole (new) file.
+    let fresh = headers
+        .get("if-range")
+        .is_none_or(|v| v.to_str().ok() == Some(etag.as_str()));
     let start = headers
         .get("range")
         .and_then(|v| v.to_str().ok())
+        .filter(|_| fresh)
         .map(|r| {
             f.ranges.lock().unwrap().push(r.to_string());
             r.trim_start_matches("bytes=")
@@ -35,7 +43,7 @@ async fn serve(State(f): State<Files>, headers: HeaderMap, flaky: bool) -> Respo
                 .unwrap()
         })
         .unwrap_or(0);
-    let body = f.data[start..].to_vec();
+    let body = f.data.lock().unwrap()[start..].to_vec();
     let first = f
         .flaky_calls
         .fetch_add(usize::from(flaky), Ordering::SeqCst)
@@ -46,7 +54,8 @@ async fn serve(State(f): State<Files>, headers: HeaderMap, flaky: bool) -> Respo
         } else {
             StatusCode::OK
         })
-        .header("content-length", body.len());
+        .header("content-length", body.len())
+        .header("etag", etag);
     if flaky && first {
         // Send half, then drop the connection.
         let half = body[..body.len() / 2].to_vec();
@@ -66,7 +75,8 @@ async fn serve(State(f): State<Files>, headers: HeaderMap, flaky: bool) -> Respo
 
 async fn file_server(data: Vec<u8>) -> (String, Files) {
     let files = Files {
-        data: Arc::new(data),
+        data: Arc::new(Mutex::new(data)),
+        version: Arc::new(AtomicUsize::new(1)),
         flaky_calls: Arc::new(AtomicUsize::new(0)),
         ranges: Arc::new(Mutex::new(Vec::new())),
     };
@@ -222,6 +232,40 @@ async fn a_dropped_download_resumes_with_a_range_request() {
         .iter()
         .any(|e| matches!(e, PullEvent::Started { resumed_from, .. } if *resumed_from == partial)));
     assert!(!part.exists());
+}
+
+#[tokio::test]
+async fn a_file_that_changed_upstream_restarts_instead_of_splicing() {
+    let old = data();
+    let (base, files) = file_server(old.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    // No pinned digest: only the validator protects the resume.
+    let spec = model(
+        vec![Source::Url {
+            url: format!("{base}/flaky.bin"),
+        }],
+        None,
+    );
+    Puller::new(dir.path(), Arc::new(|_| {}))
+        .pull(&spec, None)
+        .await
+        .unwrap_err();
+    let new: Vec<u8> = old.iter().map(|b| b.wrapping_add(1)).collect();
+    *files.data.lock().unwrap() = new.clone();
+    files.version.store(2, Ordering::SeqCst);
+    Puller::new(dir.path(), Arc::new(|_| {}))
+        .pull(&spec, None)
+        .await
+        .unwrap();
+    let got = std::fs::read(spec.dir(dir.path()).join("blob.bin")).unwrap();
+    assert!(
+        got == new,
+        "the new file, whole, not old bytes spliced with new ones"
+    );
+    assert!(
+        files.ranges.lock().unwrap().is_empty(),
+        "the stale range was not served"
+    );
 }
 
 #[tokio::test]

