@@ -443,3 +443,37 @@ async fn leaving_a_session_mid_answer_keeps_the_answer_there() {
     assert_eq!(h.app.session.model, "local/qwen2.5-0.5b");
     assert_eq!(h.app.input.text(), "half-typed");
 }
+
+#[tokio::test]
+async fn session_search_runs_off_the_ui_task_and_filters_the_sidebar() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    let store = h.app.store.clone();
+    for text in [
+        "Tell me about lighthouses",
+        "How do ferries work?",
+        "안녕하세요 등대",
+    ] {
+        let mut s = store.create(common::CHAT_MODEL).unwrap();
+        store
+            .put_message(&mut s, &ChatMessage::new(Role::User, text))
+            .unwrap();
+    }
+    h.key(KeyCode::Char('1'), KeyModifiers::ALT);
+    h.key(KeyCode::Char('/'), KeyModifiers::NONE);
+    h.type_text("등대");
+    h.key(KeyCode::Enter, KeyModifiers::NONE);
+    h.pump_until(|app| !app.filter_hits.is_empty()).await;
+    let shown: Vec<String> = h
+        .app
+        .sidebar_items()
+        .iter()
+        .map(|s| s.title.clone())
+        .collect();
+    assert_eq!(shown, vec!["안녕하세요 등대".to_string()]);
+    h.key(KeyCode::Enter, KeyModifiers::NONE);
+    assert_eq!(
+        h.app.messages[0].content, "안녕하세요 등대",
+        "opens the hit"
+    );
+}

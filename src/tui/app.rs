@@ -115,6 +115,11 @@ pub enum Msg {
         result: Result<(), String>,
     },
     EditorDone(Result<String, String>),
+    /// Sessions matching a session search.
+    SessionHits {
+        query: String,
+        result: Result<Vec<Id>, String>,
+    },
 }
 
 /// Work for the runner.
@@ -130,6 +135,8 @@ pub enum Effect {
     Copy(String),
     OpenEditor(String),
     SetMouse(bool),
+    /// Full-text search over all sessions (answered by `Msg::SessionHits`).
+    SearchSessions(String),
     Quit,
 }
 
@@ -168,6 +175,8 @@ pub struct App {
     pub session_filter: Option<String>,
     /// Sessions matching `session_filter`, computed when it is set.
     pub filter_hits: Vec<Id>,
+    /// Effects raised deep inside an update, returned with its others.
+    deferred: Vec<Effect>,
     pub session: Session,
     pub messages: Vec<ChatMessage>,
     pub views: Vec<MessageView>,
@@ -253,6 +262,7 @@ impl App {
             sidebar_selected: 0,
             session_filter: None,
             filter_hits: Vec::new(),
+            deferred: Vec::new(),
             session,
             messages,
             views: Vec::new(),
@@ -484,7 +494,19 @@ impl App {
             Msg::Pulled { model, result } => self.on_pulled(model, result),
             Msg::EditorDone(Ok(text)) => self.input.set(text.trim_end_matches('\n')),
             Msg::EditorDone(Err(e)) => self.flash = Some(format!("editor: {e}")),
+            Msg::SessionHits { query, result } => {
+                if self.session_filter.as_deref() == Some(query.as_str()) {
+                    match result {
+                        Ok(ids) => self.filter_hits = ids,
+                        Err(e) => self.flash = Some(format!("search failed: {e}")),
+                    }
+                    self.sidebar_selected = self
+                        .sidebar_selected
+                        .min(self.filter_hits.len().saturating_sub(1));
+                }
+            }
         }
+        fx.append(&mut self.deferred);
         fx
     }
 
@@ -1025,7 +1047,8 @@ impl App {
             }
             PromptKind::SearchSessions => {
                 self.session_filter = Some(text).filter(|t| !t.is_empty());
-                self.refresh_filter();
+                // Other clients may have added sessions: list them afresh, then search.
+                self.reload_sidebar();
                 self.sidebar_selected = 0;
                 self.focus = Focus::Sidebar;
             }
@@ -1225,16 +1248,11 @@ impl App {
 
     /// Re-runs the session search (once per change, not per frame).
     fn refresh_filter(&mut self) {
-        self.filter_hits = match &self.session_filter {
-            Some(q) => match self.store.search(q) {
-                Ok(hits) => hits.into_iter().map(|h| h.session.id).collect(),
-                Err(e) => {
-                    self.flash = Some(format!("search failed: {e}"));
-                    Vec::new()
-                }
-            },
-            None => Vec::new(),
-        };
+        match &self.session_filter {
+            // A full-text scan: it runs off the UI task and answers with `Msg::SessionHits`.
+            Some(q) => self.deferred.push(Effect::SearchSessions(q.clone())),
+            None => self.filter_hits.clear(),
+        }
     }
 
     fn open_sidebar_session(&mut self) {

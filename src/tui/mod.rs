@@ -250,6 +250,17 @@ pub fn run_effect(effect: Effect, runtime: &Arc<Runtime>, tx: &UnboundedSender<M
         Effect::SetMouse(on) => {
             let _ = terminal::set_mouse(on);
         }
+        Effect::SearchSessions(query) => {
+            let store = SessionStore::new(runtime.store.clone());
+            let tx = tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let result = store
+                    .search(&query)
+                    .map(|hits| hits.into_iter().map(|h| h.session.id).collect())
+                    .map_err(|e| e.to_string());
+                let _ = tx.send(Msg::SessionHits { query, result });
+            });
+        }
         Effect::OpenEditor(_) | Effect::Quit => {}
     }
 }
