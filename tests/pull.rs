@@ -26,11 +26,17 @@ struct Files {
 }
 
 async fn serve(State(f): State<Files>, headers: HeaderMap, flaky: bool) -> Response {
+    serve_with(f, headers, flaky, true)
+}
+
+/// Serves the file; `honour_if_range: false` is a broken proxy that ignores If-Range.
+fn serve_with(f: Files, headers: HeaderMap, flaky: bool, honour_if_range: bool) -> Response {
     let etag = format!("\"v{}\"", f.version.load(Ordering::SeqCst));
     // Honour If-Range: a stale validator gets the whole (new) file.
-    let fresh = headers
-        .get("if-range")
-        .is_none_or(|v| v.to_str().ok() == Some(etag.as_str()));
+    let fresh = !honour_if_range
+        || headers
+            .get("if-range")
+            .is_none_or(|v| v.to_str().ok() == Some(etag.as_str()));
     let start = headers
         .get("range")
         .and_then(|v| v.to_str().ok())
@@ -88,6 +94,12 @@ async fn file_server(data: Vec<u8>) -> (String, Files) {
         .route(
             "/flaky.bin",
             get(|s: State<Files>, h: HeaderMap| serve(s, h, true)),
+        )
+        .route(
+            "/careless.bin",
+            get(
+                |State(f): State<Files>, h: HeaderMap| async move { serve_with(f, h, true, false) },
+            ),
         )
         .route("/missing.bin", get(|| async { StatusCode::NOT_FOUND }))
         .with_state(files.clone());
@@ -265,6 +277,35 @@ async fn a_file_that_changed_upstream_restarts_instead_of_splicing() {
     assert!(
         files.ranges.lock().unwrap().is_empty(),
         "the stale range was not served"
+    );
+}
+
+#[tokio::test]
+async fn a_server_ignoring_if_range_cannot_splice_either() {
+    let old = data();
+    let (base, files) = file_server(old.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = model(
+        vec![Source::Url {
+            url: format!("{base}/careless.bin"),
+        }],
+        None,
+    );
+    Puller::new(dir.path(), Arc::new(|_| {}))
+        .pull(&spec, None)
+        .await
+        .unwrap_err();
+    let new: Vec<u8> = old.iter().map(|b| b.wrapping_add(7)).collect();
+    *files.data.lock().unwrap() = new.clone();
+    files.version.store(2, Ordering::SeqCst);
+    Puller::new(dir.path(), Arc::new(|_| {}))
+        .pull(&spec, None)
+        .await
+        .unwrap();
+    let got = std::fs::read(spec.dir(dir.path()).join("blob.bin")).unwrap();
+    assert!(
+        got == new,
+        "the 206 carried another ETag: the download restarted from zero"
     );
 }
 

@@ -108,6 +108,11 @@ fn build_request(args: &InvokeArgs) -> Result<ChatRequest> {
             bail!("--top-p {p} is out of range; use a value in (0, 1]");
         }
     }
+    if let Some(r) = args.repeat_penalty {
+        if !(0.5..=3.0).contains(&r) {
+            bail!("--repeat-penalty {r} is out of range; use 0.5 to 3 (1 is off)");
+        }
+    }
     if args.max_tokens == Some(0) {
         bail!("--max-tokens must be at least 1");
     }

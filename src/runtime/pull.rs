@@ -269,21 +269,42 @@ impl Puller {
         expected_size: Option<u64>,
         label: &str,
     ) -> Result<String, String> {
-        let have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
-        // The validator of the partial download: a resume only continues the same file.
+        // A partial file is only continued when the server proves (If-Range with the
+        // stored validator, echoed back on the 206) that it is still the same file.
         let validator_path = validator_path(part);
-        let validator = std::fs::read_to_string(&validator_path).ok();
-        let mut request = self.http.get(url);
-        if have > 0 {
-            request = request.header(reqwest::header::RANGE, format!("bytes={have}-"));
-            if let Some(v) = validator.as_deref() {
-                request = request.header(reqwest::header::IF_RANGE, v.trim());
+        let mut restarted = false;
+        let (response, have) = loop {
+            let validator = std::fs::read_to_string(&validator_path).ok();
+            let have = match validator {
+                Some(_) => std::fs::metadata(part).map(|m| m.len()).unwrap_or(0),
+                None => 0,
+            };
+            let mut request = self.http.get(url);
+            if let (true, Some(v)) = (have > 0, validator.as_deref()) {
+                request = request
+                    .header(reqwest::header::RANGE, format!("bytes={have}-"))
+                    .header(reqwest::header::IF_RANGE, v.trim());
             }
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| describe_reqwest(&e, url))?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| describe_reqwest(&e, url))?;
+            if response.status() == reqwest::StatusCode::PARTIAL_CONTENT
+                && strong_validator(&response).as_deref() != validator.as_deref().map(str::trim)
+            {
+                // The server ignored If-Range and the file changed: start over, once.
+                let _ = std::fs::remove_file(part);
+                let _ = std::fs::remove_file(&validator_path);
+                if restarted {
+                    return Err(format!(
+                        "{url} keeps changing while it downloads; try again later"
+                    ));
+                }
+                restarted = true;
+                continue;
+            }
+            break (response, have);
+        };
         let status = response.status();
         if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE && have > 0 {
             // Complete only if the server's size is exactly what we have.
@@ -302,14 +323,8 @@ impl Puller {
                 "the partial download of {file} does not match the server's file; it was discarded, run the pull again"
             ));
         }
-        let etag = response
-            .headers()
-            .get(reqwest::header::ETAG)
-            .or_else(|| response.headers().get(reqwest::header::LAST_MODIFIED))
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
         if status.is_success() {
-            match &etag {
+            match strong_validator(&response) {
                 Some(tag) => {
                     let _ = std::fs::write(&validator_path, tag);
                 }
@@ -454,6 +469,21 @@ fn describe_reqwest(e: &reqwest::Error, url: &str) -> String {
     } else {
         format!("{url}: {e}")
     }
+}
+
+/// A validator that may be used with If-Range: a strong ETag, else Last-Modified (weak
+/// ETags never match a range request).
+fn strong_validator(response: &reqwest::Response) -> Option<String> {
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+            .map(str::to_string)
+    };
+    header(reqwest::header::ETAG)
+        .filter(|tag| !tag.starts_with("W/"))
+        .or_else(|| header(reqwest::header::LAST_MODIFIED))
 }
 
 /// Where the ETag (or Last-Modified) of a partial download is kept.

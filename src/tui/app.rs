@@ -117,7 +117,8 @@ pub enum Msg {
     EditorDone(Result<String, String>),
     /// Sessions matching a session search.
     SessionHits {
-        query: String,
+        /// Which search this answers (only the latest counts).
+        seq: u64,
         result: Result<Vec<Id>, String>,
     },
 }
@@ -135,8 +136,11 @@ pub enum Effect {
     Copy(String),
     OpenEditor(String),
     SetMouse(bool),
-    /// Full-text search over all sessions (answered by `Msg::SessionHits`).
-    SearchSessions(String),
+    /// Full-text search over all sessions (answered by `Msg::SessionHits` with `seq`).
+    SearchSessions {
+        query: String,
+        seq: u64,
+    },
     Quit,
 }
 
@@ -177,6 +181,8 @@ pub struct App {
     pub filter_hits: Vec<Id>,
     /// Effects raised deep inside an update, returned with its others.
     deferred: Vec<Effect>,
+    /// Number of the latest session search.
+    search_seq: u64,
     pub session: Session,
     pub messages: Vec<ChatMessage>,
     pub views: Vec<MessageView>,
@@ -263,6 +269,7 @@ impl App {
             session_filter: None,
             filter_hits: Vec::new(),
             deferred: Vec::new(),
+            search_seq: 0,
             session,
             messages,
             views: Vec::new(),
@@ -398,9 +405,13 @@ impl App {
         let max = self.max_scroll();
         if self.streaming.is_none() {
             self.scroll = max;
-        } else if self.scroll < max {
+        } else {
+            // Jump when the newest line left the view, or when the view overshoots by a
+            // whole step (the answer shrank: regenerate, a resize, a session switch).
             let step = (self.chat_rows() / 3).max(1);
-            self.scroll = max + step - 1;
+            if self.scroll < max || self.scroll >= max + step {
+                self.scroll = max + step - 1;
+            }
         }
     }
 
@@ -426,8 +437,10 @@ impl App {
     }
 
     fn scroll_by(&mut self, delta: isize) {
+        // Start from the real end: while streaming the view may sit past it.
         let target = self
             .scroll
+            .min(self.max_scroll())
             .saturating_add_signed(delta)
             .min(self.max_scroll());
         self.scroll = target;
@@ -494,15 +507,14 @@ impl App {
             Msg::Pulled { model, result } => self.on_pulled(model, result),
             Msg::EditorDone(Ok(text)) => self.input.set(text.trim_end_matches('\n')),
             Msg::EditorDone(Err(e)) => self.flash = Some(format!("editor: {e}")),
-            Msg::SessionHits { query, result } => {
-                if self.session_filter.as_deref() == Some(query.as_str()) {
+            Msg::SessionHits { seq, result } => {
+                if seq == self.search_seq && self.session_filter.is_some() {
                     match result {
                         Ok(ids) => self.filter_hits = ids,
                         Err(e) => self.flash = Some(format!("search failed: {e}")),
                     }
-                    self.sidebar_selected = self
-                        .sidebar_selected
-                        .min(self.filter_hits.len().saturating_sub(1));
+                    let shown = self.visible_sessions().len();
+                    self.sidebar_selected = self.sidebar_selected.min(shown.saturating_sub(1));
                 }
             }
         }
@@ -1197,6 +1209,8 @@ impl App {
             });
             fx.push(Effect::Pull(entry.id));
         } else {
+            // A later choice wins over a download still running.
+            self.pending_model = None;
             self.set_model(&entry.id);
         }
     }
@@ -1250,7 +1264,13 @@ impl App {
     fn refresh_filter(&mut self) {
         match &self.session_filter {
             // A full-text scan: it runs off the UI task and answers with `Msg::SessionHits`.
-            Some(q) => self.deferred.push(Effect::SearchSessions(q.clone())),
+            Some(q) => {
+                self.search_seq += 1;
+                self.deferred.push(Effect::SearchSessions {
+                    query: q.clone(),
+                    seq: self.search_seq,
+                });
+            }
             None => self.filter_hits.clear(),
         }
     }
@@ -1376,6 +1396,13 @@ fn fit_context(
         }
         keep = i;
     }
+    // A trimmed conversation starts with a user turn (templates that check alternating
+    // roles refuse anything else); the newest turn always stays.
+    if keep > 0 {
+        while keep + 1 < history.len() && history[keep].role != crate::runtime::types::Role::User {
+            keep += 1;
+        }
+    }
     history.into_iter().skip(keep).collect()
 }
 
@@ -1497,6 +1524,22 @@ mod tests {
             fitted.last(),
             history.last(),
             "the newest turn is always sent"
+        );
+        let alternating: Vec<Message> = (0..100)
+            .map(|i| {
+                if i % 2 == 0 {
+                    Message::user("q".repeat(100))
+                } else {
+                    Message::assistant("a".repeat(100))
+                }
+            })
+            .chain(std::iter::once(Message::user("last")))
+            .collect();
+        let fitted = fit_context(alternating, 1000);
+        assert_eq!(
+            fitted[0].role,
+            crate::runtime::types::Role::User,
+            "starts with a user turn"
         );
         assert!(fitted.iter().map(|m| m.content.len() + 16).sum::<usize>() <= 1000 * 3 / 4 * 3);
         assert_eq!(

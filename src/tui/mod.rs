@@ -82,6 +82,8 @@ pub fn build_app(runtime: &Runtime, options: &TuiOptions) -> Result<App> {
         app.messages.clear();
         app.views.clear();
         app.input = input::InputBox::default();
+        app.sidebar_selected = 0;
+        app.resume_scroll = None;
     }
     Ok(app)
 }
@@ -250,7 +252,7 @@ pub fn run_effect(effect: Effect, runtime: &Arc<Runtime>, tx: &UnboundedSender<M
         Effect::SetMouse(on) => {
             let _ = terminal::set_mouse(on);
         }
-        Effect::SearchSessions(query) => {
+        Effect::SearchSessions { query, seq } => {
             let store = SessionStore::new(runtime.store.clone());
             let tx = tx.clone();
             tokio::task::spawn_blocking(move || {
@@ -258,7 +260,7 @@ pub fn run_effect(effect: Effect, runtime: &Arc<Runtime>, tx: &UnboundedSender<M
                     .search(&query)
                     .map(|hits| hits.into_iter().map(|h| h.session.id).collect())
                     .map_err(|e| e.to_string());
-                let _ = tx.send(Msg::SessionHits { query, result });
+                let _ = tx.send(Msg::SessionHits { seq, result });
             });
         }
         Effect::OpenEditor(_) | Effect::Quit => {}

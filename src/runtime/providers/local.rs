@@ -206,7 +206,12 @@ impl LocalProvider {
         let embedder = Embedder {
             bert,
             tokenizer: Arc::new(tokenizer),
-            max_tokens: spec.context_window.max(8) as usize,
+            // A catalog entry without a window (0) gets BERT's usual 512.
+            max_tokens: if spec.context_window == 0 {
+                512
+            } else {
+                spec.context_window as usize
+            },
         };
         embedders.insert(spec.id.clone(), embedder.clone());
         Ok(embedder)
@@ -283,9 +288,9 @@ impl kalosm::language::Parser for JoinRayonPool {
 
 impl kalosm::language::CreateParserState for JoinRayonPool {
     fn create_parser_state(&self) {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // 0 threads: rayon's default, which honours RAYON_NUM_THREADS.
         let joined = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
+            .num_threads(0)
             .use_current_thread()
             .build_global();
         tracing::debug!("model thread joins the rayon pool: {}", joined.is_ok());

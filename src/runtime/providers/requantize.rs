@@ -29,8 +29,12 @@ fn worth_converting(dtype: GgmlDType) -> bool {
 /// nothing to convert.
 pub fn ensure_q8(gguf: &Path) -> Result<Option<PathBuf>, String> {
     let target = q8_path(gguf);
-    if target.is_file() {
-        return Ok(Some(target));
+    // Reuse the copy only if it is newer than its source (a re-pulled model gets a new one).
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if let (Some(copy), Some(source)) = (modified(&target), modified(gguf)) {
+        if copy >= source {
+            return Ok(Some(target));
+        }
     }
     let err = |e: candle_core::Error| format!("requantizing {}: {e}", gguf.display());
     let mut file = std::fs::File::open(gguf).map_err(|e| format!("{}: {e}", gguf.display()))?;
