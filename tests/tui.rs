@@ -477,3 +477,36 @@ async fn session_search_runs_off_the_ui_task_and_filters_the_sidebar() {
         "opens the hit"
     );
 }
+
+#[tokio::test]
+async fn scrolling_up_while_streaming_stays_put() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.app.update(Msg::Resize(60, 20));
+    // Greedy: a long, line-per-item answer, the same every run.
+    h.app.session.params.temperature = Some(0.0);
+    h.app.session.params.max_tokens = Some(600);
+    h.type_text("Write a numbered list of 100 fruits, one per line.");
+    h.key(KeyCode::Enter, KeyModifiers::NONE);
+    // Wait until the answer is taller than the pane.
+    h.pump_until(|app| app.streaming.is_none() || app.total_lines() > 40)
+        .await;
+    assert!(
+        h.app.streaming.is_some(),
+        "the seeded answer is long enough to scroll"
+    );
+    h.key(KeyCode::Char('2'), KeyModifiers::ALT);
+    h.key(KeyCode::Char('k'), KeyModifiers::NONE);
+    assert!(!h.app.follow, "one line up leaves follow mode");
+    let reading = h.app.scroll;
+    h.pump_until(|app| app.streaming.is_none() || app.total_lines() > 60)
+        .await;
+    assert_eq!(
+        h.app.scroll, reading,
+        "new text does not move the view while reading"
+    );
+    h.key(KeyCode::Char('G'), KeyModifiers::SHIFT);
+    assert!(h.app.follow);
+    h.key(KeyCode::Esc, KeyModifiers::NONE);
+    h.settle().await;
+}
