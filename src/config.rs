@@ -120,6 +120,10 @@ pub struct Config {
     /// Answer identical deterministic requests from the response cache.
     #[serde(default)]
     pub cache_responses: bool,
+    /// Answer length cap for `strata invoke` / `strata -p` when `--max-tokens` is not given
+    /// (default: the model's own limit).
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
     /// How many times a throttled or failed call is retried.
     #[serde(default)]
     pub max_retries: Option<u32>,

@@ -143,13 +143,22 @@ async fn invoke_streams_text_and_reads_stdin() {
         piped.stdout, arg.stdout,
         "stdin and argument ask the same question"
     );
-    // `strata -p` and `echo … | strata` answer once without the full screen.
+    // `strata -p` and `echo … | strata` answer once without the full screen (they take no
+    // flags: the config's max_tokens bounds them).
+    std::fs::write(dir.path().join("config.toml"), "max_tokens = 8\n").unwrap();
     let p = strata(dir.path())
         .args(["-p", "Say hello."])
         .output()
         .unwrap();
     assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
     assert!(!String::from_utf8_lossy(&p.stdout).trim().is_empty());
+    let words = String::from_utf8_lossy(&p.stdout)
+        .split_whitespace()
+        .count();
+    assert!(
+        words <= 12,
+        "the config's max_tokens = 8 applied: {words} words"
+    );
     let bare = strata(dir.path())
         .write_stdin("Say hello.")
         .output()

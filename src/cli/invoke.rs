@@ -20,7 +20,10 @@ pub async fn run(runtime: &Runtime, args: InvokeArgs) -> Result<i32> {
         Some(m) => runtime.catalog.get(m)?.id.clone(),
         None => runtime.default_model()?.id.clone(),
     };
-    let chat = build_request(&args)?;
+    let mut chat = build_request(&args)?;
+    if chat.params.max_tokens.is_none() {
+        chat.params.max_tokens = runtime.config.max_tokens;
+    }
     super::ensure_pulled(runtime, &model).await?;
 
     let cancel = CancellationToken::new();
