@@ -201,8 +201,16 @@ impl Config {
         config.validate(path)
     }
 
-    /// Checks what the types cannot: `api_key_env` must name a variable, not hold a key.
+    /// Checks what the types cannot: a usable `max_tokens`, and `api_key_env` naming a
+    /// variable rather than holding a key.
     fn validate(self, path: &Path) -> Result<Config, ConfigError> {
+        if self.max_tokens == Some(0) {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key: "max_tokens".into(),
+                message: "must be at least 1 (or left out for no cap)".into(),
+            });
+        }
         for (name, profile) in &self.providers {
             if let Some(var) = &profile.api_key_env {
                 let valid = var
@@ -329,6 +337,10 @@ base_url = "http://10.0.0.5:11434/v1"
             .to_string();
         assert!(msg.contains("providers.x.api_key_env"), "{msg}");
         assert!(!msg.contains("sk-secret-123"), "{msg}");
+        let msg = Config::parse("max_tokens = 0\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("`max_tokens` must be at least 1"), "{msg}");
     }
 
     #[test]
