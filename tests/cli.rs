@@ -236,6 +236,11 @@ fn bad_input_gets_clear_errors() {
         .stderr(predicate::str::contains("providers.x.base_url"));
     std::fs::remove_file(dir.path().join("config.toml")).unwrap();
     strata(dir.path())
+        .args(["invoke", "-m", "local/all-minilm-l6-v2", "hi"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot chat"));
+    strata(dir.path())
         .args(["invoke", "--temperature", "7", "hi"])
         .assert()
         .code(1)
