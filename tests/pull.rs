@@ -246,15 +246,16 @@ async fn a_dropped_download_resumes_with_a_range_request() {
     assert!(!part.exists());
 }
 
-#[tokio::test]
-async fn a_file_that_changed_upstream_restarts_instead_of_splicing() {
+/// Drops a download half-way, changes the file upstream, pulls again from `route`.
+/// Returns what was installed, the new file, and the Range requests the server served.
+async fn pull_across_an_upstream_change(route: &str) -> (Vec<u8>, Vec<u8>, Vec<String>) {
     let old = data();
     let (base, files) = file_server(old.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     // No pinned digest: only the validator protects the resume.
     let spec = model(
         vec![Source::Url {
-            url: format!("{base}/flaky.bin"),
+            url: format!("{base}/{route}"),
         }],
         None,
     );
@@ -270,39 +271,28 @@ async fn a_file_that_changed_upstream_restarts_instead_of_splicing() {
         .await
         .unwrap();
     let got = std::fs::read(spec.dir(dir.path()).join("blob.bin")).unwrap();
+    let ranges = files.ranges.lock().unwrap().clone();
+    (got, new, ranges)
+}
+
+#[tokio::test]
+async fn a_file_that_changed_upstream_restarts_instead_of_splicing() {
+    let (got, new, ranges) = pull_across_an_upstream_change("flaky.bin").await;
     assert!(
         got == new,
         "the new file, whole, not old bytes spliced with new ones"
     );
-    assert!(
-        files.ranges.lock().unwrap().is_empty(),
-        "the stale range was not served"
-    );
+    assert!(ranges.is_empty(), "the stale range was not served");
 }
 
 #[tokio::test]
 async fn a_server_ignoring_if_range_cannot_splice_either() {
-    let old = data();
-    let (base, files) = file_server(old.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let spec = model(
-        vec![Source::Url {
-            url: format!("{base}/careless.bin"),
-        }],
-        None,
+    let (got, new, ranges) = pull_across_an_upstream_change("careless.bin").await;
+    assert_eq!(
+        ranges.len(),
+        1,
+        "the careless server served the stale range"
     );
-    Puller::new(dir.path(), Arc::new(|_| {}))
-        .pull(&spec, None)
-        .await
-        .unwrap_err();
-    let new: Vec<u8> = old.iter().map(|b| b.wrapping_add(7)).collect();
-    *files.data.lock().unwrap() = new.clone();
-    files.version.store(2, Ordering::SeqCst);
-    Puller::new(dir.path(), Arc::new(|_| {}))
-        .pull(&spec, None)
-        .await
-        .unwrap();
-    let got = std::fs::read(spec.dir(dir.path()).join("blob.bin")).unwrap();
     assert!(
         got == new,
         "the 206 carried another ETag: the download restarted from zero"
