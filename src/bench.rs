@@ -57,10 +57,7 @@ fn long_prompt() -> String {
 
 /// Runs the benchmark and prints the figures.
 pub async fn run_local(runtime: &Runtime, args: &BenchArgs) -> Result<i32> {
-    let spec = match &args.model {
-        Some(m) => runtime.catalog.get(m)?.clone(),
-        None => runtime.default_model()?.clone(),
-    };
+    let spec = runtime.chat_model(args.model.as_deref())?.clone();
     if !spec.is_local() {
         bail!(
             "{} is not a local model; `strata bench local` measures in-process models",

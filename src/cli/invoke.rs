@@ -16,14 +16,7 @@ const EXIT_INCOMPLETE: i32 = 3;
 const EXIT_CANCELLED: i32 = 130;
 
 pub async fn run(runtime: &Runtime, args: InvokeArgs) -> Result<i32> {
-    let spec = match &args.model {
-        Some(m) => runtime.catalog.get(m)?,
-        None => runtime.default_model()?,
-    };
-    if !spec.has(crate::runtime::catalog::Capability::Chat) {
-        bail!("{} cannot chat (it is an embeddings model); pick a chat model from `strata models list`", spec.id);
-    }
-    let model = spec.id.clone();
+    let model = runtime.chat_model(args.model.as_deref())?.id.clone();
     let mut chat = build_request(&args)?;
     if chat.params.max_tokens.is_none() {
         chat.params.max_tokens = runtime.config.max_tokens;

@@ -109,6 +109,23 @@ impl Runtime {
             .default_model(self.config.default_model.as_deref())
     }
 
+    /// The model a chat should use: the one asked for, else the default; refused when it
+    /// cannot chat (an embeddings model).
+    pub fn chat_model(&self, requested: Option<&str>) -> Result<&ModelSpec, InvokeError> {
+        let spec = match requested {
+            Some(id) => self.catalog.get(id)?,
+            None => self.default_model()?,
+        };
+        if !spec.has(Capability::Chat) {
+            return Err(InvokeError::Unsupported {
+                model: spec.id.clone(),
+                what:
+                    "chat (it is an embeddings model); pick a chat model from `strata models list`",
+            });
+        }
+        Ok(spec)
+    }
+
     /// The in-process provider (for direct access to loaded models, e.g. benchmarks).
     pub fn local(&self) -> &Arc<LocalProvider> {
         &self.local

@@ -323,18 +323,16 @@ impl Puller {
                 "the partial download of {file} does not match the server's file; it was discarded, run the pull again"
             ));
         }
-        if status.is_success() {
-            match strong_validator(&response) {
-                Some(tag) => {
-                    let _ = std::fs::write(&validator_path, tag);
-                }
-                None => {
-                    let _ = std::fs::remove_file(&validator_path);
-                }
-            }
-        }
         if !status.is_success() {
             return Err(format!("HTTP {status} from {url}"));
+        }
+        match strong_validator(&response) {
+            Some(tag) => {
+                let _ = std::fs::write(&validator_path, tag);
+            }
+            None => {
+                let _ = std::fs::remove_file(&validator_path);
+            }
         }
         let resumed = status == reqwest::StatusCode::PARTIAL_CONTENT;
         let start = if resumed { have } else { 0 };

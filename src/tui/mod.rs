@@ -61,16 +61,7 @@ pub fn build_app(runtime: &Runtime, options: &TuiOptions) -> Result<App> {
     let theme = load_theme(runtime, options)?;
     let keymap_file = runtime.paths.config_dir.join("keymap.toml");
     let keymap = Keymap::load(keymap_file.is_file().then_some(keymap_file.as_path()))?;
-    let default_model = match &options.model {
-        Some(m) => {
-            let spec = runtime.catalog.get(m)?;
-            if !spec.has(crate::runtime::catalog::Capability::Chat) {
-                anyhow::bail!("{} cannot chat (it is an embeddings model); pick a chat model from `strata models list`", spec.id);
-            }
-            spec.id.clone()
-        }
-        None => runtime.default_model()?.id.clone(),
-    };
+    let default_model = runtime.chat_model(options.model.as_deref())?.id.clone();
     let store = SessionStore::new(runtime.store.clone());
     let mut app = App::new(
         store,

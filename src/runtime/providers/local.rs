@@ -140,15 +140,15 @@ impl LocalProvider {
         };
         // Faster kernels: load a Q8_0 copy of Q4/K-quant files (made once). Opt out with
         // STRATA_LOCAL_REQUANTIZE=0.
-        let gguf = if std::env::var("STRATA_LOCAL_REQUANTIZE").map_or(true, |v| v != "0") {
+        let gguf = if enabled("STRATA_LOCAL_REQUANTIZE") {
             let src = gguf.clone();
-            match tokio::task::spawn_blocking(move || super::requantize::ensure_q8(&src)).await {
-                Ok(Ok(Some(q8))) => q8,
-                Ok(Ok(None)) => gguf,
-                Ok(Err(e)) => {
-                    tracing::warn!("{e}; loading the original file");
-                    gguf
-                }
+            let q8 = tokio::task::spawn_blocking(move || super::requantize::ensure_q8(&src))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r);
+            match q8 {
+                Ok(Some(q8)) => q8,
+                Ok(None) => gguf,
                 Err(e) => {
                     tracing::warn!("requantizing failed: {e}; loading the original file");
                     gguf
@@ -167,7 +167,7 @@ impl LocalProvider {
             .build_with_loading_handler(|_| {})
             .await
             .map_err(|e| unavailable(e.to_string()))?;
-        if std::env::var("STRATA_JOIN_RAYON").map_or(true, |v| v != "0") {
+        if enabled("STRATA_JOIN_RAYON") {
             join_rayon_pool(&llama).await;
         }
         let loaded = Arc::new(LoadedChat { llama, template });
@@ -262,6 +262,11 @@ pub fn fit_to_window<'a>(
         .find(|&i| text.is_char_boundary(i))
         .unwrap_or(0);
     (&text[..end], max_tokens as u32)
+}
+
+/// An on-by-default switch: off only when the env var is `0`.
+fn enabled(var: &str) -> bool {
+    std::env::var(var).map_or(true, |v| v != "0")
 }
 
 /// A do-nothing parser whose state creation runs on kalosm's model thread before any
