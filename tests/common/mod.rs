@@ -58,11 +58,20 @@ pub async fn runtime(dir: &Path, config: Config) -> Runtime {
     Runtime::with_config(paths, config).expect("open runtime")
 }
 
-/// The Python of the llama-cpp-python venv, built once by `.ci/llama-server-venv.sh`.
-pub fn llama_python() -> PathBuf {
+/// The SmolLM2 GGUF in the test cache (after `ensure_models`).
+pub fn chat_gguf() -> PathBuf {
+    let catalog = strata::runtime::catalog::Catalog::builtin();
+    let spec = catalog.get(CHAT_MODEL).unwrap();
+    spec.dir(&model_dir()).join(&spec.files[0].name)
+}
+
+/// The Python of the llama-cpp-python venv, built once by `.ci/llama-server-venv.sh` (which
+/// smoke-tests a multi-token chat completion on `gguf` before declaring the venv good).
+pub fn llama_python(gguf: &Path) -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/llama-server-venv.sh");
     let out = std::process::Command::new("bash")
         .arg(&script)
+        .arg(gguf)
         .env("STRATA_TEST_CACHE", test_cache())
         .output()
         .expect("run .ci/llama-server-venv.sh");
@@ -99,10 +108,13 @@ impl LlamaServer {
     /// Starts the server on the SmolLM2 GGUF and waits until it answers.
     pub async fn start() -> LlamaServer {
         ensure_models().await;
-        let python = tokio::task::spawn_blocking(llama_python).await.unwrap();
-        let catalog = strata::runtime::catalog::Catalog::builtin();
-        let spec = catalog.get(CHAT_MODEL).unwrap();
-        let gguf = spec.dir(&model_dir()).join(&spec.files[0].name);
+        let gguf = chat_gguf();
+        let python = {
+            let gguf = gguf.clone();
+            tokio::task::spawn_blocking(move || llama_python(&gguf))
+                .await
+                .unwrap()
+        };
         let port = free_port();
         let child = std::process::Command::new(python)
             .args([
