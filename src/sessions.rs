@@ -1,15 +1,15 @@
-//! Chat sessions in sled: each session's model, system prompt and parameters, its messages
-//! (keyed session id + message id, so a prefix scan lists them in order), search and export.
+//! Chat sessions in sled: each session's agent (model, instructions, parameters, tools…),
+//! its messages (keyed session id + message id, so a prefix scan lists them in order),
+//! search and export. Messages that were streaming when the process died are marked
+//! interrupted at the next open.
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::types::{Message, Params, Role, ToolCall, Usage};
+pub use crate::orchestrator::agent::{AgentConfig, DEFAULT_MAX_TOKENS};
+use crate::runtime::types::{Message, Role, ToolCall, Usage};
 use crate::store::{now_micros, Id, Store, StoreError};
 
 const SESSIONS: &str = "sessions";
-/// Answer length cap of new sessions (editable per session); small local models
-/// otherwise ramble until the context is full.
-pub const DEFAULT_MAX_TOKENS: u32 = 1024;
 const MESSAGES: &str = "messages";
 const UI: &str = "ui";
 
@@ -18,12 +18,9 @@ const UI: &str = "ui";
 pub struct Session {
     pub id: Id,
     pub title: String,
-    /// Catalog id of the session's model.
-    pub model: String,
-    #[serde(default)]
-    pub system: Option<String>,
-    #[serde(default)]
-    pub params: Params,
+    /// The agent every run of this session uses (stored flat, beside the other fields).
+    #[serde(flatten)]
+    pub agent: AgentConfig,
     pub created_us: u64,
     pub updated_us: u64,
     /// Unsent input, restored on resume.
@@ -36,12 +33,38 @@ pub struct Session {
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
     Complete,
+    /// Being written now (checkpointed as it grows).
+    Streaming,
     /// The user cancelled generation; the text is partial.
     Cancelled,
     /// The stream broke; the text is partial.
     Incomplete,
+    /// The process ended while it streamed; the text is what was checkpointed.
+    Interrupted,
+    /// A check stopped the answer; the text is what it released.
+    Blocked,
     /// The call failed; `content` holds the error.
     Error,
+}
+
+impl MessageStatus {
+    /// A label for lists and exports (`complete`, `cancelled`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Complete => "complete",
+            MessageStatus::Streaming => "streaming",
+            MessageStatus::Cancelled => "cancelled",
+            MessageStatus::Incomplete => "incomplete",
+            MessageStatus::Interrupted => "interrupted",
+            MessageStatus::Blocked => "blocked",
+            MessageStatus::Error => "error",
+        }
+    }
+
+    /// Whether the message takes part in later requests (failed ones do not).
+    pub fn is_history(self) -> bool {
+        !matches!(self, MessageStatus::Error | MessageStatus::Blocked)
+    }
 }
 
 /// One message of a session.
@@ -62,6 +85,15 @@ pub struct ChatMessage {
     pub cost_usd: f64,
     #[serde(default)]
     pub latency_ms: Option<f64>,
+    /// The usage is an estimate (the provider reported none).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub usage_estimated: bool,
+    /// The agent run that wrote (or answered) it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<Id>,
+    /// The invocation record of the call that wrote an assistant message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<Id>,
     pub created_us: u64,
 }
 
@@ -77,6 +109,9 @@ impl ChatMessage {
             usage: None,
             cost_usd: 0.0,
             latency_ms: None,
+            usage_estimated: false,
+            run_id: None,
+            record_id: None,
             created_us: now_micros(),
         }
     }
@@ -123,18 +158,69 @@ impl SessionStore {
         SessionStore { store }
     }
 
-    /// Creates and stores an empty session.
+    /// Messages that were streaming when an earlier process died become `interrupted`
+    /// (their text is the last checkpoint). Call once at start-up.
+    pub fn mark_interrupted(&self) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for key in self.store.take_in_flight(MESSAGES)? {
+            if let Some(mut m) = self.store.get::<ChatMessage>(MESSAGES, &key, "message")? {
+                if m.status == MessageStatus::Streaming {
+                    m.status = MessageStatus::Interrupted;
+                    self.store.put(MESSAGES, &key, &m)?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Stores a message that is still being written, marked in flight (see
+    /// `mark_interrupted`); `finish_message` ends it.
+    pub fn checkpoint_message(&self, session: Id, message: &ChatMessage) -> Result<(), StoreError> {
+        let key = message_key(session, message.id);
+        self.store.mark_in_flight(MESSAGES, &key)?;
+        self.store.put(MESSAGES, &key, message)
+    }
+
+    /// Stores the final state of a message written with `checkpoint_message`.
+    pub fn finish_message(
+        &self,
+        session: &mut Session,
+        message: &ChatMessage,
+    ) -> Result<(), StoreError> {
+        self.put_message(session, message)?;
+        self.store
+            .clear_in_flight(MESSAGES, &message_key(session.id, message.id))
+    }
+
+    /// Flushes the database to disk (checkpoints survive a kill -9 once flushed).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.store.flush()
+    }
+
+    /// The most recently updated session, if any.
+    pub fn latest(&self) -> Result<Option<Session>, StoreError> {
+        Ok(self.list()?.into_iter().next())
+    }
+
+    /// One message of a session.
+    pub fn message(&self, session: Id, message: Id) -> Result<Option<ChatMessage>, StoreError> {
+        self.store
+            .get(MESSAGES, &message_key(session, message), "message")
+    }
+
+    /// Creates and stores an empty session on the default agent for `model`.
     pub fn create(&self, model: &str) -> Result<Session, StoreError> {
+        self.create_with(AgentConfig::default_for(model))
+    }
+
+    /// Creates and stores an empty session with this agent.
+    pub fn create_with(&self, agent: AgentConfig) -> Result<Session, StoreError> {
         let now = now_micros();
         let session = Session {
             id: Id::new(),
             title: "New chat".into(),
-            model: model.to_string(),
-            system: None,
-            params: Params {
-                max_tokens: Some(DEFAULT_MAX_TOKENS),
-                ..Params::default()
-            },
+            agent,
             created_us: now,
             updated_us: now,
             draft: String::new(),
@@ -158,19 +244,29 @@ impl SessionStore {
         Ok(sessions)
     }
 
-    /// Deletes a session and all its messages.
+    /// Deletes a session and all its messages, atomically: a crash leaves both or neither.
     pub fn delete(&self, id: Id) -> Result<(), StoreError> {
+        use sled::Transactional;
         let messages = self.store.tree(MESSAGES)?;
+        let sessions = self.store.tree(SESSIONS)?;
         let keys: Vec<_> = messages
             .scan_prefix(id.as_bytes())
             .keys()
             .collect::<Result<_, _>>()?;
-        let mut batch = sled::Batch::default();
-        for key in keys {
-            batch.remove(key);
-        }
-        messages.apply_batch(batch)?;
-        self.store.tree(SESSIONS)?.remove(id.as_bytes())?;
+        (&sessions, &messages)
+            .transaction(|(s, m)| {
+                for key in &keys {
+                    m.remove(key)?;
+                }
+                s.remove(id.as_bytes())?;
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
+                sled::transaction::TransactionError::Abort(()) => {
+                    StoreError::Sled(sled::Error::Unsupported("delete aborted".into()))
+                }
+            })?;
         Ok(())
     }
 
@@ -205,9 +301,7 @@ impl SessionStore {
 
     /// A new session with the same settings and the messages before `upto` (exclusive).
     pub fn fork(&self, from: &Session, upto: Id) -> Result<Session, StoreError> {
-        let mut fork = self.create(&from.model)?;
-        fork.system = from.system.clone();
-        fork.params = from.params.clone();
+        let mut fork = self.create_with(from.agent.clone())?;
         fork.title = format!("{} (fork)", from.title);
         for message in self
             .messages(from.id)?
@@ -269,8 +363,11 @@ impl SessionStore {
         let Some(session) = self.get(id)? else {
             return Ok(String::new());
         };
-        let mut out = format!("# {}\n\n_model: {}_\n\n", session.title, session.model);
-        if let Some(system) = &session.system {
+        let mut out = format!(
+            "# {}\n\n_model: {}_\n\n",
+            session.title, session.agent.model
+        );
+        if let Some(system) = &session.agent.instructions {
             out.push_str(&format!("> system: {system}\n\n"));
         }
         for m in self.messages(id)? {
@@ -281,10 +378,8 @@ impl SessionStore {
                 Role::Tool => "Tool",
             };
             let note = match m.status {
-                MessageStatus::Complete => "",
-                MessageStatus::Cancelled => " (cancelled)",
-                MessageStatus::Incomplete => " (incomplete)",
-                MessageStatus::Error => " (error)",
+                MessageStatus::Complete => String::new(),
+                other => format!(" ({})", other.as_str()),
             };
             out.push_str(&format!("## {who}{note}\n\n{}\n\n", m.content.trim_end()));
         }

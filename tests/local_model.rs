@@ -21,6 +21,7 @@ fn request(prompt: &str, params: Params) -> InvokeRequest {
             tools: vec![],
         },
         use_cache: None,
+        context: Default::default(),
     }
 }
 

@@ -76,6 +76,7 @@ fn ask(model: &str, prompt: &str) -> InvokeRequest {
             tools: vec![],
         },
         use_cache: None,
+        context: Default::default(),
     }
 }
 

@@ -254,8 +254,8 @@ impl Harness {
 async fn ask_stream_regenerate_and_resume() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
-    h.app.session.params.temperature = Some(0.0);
-    h.app.session.params.max_tokens = Some(16);
+    h.app.session.agent.params.temperature = Some(0.0);
+    h.app.session.agent.params.max_tokens = Some(16);
     h.type_text("Name three colours.");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     assert!(h.app.streaming.is_some(), "Enter sends");
@@ -304,7 +304,7 @@ async fn ask_stream_regenerate_and_resume() {
 async fn cancel_keeps_partial_answer_and_quit_asks_first() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
-    h.app.session.params.temperature = Some(0.0);
+    h.app.session.agent.params.temperature = Some(0.0);
     h.type_text("Count from one to two hundred in words.");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     // Wait for some text, then Esc.
@@ -392,20 +392,20 @@ async fn picking_an_undownloaded_model_pulls_in_the_background() {
         "{:?}",
         h.app.flash
     );
-    assert_eq!(h.app.session.model, common::CHAT_MODEL);
+    assert_eq!(h.app.session.agent.model, common::CHAT_MODEL);
     // A downloaded model is picked at once.
     h.key(KeyCode::Char('p'), KeyModifiers::CONTROL);
     h.type_text("smollm2");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     assert!(h.app.pull.is_none());
-    assert_eq!(h.app.session.model, common::CHAT_MODEL);
+    assert_eq!(h.app.session.agent.model, common::CHAT_MODEL);
 }
 
 #[tokio::test]
 async fn leaving_a_session_mid_answer_keeps_the_answer_there() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
-    h.app.session.params.temperature = Some(0.0);
+    h.app.session.agent.params.temperature = Some(0.0);
     let first = h.app.session.id;
     h.type_text("Count from one to two hundred in words.");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
@@ -437,10 +437,10 @@ async fn leaving_a_session_mid_answer_keeps_the_answer_there() {
     assert_eq!(h.app.input.text(), "half-typed");
 
     // Re-opening the current session from the sidebar keeps unsaved changes.
-    h.app.session.model = "local/qwen2.5-0.5b".into();
+    h.app.session.agent.model = "local/qwen2.5-0.5b".into();
     h.key(KeyCode::Char('1'), KeyModifiers::ALT);
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    assert_eq!(h.app.session.model, "local/qwen2.5-0.5b");
+    assert_eq!(h.app.session.agent.model, "local/qwen2.5-0.5b");
     assert_eq!(h.app.input.text(), "half-typed");
 }
 
@@ -484,8 +484,8 @@ async fn scrolling_up_while_streaming_stays_put() {
     let mut h = Harness::new(dir.path()).await;
     h.app.update(Msg::Resize(60, 20));
     // Greedy: a long, line-per-item answer, the same every run.
-    h.app.session.params.temperature = Some(0.0);
-    h.app.session.params.max_tokens = Some(600);
+    h.app.session.agent.params.temperature = Some(0.0);
+    h.app.session.agent.params.max_tokens = Some(600);
     h.type_text("Write a numbered list of 100 fruits, one per line.");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     // Wait until the answer is taller than the pane.

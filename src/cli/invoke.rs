@@ -1,28 +1,33 @@
-//! `strata invoke` (and `strata -p`, `echo … | strata`): one call, streamed to stdout.
+//! `strata invoke` (and `strata -p`, `echo … | strata`): one turn, streamed to stdout. It is
+//! a run of a session's agent through the orchestrator (a new session, or with `-c` /
+//! `--session` an existing one), so every answer is in history; `--ephemeral` makes one
+//! plain pipeline call that leaves no session behind.
 
 use std::io::{IsTerminal, Read, Write};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use tokio_util::sync::CancellationToken;
 
 use super::InvokeArgs;
+use crate::orchestrator::events::{RunErrorKind, RunEvent};
+use crate::orchestrator::{describe_intervention, Orchestrator, Turn, TurnInput};
+use crate::runtime::context::{CallContext, Caller};
 use crate::runtime::converse;
 use crate::runtime::invoke::InvokeRequest;
-use crate::runtime::types::{ChatRequest, Message, Params, StreamEvent};
+use crate::runtime::types::{ChatRequest, Message, Params, Role, StreamEvent};
 use crate::runtime::Runtime;
+use crate::sessions::{ChatMessage, Session};
 
-/// Exit code of a call cut short (stream broke or Ctrl-C) after printing the partial answer.
+/// Exit code of a call cut short (stream broke) after printing the partial answer.
 const EXIT_INCOMPLETE: i32 = 3;
+/// Exit code of an answer a guardrail blocked.
+const EXIT_BLOCKED: i32 = 4;
 const EXIT_CANCELLED: i32 = 130;
 
-pub async fn run(runtime: &Runtime, args: InvokeArgs) -> Result<i32> {
-    let model = runtime.chat_model(args.model.as_deref())?.id.clone();
-    let mut chat = build_request(&args)?;
-    if chat.params.max_tokens.is_none() {
-        chat.params.max_tokens = runtime.config.max_tokens;
-    }
-    super::ensure_pulled(runtime, &model).await?;
-
+pub async fn run(runtime: Arc<Runtime>, args: InvokeArgs) -> Result<i32> {
+    let (system, mut conversation) = read_conversation(&args)?;
+    let params = params(&args, &runtime)?;
     let cancel = CancellationToken::new();
     let on_ctrl_c = cancel.clone();
     tokio::spawn(async move {
@@ -30,22 +35,194 @@ pub async fn run(runtime: &Runtime, args: InvokeArgs) -> Result<i32> {
             on_ctrl_c.cancel();
         }
     });
+    if args.ephemeral {
+        return ephemeral(&runtime, &args, system, conversation, params, cancel).await;
+    }
 
+    let orchestrator = Orchestrator::new(runtime.clone())?;
+    let mut session = pick_session(&orchestrator, &args)?;
+    if let Some(model) = &args.model {
+        session.agent.model = runtime.chat_model(Some(model))?.id.clone();
+    } else {
+        runtime.chat_model(Some(&session.agent.model))?;
+    }
+    if system.is_some() {
+        session.agent.instructions = system;
+    }
+    session.agent.params = merge(&session.agent.params, &params);
+    super::ensure_pulled(&runtime, &session.agent.model).await?;
+    let Some(question) = conversation.pop().filter(|m| m.role == Role::User) else {
+        bail!("the conversation must end with a user message to answer");
+    };
+    // Earlier turns of a --messages file become the session's history.
+    for m in conversation {
+        orchestrator.sessions.put_message(
+            &mut session,
+            &ChatMessage {
+                tool_calls: m.tool_calls.clone(),
+                ..ChatMessage::new(m.role, m.content)
+            },
+        )?;
+    }
+    orchestrator.sessions.save(&session)?;
+
+    let mut turn = Turn::new(session.id, TurnInput::Ask(question.content), Caller::Cli);
+    turn.cancel = cancel.clone();
+    turn.use_cache = args.cache.then_some(true);
     let json = args.json;
+    let outcome = orchestrator
+        .run_turn(turn, move |event| print_event(&event, json))
+        .await?;
+
     let mut stdout = std::io::stdout();
-    let sink = move |event: &StreamEvent| {
-        if let (false, StreamEvent::TextDelta { text }) = (json, event) {
+    if json {
+        let mut value = match &outcome.response {
+            Some(r) => serde_json::to_value(r)?,
+            None => serde_json::json!({ "model": session.agent.model, "text": "" }),
+        };
+        value["session_id"] = session.id.to_string().into();
+        value["run_id"] = outcome.run.to_string().into();
+        value["message_id"] = outcome.answer.id.to_string().into();
+        value["status"] = outcome.answer.status.as_str().into();
+        if let Some(e) = &outcome.error {
+            value["error"] = e.message.clone().into();
+            value["error_kind"] = e.kind.as_str().into();
+        }
+        serde_json::to_writer(&mut stdout, &value)?;
+        writeln!(stdout)?;
+    } else if !outcome.answer.content.is_empty() && !outcome.answer.content.ends_with('\n') {
+        writeln!(stdout)?;
+    }
+    stdout.flush()?;
+    Ok(match &outcome.error {
+        None => 0,
+        Some(e) => match e.kind {
+            RunErrorKind::Cancelled => {
+                eprintln!("(cancelled)");
+                EXIT_CANCELLED
+            }
+            RunErrorKind::Blocked => {
+                eprintln!("{}", e.message);
+                EXIT_BLOCKED
+            }
+            RunErrorKind::BrokenStream => {
+                eprintln!("error: {}\n(the answer above is incomplete)", e.message);
+                EXIT_INCOMPLETE
+            }
+            _ if outcome.answer.status == crate::sessions::MessageStatus::Incomplete => {
+                eprintln!("error: {}\n(the answer above is incomplete)", e.message);
+                EXIT_INCOMPLETE
+            }
+            _ => {
+                eprintln!("error: {}", e.message);
+                1
+            }
+        },
+    })
+}
+
+/// Streams a run's events: answer text to stdout (unless `--json`), the rest to stderr.
+fn print_event(event: &RunEvent, json: bool) {
+    match event {
+        RunEvent::TextDelta { text, .. } if !json => {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
         }
+        RunEvent::ToolCall { call, .. } if !json => {
+            println!("[tool call] {}({})", call.name, call.arguments);
+        }
+        RunEvent::Intervention {
+            check,
+            action,
+            detail,
+            ..
+        } => eprintln!(
+            "[guardrail] {}",
+            describe_intervention(check, *action, detail)
+        ),
+        _ => {}
+    }
+}
+
+/// The session a turn goes to: `--session ID`, the latest with `-c`, else a new one.
+fn pick_session(orchestrator: &Orchestrator, args: &InvokeArgs) -> Result<Session> {
+    let store = &orchestrator.sessions;
+    if let Some(id) = &args.session {
+        return super::sessions::find(store, id);
+    }
+    if args.continue_last {
+        if let Some(session) = store.latest()? {
+            return Ok(session);
+        }
+        eprintln!("(no earlier session; starting a new one)");
+    }
+    let model = orchestrator
+        .runtime()
+        .chat_model(args.model.as_deref())?
+        .id
+        .clone();
+    Ok(store.create(&model)?)
+}
+
+/// Flags override the session's parameters where given.
+fn merge(session: &Params, flags: &Params) -> Params {
+    Params {
+        temperature: flags.temperature.or(session.temperature),
+        top_p: flags.top_p.or(session.top_p),
+        max_tokens: flags.max_tokens.or(session.max_tokens),
+        seed: flags.seed.or(session.seed),
+        stop: if flags.stop.is_empty() {
+            session.stop.clone()
+        } else {
+            flags.stop.clone()
+        },
+        repetition_penalty: flags.repetition_penalty.or(session.repetition_penalty),
+    }
+}
+
+/// One pipeline call with no session (`--ephemeral`).
+async fn ephemeral(
+    runtime: &Runtime,
+    args: &InvokeArgs,
+    system: Option<String>,
+    messages: Vec<Message>,
+    params: Params,
+    cancel: CancellationToken,
+) -> Result<i32> {
+    let model = runtime.chat_model(args.model.as_deref())?.id.clone();
+    super::ensure_pulled(runtime, &model).await?;
+    let json = args.json;
+    let sink = move |event: &StreamEvent| match event {
+        StreamEvent::TextDelta { text } if !json => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+        StreamEvent::Intervention {
+            check,
+            action,
+            detail,
+        } => eprintln!(
+            "[guardrail] {}",
+            describe_intervention(check, *action, detail)
+        ),
+        _ => {}
     };
     let request = InvokeRequest {
         model,
-        chat,
+        chat: ChatRequest {
+            model: String::new(),
+            system,
+            messages,
+            params,
+            tools: Vec::new(),
+        },
         use_cache: args.cache.then_some(true),
+        context: CallContext::new(Caller::Cli),
     };
     let response = runtime.invoke(request, sink, cancel.clone()).await?;
+    let mut stdout = std::io::stdout();
     if json {
         serde_json::to_writer(&mut stdout, &response)?;
         writeln!(stdout)?;
@@ -58,12 +235,17 @@ pub async fn run(runtime: &Runtime, args: InvokeArgs) -> Result<i32> {
         }
     }
     stdout.flush()?;
+    if response.blocked {
+        eprintln!(
+            "blocked by guardrail `{}`: {}",
+            response.guardrail.as_deref().unwrap_or(""),
+            response.error.as_deref().unwrap_or("")
+        );
+        return Ok(EXIT_BLOCKED);
+    }
     if let Some(error) = &response.error {
         eprintln!("error: {error}\n(the answer above is incomplete)");
         return Ok(EXIT_INCOMPLETE);
-    }
-    if let Some(guard) = &response.guardrail {
-        eprintln!("note: guardrail `{guard}` stopped the answer");
     }
     if cancel.is_cancelled() {
         eprintln!("(cancelled)");
@@ -72,8 +254,8 @@ pub async fn run(runtime: &Runtime, args: InvokeArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// Builds the chat request from flags, the messages file, the prompt and stdin.
-fn build_request(args: &InvokeArgs) -> Result<ChatRequest> {
+/// The system prompt and messages from flags, the messages file, the prompt and stdin.
+fn read_conversation(args: &InvokeArgs) -> Result<(Option<String>, Vec<Message>)> {
     let mut conversation = match &args.messages {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -98,44 +280,57 @@ fn build_request(args: &InvokeArgs) -> Result<ChatRequest> {
     if conversation.messages.is_empty() {
         bail!("nothing to ask: give a PROMPT, pipe text on stdin, or pass --messages FILE");
     }
-    if let Some(t) = args.temperature {
-        if !(0.0..=2.0).contains(&t) {
-            bail!("--temperature {t} is out of range; use a value from 0 to 2");
-        }
-    }
-    if let Some(p) = args.top_p {
-        if !(0.0..=1.0).contains(&p) || p == 0.0 {
-            bail!("--top-p {p} is out of range; use a value in (0, 1]");
-        }
-    }
-    if let Some(r) = args.repeat_penalty {
-        if !(0.5..=3.0).contains(&r) {
-            bail!("--repeat-penalty {r} is out of range; use 0.5 to 3 (1 is off)");
-        }
-    }
-    if args.max_tokens == Some(0) {
-        bail!("--max-tokens must be at least 1");
-    }
-    Ok(ChatRequest {
-        model: String::new(),
-        system: args.system.clone().or(conversation.system),
-        messages: conversation.messages,
-        params: Params {
-            temperature: args.temperature,
-            top_p: args.top_p,
-            max_tokens: args.max_tokens,
-            seed: args.seed,
-            stop: args.stop.clone(),
-            repetition_penalty: args.repeat_penalty,
-        },
-        tools: Vec::new(),
-    })
+    Ok((
+        args.system.clone().or(conversation.system),
+        conversation.messages,
+    ))
 }
 
+/// The sampling flags, checked by the same ranges as the TUI's parameter line.
+fn params(args: &InvokeArgs, runtime: &Runtime) -> Result<Params> {
+    let params = Params {
+        temperature: args.temperature,
+        top_p: args.top_p,
+        max_tokens: args.max_tokens.or(runtime.config.max_tokens),
+        seed: args.seed,
+        stop: args.stop.clone(),
+        repetition_penalty: args.repeat_penalty,
+    };
+    params
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--{}", e.0.replace('_', "-")))?;
+    Ok(params)
+}
+
+/// Stdin as the prompt: one trailing newline (the one `echo` adds) is not part of it, so
+/// `echo q | strata invoke` and `strata invoke q` send the same prompt.
 fn read_stdin() -> Result<String> {
     let mut text = String::new();
     std::io::stdin()
         .read_to_string(&mut text)
         .context("cannot read stdin")?;
-    Ok(text)
+    Ok(strip_one_newline(text))
+}
+
+fn strip_one_newline(mut text: String) -> String {
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_trailing_newline_of_stdin_is_dropped() {
+        assert_eq!(strip_one_newline("question\n".into()), "question");
+        assert_eq!(strip_one_newline("question\r\n".into()), "question");
+        assert_eq!(strip_one_newline("a\n\n".into()), "a\n");
+        assert_eq!(strip_one_newline("a".into()), "a");
+    }
 }

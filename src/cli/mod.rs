@@ -4,6 +4,7 @@
 mod invoke;
 mod models;
 mod progress;
+mod sessions;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -29,6 +30,15 @@ pub struct Cli {
     /// Ask once without the full screen (reads stdin when piped).
     #[arg(short = 'p', long = "prompt", value_name = "QUESTION")]
     pub prompt: Option<String>,
+    /// With -p: continue the most recent session.
+    #[arg(short = 'c', long = "continue")]
+    pub continue_last: bool,
+    /// With -p: continue this session (id or unique prefix).
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// With -p: keep this call out of history (no session).
+    #[arg(long)]
+    pub ephemeral: bool,
     /// Colour depth: truecolor, 256, 16 or none (default: detected; NO_COLOR is honoured).
     #[arg(long, global = true, value_name = "DEPTH", value_parser = parse_color)]
     pub color: Option<ColorDepth>,
@@ -57,6 +67,9 @@ pub enum Command {
     Models(ModelsCommand),
     /// Call a model and stream its answer to stdout.
     Invoke(InvokeArgs),
+    /// List, show, export and delete chat sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
     /// Measure performance.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -85,7 +98,35 @@ pub enum ModelsCommand {
     },
 }
 
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// All sessions, most recent first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A session's messages (model, tokens, cost, latency, status, record id) and runs.
+    Show {
+        /// Session id (or a unique prefix).
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A session as Markdown or JSON.
+    Export {
+        id: String,
+        /// md or json.
+        #[arg(long, default_value = "md")]
+        format: String,
+        /// Write to this file instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Delete a session, its messages and its runs.
+    Delete { id: String },
+}
+
+#[derive(Debug, Args, Clone, Default)]
 pub struct InvokeArgs {
     /// Model id (default: the configured default, else local/smollm2-135m).
     #[arg(short, long)]
@@ -117,6 +158,15 @@ pub struct InvokeArgs {
     /// Answer identical deterministic requests from the response cache.
     #[arg(long)]
     pub cache: bool,
+    /// Continue the most recent session (its history is sent).
+    #[arg(short = 'c', long = "continue")]
+    pub continue_last: bool,
+    /// Continue this session (id or unique prefix).
+    #[arg(long, value_name = "ID", conflicts_with = "continue_last")]
+    pub session: Option<String>,
+    /// Keep this call out of history: no session, one plain pipeline call.
+    #[arg(long, conflicts_with_all = ["continue_last", "session"])]
+    pub ephemeral: bool,
     /// The prompt; `-` or nothing with piped stdin reads stdin.
     pub prompt: Option<String>,
 }
@@ -158,8 +208,13 @@ pub async fn run(cli: Cli) -> Result<i32> {
             models::run(&runtime, cmd).await
         }
         Some(Command::Invoke(args)) => {
-            let runtime = Runtime::open(paths)?;
-            invoke::run(&runtime, args).await
+            let runtime = std::sync::Arc::new(Runtime::open(paths)?);
+            invoke::run(runtime, args).await
+        }
+        Some(Command::Sessions(cmd)) => {
+            let runtime = std::sync::Arc::new(Runtime::open(paths)?);
+            let orchestrator = crate::orchestrator::Orchestrator::new(runtime)?;
+            sessions::run(&orchestrator, cmd)
         }
         Some(Command::Bench(BenchCommand::Tui(args))) => crate::tui::bench::run(&args),
         Some(Command::Bench(BenchCommand::Local(args))) => {
@@ -167,22 +222,15 @@ pub async fn run(cli: Cli) -> Result<i32> {
             crate::bench::run_local(&runtime, &args).await
         }
         None => {
-            let runtime = Runtime::open(paths)?;
+            let runtime = std::sync::Arc::new(Runtime::open(paths)?);
             let args = InvokeArgs {
-                model: None,
-                system: None,
-                max_tokens: None,
-                temperature: None,
-                top_p: None,
-                seed: None,
-                repeat_penalty: None,
-                stop: Vec::new(),
-                messages: None,
-                json: false,
-                cache: false,
                 prompt: cli.prompt,
+                continue_last: cli.continue_last,
+                session: cli.session,
+                ephemeral: cli.ephemeral,
+                ..InvokeArgs::default()
             };
-            invoke::run(&runtime, args).await
+            invoke::run(runtime, args).await
         }
     }
 }

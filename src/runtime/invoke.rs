@@ -1,6 +1,7 @@
-//! The invoke pipeline: the one path every model call takes. Input hooks, the response
-//! cache, the provider stream with bounded retries, output hooks on the stream, and an
-//! invocation record stored in sled.
+//! The invoke pipeline: the one path every model call takes. Input checks, the response
+//! cache, the provider stream with bounded retries, output checks on the stream (text
+//! reaches the caller only once every check released it), tool-call checks, and an
+//! invocation record written when the call starts and completed when it ends.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,9 +12,11 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::catalog::ModelSpec;
-use super::hooks::{Hook, Verdict};
+use super::checks::{Action, Check, DecisionLog, InputDecision, Stage};
+use super::context::CallContext;
 use super::provider::{ErrorKind, Provider, ProviderError};
 use super::record::{InvocationRecord, Operation, Outcome};
+use super::release::{self, Blocked, Releaser};
 use super::types::{ChatRequest, StopReason, StreamEvent, ToolCall, ToolCallAssembler, Usage};
 use super::Runtime;
 use crate::store::{trees, Id};
@@ -60,10 +63,24 @@ pub struct InvokeRequest {
     pub chat: ChatRequest,
     /// Override the config's response-cache setting for this call.
     pub use_cache: Option<bool>,
+    /// Who calls, for which session/run/step, and the checks of this call.
+    pub context: CallContext,
+}
+
+impl InvokeRequest {
+    pub fn new(model: impl Into<String>, chat: ChatRequest) -> InvokeRequest {
+        InvokeRequest {
+            model: model.into(),
+            chat,
+            use_cache: None,
+            context: CallContext::default(),
+        }
+    }
 }
 
 /// The result of a call. A call whose stream broke still returns its partial text, with
-/// `incomplete` set and the error in `error`.
+/// `incomplete` set and the error in `error`. A blocked answer keeps only what was
+/// released before the block, with `blocked` set.
 #[derive(Debug, Clone, Serialize)]
 pub struct InvokeResponse {
     pub model: String,
@@ -72,6 +89,8 @@ pub struct InvokeResponse {
     pub tool_calls: Vec<ToolCall>,
     pub stop_reason: StopReason,
     pub usage: Usage,
+    /// The usage is Strata's estimate (the provider reported none).
+    pub usage_estimated: bool,
     pub ttft_ms: Option<f64>,
     pub latency_ms: f64,
     pub cost_usd: f64,
@@ -80,8 +99,15 @@ pub struct InvokeResponse {
     pub retries: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The error's kind, when `error` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<ErrorKind>,
+    /// The check that blocked the answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guardrail: Option<String>,
+    pub blocked: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<super::checks::CheckDecision>,
     pub record_id: Id,
 }
 
@@ -93,7 +119,11 @@ pub enum InvokeError {
     #[error("{0}")]
     Provider(ProviderError),
     #[error("blocked by guardrail `{hook}`: {reason}")]
-    Blocked { hook: String, reason: String },
+    Blocked {
+        hook: String,
+        reason: String,
+        record_id: Id,
+    },
     #[error("model `{model}` cannot {what}")]
     Unsupported { model: String, what: &'static str },
 }
@@ -107,7 +137,7 @@ impl InvokeError {
     }
 }
 
-/// A cached answer.
+/// A cached answer (stored as the model gave it: checks run again on every hit).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct CachedAnswer {
     text: String,
@@ -116,14 +146,17 @@ struct CachedAnswer {
     usage: Usage,
 }
 
-/// The cache key of a deterministic request: the model, the hooks in force (an answer
-/// cached before a guardrail existed must not bypass it) and the whole request.
-fn cache_key(spec: &ModelSpec, hooks: &[Arc<dyn Hook>], request: &ChatRequest) -> Vec<u8> {
+/// The cache key of a deterministic request: the model, each check's name and
+/// configuration digest (an answer cached under other checks must not bypass these), and
+/// the whole request.
+fn cache_key(spec: &ModelSpec, checks: &[Arc<dyn Check>], request: &ChatRequest) -> Vec<u8> {
     let mut hasher = Sha256::new();
     hasher.update(spec.id.as_bytes());
     hasher.update([0]);
-    for hook in hooks {
-        hasher.update(hook.name().as_bytes());
+    for check in checks {
+        hasher.update(check.name().as_bytes());
+        hasher.update([0]);
+        hasher.update(check.config_digest().as_bytes());
         hasher.update([0]);
     }
     hasher.update(serde_json::to_vec(request).unwrap_or_default());
@@ -133,19 +166,26 @@ fn cache_key(spec: &ModelSpec, hooks: &[Arc<dyn Hook>], request: &ChatRequest) -
 /// What the stream produced so far.
 #[derive(Default)]
 struct Collected {
-    text: String,
+    /// The answer as checks released it (and the unreleased tail).
+    answer: Releaser,
+    /// The answer as the model wrote it, for the response cache.
+    raw: String,
     tools: ToolCallAssembler,
     usage: Option<Usage>,
     stop: Option<StopReason>,
     first_event: Option<Instant>,
-    guardrail: Option<String>,
+    blocked: Option<Blocked>,
+    log: DecisionLog,
     /// Text pieces received (about one token each), for calls that end without usage.
     pieces: u32,
 }
 
+/// Everything a sink receives goes through here, so tests and clients see one order.
+type Sink<'a> = dyn FnMut(&StreamEvent) + Send + 'a;
+
 impl Runtime {
-    /// Runs one chat call through the pipeline. `sink` sees every event as it arrives
-    /// (after output hooks); `cancel` stops generation and keeps the partial answer.
+    /// Runs one chat call through the pipeline. `sink` sees every event once every check
+    /// has released it; `cancel` stops generation and keeps the partial answer.
     pub async fn invoke(
         &self,
         request: InvokeRequest,
@@ -156,48 +196,109 @@ impl Runtime {
         let started = Instant::now();
         let mut chat = request.chat;
         chat.model = spec.remote_name().to_string();
-        let hooks = self.hooks();
+        let mut checks = self.checks();
+        checks.extend(request.context.checks.iter().cloned());
 
-        let mut record = InvocationRecord::start(&spec.id, &spec.provider, Operation::Chat);
+        let mut record = InvocationRecord::start(
+            &spec.id,
+            &spec.provider,
+            Operation::Chat,
+            request.context.ids.clone(),
+        );
+        self.begin_record(&record);
+        let mut log = DecisionLog::default();
 
-        for hook in &hooks {
-            if let Verdict::Block { reason } = hook.before(&mut chat) {
-                record.outcome = Outcome::ClientError;
-                record.guardrail = Some(hook.name().to_string());
-                record.error = Some(reason.clone());
-                record.latency_ms = ms(started.elapsed());
-                self.save_record(&record);
-                return Err(InvokeError::Blocked {
-                    hook: hook.name().to_string(),
-                    reason,
-                });
+        for check in &checks {
+            let t = Instant::now();
+            let decision = check.check_input(&mut chat).await;
+            match decision {
+                InputDecision::Allow => {
+                    log.note(check.name(), Stage::Input, Action::Allow, None, t.elapsed())
+                }
+                InputDecision::Masked { detail } => {
+                    sink(&StreamEvent::Intervention {
+                        check: check.name().to_string(),
+                        action: Action::Mask,
+                        detail: detail.clone(),
+                    });
+                    log.note(
+                        check.name(),
+                        Stage::Input,
+                        Action::Mask,
+                        Some(detail),
+                        t.elapsed(),
+                    );
+                }
+                InputDecision::Block { reason } => {
+                    log.note(
+                        check.name(),
+                        Stage::Input,
+                        Action::Block,
+                        Some(reason.clone()),
+                        t.elapsed(),
+                    );
+                    sink(&StreamEvent::Intervention {
+                        check: check.name().to_string(),
+                        action: Action::Block,
+                        detail: reason.clone(),
+                    });
+                    record.outcome = Outcome::Blocked;
+                    record.guardrail = Some(check.name().to_string());
+                    record.error = Some(reason.clone());
+                    record.latency_ms = ms(started.elapsed());
+                    record.checks = log.entries;
+                    self.finish_record(&record);
+                    return Err(InvokeError::Blocked {
+                        hook: check.name().to_string(),
+                        reason,
+                        record_id: record.id,
+                    });
+                }
             }
         }
 
         let use_cache =
             request.use_cache.unwrap_or(self.cache_responses) && chat.params.is_deterministic();
-        let key = cache_key(&spec, &hooks, &chat);
+        let key = cache_key(&spec, &checks, &chat);
+        let mut collected = Collected {
+            log,
+            ..Collected::default()
+        };
         if use_cache {
             if let Ok(Some(hit)) =
                 self.store
                     .get::<CachedAnswer>(trees::RESPONSE_CACHE, &key, "cached answer")
             {
-                sink(&StreamEvent::TextDelta {
-                    text: hit.text.clone(),
-                });
-                sink(&StreamEvent::Usage(hit.usage));
-                sink(&StreamEvent::Stop {
-                    reason: hit.stop_reason,
-                });
-                let latency = ms(started.elapsed());
-                record.ttft_ms = Some(latency);
-                record.latency_ms = latency;
-                record.input_tokens = hit.usage.input_tokens;
-                record.output_tokens = hit.usage.output_tokens;
-                record.stop_reason = Some(hit.stop_reason);
                 record.cached = true;
-                self.save_record(&record);
-                return Ok(self.response(&record, hit.text, hit.tool_calls));
+                // A cached answer passes the same checks as a streamed one.
+                let events = [
+                    StreamEvent::TextDelta { text: hit.text },
+                    StreamEvent::Usage(hit.usage),
+                    StreamEvent::Stop {
+                        reason: hit.stop_reason,
+                    },
+                ];
+                for event in events {
+                    if !self
+                        .on_event(event, &checks, &mut sink, &mut collected)
+                        .await
+                    {
+                        break;
+                    }
+                }
+                for (i, call) in hit.tool_calls.iter().enumerate() {
+                    collected.tools.push(
+                        i as u32,
+                        Some(&call.id),
+                        Some(&call.name),
+                        &call.arguments,
+                    );
+                }
+                return Ok(self
+                    .complete(
+                        &spec, record, collected, &chat, None, started, &checks, &mut sink,
+                    )
+                    .await);
             }
         }
 
@@ -206,73 +307,169 @@ impl Runtime {
             Err(e) => {
                 record.outcome = Outcome::from_error(e.kind);
                 record.error = Some(e.message.clone());
-                self.save_record(&record);
+                record.checks = collected.log.entries;
+                self.finish_record(&record);
                 return Err(InvokeError::Provider(e));
             }
         };
-        let mut collected = Collected::default();
         let failure = self
             .stream_with_retries(
                 provider.as_ref(),
                 &chat,
-                &hooks,
+                &checks,
                 &mut sink,
                 &cancel,
                 &mut collected,
                 &mut record,
             )
             .await;
+        if let Some(error) = failure.as_ref().filter(|_| collected.first_event.is_none()) {
+            record.latency_ms = ms(started.elapsed());
+            record.outcome = Outcome::from_error(error.kind);
+            record.error = Some(error.message.clone());
+            record.input_tokens = self.count_input_tokens(&spec, &chat).await.unwrap_or(0);
+            record.checks = collected.log.entries;
+            self.finish_record(&record);
+            return Err(InvokeError::Provider(error.clone()));
+        }
 
-        let latency = started.elapsed();
-        record.latency_ms = ms(latency);
+        let cacheable = use_cache && failure.is_none() && collected.usage.is_some();
+        let raw = cacheable.then(|| collected.raw.clone());
+        let raw_tools = cacheable.then(|| collected.tools.clone().finish());
+        let response = self
+            .complete(
+                &spec, record, collected, &chat, failure, started, &checks, &mut sink,
+            )
+            .await;
+        if let (Some(text), Some(tool_calls)) = (raw, raw_tools) {
+            if response.stop_reason != StopReason::Cancelled && !response.blocked {
+                // Stored as the model gave it: every hit passes the checks again.
+                let answer = CachedAnswer {
+                    text,
+                    tool_calls,
+                    stop_reason: response.stop_reason,
+                    usage: response.usage,
+                };
+                if let Err(e) = self.store.put(trees::RESPONSE_CACHE, &key, &answer) {
+                    tracing::warn!("could not cache the answer: {e}");
+                }
+            }
+        }
+        Ok(response)
+    }
+
+    /// Ends a call that produced output (or a cache hit): final checks on the held text
+    /// and the tool calls, usage (counted when the provider gave none), the record.
+    #[allow(clippy::too_many_arguments)]
+    async fn complete(
+        &self,
+        spec: &ModelSpec,
+        mut record: InvocationRecord,
+        mut collected: Collected,
+        chat: &ChatRequest,
+        failure: Option<ProviderError>,
+        started: Instant,
+        checks: &[Arc<dyn Check>],
+        sink: &mut Sink<'_>,
+    ) -> InvokeResponse {
+        // The end of the stream: held text is checked once more and released.
+        if collected.blocked.is_none() {
+            self.release(String::new(), true, checks, sink, &mut collected)
+                .await;
+        }
+        let mut tool_calls = std::mem::take(&mut collected.tools).finish();
+        if collected.blocked.is_none() {
+            for (index, call) in tool_calls.iter_mut().enumerate() {
+                match release::check_tool_call(call, checks, &mut collected.log).await {
+                    Ok(interventions) => {
+                        for i in interventions {
+                            sink(&StreamEvent::Intervention {
+                                check: i.check,
+                                action: i.action,
+                                detail: i.detail,
+                            });
+                        }
+                        sink(&StreamEvent::ToolCallDelta {
+                            index: index as u32,
+                            id: Some(call.id.clone()),
+                            name: Some(call.name.clone()),
+                            arguments: call.arguments.clone(),
+                        });
+                    }
+                    Err(blocked) => {
+                        self.note_block(blocked, sink, &mut collected);
+                        break;
+                    }
+                }
+            }
+        }
+        if collected.blocked.is_some() {
+            tool_calls.clear();
+        }
+
+        record.latency_ms = ms(started.elapsed());
         record.ttft_ms = collected.first_event.map(|t| ms(t - started));
-        // A cancelled or cut call gets no usage from its provider: count what arrived.
-        let usage = collected.usage.unwrap_or(Usage {
-            input_tokens: 0,
-            output_tokens: collected.pieces,
-        });
+        let usage = match collected.usage {
+            Some(usage) => usage,
+            None => {
+                // Cancelled, cut or blocked calls get no usage from their provider: count
+                // the prompt with the model's tokenizer where there is one, else estimate.
+                let input_tokens = match self.count_input_tokens(spec, chat).await {
+                    Some(n) => n,
+                    None => {
+                        record.usage_estimated = true;
+                        estimate_tokens(chat)
+                    }
+                };
+                Usage {
+                    input_tokens,
+                    output_tokens: collected.pieces,
+                }
+            }
+        };
         record.input_tokens = usage.input_tokens;
         record.output_tokens = usage.output_tokens;
         record.cost_usd = spec.cost(usage.input_tokens, usage.output_tokens);
-        record.guardrail = collected.guardrail.clone();
-        let tool_calls = std::mem::take(&mut collected.tools).finish();
-
-        match failure {
-            Some(error) if collected.first_event.is_none() => {
-                record.outcome = Outcome::from_error(error.kind);
-                record.error = Some(error.message.clone());
-                self.save_record(&record);
-                Err(InvokeError::Provider(error))
-            }
-            Some(error) => {
-                // The stream broke after output began: keep the partial answer.
-                record.outcome = Outcome::from_error(error.kind);
-                record.error = Some(error.message.clone());
-                record.incomplete = true;
-                record.stop_reason = Some(StopReason::Incomplete);
-                self.save_record(&record);
-                Ok(self.response(&record, collected.text, tool_calls))
-            }
-            None => {
-                let stop = collected.stop.unwrap_or(StopReason::EndTurn);
-                record.stop_reason = Some(stop);
-                if stop == StopReason::Cancelled {
-                    record.outcome = Outcome::Cancelled;
-                }
-                if use_cache && record.outcome == Outcome::Ok && collected.guardrail.is_none() {
-                    let answer = CachedAnswer {
-                        text: collected.text.clone(),
-                        tool_calls: tool_calls.clone(),
-                        stop_reason: stop,
-                        usage,
-                    };
-                    if let Err(e) = self.store.put(trees::RESPONSE_CACHE, &key, &answer) {
-                        tracing::warn!("could not cache the answer: {e}");
-                    }
-                }
-                self.save_record(&record);
-                Ok(self.response(&record, collected.text, tool_calls))
-            }
+        record.checks = std::mem::take(&mut collected.log.entries);
+        let mut stop = collected.stop.unwrap_or(StopReason::EndTurn);
+        if let Some(blocked) = &collected.blocked {
+            record.outcome = Outcome::Blocked;
+            record.guardrail = Some(blocked.check.clone());
+            record.error = Some(blocked.reason.clone());
+            stop = StopReason::ContentFiltered;
+        } else if let Some(error) = &failure {
+            // The stream broke after output began: keep the partial answer.
+            record.outcome = Outcome::from_error(error.kind);
+            record.error = Some(error.message.clone());
+            record.incomplete = true;
+            stop = StopReason::Incomplete;
+        } else if stop == StopReason::Cancelled {
+            record.outcome = Outcome::Cancelled;
+        } else {
+            record.outcome = Outcome::Ok;
+        }
+        record.stop_reason = Some(stop);
+        sink(&StreamEvent::Stop { reason: stop });
+        self.finish_record(&record);
+        InvokeResponse {
+            model: record.model.clone(),
+            text: collected.answer.released().to_string(),
+            tool_calls,
+            stop_reason: stop,
+            usage,
+            usage_estimated: record.usage_estimated,
+            ttft_ms: record.ttft_ms,
+            latency_ms: record.latency_ms,
+            cost_usd: record.cost_usd,
+            cached: record.cached,
+            incomplete: record.incomplete,
+            retries: record.retries,
+            error: record.error.clone(),
+            error_kind: failure.map(|e| e.kind),
+            guardrail: record.guardrail.clone(),
+            blocked: collected.blocked.is_some(),
+            checks: record.checks.clone(),
+            record_id: record.id,
         }
     }
 
@@ -283,8 +480,8 @@ impl Runtime {
         &self,
         provider: &dyn Provider,
         chat: &ChatRequest,
-        hooks: &[Arc<dyn Hook>],
-        sink: &mut (impl FnMut(&StreamEvent) + Send),
+        checks: &[Arc<dyn Check>],
+        sink: &mut Sink<'_>,
         cancel: &CancellationToken,
         collected: &mut Collected,
         record: &mut InvocationRecord,
@@ -299,7 +496,7 @@ impl Runtime {
                 }
             };
             let error = match opened {
-                Ok(stream) => match self.consume(stream, hooks, sink, cancel, collected).await {
+                Ok(stream) => match self.consume(stream, checks, sink, cancel, collected).await {
                     None => return None,
                     Some(e) => e,
                 },
@@ -330,12 +527,12 @@ impl Runtime {
         }
     }
 
-    /// Reads events until the stream ends, the caller cancels, a hook blocks or an error.
+    /// Reads events until the stream ends, the caller cancels, a check blocks or an error.
     async fn consume(
         &self,
         mut stream: super::provider::EventStream,
-        hooks: &[Arc<dyn Hook>],
-        sink: &mut (impl FnMut(&StreamEvent) + Send),
+        checks: &[Arc<dyn Check>],
+        sink: &mut Sink<'_>,
         cancel: &CancellationToken,
         collected: &mut Collected,
     ) -> Option<ProviderError> {
@@ -344,7 +541,6 @@ impl Runtime {
                 n = stream.next() => n,
                 _ = cancel.cancelled() => {
                     collected.stop = Some(StopReason::Cancelled);
-                    sink(&StreamEvent::Stop { reason: StopReason::Cancelled });
                     return None;
                 }
             };
@@ -353,80 +549,142 @@ impl Runtime {
                 Some(Err(e)) => return Some(e),
                 Some(Ok(event)) => event,
             };
-            match &event {
-                StreamEvent::TextDelta { text } => {
-                    let so_far = format!("{}{}", collected.text, text);
-                    if let Some((hook, reason)) =
-                        hooks.iter().find_map(|h| match h.on_output(&so_far, text) {
-                            Verdict::Block { reason } => Some((h.name().to_string(), reason)),
-                            Verdict::Allow => None,
-                        })
-                    {
-                        tracing::info!("guardrail {hook} stopped the answer: {reason}");
-                        collected.guardrail = Some(hook);
-                        collected.stop = Some(StopReason::ContentFiltered);
-                        sink(&StreamEvent::Stop {
-                            reason: StopReason::ContentFiltered,
-                        });
-                        return None;
-                    }
-                    collected.first_event.get_or_insert_with(Instant::now);
-                    collected.text = so_far;
-                    collected.pieces += 1;
-                }
-                StreamEvent::ToolCallDelta {
-                    index,
-                    id,
-                    name,
-                    arguments,
-                } => {
-                    collected.first_event.get_or_insert_with(Instant::now);
-                    collected
-                        .tools
-                        .push(*index, id.as_deref(), name.as_deref(), arguments);
-                }
-                StreamEvent::Usage(usage) => collected.usage = Some(*usage),
-                StreamEvent::Stop { reason } => collected.stop = Some(*reason),
+            collected.first_event.get_or_insert_with(Instant::now);
+            if !self.on_event(event, checks, sink, collected).await {
+                return None;
             }
-            sink(&event);
         }
     }
 
-    fn response(
+    /// Takes one provider event; false when the answer must end (a check blocked it).
+    async fn on_event(
         &self,
-        record: &InvocationRecord,
-        text: String,
-        tool_calls: Vec<ToolCall>,
-    ) -> InvokeResponse {
-        InvokeResponse {
-            model: record.model.clone(),
-            text,
-            tool_calls,
-            stop_reason: record.stop_reason.unwrap_or(StopReason::EndTurn),
-            usage: Usage {
-                input_tokens: record.input_tokens,
-                output_tokens: record.output_tokens,
-            },
-            ttft_ms: record.ttft_ms,
-            latency_ms: record.latency_ms,
-            cost_usd: record.cost_usd,
-            cached: record.cached,
-            incomplete: record.incomplete,
-            retries: record.retries,
-            error: record.error.clone(),
-            guardrail: record.guardrail.clone(),
-            record_id: record.id,
+        event: StreamEvent,
+        checks: &[Arc<dyn Check>],
+        sink: &mut Sink<'_>,
+        collected: &mut Collected,
+    ) -> bool {
+        match event {
+            StreamEvent::TextDelta { text } => {
+                collected.pieces += 1;
+                collected.raw.push_str(&text);
+                self.release(text, false, checks, sink, collected).await;
+                return collected.blocked.is_none();
+            }
+            StreamEvent::ToolCallDelta {
+                index,
+                id,
+                name,
+                arguments,
+            } => {
+                // Tool calls reach the caller whole, after their checks (at the end).
+                collected
+                    .tools
+                    .push(index, id.as_deref(), name.as_deref(), &arguments);
+            }
+            StreamEvent::Usage(usage) => {
+                collected.usage = Some(usage);
+                sink(&StreamEvent::Usage(usage));
+            }
+            StreamEvent::Stop { reason } => collected.stop = Some(reason),
+            StreamEvent::Intervention { .. } => sink(&event),
         }
+        true
+    }
+
+    /// Runs the output checks on `delta` and passes what they release to the sink.
+    async fn release(
+        &self,
+        delta: String,
+        end: bool,
+        checks: &[Arc<dyn Check>],
+        sink: &mut Sink<'_>,
+        collected: &mut Collected,
+    ) {
+        match collected
+            .answer
+            .push(&delta, end, checks, &mut collected.log)
+            .await
+        {
+            Ok((text, interventions)) => {
+                for i in interventions {
+                    sink(&StreamEvent::Intervention {
+                        check: i.check,
+                        action: i.action,
+                        detail: i.detail,
+                    });
+                }
+                if !text.is_empty() {
+                    sink(&StreamEvent::TextDelta { text });
+                }
+            }
+            Err(blocked) => self.note_block(blocked, sink, collected),
+        }
+    }
+
+    fn note_block(&self, blocked: Blocked, sink: &mut Sink<'_>, collected: &mut Collected) {
+        tracing::info!(
+            "check {} stopped the answer: {}",
+            blocked.check,
+            blocked.reason
+        );
+        sink(&StreamEvent::Intervention {
+            check: blocked.check.clone(),
+            action: Action::Block,
+            detail: blocked.reason.clone(),
+        });
+        collected.blocked = Some(blocked);
+    }
+
+    /// Prompt tokens of a request by the model's own tokenizer (local models), for calls
+    /// whose provider reported no usage.
+    pub async fn count_input_tokens(&self, spec: &ModelSpec, chat: &ChatRequest) -> Option<u32> {
+        if !spec.is_local() {
+            return None;
+        }
+        let model = self.local.chat_model(&chat.model).await.ok()?;
+        let prompt = model.prompt(chat).ok()?;
+        Some(model.count_tokens(&prompt))
+    }
+
+    /// Stores a record as it starts (outcome running) and marks it in flight, so a crash
+    /// leaves it to be found as interrupted at the next start.
+    pub(crate) fn begin_record(&self, record: &InvocationRecord) {
+        if let Err(e) = self
+            .store
+            .mark_in_flight(trees::INVOCATIONS, record.id.as_bytes())
+        {
+            tracing::error!("could not mark record {} in flight: {e}", record.id);
+        }
+        self.save_record(record);
+    }
+
+    /// Stores a finished record, clears its in-flight mark and tells the observers.
+    pub(crate) fn finish_record(&self, record: &InvocationRecord) {
+        self.save_record(record);
+        if let Err(e) = self
+            .store
+            .clear_in_flight(trees::INVOCATIONS, record.id.as_bytes())
+        {
+            tracing::error!("could not clear record {} in flight: {e}", record.id);
+        }
+        // No subscriber is not an error.
+        let _ = self.records.send(record.clone());
     }
 
     /// Stores a record; a storage failure is logged, never fails the call.
-    pub(crate) fn save_record(&self, record: &InvocationRecord) {
+    fn save_record(&self, record: &InvocationRecord) {
         if let Err(e) = self
             .store
             .put(trees::INVOCATIONS, record.id.as_bytes(), record)
         {
             tracing::error!("could not store invocation record {}: {e}", record.id);
         }
+    }
+
+    /// Observers (metrics, audit) receive every record as it is completed.
+    pub fn subscribe_records(&self) -> tokio::sync::broadcast::Receiver<InvocationRecord> {
+        self.records.subscribe()
     }
 
     /// The most recent invocation records, newest first.
@@ -436,6 +694,23 @@ impl Runtime {
     ) -> Result<Vec<InvocationRecord>, crate::store::StoreError> {
         self.store.latest(trees::INVOCATIONS, limit, "invocation")
     }
+
+    /// One record by id.
+    pub fn record(&self, id: Id) -> Result<Option<InvocationRecord>, crate::store::StoreError> {
+        self.store
+            .get(trees::INVOCATIONS, id.as_bytes(), "invocation")
+    }
+}
+
+/// Tokens of a request estimated at four characters a token (remote models whose
+/// provider reported no usage).
+fn estimate_tokens(chat: &ChatRequest) -> u32 {
+    let chars: usize = chat
+        .all_messages()
+        .iter()
+        .map(|m| m.content.chars().count() + 4)
+        .sum();
+    (chars / 4) as u32
 }
 
 fn ms(d: Duration) -> f64 {

@@ -2,13 +2,16 @@
 //! `Runtime` handle that the CLI, the TUI and every later feature share.
 
 pub mod catalog;
+pub mod checks;
+pub mod context;
 pub mod converse;
-pub mod hooks;
 pub mod invoke;
+pub mod params;
 pub mod provider;
 pub mod providers;
 pub mod pull;
 pub mod record;
+pub mod release;
 pub mod types;
 
 use std::collections::HashMap;
@@ -16,9 +19,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, Paths, ProviderKind};
-use crate::store::{Store, StoreError};
+use crate::store::{trees, Store, StoreError};
 use catalog::{Capability, Catalog, ModelSpec};
-use hooks::Hook;
+use checks::Check;
+use context::CallIds;
 use invoke::{InvokeError, RetryPolicy};
 use provider::{ErrorKind, Provider, ProviderError};
 use providers::local::LocalProvider;
@@ -34,9 +38,12 @@ pub struct Runtime {
     pub store: Store,
     local: Arc<LocalProvider>,
     remote: Mutex<HashMap<String, Arc<dyn Provider>>>,
-    hooks: RwLock<Vec<Arc<dyn Hook>>>,
+    /// Process-wide checks (on top of each call's own).
+    checks: RwLock<Vec<Arc<dyn Check>>>,
     cache_responses: bool,
     retry: RetryPolicy,
+    /// Completed invocation records, for observers (metrics, audit).
+    records: tokio::sync::broadcast::Sender<InvocationRecord>,
 }
 
 /// The runtime could not start.
@@ -69,7 +76,7 @@ impl Runtime {
                 .unwrap_or(RetryPolicy::default().max_retries),
             ..RetryPolicy::default()
         };
-        Ok(Runtime {
+        let runtime = Runtime {
             cache_responses: config.cache_responses,
             paths,
             config,
@@ -77,9 +84,31 @@ impl Runtime {
             store,
             local,
             remote: Mutex::new(HashMap::new()),
-            hooks: RwLock::new(Vec::new()),
+            checks: RwLock::new(Vec::new()),
             retry,
-        })
+            records: tokio::sync::broadcast::channel(1024).0,
+        };
+        runtime.mark_interrupted_records()?;
+        Ok(runtime)
+    }
+
+    /// Records still marked running from an earlier process (it crashed or was killed)
+    /// become `interrupted`.
+    fn mark_interrupted_records(&self) -> Result<(), StoreError> {
+        for key in self.store.take_in_flight(trees::INVOCATIONS)? {
+            let Ok(Some(mut record)) =
+                self.store
+                    .get::<InvocationRecord>(trees::INVOCATIONS, &key, "invocation")
+            else {
+                continue;
+            };
+            if record.outcome == Outcome::Running {
+                record.outcome = Outcome::Interrupted;
+                record.error = Some("the process ended while the call was running".into());
+                self.store.put(trees::INVOCATIONS, &key, &record)?;
+            }
+        }
+        Ok(())
     }
 
     /// Turns the response cache on or off for calls that do not say.
@@ -92,15 +121,16 @@ impl Runtime {
         self.retry = retry;
     }
 
-    /// Adds a hook that runs around every call.
-    pub fn add_hook(&self, hook: Arc<dyn Hook>) {
-        if let Ok(mut hooks) = self.hooks.write() {
-            hooks.push(hook);
+    /// Adds a check that runs around every call of this process (per-call checks come
+    /// with each call's context).
+    pub fn add_check(&self, check: Arc<dyn Check>) {
+        if let Ok(mut checks) = self.checks.write() {
+            checks.push(check);
         }
     }
 
-    fn hooks(&self) -> Vec<Arc<dyn Hook>> {
-        self.hooks.read().map(|h| h.clone()).unwrap_or_default()
+    fn checks(&self) -> Vec<Arc<dyn Check>> {
+        self.checks.read().map(|h| h.clone()).unwrap_or_default()
     }
 
     /// The default chat model.
@@ -193,7 +223,13 @@ impl Runtime {
             });
         }
         let started = Instant::now();
-        let mut record = InvocationRecord::start(&spec.id, &spec.provider, Operation::Embed);
+        let mut record = InvocationRecord::start(
+            &spec.id,
+            &spec.provider,
+            Operation::Embed,
+            CallIds::default(),
+        );
+        self.begin_record(&record);
         let result = match self.provider(&spec) {
             Ok(p) => {
                 p.embed(EmbedRequest {
@@ -215,7 +251,10 @@ impl Runtime {
                 record.error = Some(e.message.clone());
             }
         }
-        self.save_record(&record);
+        if record.outcome == Outcome::Running {
+            record.outcome = Outcome::Ok;
+        }
+        self.finish_record(&record);
         result.map_err(InvokeError::Provider)
     }
 }

@@ -1,8 +1,12 @@
-//! The invocation record every call leaves behind (latency, time to first token, tokens,
-//! cost, outcome): the source of metrics, audit and history.
+//! The invocation record every call leaves behind (context ids, latency, time to first
+//! token, tokens, cost, each check's decision, outcome): written when the call starts
+//! (running) and completed when it ends, so a crash leaves a trace. The source of metrics,
+//! audit and history, which subscribe to records as they are written.
 
 use serde::{Deserialize, Serialize};
 
+use super::checks::CheckDecision;
+use super::context::CallIds;
 use super::provider::ErrorKind;
 use super::types::StopReason;
 use crate::store::Id;
@@ -11,11 +15,17 @@ use crate::store::Id;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    /// The call has started and not ended yet.
+    Running,
     Ok,
     ClientError,
     ServerError,
     Throttled,
     Cancelled,
+    /// A check stopped the call or its answer.
+    Blocked,
+    /// The process ended while the call was running (found running at the next start).
+    Interrupted,
 }
 
 impl Outcome {
@@ -31,11 +41,14 @@ impl Outcome {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Outcome::Running => "running",
             Outcome::Ok => "ok",
             Outcome::ClientError => "client_error",
             Outcome::ServerError => "server_error",
             Outcome::Throttled => "throttled",
             Outcome::Cancelled => "cancelled",
+            Outcome::Blocked => "blocked",
+            Outcome::Interrupted => "interrupted",
         }
     }
 }
@@ -52,9 +65,15 @@ pub enum Operation {
 
 impl InvocationRecord {
     /// A record for a call starting now; the pipeline fills in the rest as it goes.
-    pub fn start(model: &str, provider: &str, operation: Operation) -> InvocationRecord {
+    pub fn start(
+        model: &str,
+        provider: &str,
+        operation: Operation,
+        context: CallIds,
+    ) -> InvocationRecord {
         InvocationRecord {
             id: Id::new(),
+            context,
             model: model.to_string(),
             provider: provider.to_string(),
             operation,
@@ -64,13 +83,15 @@ impl InvocationRecord {
             input_tokens: 0,
             output_tokens: 0,
             cost_usd: 0.0,
-            outcome: Outcome::Ok,
+            outcome: Outcome::Running,
             stop_reason: None,
+            usage_estimated: false,
             cached: false,
             retries: 0,
             incomplete: false,
             error: None,
             guardrail: None,
+            checks: Vec::new(),
         }
     }
 }
@@ -79,6 +100,9 @@ impl InvocationRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InvocationRecord {
     pub id: Id,
+    /// Caller, session, run, step and tags of the call.
+    #[serde(default)]
+    pub context: CallIds,
     /// Catalog id of the model.
     pub model: String,
     /// Provider profile that served it.
@@ -92,6 +116,9 @@ pub struct InvocationRecord {
     pub latency_ms: f64,
     pub input_tokens: u32,
     pub output_tokens: u32,
+    /// The token counts are Strata's estimate, not the provider's.
+    #[serde(default)]
+    pub usage_estimated: bool,
     pub cost_usd: f64,
     pub outcome: Outcome,
     pub stop_reason: Option<StopReason>,
@@ -103,6 +130,9 @@ pub struct InvocationRecord {
     pub incomplete: bool,
     /// What went wrong, for failed calls.
     pub error: Option<String>,
-    /// The guardrail that intervened, if any.
+    /// The check that blocked the call, if any.
     pub guardrail: Option<String>,
+    /// Every check's decision per stage, with its time.
+    #[serde(default)]
+    pub checks: Vec<CheckDecision>,
 }

@@ -196,6 +196,12 @@ pub enum StreamEvent {
     Usage(Usage),
     /// Generation ended.
     Stop { reason: StopReason },
+    /// A check masked or blocked part of the call (sent by the pipeline, not providers).
+    Intervention {
+        check: String,
+        action: super::checks::Action,
+        detail: String,
+    },
 }
 
 /// An embeddings request.

@@ -12,6 +12,16 @@ use serde::{Deserialize, Serialize};
 pub mod trees {
     pub const INVOCATIONS: &str = "invocations";
     pub const RESPONSE_CACHE: &str = "response_cache";
+    /// Keys of records still being written, per tree (`tree/key`): found there at the next
+    /// start, they were cut off by a crash.
+    pub const IN_FLIGHT: &str = "in_flight";
+}
+
+fn in_flight_key(tree: &str, key: &[u8]) -> Vec<u8> {
+    let mut k = tree.as_bytes().to_vec();
+    k.push(b'/');
+    k.extend_from_slice(key);
+    k
 }
 
 /// A storage failure, with the path of the database.
@@ -122,6 +132,34 @@ impl Store {
         Ok(out)
     }
 
+    /// Marks `key` of `tree` as in flight (a call or an answer still being written).
+    pub fn mark_in_flight(&self, tree: &str, key: &[u8]) -> Result<(), StoreError> {
+        self.tree(trees::IN_FLIGHT)?
+            .insert(in_flight_key(tree, key), &[])?;
+        Ok(())
+    }
+
+    /// Clears an in-flight mark.
+    pub fn clear_in_flight(&self, tree: &str, key: &[u8]) -> Result<(), StoreError> {
+        self.tree(trees::IN_FLIGHT)?
+            .remove(in_flight_key(tree, key))?;
+        Ok(())
+    }
+
+    /// The keys of `tree` still marked in flight, clearing the marks (at start-up, when
+    /// no call of this process can be running yet).
+    pub fn take_in_flight(&self, tree: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let marks = self.tree(trees::IN_FLIGHT)?;
+        let prefix = in_flight_key(tree, b"");
+        let mut keys = Vec::new();
+        for item in marks.scan_prefix(&prefix) {
+            let (mark, _) = item?;
+            keys.push(mark[prefix.len()..].to_vec());
+            marks.remove(mark)?;
+        }
+        Ok(keys)
+    }
+
     /// Flushes to disk.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
@@ -185,6 +223,11 @@ impl Id {
 
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
+    }
+
+    /// An id from its 12 stored bytes.
+    pub fn from_slice(bytes: &[u8]) -> Option<Id> {
+        Some(Id(bytes.try_into().ok()?))
     }
 
     pub fn parse(text: &str) -> Option<Id> {

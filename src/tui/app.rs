@@ -677,14 +677,14 @@ impl App {
             A::ExportMarkdown => self.export(false),
             A::ExportJson => self.export(true),
             A::EditSystemPrompt => {
-                let current = self.session.system.clone().unwrap_or_default();
+                let current = self.session.agent.instructions.clone().unwrap_or_default();
                 self.modal = Some(Modal::Prompt(
                     PromptKind::SystemPrompt,
                     InputBox::with_text(&current),
                 ));
             }
             A::EditParams => {
-                let p = &self.session.params;
+                let p = &self.session.agent.params;
                 let text = format!(
                     "temperature={} max_tokens={} repeat_penalty={}",
                     p.temperature.map_or("default".into(), |t| t.to_string()),
@@ -779,11 +779,11 @@ impl App {
         let context = self
             .catalog
             .iter()
-            .find(|e| e.id == self.session.model)
+            .find(|e| e.id == self.session.agent.model)
             .map_or(0, |e| e.context_window);
         let history = fit_context(history, context);
         let mut answer = ChatMessage::new(Role::Assistant, "");
-        answer.model = Some(self.session.model.clone());
+        answer.model = Some(self.session.agent.model.clone());
         answer.status = MessageStatus::Incomplete;
         let cancel = CancellationToken::new();
         self.streaming = Some(Streaming {
@@ -796,12 +796,12 @@ impl App {
         self.persist(&answer);
         fx.push(Effect::Invoke {
             message: answer.id,
-            model: self.session.model.clone(),
+            model: self.session.agent.model.clone(),
             request: ChatRequest {
                 model: String::new(),
-                system: self.session.system.clone(),
+                system: self.session.agent.instructions.clone(),
                 messages: history,
-                params: self.session.params.clone(),
+                params: self.session.agent.params.clone(),
                 tools: Vec::new(),
             },
             cancel,
@@ -880,7 +880,7 @@ impl App {
                         self.set_model(&model);
                     } else if let Ok(Some(mut s)) = self.store.get(session) {
                         // Picked in a session the user has left: update it there.
-                        s.model = model.clone();
+                        s.agent.model = model.clone();
                         if let Err(e) = self.store.save(&s) {
                             self.flash = Some(format!("could not save: {e}"));
                         }
@@ -1026,18 +1026,18 @@ impl App {
                 }
             }
             PromptKind::SystemPrompt => {
-                self.session.system = Some(text).filter(|t| !t.is_empty());
+                self.session.agent.instructions = Some(text).filter(|t| !t.is_empty());
                 self.save_draft();
                 self.flash = Some("system prompt saved".into());
             }
-            PromptKind::Params => match parse_params(&text, &self.session.params) {
+            PromptKind::Params => match self.session.agent.params.with_assignments(&text) {
                 Ok(p) => {
-                    self.session.params = p;
+                    self.session.agent.params = p;
                     self.save_draft();
                     self.flash = Some("parameters saved".into());
                 }
                 Err(e) => {
-                    self.flash = Some(e);
+                    self.flash = Some(e.to_string());
                     self.modal = Some(Modal::Prompt(kind, input));
                 }
             },
@@ -1150,7 +1150,7 @@ impl App {
         picker.selected = self
             .catalog
             .iter()
-            .position(|e| e.id == self.session.model)
+            .position(|e| e.id == self.session.agent.model)
             .unwrap_or(0);
         self.modal = Some(Modal::Picker(picker));
     }
@@ -1216,7 +1216,7 @@ impl App {
     }
 
     fn set_model(&mut self, id: &str) {
-        self.session.model = id.to_string();
+        self.session.agent.model = id.to_string();
         self.save_draft();
         self.flash = Some(format!("model: {id}"));
     }
@@ -1321,7 +1321,7 @@ impl App {
     }
 
     fn new_session(&mut self) {
-        let model = self.session.model.clone();
+        let model = self.session.agent.model.clone();
         match self.store.create(&model) {
             Ok(s) => {
                 self.switch_to(s);
@@ -1437,55 +1437,6 @@ fn apply_result(
     }
 }
 
-/// Parses `temperature=0.2 max_tokens=256 repeat_penalty=1.1` (each may be `default`).
-fn parse_params(
-    text: &str,
-    current: &crate::runtime::types::Params,
-) -> Result<crate::runtime::types::Params, String> {
-    let mut p = current.clone();
-    for part in text.split_whitespace() {
-        let (key, value) = part
-            .split_once('=')
-            .ok_or_else(|| format!("`{part}`: write key=value"))?;
-        match key {
-            "temperature" => p.temperature = parse_number(key, value, 0.0..=2.0)?,
-            "max_tokens" => p.max_tokens = parse_number(key, value, 1..=u32::MAX)?,
-            "repeat_penalty" => p.repetition_penalty = parse_number(key, value, 0.5..=3.0)?,
-            other => {
-                return Err(format!(
-                    "unknown parameter `{other}` (temperature, max_tokens, repeat_penalty)"
-                ))
-            }
-        }
-    }
-    Ok(p)
-}
-
-/// One parameter value: `default` (None) or a number within `range`.
-fn parse_number<T>(
-    key: &str,
-    value: &str,
-    range: std::ops::RangeInclusive<T>,
-) -> Result<Option<T>, String>
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display,
-{
-    if value == "default" {
-        return Ok(None);
-    }
-    let n: T = value
-        .parse()
-        .map_err(|_| format!("{key} `{value}` is not a valid number"))?;
-    if !range.contains(&n) {
-        return Err(format!(
-            "{key} goes from {} to {}",
-            range.start(),
-            range.end()
-        ));
-    }
-    Ok(Some(n))
-}
-
 /// Subsequence match score: higher for contiguous and early matches; None if no match.
 pub fn fuzzy_score(query: &str, candidate: &str) -> Option<i64> {
     if query.is_empty() {
@@ -1560,21 +1511,5 @@ mod tests {
         assert!(fuzzy_score("smol", "local/smollm2-135m") > fuzzy_score("smol", "local/s-m-o-l"));
         assert_eq!(fuzzy_score("xyz", "local/smollm2-135m"), None);
         assert_eq!(fuzzy_score("", "anything"), Some(0));
-    }
-
-    #[test]
-    fn params_parse_and_reject_bad_values() {
-        let p = parse_params("temperature=0.2 max_tokens=64", &Default::default()).unwrap();
-        assert_eq!((p.temperature, p.max_tokens), (Some(0.2), Some(64)));
-        assert!(parse_params("temperature=9", &p)
-            .unwrap_err()
-            .contains("0 to 2"));
-        assert!(parse_params("top=1", &p)
-            .unwrap_err()
-            .contains("unknown parameter"));
-        assert_eq!(
-            parse_params("temperature=default", &p).unwrap().temperature,
-            None
-        );
     }
 }

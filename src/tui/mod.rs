@@ -72,7 +72,7 @@ pub fn build_app(runtime: &Runtime, options: &TuiOptions) -> Result<App> {
         KeyResolver::new(keymap),
         runtime.paths.data_dir.join("exports"),
     )?;
-    if options.model.is_some() && app.session.model != default_model {
+    if options.model.is_some() && app.session.agent.model != default_model {
         let session = app.store.create(&default_model)?;
         app.sessions.insert(0, session.clone());
         app.session = session;
@@ -188,11 +188,9 @@ pub fn run_effect(effect: Effect, runtime: &Arc<Runtime>, tx: &UnboundedSender<M
                         event: event.clone(),
                     });
                 };
-                let request = InvokeRequest {
-                    model,
-                    chat: request,
-                    use_cache: None,
-                };
+                let mut request = InvokeRequest::new(model, request);
+                request.context =
+                    crate::runtime::context::CallContext::new(crate::runtime::context::Caller::Tui);
                 let result = runtime
                     .invoke(request, sink, cancel)
                     .await

@@ -127,7 +127,7 @@ fn message_header(app: &App, i: usize) -> Line<'static> {
 
 fn draw_chat(app: &App, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
-    let title = format!(" {} · {} ", app.session.title, app.session.model);
+    let title = format!(" {} · {} ", app.session.title, app.session.agent.model);
     let block = pane(app, title, app.focus == Focus::Chat);
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -212,7 +212,7 @@ fn draw_status(app: &App, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
     let (tokens, cost) = app.session_usage();
     let mut parts = vec![
-        format!(" {} ", app.session.model),
+        format!(" {} ", app.session.agent.model),
         format!("{tokens} tok"),
         format!("${cost:.4}"),
     ];

@@ -159,3 +159,4 @@ impl LlamaServer {
         panic!("llama_cpp.server did not come up on port {port}");
     }
 }
+pub mod scripted;

@@ -1,0 +1,193 @@
+//! Fitting a conversation into the model's context window: the newest turns that fit,
+//! counted with the model's own tokenizer where the provider has one (local models) and
+//! estimated for remote models (and then marked as an estimate).
+
+use crate::runtime::catalog::ModelSpec;
+use crate::runtime::types::{ChatRequest, Message, Role};
+use crate::runtime::Runtime;
+
+/// Tokens a chat template adds around each message (role markers, separators).
+const PER_MESSAGE_OVERHEAD: u32 = 6;
+
+/// A request cut to fit, with what fitting did.
+#[derive(Debug, Clone)]
+pub struct Fitted {
+    pub request: ChatRequest,
+    /// Messages left out from the start of the conversation.
+    pub dropped: usize,
+    /// The prompt's tokens as counted.
+    pub prompt_tokens: u32,
+    /// True when `prompt_tokens` is an estimate (no tokenizer for this model).
+    pub estimated: bool,
+}
+
+/// How the prompt's tokens are counted for one model.
+enum Counter {
+    Local(std::sync::Arc<crate::runtime::providers::local::LoadedChat>),
+    /// About four characters a token.
+    Estimate,
+}
+
+impl Counter {
+    fn message(&self, m: &Message) -> u32 {
+        let tool_text: usize = m
+            .tool_calls
+            .iter()
+            .map(|c| c.name.len() + c.arguments.len())
+            .sum();
+        let body = match self {
+            Counter::Local(model) => {
+                model.count_tokens(&m.content) + (tool_text as u32).div_ceil(3)
+            }
+            Counter::Estimate => ((m.content.chars().count() + tool_text) as u32).div_ceil(4),
+        };
+        body + PER_MESSAGE_OVERHEAD
+    }
+
+    /// The whole prompt as the model will see it, where the template can be rendered.
+    fn prompt(&self, request: &ChatRequest) -> Option<u32> {
+        match self {
+            Counter::Local(model) => Some(model.count_tokens(&model.prompt(request).ok()?)),
+            Counter::Estimate => None,
+        }
+    }
+}
+
+/// The room the prompt may take: the window less the answer's room (its `max_tokens`,
+/// at most half the window; a quarter when unset).
+fn prompt_budget(context_window: u32, max_tokens: Option<u32>) -> u32 {
+    let answer = max_tokens
+        .unwrap_or(context_window / 4)
+        .min(context_window / 2);
+    context_window.saturating_sub(answer)
+}
+
+/// Keeps the newest messages of `request` that fit `spec`'s context window. The newest
+/// message always stays, and a trimmed conversation starts with a user turn (templates
+/// that check alternating roles refuse anything else).
+pub async fn fit(runtime: &Runtime, spec: &ModelSpec, mut request: ChatRequest) -> Fitted {
+    let counter = match spec.is_local() {
+        true => match runtime.local().chat_model(&spec.id).await {
+            Ok(model) => Counter::Local(model),
+            Err(_) => Counter::Estimate,
+        },
+        false => Counter::Estimate,
+    };
+    let estimated = matches!(counter, Counter::Estimate);
+    let system = request
+        .system
+        .as_deref()
+        .map_or(0, |s| counter.message(&Message::system(s)));
+    if spec.context_window == 0 {
+        let prompt_tokens = request
+            .messages
+            .iter()
+            .map(|m| counter.message(m))
+            .sum::<u32>()
+            + system;
+        return Fitted {
+            request,
+            dropped: 0,
+            prompt_tokens,
+            estimated,
+        };
+    }
+    let budget = prompt_budget(spec.context_window, request.params.max_tokens);
+    let costs: Vec<u32> = request
+        .messages
+        .iter()
+        .map(|m| counter.message(m))
+        .collect();
+    let mut keep = newest_that_fit(&request.messages, &costs, budget.saturating_sub(system));
+    // The per-message sum is close to the rendered prompt; where the template can be
+    // rendered, check the real count and drop more while it is over.
+    let mut prompt_tokens;
+    loop {
+        let candidate = ChatRequest {
+            messages: request.messages[keep..].to_vec(),
+            ..request.clone()
+        };
+        prompt_tokens = counter
+            .prompt(&candidate)
+            .unwrap_or_else(|| costs[keep..].iter().sum::<u32>() + system);
+        if prompt_tokens <= budget || keep + 1 >= request.messages.len() {
+            break;
+        }
+        keep = start_at_user(&request.messages, keep + 1);
+    }
+    let dropped = keep;
+    request.messages.drain(..keep);
+    Fitted {
+        request,
+        dropped,
+        prompt_tokens,
+        estimated,
+    }
+}
+
+/// The first message to keep so the newest ones fit in `budget` tokens.
+fn newest_that_fit(messages: &[Message], costs: &[u32], budget: u32) -> usize {
+    let mut used = 0u32;
+    let mut keep = messages.len();
+    for (i, cost) in costs.iter().enumerate().rev() {
+        used = used.saturating_add(*cost);
+        if used > budget && i + 1 < messages.len() {
+            break;
+        }
+        keep = i;
+    }
+    if keep == 0 {
+        0
+    } else {
+        start_at_user(messages, keep)
+    }
+}
+
+/// Moves `keep` forward to a user message (never past the newest message).
+fn start_at_user(messages: &[Message], mut keep: usize) -> usize {
+    while keep + 1 < messages.len() && messages[keep].role != Role::User {
+        keep += 1;
+    }
+    keep.min(messages.len().saturating_sub(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alternating(n: usize, len: usize) -> Vec<Message> {
+        (0..n)
+            .map(|i| {
+                let text = format!("{i} {}", "x".repeat(len));
+                if i % 2 == 0 {
+                    Message::user(text)
+                } else {
+                    Message::assistant(text)
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_newest_turns_that_fit_are_kept_starting_with_a_user_turn() {
+        let messages = alternating(100, 400);
+        let costs: Vec<u32> = messages
+            .iter()
+            .map(|m| Counter::Estimate.message(m))
+            .collect();
+        let keep = newest_that_fit(&messages, &costs, 1000);
+        assert!(keep > 0 && keep < 99);
+        assert_eq!(messages[keep].role, Role::User);
+        assert!(costs[keep..].iter().sum::<u32>() <= 1000);
+        // Nothing fits: the newest message still goes.
+        assert_eq!(newest_that_fit(&messages, &costs, 0), 99);
+        assert_eq!(newest_that_fit(&messages, &costs, u32::MAX), 0);
+    }
+
+    #[test]
+    fn the_answer_keeps_its_room() {
+        assert_eq!(prompt_budget(8192, Some(1024)), 7168);
+        assert_eq!(prompt_budget(8192, None), 6144);
+        assert_eq!(prompt_budget(1000, Some(900)), 500);
+    }
+}

@@ -1,0 +1,647 @@
+//! The orchestrator: every conversation turn is a run of the session's agent on rig-agent's
+//! sans-I/O state machine (`AgentRun`), with `Runtime::invoke` as the model behind every
+//! step. It owns what clients used to do by hand: building the request from the session,
+//! fitting the history into the context window, persisting the user message and the
+//! answer (checkpointed as it grows), storing each step, and reporting typed events.
+//! It knows nothing of terminals: the TUI and the CLI are its clients.
+
+pub mod agent;
+pub mod events;
+pub mod fit;
+pub mod rig_bridge;
+pub mod runs;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rig_agent::run::{AgentRun, AgentRunStep, ModelTurn, PromptError};
+use rig_core::message::{AssistantMessage, ToolResultContent, UserContent};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+use crate::runtime::checks::{Action, Checks};
+use crate::runtime::context::{CallContext, CallIds, Caller};
+use crate::runtime::invoke::{InvokeError, InvokeRequest, InvokeResponse};
+use crate::runtime::types::{ChatRequest, Role, StopReason, StreamEvent, ToolCall, Usage};
+use crate::runtime::Runtime;
+use crate::sessions::{ChatMessage, MessageStatus, Session, SessionStore};
+use crate::store::{now_micros, Id, StoreError};
+use events::{RunError, RunErrorKind, RunEvent};
+use runs::{Run, RunStatus, RunStore, Step, StepKind};
+
+/// How often a growing answer is written to sled (a kill -9 keeps what was shown up to
+/// the last checkpoint).
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// What the user asks of a turn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TurnInput {
+    /// A new user message.
+    Ask(String),
+    /// Answer the last user message again (the last answer, if any, is replaced).
+    Regenerate,
+}
+
+/// One turn of a session, as a client starts it. The ids are the client's, so it can show
+/// the messages before the run reports them.
+#[derive(Clone)]
+pub struct Turn {
+    pub session: Id,
+    pub input: TurnInput,
+    pub caller: Caller,
+    pub tags: Vec<String>,
+    pub cancel: CancellationToken,
+    pub prompt_id: Id,
+    pub answer_id: Id,
+    /// Override the config's response-cache setting.
+    pub use_cache: Option<bool>,
+    /// Checks for this turn on top of the runtime's and the agent's.
+    pub checks: Checks,
+}
+
+impl Turn {
+    pub fn new(session: Id, input: TurnInput, caller: Caller) -> Turn {
+        Turn {
+            session,
+            input,
+            caller,
+            tags: Vec::new(),
+            cancel: CancellationToken::new(),
+            prompt_id: Id::new(),
+            answer_id: Id::new(),
+            use_cache: None,
+            checks: Vec::new(),
+        }
+    }
+}
+
+/// How a turn ended.
+#[derive(Debug, Clone)]
+pub struct TurnOutcome {
+    pub run: Id,
+    /// The answer as stored.
+    pub answer: ChatMessage,
+    pub error: Option<RunError>,
+    /// The last model call's response (absent when no call produced one).
+    pub response: Option<InvokeResponse>,
+}
+
+/// A turn that could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TurnError {
+    #[error("no session {0}; `strata sessions list` shows them")]
+    NoSession(Id),
+    #[error("{0}")]
+    BadInput(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Drives agent runs for sessions.
+#[derive(Clone)]
+pub struct Orchestrator {
+    runtime: Arc<Runtime>,
+    pub sessions: SessionStore,
+    pub runs: RunStore,
+}
+
+impl Orchestrator {
+    /// The orchestrator of a runtime. Answers and runs left streaming by a process that
+    /// died are marked interrupted.
+    pub fn new(runtime: Arc<Runtime>) -> Result<Orchestrator, StoreError> {
+        let sessions = SessionStore::new(runtime.store.clone());
+        let runs = RunStore::new(runtime.store.clone());
+        let messages = sessions.mark_interrupted()?;
+        let interrupted = runs.mark_interrupted()?;
+        if messages + interrupted > 0 {
+            tracing::info!("marked {messages} answer(s) and {interrupted} run(s) interrupted");
+        }
+        Ok(Orchestrator {
+            runtime,
+            sessions,
+            runs,
+        })
+    }
+
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// Runs a turn on its own task, sending its events to `events`; the task's result
+    /// is the outcome (also reported as the `Finished` event).
+    pub fn spawn_turn(
+        &self,
+        turn: Turn,
+        events: UnboundedSender<RunEvent>,
+    ) -> tokio::task::JoinHandle<Result<TurnOutcome, TurnError>> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            this.run_turn(turn, move |e| {
+                let _ = events.send(e);
+            })
+            .await
+        })
+    }
+
+    /// Runs one turn: stores the user message, runs the agent, stores the answer and
+    /// every step. `emit` sees the run's events in order.
+    pub async fn run_turn(
+        &self,
+        turn: Turn,
+        mut emit: impl FnMut(RunEvent) + Send,
+    ) -> Result<TurnOutcome, TurnError> {
+        let mut session = self
+            .sessions
+            .get(turn.session)?
+            .ok_or(TurnError::NoSession(turn.session))?;
+        let mut history = self.sessions.messages(session.id)?;
+        let prompt = match &turn.input {
+            TurnInput::Ask(text) => {
+                if text.trim().is_empty() {
+                    return Err(TurnError::BadInput(
+                        "the message is empty; type a question".into(),
+                    ));
+                }
+                let mut m = ChatMessage::new(Role::User, text.clone());
+                m.id = turn.prompt_id;
+                Some(m)
+            }
+            TurnInput::Regenerate => {
+                if history.last().is_some_and(|m| m.role == Role::Assistant) {
+                    if let Some(old) = history.pop() {
+                        self.sessions.remove_message(session.id, old.id)?;
+                    }
+                }
+                if !history.last().is_some_and(|m| m.role == Role::User) {
+                    return Err(TurnError::BadInput(
+                        "nothing to regenerate: the session has no question to answer".into(),
+                    ));
+                }
+                None
+            }
+        };
+        let agent = session.agent.clone();
+        let mut answer = ChatMessage::new(Role::Assistant, "");
+        answer.id = turn.answer_id;
+        answer.model = Some(agent.model.clone());
+        answer.status = MessageStatus::Streaming;
+        let prompt_message = prompt
+            .as_ref()
+            .map(|p| p.id)
+            .or_else(|| history.last().map(|m| m.id));
+        let mut run = self
+            .runs
+            .start(session.id, &agent, prompt_message, answer.id)?;
+        answer.run_id = Some(run.id);
+        if let Some(p) = &prompt {
+            let mut p = p.clone();
+            p.run_id = Some(run.id);
+            self.sessions.put_message(&mut session, &p)?;
+            history.push(p);
+        }
+        self.sessions.checkpoint_message(session.id, &answer)?;
+        emit(RunEvent::Started {
+            session: session.id,
+            run: run.id,
+            prompt: prompt.map(|mut p| {
+                p.run_id = Some(run.id);
+                p
+            }),
+            answer: answer.clone(),
+        });
+
+        let conversation: Vec<_> = history
+            .iter()
+            .filter(|m| m.status.is_history() && !m.content.is_empty() || m.role == Role::User)
+            .map(ChatMessage::to_message)
+            .collect();
+        let mut driver = Driver {
+            orchestrator: self,
+            turn: &turn,
+            session: &session,
+            run: &mut run,
+            answer: &mut answer,
+            emit: &mut emit,
+            last_checkpoint: Instant::now(),
+            usage: Usage::default(),
+            usage_estimated: false,
+            cost: 0.0,
+            latency_ms: 0.0,
+            steps: 0,
+            error: None,
+            response: None,
+        };
+        driver.drive(conversation).await;
+        let Driver {
+            error,
+            response,
+            usage,
+            usage_estimated,
+            cost,
+            latency_ms,
+            ..
+        } = driver;
+
+        answer.usage = Some(usage);
+        answer.usage_estimated = usage_estimated;
+        answer.cost_usd = cost;
+        answer.latency_ms = Some(latency_ms);
+        answer.record_id = response.as_ref().map(|r| r.record_id);
+        answer.status = match error.as_ref().map(|e| e.kind) {
+            None => MessageStatus::Complete,
+            Some(RunErrorKind::Cancelled) => MessageStatus::Cancelled,
+            Some(RunErrorKind::Blocked) => MessageStatus::Blocked,
+            Some(RunErrorKind::BrokenStream) => MessageStatus::Incomplete,
+            Some(_) if !answer.content.is_empty() => MessageStatus::Incomplete,
+            Some(_) => MessageStatus::Error,
+        };
+        if answer.status == MessageStatus::Error {
+            if let Some(e) = &error {
+                answer.content = e.message.clone();
+            }
+        }
+        run.status = match error.as_ref().map(|e| e.kind) {
+            None => RunStatus::Done,
+            Some(RunErrorKind::Cancelled) => RunStatus::Cancelled,
+            Some(RunErrorKind::Blocked) => RunStatus::Blocked,
+            Some(_) => RunStatus::Failed,
+        };
+        run.error = error.as_ref().map(|e| e.message.clone());
+        run.ended_us = Some(now_micros());
+        run.usage = usage;
+        self.runs.save(&run)?;
+        self.sessions.finish_message(&mut session, &answer)?;
+        emit(RunEvent::Finished {
+            session: session.id,
+            run: run.id,
+            answer: answer.clone(),
+            error: error.clone(),
+        });
+        Ok(TurnOutcome {
+            run: run.id,
+            answer,
+            error,
+            response,
+        })
+    }
+}
+
+/// The state of one turn while rig's run asks for model calls and tool results.
+struct Driver<'a, E: FnMut(RunEvent) + Send> {
+    orchestrator: &'a Orchestrator,
+    turn: &'a Turn,
+    session: &'a Session,
+    run: &'a mut Run,
+    answer: &'a mut ChatMessage,
+    emit: &'a mut E,
+    last_checkpoint: Instant,
+    usage: Usage,
+    usage_estimated: bool,
+    cost: f64,
+    latency_ms: f64,
+    steps: u32,
+    error: Option<RunError>,
+    response: Option<InvokeResponse>,
+}
+
+impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
+    /// Runs rig's state machine until it is done or a step fails.
+    async fn drive(&mut self, conversation: Vec<crate::runtime::types::Message>) {
+        let mut rig_messages = rig_bridge::conversation_to_rig(&conversation);
+        let Some(prompt) = rig_messages.pop() else {
+            self.fail(RunErrorKind::Client, "nothing to answer".into());
+            return;
+        };
+        let mut agent_run = AgentRun::new(prompt)
+            .with_history(rig_messages)
+            .max_turns(self.session.agent.turn_budget());
+        loop {
+            if self.turn.cancel.is_cancelled() && self.error.is_none() {
+                self.fail(RunErrorKind::Cancelled, "cancelled".into());
+            }
+            if self.error.is_some() {
+                break;
+            }
+            let step = match agent_run.next_step() {
+                Ok(step) => step,
+                // The agent used its turns (a model asked for tools it does not have):
+                // the answer so far stands.
+                Err(PromptError::MaxTurns { .. }) => break,
+                Err(e) => {
+                    self.fail(RunErrorKind::Client, format!("agent run failed: {e}"));
+                    break;
+                }
+            };
+            match step {
+                AgentRunStep::CallModel {
+                    prompt, history, ..
+                } => {
+                    let messages = history
+                        .iter()
+                        .chain(std::iter::once(&prompt))
+                        .flat_map(rig_bridge::from_rig)
+                        .collect();
+                    let Some(response) = self.call_model(messages).await else {
+                        continue;
+                    };
+                    let content = rig_bridge::answer_content(&response.text, &response.tool_calls);
+                    let tools: std::collections::BTreeSet<String> = self
+                        .session
+                        .agent
+                        .tools
+                        .iter()
+                        .map(|t| t.name.clone())
+                        .collect();
+                    let turn = ModelTurn::new(
+                        AssistantMessage::default(),
+                        content,
+                        rig_bridge::usage_to_rig(response.usage),
+                        tools.clone(),
+                        tools,
+                        serde_json::json!({ "record_id": response.record_id.to_string() }),
+                    );
+                    let ended_early = self.error.is_some();
+                    self.response = Some(response);
+                    if ended_early {
+                        break;
+                    }
+                    if let Err(e) = agent_run.model_response(turn) {
+                        self.fail(RunErrorKind::Client, format!("agent run failed: {e}"));
+                    }
+                }
+                AgentRunStep::CallTools { calls } => {
+                    let results = self.call_tools(&calls);
+                    if let Err(e) = agent_run.tool_results(results) {
+                        self.fail(RunErrorKind::Client, format!("agent run failed: {e}"));
+                    }
+                }
+                AgentRunStep::Done(_) => break,
+            }
+            self.save_state(&agent_run);
+        }
+        self.save_state(&agent_run);
+    }
+
+    fn save_state(&mut self, agent_run: &AgentRun) {
+        self.run.steps = self.steps;
+        self.run.usage = self.usage;
+        self.run.state = serde_json::to_value(agent_run).ok();
+        if let Err(e) = self.orchestrator.runs.save(self.run) {
+            tracing::error!("could not store run {}: {e}", self.run.id);
+        }
+    }
+
+    fn fail(&mut self, kind: RunErrorKind, message: String) {
+        if self.error.is_none() {
+            self.error = Some(RunError { kind, message });
+        }
+    }
+
+    /// One model step: fit, invoke with this step's context, store the step. Returns the
+    /// response when the call produced one (the error, if any, is in `self.error`).
+    async fn call_model(
+        &mut self,
+        messages: Vec<crate::runtime::types::Message>,
+    ) -> Option<InvokeResponse> {
+        let runtime = self.orchestrator.runtime.clone();
+        let agent = &self.session.agent;
+        let spec = match runtime.chat_model(Some(&agent.model)) {
+            Ok(spec) => spec.clone(),
+            Err(e) => {
+                self.fail(RunErrorKind::from_invoke(&e), e.to_string());
+                return None;
+            }
+        };
+        let request = ChatRequest {
+            model: String::new(),
+            system: agent.instructions.clone(),
+            messages,
+            params: agent.params.clone(),
+            tools: agent.tools.clone(),
+        };
+        let fitted = fit::fit(&runtime, &spec, request).await;
+        self.steps += 1;
+        let index = self.steps;
+        let mut step = Step {
+            run: self.run.id,
+            index,
+            kind: StepKind::ModelCall,
+            input: fitted.request.messages.clone(),
+            system: fitted.request.system.clone(),
+            output: String::new(),
+            tool_calls: Vec::new(),
+            usage: Usage::default(),
+            usage_estimated: false,
+            dropped_messages: fitted.dropped,
+            prompt_tokens: fitted.prompt_tokens,
+            prompt_tokens_estimated: fitted.estimated,
+            started_us: now_micros(),
+            latency_ms: 0.0,
+            record_id: None,
+            outcome: "running".into(),
+        };
+        self.store_step(&step);
+        let context = CallContext {
+            ids: CallIds {
+                caller: self.turn.caller,
+                session: Some(self.session.id),
+                run: Some(self.run.id),
+                step: Some(index),
+                tags: self.turn.tags.clone(),
+            },
+            checks: self.turn.checks.clone(),
+        };
+        let request = InvokeRequest {
+            model: spec.id.clone(),
+            chat: fitted.request,
+            use_cache: self.turn.use_cache,
+            context,
+        };
+        let answer_id = self.answer.id;
+        let session_id = self.session.id;
+        let sessions = self.orchestrator.sessions.clone();
+        let emit = &mut *self.emit;
+        let answer = &mut *self.answer;
+        let last_checkpoint = &mut self.last_checkpoint;
+        let sink = |event: &StreamEvent| match event {
+            StreamEvent::TextDelta { text } => {
+                answer.content.push_str(text);
+                emit(RunEvent::TextDelta {
+                    answer: answer_id,
+                    text: text.clone(),
+                });
+                if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                    *last_checkpoint = Instant::now();
+                    checkpoint(&sessions, session_id, answer);
+                }
+            }
+            StreamEvent::ToolCallDelta {
+                id,
+                name,
+                arguments,
+                ..
+            } => emit(RunEvent::ToolCall {
+                answer: answer_id,
+                call: ToolCall {
+                    id: id.clone().unwrap_or_default(),
+                    name: name.clone().unwrap_or_default(),
+                    arguments: arguments.clone(),
+                },
+            }),
+            StreamEvent::Intervention {
+                check,
+                action,
+                detail,
+            } => emit(RunEvent::Intervention {
+                answer: answer_id,
+                check: check.clone(),
+                action: *action,
+                detail: detail.clone(),
+            }),
+            StreamEvent::Usage(usage) => emit(RunEvent::Usage {
+                answer: answer_id,
+                usage: *usage,
+                estimated: false,
+            }),
+            StreamEvent::Stop { .. } => {}
+        };
+        let result = runtime
+            .invoke(request, sink, self.turn.cancel.clone())
+            .await;
+        match result {
+            Ok(response) => {
+                step.output = response.text.clone();
+                step.tool_calls = response.tool_calls.clone();
+                step.usage = response.usage;
+                step.usage_estimated = response.usage_estimated;
+                step.latency_ms = response.latency_ms;
+                step.record_id = Some(response.record_id);
+                self.usage.input_tokens += response.usage.input_tokens;
+                self.usage.output_tokens += response.usage.output_tokens;
+                self.usage_estimated |= response.usage_estimated;
+                self.cost += response.cost_usd;
+                self.latency_ms += response.latency_ms;
+                self.answer.tool_calls.extend(response.tool_calls.clone());
+                step.outcome = if response.blocked {
+                    let check = response.guardrail.clone().unwrap_or_default();
+                    let reason = response.error.clone().unwrap_or_default();
+                    self.fail(
+                        RunErrorKind::Blocked,
+                        format!("blocked by guardrail `{check}`: {reason}"),
+                    );
+                    "blocked".into()
+                } else if response.stop_reason == StopReason::Cancelled {
+                    self.fail(RunErrorKind::Cancelled, "cancelled".into());
+                    "cancelled".into()
+                } else if let Some(error) = &response.error {
+                    self.fail(RunErrorKind::BrokenStream, error.clone());
+                    "broken_stream".into()
+                } else {
+                    "ok".into()
+                };
+                (self.emit)(RunEvent::Usage {
+                    answer: answer_id,
+                    usage: self.usage,
+                    estimated: self.usage_estimated,
+                });
+                self.store_step(&step);
+                Some(response)
+            }
+            Err(e) => {
+                let kind = RunErrorKind::from_invoke(&e);
+                if let InvokeError::Blocked { record_id, .. } = &e {
+                    step.record_id = Some(*record_id);
+                }
+                step.outcome = kind.as_str().to_string();
+                self.fail(kind, e.to_string());
+                self.store_step(&step);
+                None
+            }
+        }
+    }
+
+    /// Tool calls: the agent has no tools yet (the agents issue fills the slot), so each
+    /// call is answered with an error result the model can read.
+    fn call_tools(&mut self, calls: &[rig_agent::run::PendingToolCall]) -> Vec<UserContent> {
+        self.steps += 1;
+        let mut output = Vec::new();
+        let results = calls
+            .iter()
+            .map(|pending| {
+                if let Some(pre) = &pending.preresolved_result {
+                    return pre.clone();
+                }
+                let call = &pending.tool_call;
+                let text = format!(
+                    "tool `{}` is not available to this agent",
+                    call.function.name
+                );
+                output.push(text.clone());
+                UserContent::ToolResult(call.error_result(vec![ToolResultContent::text(text)]))
+            })
+            .collect();
+        let step = Step {
+            run: self.run.id,
+            index: self.steps,
+            kind: StepKind::ToolCall,
+            input: Vec::new(),
+            system: None,
+            output: output.join("\n"),
+            tool_calls: calls
+                .iter()
+                .map(|c| ToolCall {
+                    id: c.tool_call.id.wire().into_owned(),
+                    name: c.tool_call.function.name.to_string(),
+                    arguments: serde_json::Value::Object(c.tool_call.function.arguments.clone())
+                        .to_string(),
+                })
+                .collect(),
+            usage: Usage::default(),
+            usage_estimated: false,
+            dropped_messages: 0,
+            prompt_tokens: 0,
+            prompt_tokens_estimated: false,
+            started_us: now_micros(),
+            latency_ms: 0.0,
+            record_id: None,
+            outcome: "unavailable".into(),
+        };
+        self.store_step(&step);
+        results
+    }
+
+    fn store_step(&self, step: &Step) {
+        if let Err(e) = self.orchestrator.runs.put_step(step) {
+            tracing::error!(
+                "could not store step {} of run {}: {e}",
+                step.index,
+                step.run
+            );
+        }
+    }
+}
+
+/// Writes the answer as it stands and flushes it to disk off this task.
+fn checkpoint(sessions: &SessionStore, session: Id, answer: &ChatMessage) {
+    if let Err(e) = sessions.checkpoint_message(session, answer) {
+        tracing::warn!("could not checkpoint the answer: {e}");
+        return;
+    }
+    let sessions = sessions.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = sessions.flush() {
+            tracing::warn!("could not flush the checkpoint: {e}");
+        }
+    });
+}
+
+/// The intervention a run event describes, for clients that show them.
+pub fn describe_intervention(check: &str, action: Action, detail: &str) -> String {
+    let verb = match action {
+        Action::Allow => "allowed",
+        Action::Hold => "held",
+        Action::Mask => "masked",
+        Action::Block => "blocked",
+    };
+    format!("{check} {verb}: {detail}")
+}

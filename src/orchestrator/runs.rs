@@ -1,0 +1,220 @@
+//! Agent runs and their steps in sled. A run is one turn of a session (a user message and
+//! the model calls and tool calls that answer it); each step is stored as it happens, with
+//! its input, output, tokens, time and record id, and the run keeps rig's serialized state
+//! after every step, so a run can be listed, reopened, resumed and forked from a step.
+
+use serde::{Deserialize, Serialize};
+
+use super::agent::AgentConfig;
+use crate::runtime::types::{Message, ToolCall, Usage};
+use crate::store::{now_micros, Id, Store, StoreError};
+
+const RUNS: &str = "runs";
+const STEPS: &str = "steps";
+/// Index: session id + run id → nothing, so a session's runs are a prefix scan.
+const SESSION_RUNS: &str = "session_runs";
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Done,
+    Cancelled,
+    Blocked,
+    Failed,
+    /// The process ended while it ran.
+    Interrupted,
+}
+
+/// One run of an agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: Id,
+    pub session: Id,
+    /// The agent as it was when the run started.
+    pub agent: AgentConfig,
+    /// The user message it answers, and the assistant message it writes.
+    pub prompt_message: Option<Id>,
+    pub answer_message: Id,
+    pub status: RunStatus,
+    pub started_us: u64,
+    pub ended_us: Option<u64>,
+    pub steps: u32,
+    pub usage: Usage,
+    /// rig-agent's `AgentRun` after the last step (serialized, versioned by rig).
+    #[serde(default)]
+    pub state: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What a step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    ModelCall,
+    ToolCall,
+}
+
+/// One step of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub run: Id,
+    /// One-based, in order.
+    pub index: u32,
+    pub kind: StepKind,
+    /// What the step was given: the messages sent to the model (after context fitting),
+    /// or the tool calls to run.
+    pub input: Vec<Message>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// The model's text (or the tool results as text).
+    pub output: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    pub usage: Usage,
+    #[serde(default)]
+    pub usage_estimated: bool,
+    /// Messages of the session left out to fit the context window.
+    #[serde(default)]
+    pub dropped_messages: usize,
+    /// The prompt's tokens as counted for fitting, and whether that count is an estimate.
+    #[serde(default)]
+    pub prompt_tokens: u32,
+    #[serde(default)]
+    pub prompt_tokens_estimated: bool,
+    pub started_us: u64,
+    pub latency_ms: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<Id>,
+    /// How the step ended (`ok`, `cancelled`, `blocked`, an error kind…).
+    pub outcome: String,
+}
+
+fn pair_key(a: Id, b: Id) -> Vec<u8> {
+    let mut key = a.as_bytes().to_vec();
+    key.extend_from_slice(b.as_bytes());
+    key
+}
+
+fn step_key(run: Id, index: u32) -> Vec<u8> {
+    let mut key = run.as_bytes().to_vec();
+    key.extend_from_slice(&index.to_be_bytes());
+    key
+}
+
+/// Runs and steps on top of the store.
+#[derive(Clone)]
+pub struct RunStore {
+    store: Store,
+}
+
+impl RunStore {
+    pub fn new(store: Store) -> RunStore {
+        RunStore { store }
+    }
+
+    /// A new run of `agent` in `session`, stored as running (and marked in flight).
+    pub fn start(
+        &self,
+        session: Id,
+        agent: &AgentConfig,
+        prompt_message: Option<Id>,
+        answer_message: Id,
+    ) -> Result<Run, StoreError> {
+        let run = Run {
+            id: Id::new(),
+            session,
+            agent: agent.clone(),
+            prompt_message,
+            answer_message,
+            status: RunStatus::Running,
+            started_us: now_micros(),
+            ended_us: None,
+            steps: 0,
+            usage: Usage::default(),
+            state: None,
+            error: None,
+        };
+        self.store.mark_in_flight(RUNS, run.id.as_bytes())?;
+        self.save(&run)?;
+        self.store
+            .tree(SESSION_RUNS)?
+            .insert(pair_key(session, run.id), &[])?;
+        Ok(run)
+    }
+
+    pub fn save(&self, run: &Run) -> Result<(), StoreError> {
+        self.store.put(RUNS, run.id.as_bytes(), run)?;
+        if run.status != RunStatus::Running {
+            self.store.clear_in_flight(RUNS, run.id.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, id: Id) -> Result<Option<Run>, StoreError> {
+        self.store.get(RUNS, id.as_bytes(), "run")
+    }
+
+    /// Stores (or replaces) a step.
+    pub fn put_step(&self, step: &Step) -> Result<(), StoreError> {
+        self.store.put(STEPS, &step_key(step.run, step.index), step)
+    }
+
+    /// A run's steps in order.
+    pub fn steps(&self, run: Id) -> Result<Vec<Step>, StoreError> {
+        self.store.scan_prefix(STEPS, run.as_bytes(), "step")
+    }
+
+    /// The runs of a session, oldest first.
+    pub fn for_session(&self, session: Id) -> Result<Vec<Run>, StoreError> {
+        let mut runs = Vec::new();
+        for key in self
+            .store
+            .tree(SESSION_RUNS)?
+            .scan_prefix(session.as_bytes())
+            .keys()
+        {
+            let key = key?;
+            let Some(run_id) = key.get(session.as_bytes().len()..).and_then(Id::from_slice) else {
+                continue;
+            };
+            if let Some(run) = self.get(run_id)? {
+                runs.push(run);
+            }
+        }
+        Ok(runs)
+    }
+
+    /// Deletes every run of a session and their steps.
+    pub fn delete_for_session(&self, session: Id) -> Result<(), StoreError> {
+        let steps = self.store.tree(STEPS)?;
+        for run in self.for_session(session)? {
+            for key in steps.scan_prefix(run.id.as_bytes()).keys() {
+                steps.remove(key?)?;
+            }
+            self.store.tree(RUNS)?.remove(run.id.as_bytes())?;
+            self.store
+                .tree(SESSION_RUNS)?
+                .remove(pair_key(session, run.id))?;
+        }
+        Ok(())
+    }
+
+    /// Runs left running by a process that died become `interrupted`.
+    pub fn mark_interrupted(&self) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for key in self.store.take_in_flight(RUNS)? {
+            if let Some(mut run) = self.store.get::<Run>(RUNS, &key, "run")? {
+                if run.status == RunStatus::Running {
+                    run.status = RunStatus::Interrupted;
+                    run.ended_us = Some(now_micros());
+                    self.store.put(RUNS, &key, &run)?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+}

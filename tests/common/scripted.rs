@@ -1,0 +1,111 @@
+//! A loopback OpenAI-compatible server that streams exactly the pieces a test scripts
+//! (and may cut the connection after them): for checks that must see a pattern split
+//! across deltas, and for cut streams.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use strata::config::{Config, ProviderKind, ProviderProfile};
+use strata::runtime::catalog::{Capability, ModelSpec};
+
+/// How the scripted stream ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// finish_reason "stop" and a usage chunk, then [DONE].
+    Finished,
+    /// The connection drops after the pieces.
+    Cut,
+}
+
+fn chunk(content: Option<&str>, finish: Option<&str>) -> String {
+    let delta = match content {
+        Some(c) => serde_json::json!({ "content": c }),
+        None => serde_json::json!({}),
+    };
+    let body = serde_json::json!({
+        "id": "x", "object": "chat.completion.chunk", "created": 0, "model": "scripted",
+        "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }]
+    });
+    format!("data: {body}\n\n")
+}
+
+/// Starts the server; returns its base URL (`http://127.0.0.1:PORT/v1`).
+pub async fn start(pieces: Vec<String>, ending: Ending) -> String {
+    let app = Router::new().route(
+        "/v1/chat/completions",
+        post(move || {
+            let pieces = pieces.clone();
+            async move {
+                let mut parts: Vec<Result<String, std::io::Error>> =
+                    pieces.iter().map(|p| Ok(chunk(Some(p), None))).collect();
+                match ending {
+                    Ending::Finished => {
+                        parts.push(Ok(chunk(None, Some("stop"))));
+                        let usage = serde_json::json!({
+                            "id": "x", "object": "chat.completion.chunk", "created": 0,
+                            "model": "scripted", "choices": [],
+                            "usage": { "prompt_tokens": 11, "completion_tokens": pieces.len(),
+                                       "total_tokens": 11 + pieces.len() }
+                        });
+                        parts.push(Ok(format!("data: {usage}\n\n")));
+                        parts.push(Ok("data: [DONE]\n\n".into()));
+                    }
+                    Ending::Cut => parts.push(Err(std::io::Error::other("cut"))),
+                }
+                // One piece at a time, so each is its own delta.
+                let stream = futures::stream::iter(parts).then(|p| async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    p
+                });
+                Response::builder()
+                    .header("content-type", "text/event-stream")
+                    .body(Body::from_stream(stream))
+                    .unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/v1")
+}
+
+use futures::StreamExt as _;
+
+/// A config with one OpenAI-compatible provider `scripted` serving `scripted/model`.
+pub fn config(base_url: &str) -> Config {
+    let mut providers = BTreeMap::new();
+    providers.insert(
+        "scripted".to_string(),
+        ProviderProfile {
+            kind: ProviderKind::Openai,
+            base_url: Some(base_url.to_string()),
+            api_key_env: None,
+            api_key_file: None,
+            timeout_secs: Some(30),
+        },
+    );
+    Config {
+        providers,
+        models: vec![ModelSpec {
+            id: "scripted/model".into(),
+            name: String::new(),
+            provider: "scripted".into(),
+            family: None,
+            context_window: 4096,
+            input_price: 1.0,
+            output_price: 2.0,
+            capabilities: vec![Capability::Chat],
+            default: false,
+            remote_name: Some("model".into()),
+            files: vec![],
+        }],
+        max_retries: Some(0),
+        ..Config::default()
+    }
+}
