@@ -10,6 +10,8 @@ use crate::runtime::types::{Message, Role, ToolCall, Usage};
 use crate::store::{now_micros, Id, Store, StoreError};
 
 const SESSIONS: &str = "sessions";
+/// The title of a session before its first question names it.
+pub const NEW_TITLE: &str = "New chat";
 const MESSAGES: &str = "messages";
 const UI: &str = "ui";
 
@@ -219,7 +221,7 @@ impl SessionStore {
         let now = now_micros();
         let session = Session {
             id: Id::new(),
-            title: "New chat".into(),
+            title: NEW_TITLE.into(),
             agent,
             created_us: now,
             updated_us: now,
@@ -285,7 +287,7 @@ impl SessionStore {
         self.store
             .put(MESSAGES, &message_key(session.id, message.id), message)?;
         session.updated_us = now_micros();
-        if session.title == "New chat" && message.role == Role::User {
+        if session.title == NEW_TITLE && message.role == Role::User {
             session.title = title_from(&message.content);
         }
         self.save(session)
@@ -399,11 +401,11 @@ impl SessionStore {
 }
 
 /// A short title from the first user message.
-fn title_from(text: &str) -> String {
+pub fn title_from(text: &str) -> String {
     let line = text
         .lines()
         .find(|l| !l.trim().is_empty())
-        .unwrap_or("New chat")
+        .unwrap_or(NEW_TITLE)
         .trim();
     let mut title: String = line.chars().take(40).collect();
     if line.chars().count() > 40 {

@@ -295,3 +295,153 @@ fn a_data_dir_in_use_is_reported_not_corrupted() {
         .stderr(predicate::str::contains("--data-dir"));
     drop(held);
 }
+
+#[tokio::test]
+async fn prompts_are_agent_runs_and_continue_their_session() {
+    common::ensure_models().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.toml"), "max_tokens = 12\n").unwrap();
+    let ask = |args: &[&str]| {
+        let out = strata(dir.path())
+            .args(["invoke", "--temperature", "0", "--json"])
+            .args(args)
+            .output()
+            .unwrap();
+        json_of(out)
+    };
+    let first = ask(&["What is the capital of France?"]);
+    let second = ask(&["-c", "And of Italy?"]);
+    assert_eq!(first["session_id"], second["session_id"], "-c continues");
+    let fresh = ask(&["Hello"]);
+    assert_ne!(
+        fresh["session_id"], first["session_id"],
+        "without -c: a new session"
+    );
+    strata(dir.path())
+        .args(["invoke", "--ephemeral", "--temperature", "0", "Hi"])
+        .assert()
+        .success();
+
+    let list = json_of(
+        strata(dir.path())
+            .args(["sessions", "list", "--json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        2,
+        "--ephemeral left no session"
+    );
+
+    let id = first["session_id"].as_str().unwrap();
+    let shown = json_of(
+        strata(dir.path())
+            .args(["sessions", "show", &id[id.len() - 8..], "--json"])
+            .output()
+            .unwrap(),
+    );
+    let messages = shown["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 4);
+    assert_eq!(messages[1]["record_id"], first["record_id"]);
+    assert_eq!(messages[3]["status"], "complete");
+    let runs = shown["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    let step = &runs[1]["steps"][0];
+    assert_eq!(step["record_id"], second["record_id"]);
+    // Continuing sent the session's history.
+    let sent: Vec<&str> = step["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(sent[0], "What is the capital of France?");
+    assert_eq!(sent[1], first["text"].as_str().unwrap());
+    assert_eq!(sent[2], "And of Italy?");
+
+    strata(dir.path())
+        .args(["sessions", "export", id, "--format", "md"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("## You\n\nAnd of Italy?"));
+    strata(dir.path())
+        .args(["sessions", "delete", id])
+        .assert()
+        .success();
+    strata(dir.path())
+        .args(["sessions", "show", id])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no session"));
+}
+
+#[tokio::test]
+async fn a_kill_mid_answer_keeps_the_shown_text_marked_interrupted() {
+    use std::io::Read;
+    common::ensure_models().await;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("strata");
+    let mut child = std::process::Command::new(bin)
+        .env("STRATA_CONFIG", dir.path().join("config.toml"))
+        .env("STRATA_DATA_DIR", dir.path().join("data"))
+        .env("STRATA_CACHE_DIR", common::model_dir())
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .args([
+            "invoke",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "600",
+            "Write a long story about a lighthouse keeper.",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Read until well past a checkpoint, then kill -9.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut shown = Vec::new();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 256];
+    while started.elapsed() < std::time::Duration::from_millis(2500) {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "the answer ended before the kill");
+        shown.extend_from_slice(&buf[..n]);
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let shown = String::from_utf8_lossy(&shown).to_string();
+
+    let out = strata(dir.path())
+        .args(["sessions", "list", "--json"])
+        .output()
+        .unwrap();
+    let list = json_of(out);
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    let shown_session = json_of(
+        strata(dir.path())
+            .args(["sessions", "show", &id, "--json"])
+            .output()
+            .unwrap(),
+    );
+    let answer = &shown_session["messages"][1];
+    assert_eq!(answer["status"], "interrupted");
+    let kept = answer["content"].as_str().unwrap();
+    assert!(!kept.is_empty(), "the checkpointed text survives");
+    assert!(shown.starts_with(kept), "what was kept was shown");
+    assert_eq!(shown_session["runs"][0]["run"]["status"], "interrupted");
+
+    // The call's record was written when it started and is found interrupted.
+    let runtime = strata::runtime::Runtime::with_config(
+        strata::config::Paths::under(dir.path()),
+        strata::config::Config::default(),
+    )
+    .unwrap();
+    let records = runtime.recent_records(10).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        records[0].outcome,
+        strata::runtime::record::Outcome::Interrupted
+    );
+}

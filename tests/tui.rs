@@ -11,6 +11,7 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::Terminal;
 use strata::config::Config;
+use strata::orchestrator::Orchestrator;
 use strata::runtime::types::{Role, Usage};
 use strata::runtime::Runtime;
 use strata::sessions::{ChatMessage, MessageStatus, SessionStore};
@@ -185,7 +186,7 @@ async fn modal_and_small_screens() {
 /// Drives the app like the runner does, without a terminal.
 struct Harness {
     app: App,
-    rt: Arc<Runtime>,
+    orchestrator: Orchestrator,
     tx: UnboundedSender<Msg>,
     rx: UnboundedReceiver<Msg>,
     copied: Vec<String>,
@@ -199,7 +200,7 @@ impl Harness {
         let (tx, rx) = unbounded_channel();
         Harness {
             app,
-            rt,
+            orchestrator: Orchestrator::new(rt).unwrap(),
             tx,
             rx,
             copied: Vec::new(),
@@ -210,7 +211,7 @@ impl Harness {
         for e in effects {
             match e {
                 Effect::Copy(text) => self.copied.push(text),
-                other => run_effect(other, &self.rt, &self.tx),
+                other => run_effect(other, &self.orchestrator, &self.tx),
             }
         }
     }
@@ -266,6 +267,15 @@ async fn ask_stream_regenerate_and_resume() {
     assert_eq!(h.last().status, MessageStatus::Complete);
     assert!(!first.is_empty());
     assert!(h.last().usage.unwrap().output_tokens > 0);
+    // The answer is an agent run: its step and record are in sled.
+    let run = h.last().run_id.expect("the answer names its run");
+    let steps = h.orchestrator.runs.steps(run).unwrap();
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].record_id, h.last().record_id);
+    assert_eq!(
+        steps[0].input.last().unwrap().content,
+        "Name three colours."
+    );
 
     // Regenerate from the chat pane: greedy gives the same answer again, replacing it.
     h.key(KeyCode::Tab, KeyModifiers::SHIFT);

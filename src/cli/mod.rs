@@ -33,7 +33,7 @@ pub struct Cli {
     /// With -p: continue the most recent session.
     #[arg(short = 'c', long = "continue")]
     pub continue_last: bool,
-    /// With -p: continue this session (id or unique prefix).
+    /// With -p: continue this session (id, or a unique start or end of it).
     #[arg(long, value_name = "ID")]
     pub session: Option<String>,
     /// With -p: keep this call out of history (no session).
@@ -107,7 +107,7 @@ pub enum SessionsCommand {
     },
     /// A session's messages (model, tokens, cost, latency, status, record id) and runs.
     Show {
-        /// Session id (or a unique prefix).
+        /// Session id (or a unique start or end of it).
         id: String,
         #[arg(long)]
         json: bool,
@@ -161,7 +161,7 @@ pub struct InvokeArgs {
     /// Continue the most recent session (its history is sent).
     #[arg(short = 'c', long = "continue")]
     pub continue_last: bool,
-    /// Continue this session (id or unique prefix).
+    /// Continue this session (id, or a unique start or end of it).
     #[arg(long, value_name = "ID", conflicts_with = "continue_last")]
     pub session: Option<String>,
     /// Keep this call out of history: no session, one plain pipeline call.

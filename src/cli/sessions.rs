@@ -124,16 +124,17 @@ pub fn run(orchestrator: &Orchestrator, cmd: SessionsCommand) -> Result<i32> {
     Ok(0)
 }
 
-/// A session by its id or a unique prefix of it.
+/// A session by its id, or a unique start or end of it (ids begin with their creation
+/// time, so the end, which is random, is the short handle).
 pub fn find(store: &SessionStore, id: &str) -> Result<Session> {
     let id = id.trim().to_lowercase();
     if id.is_empty() {
         bail!("give a session id; `strata sessions list` shows them");
     }
-    let mut matches = store
-        .list()?
-        .into_iter()
-        .filter(|s| s.id.to_string().starts_with(&id));
+    let mut matches = store.list()?.into_iter().filter(|s| {
+        let full = s.id.to_string();
+        full.starts_with(&id) || full.ends_with(&id)
+    });
     match (matches.next(), matches.next()) {
         (Some(session), None) => Ok(session),
         (None, _) => bail!("no session `{id}`; `strata sessions list` shows them"),

@@ -57,6 +57,20 @@ pub struct Turn {
     pub use_cache: Option<bool>,
     /// Checks for this turn on top of the runtime's and the agent's.
     pub checks: Checks,
+    /// The client's current agent settings for the session (saved to it before the run),
+    /// e.g. parameters edited in the TUI a moment ago.
+    pub agent: Option<crate::sessions::AgentConfig>,
+}
+
+impl std::fmt::Debug for Turn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Turn")
+            .field("session", &self.session)
+            .field("input", &self.input)
+            .field("caller", &self.caller)
+            .field("answer_id", &self.answer_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Turn {
@@ -71,6 +85,7 @@ impl Turn {
             answer_id: Id::new(),
             use_cache: None,
             checks: Vec::new(),
+            agent: None,
         }
     }
 }
@@ -154,6 +169,12 @@ impl Orchestrator {
             .sessions
             .get(turn.session)?
             .ok_or(TurnError::NoSession(turn.session))?;
+        if let Some(agent) = &turn.agent {
+            if *agent != session.agent {
+                session.agent = agent.clone();
+                self.sessions.save(&session)?;
+            }
+        }
         let mut history = self.sessions.messages(session.id)?;
         let prompt = match &turn.input {
             TurnInput::Ask(text) => {

@@ -12,9 +12,11 @@ use super::keymap::{Action, Context, KeyResolver, Resolution};
 use super::layout::{self, Areas};
 use super::markdown::{self, Highlighter, Rendered};
 use super::theme::Theme;
+use crate::orchestrator::events::{RunErrorKind, RunEvent};
+use crate::orchestrator::{describe_intervention, Turn, TurnInput};
 use crate::runtime::catalog::Catalog;
-use crate::runtime::invoke::InvokeResponse;
-use crate::runtime::types::{ChatRequest, Role, StreamEvent};
+use crate::runtime::context::Caller;
+use crate::runtime::types::{Role, StreamEvent};
 use crate::sessions::{ChatMessage, MessageStatus, Session, SessionStore};
 use crate::store::Id;
 
@@ -97,14 +99,15 @@ pub enum Msg {
     /// Mouse wheel (when mouse capture is on): lines to scroll.
     Scroll(i16),
     Resize(u16, u16),
+    /// Answer text of a run, as its checks released it.
     Stream {
         message: Id,
         event: StreamEvent,
     },
-    Finished {
-        message: Id,
-        result: Result<InvokeResponse, String>,
-    },
+    /// Every other event of a run (interventions, usage, the end).
+    Run(RunEvent),
+    /// A turn could not start at all (its session is gone, the database failed).
+    TurnFailed(String),
     PullProgress {
         model: String,
         done: u64,
@@ -126,12 +129,9 @@ pub enum Msg {
 /// Work for the runner.
 #[derive(Debug)]
 pub enum Effect {
-    Invoke {
-        message: Id,
-        model: String,
-        request: ChatRequest,
-        cancel: CancellationToken,
-    },
+    /// Run a turn of a session through the orchestrator (answered by `Msg::Stream` and
+    /// `Msg::Run`).
+    Turn(Box<Turn>),
     Pull(String),
     Copy(String),
     OpenEditor(String),
@@ -500,7 +500,16 @@ impl App {
                 }
             }
             Msg::Stream { message, event } => self.on_stream(message, event),
-            Msg::Finished { message, result } => self.on_finished(message, result),
+            Msg::Run(event) => self.on_run_event(event),
+            Msg::TurnFailed(error) => {
+                if let Some(s) = self.streaming.take() {
+                    if let Some(m) = self.messages.iter_mut().find(|m| m.id == s.message) {
+                        m.status = MessageStatus::Error;
+                        m.content = error.clone();
+                    }
+                }
+                self.flash = Some(format!("could not answer: {error}"));
+            }
             Msg::PullProgress { model, done, total } => {
                 self.pull = Some(PullState { model, done, total })
             }
@@ -761,51 +770,33 @@ impl App {
         let text = self.input.take();
         self.history.push(text.clone());
         self.history_pos = None;
-        let user = ChatMessage::new(Role::User, text);
-        self.persist(&user);
+        let mut turn = Turn::new(self.session.id, TurnInput::Ask(text.clone()), Caller::Tui);
+        turn.agent = Some(self.session.agent.clone());
+        // Shown at once; the orchestrator stores both (off this task) under the same ids.
+        // The orchestrator names the stored session the same way; keep this copy in step.
+        if self.session.title == crate::sessions::NEW_TITLE {
+            self.session.title = crate::sessions::title_from(&text);
+        }
+        let mut user = ChatMessage::new(Role::User, text);
+        user.id = turn.prompt_id;
         self.messages.push(user);
-        self.reload_sidebar();
-        self.start_answer(fx);
+        self.session.draft.clear();
+        self.start_answer(turn, fx);
     }
 
-    /// Adds an empty assistant message and asks the model for it.
-    fn start_answer(&mut self, fx: &mut Vec<Effect>) {
-        let history: Vec<_> = self
-            .messages
-            .iter()
-            .filter(|m| m.status != MessageStatus::Error)
-            .map(ChatMessage::to_message)
-            .collect();
-        let context = self
-            .catalog
-            .iter()
-            .find(|e| e.id == self.session.agent.model)
-            .map_or(0, |e| e.context_window);
-        let history = fit_context(history, context);
+    /// Shows an empty answer and asks the orchestrator to run the turn.
+    fn start_answer(&mut self, turn: Turn, fx: &mut Vec<Effect>) {
         let mut answer = ChatMessage::new(Role::Assistant, "");
+        answer.id = turn.answer_id;
         answer.model = Some(self.session.agent.model.clone());
-        answer.status = MessageStatus::Incomplete;
-        let cancel = CancellationToken::new();
+        answer.status = MessageStatus::Streaming;
         self.streaming = Some(Streaming {
             message: answer.id,
             session: self.session.id,
-            cancel: cancel.clone(),
+            cancel: turn.cancel.clone(),
             started: Instant::now(),
         });
-        // Stored at once (empty, incomplete): leaving the session never loses the answer.
-        self.persist(&answer);
-        fx.push(Effect::Invoke {
-            message: answer.id,
-            model: self.session.agent.model.clone(),
-            request: ChatRequest {
-                model: String::new(),
-                system: self.session.agent.instructions.clone(),
-                messages: history,
-                params: self.session.agent.params.clone(),
-                tools: Vec::new(),
-            },
-            cancel,
-        });
+        fx.push(Effect::Turn(Box::new(turn)));
         self.messages.push(answer);
         self.follow = true;
         self.selected_message = None;
@@ -820,52 +811,62 @@ impl App {
         }
     }
 
-    fn on_finished(&mut self, message: Id, result: Result<InvokeResponse, String>) {
-        let mut owner = None;
+    fn on_run_event(&mut self, event: RunEvent) {
+        match event {
+            RunEvent::Intervention {
+                check,
+                action,
+                detail,
+                ..
+            } => {
+                self.flash = Some(format!(
+                    "guardrail: {}",
+                    describe_intervention(&check, action, &detail)
+                ))
+            }
+            RunEvent::ToolCall { call, .. } => {
+                self.flash = Some(format!("tool call: {}({})", call.name, call.arguments))
+            }
+            RunEvent::Finished {
+                session,
+                answer,
+                error,
+                ..
+            } => self.on_finished(session, answer, error),
+            RunEvent::Started { .. } | RunEvent::TextDelta { .. } | RunEvent::Usage { .. } => {}
+        }
+    }
+
+    /// The run stored its answer: show it as stored, say how it ended.
+    fn on_finished(
+        &mut self,
+        session: Id,
+        answer: ChatMessage,
+        error: Option<crate::orchestrator::events::RunError>,
+    ) {
         if self
             .streaming
             .as_ref()
-            .is_some_and(|s| s.message == message)
+            .is_some_and(|s| s.message == answer.id)
         {
-            owner = self.streaming.take().map(|s| s.session);
-            if self.flash.as_deref() == Some("cancelling…") {
-                self.flash = Some("cancelled; the partial answer is kept".into());
-            }
+            self.streaming = None;
         }
-        let Some(pos) = self.messages.iter().rposition(|m| m.id == message) else {
-            // The user switched sessions meanwhile: finish the answer where it belongs.
-            if let Some(id) = owner {
-                self.finish_elsewhere(id, message, result);
+        self.flash = error.map(|e| match e.kind {
+            RunErrorKind::Cancelled => "cancelled; the partial answer is kept".to_string(),
+            RunErrorKind::Blocked => e.message,
+            RunErrorKind::BrokenStream => format!("the stream broke: {}", e.message),
+            RunErrorKind::Auth => format!("authentication failed: {}", e.message),
+            RunErrorKind::Throttled => format!("throttled by the provider: {}", e.message),
+            RunErrorKind::Unreachable => format!("unreachable: {}", e.message),
+            _ => format!("error: {}", e.message),
+        });
+        if session == self.session.id {
+            if let Some(m) = self.messages.iter_mut().rev().find(|m| m.id == answer.id) {
+                *m = answer;
             }
-            return;
-        };
-        let m = &mut self.messages[pos];
-        apply_result(m, result, &mut self.flash);
-        let m = m.clone();
-        self.persist(&m);
-        self.refresh_views();
+            self.refresh_views();
+        }
         self.reload_sidebar();
-    }
-
-    /// Stores the outcome of an answer whose session is not on screen (if it still exists).
-    fn finish_elsewhere(
-        &mut self,
-        session: Id,
-        message: Id,
-        result: Result<InvokeResponse, String>,
-    ) {
-        let Ok(Some(mut owner)) = self.store.get(session) else {
-            return;
-        };
-        let stored = self.store.messages(session).unwrap_or_default();
-        let Some(mut m) = stored.into_iter().find(|m| m.id == message) else {
-            return;
-        };
-        let mut ignored = None;
-        apply_result(&mut m, result, &mut ignored);
-        if let Err(e) = self.store.put_message(&mut owner, &m) {
-            self.flash = Some(format!("could not save: {e}"));
-        }
     }
 
     fn on_pulled(&mut self, model: String, result: Result<(), String>) {
@@ -925,22 +926,25 @@ impl App {
         if self.streaming.is_some() {
             return;
         }
-        if self
+        let last_answer = self
             .messages
             .last()
-            .is_some_and(|m| m.role == Role::Assistant)
+            .is_some_and(|m| m.role == Role::Assistant);
+        let question = self.messages.len() - usize::from(last_answer);
+        if !self.messages[..question]
+            .last()
+            .is_some_and(|m| m.role == Role::User)
         {
-            if let Some(old) = self.messages.pop() {
-                if let Err(e) = self.store.remove_message(self.session.id, old.id) {
-                    self.flash = Some(format!("could not update the session: {e}"));
-                }
-            }
-        }
-        if self.messages.last().is_some_and(|m| m.role == Role::User) {
-            self.start_answer(fx);
-        } else {
             self.flash = Some("nothing to regenerate".into());
+            return;
         }
+        if last_answer {
+            // The orchestrator removes it from the store and writes the new one.
+            self.messages.pop();
+        }
+        let mut turn = Turn::new(self.session.id, TurnInput::Regenerate, Caller::Tui);
+        turn.agent = Some(self.session.agent.clone());
+        self.start_answer(turn, fx);
     }
 
     /// Forks the session before the selected user message and puts its text in the input.
@@ -1253,9 +1257,16 @@ impl App {
     }
 
     fn reload_sidebar(&mut self) {
+        // The list reorders (most recently updated first): keep the same session selected.
+        let selected = self.sidebar_session().map(|s| s.id);
         match self.store.list() {
             Ok(s) => self.sessions = s,
             Err(e) => self.flash = Some(format!("could not list sessions: {e}")),
+        }
+        if let Some(pos) = selected.and_then(|id| self.sessions.iter().position(|s| s.id == id)) {
+            if self.session_filter.is_none() {
+                self.sidebar_selected = pos;
+            }
         }
         self.refresh_filter();
     }
@@ -1377,66 +1388,6 @@ impl App {
     }
 }
 
-/// Drops the oldest turns so the conversation fits in about three quarters of the
-/// model's context window (estimated at 3 characters a token); the newest turn stays.
-fn fit_context(
-    history: Vec<crate::runtime::types::Message>,
-    context_window: u32,
-) -> Vec<crate::runtime::types::Message> {
-    if context_window == 0 {
-        return history;
-    }
-    let budget = context_window as usize * 3 / 4 * 3;
-    let mut used = 0usize;
-    let mut keep = history.len();
-    for (i, m) in history.iter().enumerate().rev() {
-        used += m.content.len() + 16;
-        if used > budget && i + 1 < history.len() {
-            break;
-        }
-        keep = i;
-    }
-    // A trimmed conversation starts with a user turn (templates that check alternating
-    // roles refuse anything else); the newest turn always stays.
-    if keep > 0 {
-        while keep + 1 < history.len() && history[keep].role != crate::runtime::types::Role::User {
-            keep += 1;
-        }
-    }
-    history.into_iter().skip(keep).collect()
-}
-
-/// Copies a call's outcome into its answer message (errors of partial answers go to `flash`).
-fn apply_result(
-    m: &mut ChatMessage,
-    result: Result<InvokeResponse, String>,
-    flash: &mut Option<String>,
-) {
-    match result {
-        Ok(r) => {
-            m.content = r.text;
-            m.usage = Some(r.usage);
-            m.cost_usd = r.cost_usd;
-            m.latency_ms = Some(r.latency_ms);
-            m.tool_calls = r.tool_calls;
-            m.status = if r.stop_reason == crate::runtime::types::StopReason::Cancelled {
-                MessageStatus::Cancelled
-            } else if r.incomplete {
-                MessageStatus::Incomplete
-            } else {
-                MessageStatus::Complete
-            };
-            if let Some(e) = r.error {
-                *flash = Some(e);
-            }
-        }
-        Err(e) => {
-            m.status = MessageStatus::Error;
-            m.content = e;
-        }
-    }
-}
-
 /// Subsequence match score: higher for contiguous and early matches; None if no match.
 pub fn fuzzy_score(query: &str, candidate: &str) -> Option<i64> {
     if query.is_empty() {
@@ -1462,49 +1413,6 @@ pub fn fuzzy_score(query: &str, candidate: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn long_conversations_keep_their_newest_turns() {
-        use crate::runtime::types::Message;
-        let history: Vec<Message> = (0..100)
-            .map(|i| Message::user(format!("{i}: {}", "x".repeat(100))))
-            .collect();
-        let fitted = fit_context(history.clone(), 1000);
-        assert!(fitted.len() < 100 && !fitted.is_empty());
-        assert_eq!(
-            fitted.last(),
-            history.last(),
-            "the newest turn is always sent"
-        );
-        let alternating: Vec<Message> = (0..100)
-            .map(|i| {
-                if i % 2 == 0 {
-                    Message::user("q".repeat(100))
-                } else {
-                    Message::assistant("a".repeat(100))
-                }
-            })
-            .chain(std::iter::once(Message::user("last")))
-            .collect();
-        let fitted = fit_context(alternating, 1000);
-        assert_eq!(
-            fitted[0].role,
-            crate::runtime::types::Role::User,
-            "starts with a user turn"
-        );
-        assert!(fitted.iter().map(|m| m.content.len() + 16).sum::<usize>() <= 1000 * 3 / 4 * 3);
-        assert_eq!(
-            fit_context(history.clone(), 0).len(),
-            100,
-            "unknown window: everything"
-        );
-        let huge = vec![Message::user("y".repeat(100_000))];
-        assert_eq!(
-            fit_context(huge, 1000).len(),
-            1,
-            "a single oversize turn still goes (the provider reports it)"
-        );
-    }
 
     #[test]
     fn fuzzy_prefers_contiguous_matches() {

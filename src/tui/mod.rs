@@ -21,8 +21,10 @@ use crossterm::event::{Event, EventStream, KeyEventKind, MouseEventKind};
 use futures::StreamExt;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
-use crate::runtime::invoke::InvokeRequest;
+use crate::orchestrator::events::RunEvent;
+use crate::orchestrator::Orchestrator;
 use crate::runtime::pull::{PullEvent, Puller};
+use crate::runtime::types::StreamEvent;
 use crate::runtime::Runtime;
 use crate::sessions::SessionStore;
 use app::{App, Effect, Msg};
@@ -87,6 +89,7 @@ pub fn build_app(runtime: &Runtime, options: &TuiOptions) -> Result<App> {
 
 /// Runs the TUI until the user quits or the terminal goes away (SIGTERM/SIGHUP).
 pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
+    let orchestrator = Orchestrator::new(runtime.clone())?;
     let mut app = build_app(&runtime, &options)?;
     let (mut terminal, guard) = terminal::enter().context("cannot set up the terminal")?;
     let (tx, mut rx) = unbounded_channel::<Msg>();
@@ -127,7 +130,7 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
                             input = spawn_input(tx.clone());
                             app.update(Msg::EditorDone(result));
                         }
-                        other => run_effect(other, &runtime, &tx),
+                        other => run_effect(other, &orchestrator, &tx),
                     }
                 }
             }
@@ -138,7 +141,17 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
         }
     }
     if let Some(s) = &app.streaming {
+        // Let the run store the answer as cancelled before the process ends.
         s.cancel.cancel();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        while app.streaming.is_some() {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(msg)) => {
+                    app.update(msg);
+                }
+                _ => break,
+            }
+        }
     }
     app.save_ui_state();
     input.abort();
@@ -170,32 +183,31 @@ fn spawn_input(tx: UnboundedSender<Msg>) -> tokio::task::JoinHandle<()> {
 }
 
 /// Starts the background work an effect asks for.
-pub fn run_effect(effect: Effect, runtime: &Arc<Runtime>, tx: &UnboundedSender<Msg>) {
+pub fn run_effect(effect: Effect, orchestrator: &Orchestrator, tx: &UnboundedSender<Msg>) {
+    let runtime = orchestrator.runtime();
     match effect {
-        Effect::Invoke {
-            message,
-            model,
-            request,
-            cancel,
-        } => {
-            let runtime = runtime.clone();
+        Effect::Turn(turn) => {
             let tx = tx.clone();
+            let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+            let handle = orchestrator.spawn_turn(*turn, events_tx);
             tokio::spawn(async move {
-                let sink_tx = tx.clone();
-                let sink = move |event: &crate::runtime::types::StreamEvent| {
-                    let _ = sink_tx.send(Msg::Stream {
-                        message,
-                        event: event.clone(),
-                    });
-                };
-                let mut request = InvokeRequest::new(model, request);
-                request.context =
-                    crate::runtime::context::CallContext::new(crate::runtime::context::Caller::Tui);
-                let result = runtime
-                    .invoke(request, sink, cancel)
-                    .await
-                    .map_err(|e| e.to_string());
-                let _ = tx.send(Msg::Finished { message, result });
+                while let Some(event) = events.recv().await {
+                    let msg = match event {
+                        RunEvent::TextDelta { answer, text } => Msg::Stream {
+                            message: answer,
+                            event: StreamEvent::TextDelta { text },
+                        },
+                        other => Msg::Run(other),
+                    };
+                    if tx.send(msg).is_err() {
+                        break;
+                    }
+                }
+                if let Ok(Err(e)) = handle.await {
+                    // The turn could not start (no session, storage): say so.
+                    tracing::error!("turn failed: {e}");
+                    let _ = tx.send(Msg::TurnFailed(e.to_string()));
+                }
             });
         }
         Effect::Pull(model) => {

@@ -110,6 +110,13 @@ fn message_header(app: &App, i: usize) -> Line<'static> {
         (false, MessageStatus::Incomplete) if m.role == Role::Assistant => {
             Some(("  [incomplete]".to_string(), t.warning))
         }
+        (false, MessageStatus::Interrupted) => Some((
+            "  [interrupted: the program ended while it was written]".to_string(),
+            t.warning,
+        )),
+        (false, MessageStatus::Blocked) => {
+            Some(("  [blocked by a guardrail]".to_string(), t.error))
+        }
         (false, MessageStatus::Error) => Some(("  [error]".to_string(), t.error)),
         _ => None,
     };
