@@ -105,7 +105,7 @@ pub enum Msg {
         event: StreamEvent,
     },
     /// Every other event of a run (interventions, usage, the end).
-    Run(RunEvent),
+    Run(Box<RunEvent>),
     /// A turn could not start at all (its session is gone, the database failed).
     TurnFailed(String),
     PullProgress {
@@ -500,7 +500,7 @@ impl App {
                 }
             }
             Msg::Stream { message, event } => self.on_stream(message, event),
-            Msg::Run(event) => self.on_run_event(event),
+            Msg::Run(event) => self.on_run_event(*event),
             Msg::TurnFailed(error) => {
                 if let Some(s) = self.streaming.take() {
                     if let Some(m) = self.messages.iter_mut().find(|m| m.id == s.message) {

@@ -197,7 +197,7 @@ pub fn run_effect(effect: Effect, orchestrator: &Orchestrator, tx: &UnboundedSen
                             message: answer,
                             event: StreamEvent::TextDelta { text },
                         },
-                        other => Msg::Run(other),
+                        other => Msg::Run(Box::new(other)),
                     };
                     if tx.send(msg).is_err() {
                         break;
