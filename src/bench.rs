@@ -1,5 +1,8 @@
 //! `strata bench local`: load time, prompt-processing and generation tokens/s, time to first
 //! token and peak memory of a local model, optionally beside llama.cpp on the same GGUF.
+//! `turn` holds `strata bench turn` (the orchestrator's cost per turn).
+
+pub mod turn;
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -177,6 +177,8 @@ pub enum BenchCommand {
     Local(crate::bench::BenchArgs),
     /// The TUI: frame time with a big session, bytes per streamed token, first frame.
     Tui(crate::tui::bench::TuiBenchArgs),
+    /// The orchestrator's cost per turn, model time excluded.
+    Turn(crate::bench::turn::TurnBenchArgs),
 }
 
 /// Parses arguments and runs the command; returns the process exit code.
@@ -217,6 +219,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
             sessions::run(&orchestrator, cmd)
         }
         Some(Command::Bench(BenchCommand::Tui(args))) => crate::tui::bench::run(&args),
+        Some(Command::Bench(BenchCommand::Turn(args))) => {
+            crate::bench::turn::run(&paths.model_dir, &args).await
+        }
         Some(Command::Bench(BenchCommand::Local(args))) => {
             let runtime = Runtime::open(paths)?;
             crate::bench::run_local(&runtime, &args).await
