@@ -199,6 +199,7 @@ async fn modals_hide_the_borders_beneath_them() {
         ("help", KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE)),
         ("prompt", ctrl('t')),
         ("picker", ctrl('p')),
+        ("palette", ctrl('k')),
     ];
     for (name, key) in openers {
         for (w, h) in [(80, 24), (120, 40)] {
@@ -234,6 +235,33 @@ async fn modals_hide_the_borders_beneath_them() {
                 }
             }
         }
+    }
+}
+
+/// The command palette with a query typed, at both sizes.
+#[tokio::test]
+async fn command_palette_screens() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::runtime(dir.path(), Config::default()).await;
+    seed(&rt);
+    for (w, h) in [(80, 24), (120, 40)] {
+        let mut app = build_app(&rt, &options("dark")).unwrap();
+        app.update(Msg::Key(KeyEvent::new(
+            KeyCode::Char('k'),
+            KeyModifiers::CONTROL,
+        )));
+        for c in "session".chars() {
+            app.update(Msg::Key(KeyEvent::new(
+                KeyCode::Char(c),
+                KeyModifiers::NONE,
+            )));
+        }
+        let screen = text(&draw(&mut app, w, h));
+        assert!(
+            screen.contains("Command: session") && screen.contains("New session"),
+            "{screen}"
+        );
+        insta::assert_snapshot!(format!("palette_{w}x{h}"), screen);
     }
 }
 
@@ -564,4 +592,39 @@ async fn scrolling_up_while_streaming_stays_put() {
     assert!(h.app.follow);
     h.key(KeyCode::Esc, KeyModifiers::NONE);
     h.settle().await;
+}
+
+#[tokio::test]
+async fn command_palette_runs_the_chosen_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    let before = h.app.sessions.len();
+    h.key(KeyCode::Char('k'), KeyModifiers::CONTROL);
+    assert!(matches!(h.app.modal, Some(Modal::Palette(_))));
+    h.type_text("new session");
+    h.key(KeyCode::Enter, KeyModifiers::NONE);
+    assert!(h.app.modal.is_none(), "the palette closes");
+    assert_eq!(h.app.sessions.len(), before + 1, "a session was created");
+    assert!(
+        h.app.input.text().is_empty(),
+        "the query was not typed into the input"
+    );
+
+    // `:` in the conversation opens it too; a sidebar action focuses the sidebar first.
+    h.key(KeyCode::Char('2'), KeyModifiers::ALT);
+    h.key(KeyCode::Char(':'), KeyModifiers::NONE);
+    assert!(matches!(h.app.modal, Some(Modal::Palette(_))));
+    h.type_text("rename");
+    h.key(KeyCode::Enter, KeyModifiers::NONE);
+    assert_eq!(h.app.focus, Focus::Sidebar);
+    assert!(matches!(h.app.modal, Some(Modal::Prompt(..))));
+    h.key(KeyCode::Esc, KeyModifiers::NONE);
+    assert!(h.app.modal.is_none());
+
+    // Esc closes without running anything.
+    h.key(KeyCode::Char('k'), KeyModifiers::CONTROL);
+    h.type_text("new session");
+    h.key(KeyCode::Esc, KeyModifiers::NONE);
+    assert!(h.app.modal.is_none());
+    assert_eq!(h.app.sessions.len(), before + 1);
 }

@@ -11,6 +11,7 @@ use super::input::InputBox;
 use super::keymap::{Action, Context, KeyResolver, Resolution};
 use super::layout::{self, Areas};
 use super::markdown::{self, Highlighter, Rendered};
+use super::palette::Palette;
 use super::theme::Theme;
 use crate::runtime::catalog::Catalog;
 use crate::runtime::invoke::InvokeResponse;
@@ -79,6 +80,8 @@ pub enum Modal {
     Help(u16),
     Picker(Picker),
     Prompt(PromptKind, InputBox),
+    /// The command palette: every keymap action, fuzzy-searched.
+    Palette(Palette),
 }
 
 /// A model download running in the background.
@@ -470,7 +473,7 @@ impl App {
     fn contexts(&self) -> Vec<Context> {
         match &self.modal {
             Some(Modal::ConfirmQuit | Modal::ConfirmDelete { .. }) => vec![Context::Confirm],
-            Some(Modal::Picker(_)) => vec![Context::Picker],
+            Some(Modal::Picker(_) | Modal::Palette(_)) => vec![Context::Picker],
             Some(Modal::Prompt(..)) => vec![Context::Search],
             Some(Modal::Help(_)) => vec![Context::Global],
             None => {
@@ -530,6 +533,10 @@ impl App {
                 p.query.insert_str(text.lines().next().unwrap_or(""));
                 self.refilter_picker();
             }
+            Some(Modal::Palette(p)) => {
+                p.query.insert_str(text.lines().next().unwrap_or(""));
+                p.refilter();
+            }
             Some(_) => {}
             None => {
                 self.focus = Focus::Input;
@@ -563,6 +570,7 @@ impl App {
         let target: Option<&mut InputBox> = match &mut self.modal {
             Some(Modal::Prompt(_, input)) => Some(input),
             Some(Modal::Picker(p)) => Some(&mut p.query),
+            Some(Modal::Palette(p)) => Some(&mut p.query),
             Some(_) => None,
             None if self.focus == Focus::Input => Some(&mut self.input),
             None => None,
@@ -586,8 +594,10 @@ impl App {
             KeyCode::End => input.end(),
             _ => {}
         }
-        if matches!(self.modal, Some(Modal::Picker(_))) {
-            self.refilter_picker();
+        match &mut self.modal {
+            Some(Modal::Picker(_)) => self.refilter_picker(),
+            Some(Modal::Palette(p)) => p.refilter(),
+            _ => {}
         }
     }
 
@@ -701,6 +711,10 @@ impl App {
             A::PickerSelect => self.picker_select(fx),
             A::ListUp | A::ListDown => self.sidebar_move(action == A::ListDown),
             A::OpenSession => self.open_sidebar_session(),
+            A::CommandPalette => {
+                self.modal = Some(Modal::Palette(Palette::new(self.keys.keymap())));
+                self.keys.reset();
+            }
         }
     }
 
@@ -972,7 +986,7 @@ impl App {
     }
 
     fn page(&mut self, down: bool) {
-        if let Some(Modal::Picker(_)) = self.modal {
+        if let Some(Modal::Picker(_) | Modal::Palette(_)) = self.modal {
             for _ in 0..10 {
                 self.picker_move(down);
             }
@@ -1172,6 +1186,9 @@ impl App {
     }
 
     fn picker_move(&mut self, down: bool) {
+        if let Some(Modal::Palette(p)) = &mut self.modal {
+            p.move_by(if down { 1 } else { -1 });
+        }
         if let Some(Modal::Picker(p)) = &mut self.modal {
             let n = p.matches.len();
             if n > 0 {
@@ -1185,6 +1202,9 @@ impl App {
     }
 
     fn picker_select(&mut self, fx: &mut Vec<Effect>) {
+        if let Some(Modal::Palette(_)) = self.modal {
+            return self.run_palette_choice(fx);
+        }
         let Some(Modal::Picker(p)) = self.modal.take() else {
             return;
         };
@@ -1213,6 +1233,25 @@ impl App {
             self.pending_model = None;
             self.set_model(&entry.id);
         }
+    }
+
+    /// Closes the palette and runs its highlighted action the way its key would: the
+    /// pane the binding belongs to takes focus, then the action goes through `on_action`.
+    fn run_palette_choice(&mut self, fx: &mut Vec<Effect>) {
+        let Some(Modal::Palette(p)) = self.modal.take() else {
+            return;
+        };
+        let Some(entry) = p.chosen() else {
+            return;
+        };
+        self.keys.reset();
+        match entry.context {
+            Context::Chat => self.focus = Focus::Chat,
+            Context::Input => self.focus = Focus::Input,
+            Context::Sidebar => self.focus = Focus::Sidebar,
+            _ => {}
+        }
+        self.on_action(entry.action, fx);
     }
 
     fn set_model(&mut self, id: &str) {

@@ -8,6 +8,7 @@ pub mod input;
 pub mod keymap;
 pub mod layout;
 pub mod markdown;
+pub mod palette;
 pub mod terminal;
 pub mod theme;
 pub mod view;

@@ -278,7 +278,7 @@ pub fn modal_rect(app: &App, area: Rect) -> Option<Rect> {
         Modal::ConfirmQuit | Modal::ConfirmDelete { .. } => centred(body, 50, 3),
         Modal::Help(_) => centred(body, 70, body.height.saturating_sub(4)),
         Modal::Prompt(..) => centred(body, 70, 3),
-        Modal::Picker(_) => centred(body, 90, body.height.saturating_sub(4)),
+        Modal::Picker(_) | Modal::Palette(_) => centred(body, 90, body.height.saturating_sub(4)),
     };
     Some(r)
 }
@@ -312,13 +312,7 @@ fn draw_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
     let blank = modal_clear_area(r, area);
     frame.render_widget(Clear, blank);
     frame.render_widget(Block::default().style(Style::default().bg(t.bg)), blank);
-    let boxed = |title: &str| {
-        Block::default()
-            .borders(Borders::ALL)
-            .title(format!(" {title} "))
-            .border_style(Style::default().fg(t.accent))
-            .style(Style::default().bg(t.bg).fg(t.fg))
-    };
+    let boxed = |title: &str| modal_block(app, title);
     match modal {
         Modal::ConfirmQuit | Modal::ConfirmDelete { .. } => {
             let text = match modal {
@@ -371,7 +365,7 @@ fn draw_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
             frame.set_cursor_position((inner.x + cx.min(inner.width.saturating_sub(1)), inner.y));
         }
         Modal::Picker(p) => {
-            let block = boxed(&format!("Model: {}▏", p.query.text()));
+            let title = format!("Model: {}▏", p.query.text());
             let items: Vec<ListItem> = p
                 .matches
                 .iter()
@@ -388,14 +382,40 @@ fn draw_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
                     ))
                 })
                 .collect();
-            let mut state = ListState::default();
-            state.select(Some(p.selected));
-            let list = List::new(items).block(block).highlight_style(
-                Style::default()
-                    .bg(t.selection_bg)
-                    .add_modifier(Modifier::BOLD),
-            );
-            frame.render_stateful_widget(list, r, &mut state);
+            fuzzy_list(app, frame, r, &title, items, p.selected);
         }
+        Modal::Palette(palette) => super::palette::draw(app, palette, frame, r),
     }
+}
+
+/// The box every modal is drawn in: accent border, title, the theme's colours.
+fn modal_block(app: &App, title: &str) -> Block<'static> {
+    let t = &app.theme;
+    Block::default()
+        .borders(Borders::ALL)
+        .title(format!(" {title} "))
+        .border_style(Style::default().fg(t.accent))
+        .style(Style::default().bg(t.bg).fg(t.fg))
+}
+
+/// A fuzzy-filtered list in a modal box (the model picker, the command palette).
+pub fn fuzzy_list(
+    app: &App,
+    frame: &mut Frame,
+    r: Rect,
+    title: &str,
+    items: Vec<ListItem>,
+    selected: usize,
+) {
+    let t = &app.theme;
+    let mut state = ListState::default();
+    state.select(Some(selected));
+    let list = List::new(items)
+        .block(modal_block(app, title))
+        .highlight_style(
+            Style::default()
+                .bg(t.selection_bg)
+                .add_modifier(Modifier::BOLD),
+        );
+    frame.render_stateful_widget(list, r, &mut state);
 }
