@@ -7,6 +7,7 @@ use std::time::Instant;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tokio_util::sync::CancellationToken;
 
+use super::incremental::{content_hash, Incremental};
 use super::input::InputBox;
 use super::keymap::{Action, Context, KeyResolver, Resolution};
 use super::layout::{self, Areas};
@@ -162,8 +163,10 @@ pub struct Streaming {
 pub struct MessageView {
     pub id: Id,
     pub rendered: Rendered,
-    /// What the cache was made from.
-    key: (usize, MessageStatus, u16),
+    /// What the cache was made from: content hash and length, status, width.
+    key: (u64, usize, MessageStatus, u16),
+    /// How much of a growing answer is laid out for good.
+    incremental: Incremental,
 }
 
 /// The whole UI state.
@@ -359,36 +362,49 @@ impl App {
         self.areas().chat.width.saturating_sub(2).max(4)
     }
 
-    /// Re-renders messages whose text, status or width changed.
+    /// Re-renders messages whose text, status or width changed. An answer that grew is
+    /// laid out again only from its last finished block on.
     pub fn refresh_views(&mut self) {
         let width = self.chat_width();
         self.views.truncate(self.messages.len());
         for (i, m) in self.messages.iter().enumerate() {
-            let key = (m.content.len(), m.status, width);
-            if self
-                .views
-                .get(i)
-                .is_some_and(|v| v.id == m.id && v.key == key)
-            {
+            let key = (content_hash(&m.content), m.content.len(), m.status, width);
+            let old = self.views.get_mut(i).filter(|v| v.id == m.id);
+            if old.as_ref().is_some_and(|v| v.key == key) {
                 continue;
             }
-            let rendered = match m.role {
-                Role::Assistant => {
-                    markdown::render(&m.content, width, &self.theme, &self.highlighter)
+            let (mut rendered, mut incremental) = old
+                .map(|v| {
+                    (
+                        std::mem::take(&mut v.rendered),
+                        std::mem::take(&mut v.incremental),
+                    )
+                })
+                .unwrap_or_default();
+            match m.role {
+                Role::Assistant => incremental.refresh(
+                    &mut rendered,
+                    &m.content,
+                    width,
+                    &self.theme,
+                    &self.highlighter,
+                ),
+                _ => {
+                    rendered = Rendered {
+                        lines: markdown::wrap_plain(
+                            &m.content,
+                            width,
+                            ratatui::style::Style::default().fg(self.theme.fg),
+                        ),
+                        code_blocks: Vec::new(),
+                    }
                 }
-                _ => Rendered {
-                    lines: markdown::wrap_plain(
-                        &m.content,
-                        width,
-                        ratatui::style::Style::default().fg(self.theme.fg),
-                    ),
-                    code_blocks: Vec::new(),
-                },
-            };
+            }
             let view = MessageView {
                 id: m.id,
                 rendered,
                 key,
+                incremental,
             };
             if i < self.views.len() {
                 self.views[i] = view;

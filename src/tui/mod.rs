@@ -4,6 +4,7 @@
 pub mod app;
 pub mod bench;
 pub mod clipboard;
+pub mod incremental;
 pub mod input;
 pub mod keymap;
 pub mod layout;
