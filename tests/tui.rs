@@ -183,6 +183,89 @@ async fn modal_and_small_screens() {
     }
 }
 
+fn is_border(sym: &str) -> bool {
+    sym.chars().any(|c| ('\u{2500}'..='\u{257f}').contains(&c))
+}
+
+/// Every modal at 80x24 and 120x40: inside its box and on the ring of cells around it no
+/// border glyph of the panes beneath shows; the only border glyphs there are the box's own.
+#[tokio::test]
+async fn modals_hide_the_borders_beneath_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::runtime(dir.path(), Config::default()).await;
+    seed(&rt);
+    let ctrl = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+    let openers = [
+        ("confirm", ctrl('q')),
+        ("help", KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE)),
+        ("prompt", ctrl('t')),
+        ("picker", ctrl('p')),
+        ("palette", ctrl('k')),
+    ];
+    for (name, key) in openers {
+        for (w, h) in [(80, 24), (120, 40)] {
+            let mut app = build_app(&rt, &options("dark")).unwrap();
+            app.update(Msg::Key(key));
+            assert!(app.modal.is_some(), "{name} opens");
+            let buf = draw(&mut app, w, h);
+            let screen = text(&buf);
+            let r = strata::tui::view::modal_rect(&app, buf.area).unwrap();
+            let sym = |x: u16, y: u16| buf[(x, y)].symbol().to_string();
+            // The box's own border is where modal_rect says.
+            let (x0, y0, x1, y1) = (r.x, r.y, r.right() - 1, r.bottom() - 1);
+            assert_eq!(
+                [sym(x0, y0), sym(x1, y0), sym(x0, y1), sym(x1, y1)],
+                ["┌", "┐", "└", "┘"],
+                "{name} {w}x{h}:\n{screen}"
+            );
+            for y in y0 + 1..y1 {
+                assert_eq!((sym(x0, y), sym(x1, y)), ("│".into(), "│".into()));
+            }
+            // The ring around it, up to the status bar (whose separators are no border).
+            let ring_x = x0.saturating_sub(1)..=(x1 + 1).min(w - 1);
+            let ring_y = y0.saturating_sub(1)..=(y1 + 1).min(h - 2);
+            for y in ring_y {
+                for x in ring_x.clone() {
+                    let on_edge = (x == x0 || x == x1) && (y0..=y1).contains(&y)
+                        || (y == y0 || y == y1) && (x0..=x1).contains(&x);
+                    assert!(
+                        on_edge || !is_border(&sym(x, y)),
+                        "{name} {w}x{h}: a border piece {:?} at ({x},{y}) by the modal:\n{screen}",
+                        sym(x, y)
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The command palette with a query typed, at both sizes.
+#[tokio::test]
+async fn command_palette_screens() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::runtime(dir.path(), Config::default()).await;
+    seed(&rt);
+    for (w, h) in [(80, 24), (120, 40)] {
+        let mut app = build_app(&rt, &options("dark")).unwrap();
+        app.update(Msg::Key(KeyEvent::new(
+            KeyCode::Char('k'),
+            KeyModifiers::CONTROL,
+        )));
+        for c in "session".chars() {
+            app.update(Msg::Key(KeyEvent::new(
+                KeyCode::Char(c),
+                KeyModifiers::NONE,
+            )));
+        }
+        let screen = text(&draw(&mut app, w, h));
+        assert!(
+            screen.contains("Command: session") && screen.contains("New session"),
+            "{screen}"
+        );
+        insta::assert_snapshot!(format!("palette_{w}x{h}"), screen);
+    }
+}
+
 /// Drives the app like the runner does, without a terminal.
 struct Harness {
     app: App,
@@ -519,4 +602,39 @@ async fn scrolling_up_while_streaming_stays_put() {
     assert!(h.app.follow);
     h.key(KeyCode::Esc, KeyModifiers::NONE);
     h.settle().await;
+}
+
+#[tokio::test]
+async fn command_palette_runs_the_chosen_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    let before = h.app.sessions.len();
+    h.key(KeyCode::Char('k'), KeyModifiers::CONTROL);
+    assert!(matches!(h.app.modal, Some(Modal::Palette(_))));
+    h.type_text("new session");
+    h.key(KeyCode::Enter, KeyModifiers::NONE);
+    assert!(h.app.modal.is_none(), "the palette closes");
+    assert_eq!(h.app.sessions.len(), before + 1, "a session was created");
+    assert!(
+        h.app.input.text().is_empty(),
+        "the query was not typed into the input"
+    );
+
+    // `:` in the conversation opens it too; a sidebar action focuses the sidebar first.
+    h.key(KeyCode::Char('2'), KeyModifiers::ALT);
+    h.key(KeyCode::Char(':'), KeyModifiers::NONE);
+    assert!(matches!(h.app.modal, Some(Modal::Palette(_))));
+    h.type_text("rename");
+    h.key(KeyCode::Enter, KeyModifiers::NONE);
+    assert_eq!(h.app.focus, Focus::Sidebar);
+    assert!(matches!(h.app.modal, Some(Modal::Prompt(..))));
+    h.key(KeyCode::Esc, KeyModifiers::NONE);
+    assert!(h.app.modal.is_none());
+
+    // Esc closes without running anything.
+    h.key(KeyCode::Char('k'), KeyModifiers::CONTROL);
+    h.type_text("new session");
+    h.key(KeyCode::Esc, KeyModifiers::NONE);
+    assert!(h.app.modal.is_none());
+    assert_eq!(h.app.sessions.len(), before + 1);
 }

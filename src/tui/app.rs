@@ -7,10 +7,12 @@ use std::time::Instant;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tokio_util::sync::CancellationToken;
 
+use super::incremental::{content_hash, Incremental};
 use super::input::InputBox;
 use super::keymap::{Action, Context, KeyResolver, Resolution};
 use super::layout::{self, Areas};
 use super::markdown::{self, Highlighter, Rendered};
+use super::palette::Palette;
 use super::theme::Theme;
 use crate::orchestrator::events::{RunErrorKind, RunEvent};
 use crate::orchestrator::{describe_intervention, Turn, TurnInput};
@@ -81,6 +83,8 @@ pub enum Modal {
     Help(u16),
     Picker(Picker),
     Prompt(PromptKind, InputBox),
+    /// The command palette: every keymap action, fuzzy-searched.
+    Palette(Palette),
 }
 
 /// A model download running in the background.
@@ -159,8 +163,10 @@ pub struct Streaming {
 pub struct MessageView {
     pub id: Id,
     pub rendered: Rendered,
-    /// What the cache was made from.
-    key: (usize, MessageStatus, u16),
+    /// What the cache was made from: content hash and length, status, width.
+    key: (u64, usize, MessageStatus, u16),
+    /// How much of a growing answer is laid out for good.
+    incremental: Incremental,
 }
 
 /// The whole UI state.
@@ -356,36 +362,49 @@ impl App {
         self.areas().chat.width.saturating_sub(2).max(4)
     }
 
-    /// Re-renders messages whose text, status or width changed.
+    /// Re-renders messages whose text, status or width changed. An answer that grew is
+    /// laid out again only from its last finished block on.
     pub fn refresh_views(&mut self) {
         let width = self.chat_width();
         self.views.truncate(self.messages.len());
         for (i, m) in self.messages.iter().enumerate() {
-            let key = (m.content.len(), m.status, width);
-            if self
-                .views
-                .get(i)
-                .is_some_and(|v| v.id == m.id && v.key == key)
-            {
+            let key = (content_hash(&m.content), m.content.len(), m.status, width);
+            let old = self.views.get_mut(i).filter(|v| v.id == m.id);
+            if old.as_ref().is_some_and(|v| v.key == key) {
                 continue;
             }
-            let rendered = match m.role {
-                Role::Assistant => {
-                    markdown::render(&m.content, width, &self.theme, &self.highlighter)
+            let (mut rendered, mut incremental) = old
+                .map(|v| {
+                    (
+                        std::mem::take(&mut v.rendered),
+                        std::mem::take(&mut v.incremental),
+                    )
+                })
+                .unwrap_or_default();
+            match m.role {
+                Role::Assistant => incremental.refresh(
+                    &mut rendered,
+                    &m.content,
+                    width,
+                    &self.theme,
+                    &self.highlighter,
+                ),
+                _ => {
+                    rendered = Rendered {
+                        lines: markdown::wrap_plain(
+                            &m.content,
+                            width,
+                            ratatui::style::Style::default().fg(self.theme.fg),
+                        ),
+                        code_blocks: Vec::new(),
+                    }
                 }
-                _ => Rendered {
-                    lines: markdown::wrap_plain(
-                        &m.content,
-                        width,
-                        ratatui::style::Style::default().fg(self.theme.fg),
-                    ),
-                    code_blocks: Vec::new(),
-                },
-            };
+            }
             let view = MessageView {
                 id: m.id,
                 rendered,
                 key,
+                incremental,
             };
             if i < self.views.len() {
                 self.views[i] = view;
@@ -470,7 +489,7 @@ impl App {
     fn contexts(&self) -> Vec<Context> {
         match &self.modal {
             Some(Modal::ConfirmQuit | Modal::ConfirmDelete { .. }) => vec![Context::Confirm],
-            Some(Modal::Picker(_)) => vec![Context::Picker],
+            Some(Modal::Picker(_) | Modal::Palette(_)) => vec![Context::Picker],
             Some(Modal::Prompt(..)) => vec![Context::Search],
             Some(Modal::Help(_)) => vec![Context::Global],
             None => {
@@ -539,6 +558,10 @@ impl App {
                 p.query.insert_str(text.lines().next().unwrap_or(""));
                 self.refilter_picker();
             }
+            Some(Modal::Palette(p)) => {
+                p.query.insert_str(text.lines().next().unwrap_or(""));
+                p.refilter();
+            }
             Some(_) => {}
             None => {
                 self.focus = Focus::Input;
@@ -572,6 +595,7 @@ impl App {
         let target: Option<&mut InputBox> = match &mut self.modal {
             Some(Modal::Prompt(_, input)) => Some(input),
             Some(Modal::Picker(p)) => Some(&mut p.query),
+            Some(Modal::Palette(p)) => Some(&mut p.query),
             Some(_) => None,
             None if self.focus == Focus::Input => Some(&mut self.input),
             None => None,
@@ -595,8 +619,10 @@ impl App {
             KeyCode::End => input.end(),
             _ => {}
         }
-        if matches!(self.modal, Some(Modal::Picker(_))) {
-            self.refilter_picker();
+        match &mut self.modal {
+            Some(Modal::Picker(_)) => self.refilter_picker(),
+            Some(Modal::Palette(p)) => p.refilter(),
+            _ => {}
         }
     }
 
@@ -710,6 +736,10 @@ impl App {
             A::PickerSelect => self.picker_select(fx),
             A::ListUp | A::ListDown => self.sidebar_move(action == A::ListDown),
             A::OpenSession => self.open_sidebar_session(),
+            A::CommandPalette => {
+                self.modal = Some(Modal::Palette(Palette::new(self.keys.keymap())));
+                self.keys.reset();
+            }
         }
     }
 
@@ -976,7 +1006,7 @@ impl App {
     }
 
     fn page(&mut self, down: bool) {
-        if let Some(Modal::Picker(_)) = self.modal {
+        if let Some(Modal::Picker(_) | Modal::Palette(_)) = self.modal {
             for _ in 0..10 {
                 self.picker_move(down);
             }
@@ -1176,6 +1206,9 @@ impl App {
     }
 
     fn picker_move(&mut self, down: bool) {
+        if let Some(Modal::Palette(p)) = &mut self.modal {
+            p.move_by(if down { 1 } else { -1 });
+        }
         if let Some(Modal::Picker(p)) = &mut self.modal {
             let n = p.matches.len();
             if n > 0 {
@@ -1189,6 +1222,9 @@ impl App {
     }
 
     fn picker_select(&mut self, fx: &mut Vec<Effect>) {
+        if let Some(Modal::Palette(_)) = self.modal {
+            return self.run_palette_choice(fx);
+        }
         let Some(Modal::Picker(p)) = self.modal.take() else {
             return;
         };
@@ -1217,6 +1253,25 @@ impl App {
             self.pending_model = None;
             self.set_model(&entry.id);
         }
+    }
+
+    /// Closes the palette and runs its highlighted action the way its key would: the
+    /// pane the binding belongs to takes focus, then the action goes through `on_action`.
+    fn run_palette_choice(&mut self, fx: &mut Vec<Effect>) {
+        let Some(Modal::Palette(p)) = self.modal.take() else {
+            return;
+        };
+        let Some(entry) = p.chosen() else {
+            return;
+        };
+        self.keys.reset();
+        match entry.context {
+            Context::Chat => self.focus = Focus::Chat,
+            Context::Input => self.focus = Focus::Input,
+            Context::Sidebar => self.focus = Focus::Sidebar,
+            _ => {}
+        }
+        self.on_action(entry.action, fx);
     }
 
     fn set_model(&mut self, id: &str) {

@@ -31,6 +31,12 @@ pub struct TuiBenchArgs {
     pub width: u16,
     #[arg(long, default_value_t = 40)]
     pub height: u16,
+    /// Lines of the markdown answer streamed in the streaming case.
+    #[arg(long, default_value_t = 2_000)]
+    pub stream_lines: usize,
+    /// Tokens (words) the answer grows by per frame in the streaming case.
+    #[arg(long, default_value_t = 4)]
+    pub tokens_per_frame: usize,
     #[arg(long)]
     pub json: bool,
 }
@@ -44,6 +50,11 @@ pub struct TuiFigures {
     pub frame_p50_us: f64,
     pub frame_p99_us: f64,
     pub bytes_per_streamed_token: f64,
+    /// Frames of the streaming case.
+    pub stream_frames: usize,
+    /// Re-layout cost per frame (`refresh_views`) while the long answer grows.
+    pub stream_relayout_p50_us: f64,
+    pub stream_relayout_p99_us: f64,
     pub rss_mb: f64,
 }
 
@@ -166,6 +177,27 @@ pub fn run(args: &TuiBenchArgs) -> Result<i32> {
     }
     let bytes_per_streamed_token = counter.take() as f64 / tokens as f64;
 
+    // A long markdown answer (prose, lists, code) growing a few tokens per frame: the
+    // cost of laying it out again each frame.
+    let long = long_answer(args.stream_lines);
+    let pieces: Vec<&str> = long.split_inclusive(' ').collect();
+    let message = Id::new();
+    let mut answer = ChatMessage::new(Role::Assistant, "");
+    answer.id = message;
+    app.messages.push(answer);
+    let last = app.messages.len() - 1;
+    let mut relayout = Vec::new();
+    for chunk in pieces.chunks(args.tokens_per_frame.max(1)) {
+        for piece in chunk {
+            app.messages[last].content.push_str(piece);
+        }
+        let t = Instant::now();
+        app.refresh_views();
+        relayout.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    app.streaming = None;
+    relayout.sort_by(f64::total_cmp);
+
     let figures = TuiFigures {
         messages: args.messages,
         first_frame_ms,
@@ -173,6 +205,9 @@ pub fn run(args: &TuiBenchArgs) -> Result<i32> {
         frame_p50_us: percentile(&times, 0.5),
         frame_p99_us: percentile(&times, 0.99),
         bytes_per_streamed_token,
+        stream_frames: relayout.len(),
+        stream_relayout_p50_us: percentile(&relayout, 0.5),
+        stream_relayout_p99_us: percentile(&relayout, 0.99),
         rss_mb: crate::bench::peak_rss_mb(),
     };
     if args.json {
@@ -199,9 +234,40 @@ pub fn run(args: &TuiBenchArgs) -> Result<i32> {
             figures.bytes_per_streamed_token
         );
         println!(
+            "streaming {} lines, {}/frame   {:>8.0} / {:.0} µs re-layout p50 / p99 ({} frames)",
+            args.stream_lines,
+            args.tokens_per_frame,
+            figures.stream_relayout_p50_us,
+            figures.stream_relayout_p99_us,
+            figures.stream_frames
+        );
+        println!(
             "peak memory                     {:>10.0} MB",
             figures.rss_mb
         );
     }
     Ok(0)
+}
+
+/// A markdown answer of about `lines` lines: sections of a heading, prose, a list and a
+/// Rust code block.
+fn long_answer(lines: usize) -> String {
+    let mut out = String::new();
+    let mut n = 0;
+    let mut section = 0;
+    while n < lines {
+        section += 1;
+        out.push_str(&format!(
+            "## Step {section}\n\nThis step reads the **input** file, checks each record and \
+             writes the `result` to a buffer; errors are reported with their line number so \
+             that the caller can fix the data and run it again.\n\n\
+             - open the file with `File::open`\n- wrap it in a `BufReader`\n- parse every line\n\n\
+             ```rust\nuse std::io::{{BufRead, BufReader}};\n\nfn step_{section}(path: &str) -> std::io::Result<usize> {{\n    \
+             let file = std::fs::File::open(path)?;\n    let mut count = 0;\n    \
+             for line in BufReader::new(file).lines() {{\n        if !line?.trim().is_empty() {{\n            \
+             count += 1;\n        }}\n    }}\n    Ok(count)\n}}\n```\n\n"
+        ));
+        n += 25;
+    }
+    out
 }

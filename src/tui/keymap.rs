@@ -137,6 +137,8 @@ actions! {
     ListDown = "list_down",
     /// Open the selected session.
     OpenSession = "open_session",
+    /// Open the command palette (every action, fuzzy-searched).
+    CommandPalette = "command_palette",
 }
 
 impl Action {
@@ -862,6 +864,18 @@ impl Keymap {
             .iter()
             .filter(|b| !b.keys.is_empty())
             .map(|b| (display_keys(&b.keys), b.description.clone()))
+            .collect()
+    }
+
+    /// `(action, keys, description)` for every action of `context`, unbound ones
+    /// included (with no keys), in file order, for the command palette.
+    pub fn actions(&self, context: Context) -> Vec<(Action, Vec<String>, String)> {
+        self.contexts[context.index()]
+            .iter()
+            .map(|b| {
+                let keys = b.keys.iter().map(KeySequence::to_string).collect();
+                (b.action, keys, b.description.clone())
+            })
             .collect()
     }
 

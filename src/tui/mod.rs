@@ -4,10 +4,12 @@
 pub mod app;
 pub mod bench;
 pub mod clipboard;
+pub mod incremental;
 pub mod input;
 pub mod keymap;
 pub mod layout;
 pub mod markdown;
+pub mod palette;
 pub mod terminal;
 pub mod theme;
 pub mod view;

@@ -255,7 +255,18 @@ fn gauge(pct: u64) -> String {
     format!("[{}{}]", "█".repeat(filled), "·".repeat(10 - filled))
 }
 
-/// A centred rectangle of at most `w` x `h` cells.
+/// The screen above the status bar, where modals go.
+fn body(area: Rect) -> Rect {
+    Rect::new(
+        area.x,
+        area.y,
+        area.width,
+        area.height.saturating_sub(1).max(1),
+    )
+}
+
+/// A rectangle of at most `w` x `h` cells centred in `area`, leaving at least one cell
+/// free on every side.
 fn centred(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width.saturating_sub(2)).max(1);
     let h = h.min(area.height.saturating_sub(2)).max(1);
@@ -267,15 +278,48 @@ fn centred(area: Rect, w: u16, h: u16) -> Rect {
     )
 }
 
+/// The box the current modal is drawn in, for a screen of `area`; None without a modal.
+pub fn modal_rect(app: &App, area: Rect) -> Option<Rect> {
+    let body = body(area);
+    let r = match app.modal.as_ref()? {
+        Modal::ConfirmQuit | Modal::ConfirmDelete { .. } => centred(body, 50, 3),
+        Modal::Help(_) => centred(body, 70, body.height.saturating_sub(4)),
+        Modal::Prompt(..) => centred(body, 70, 3),
+        Modal::Picker(_) | Modal::Palette(_) => centred(body, 90, body.height.saturating_sub(4)),
+    };
+    Some(r)
+}
+
+/// What is blanked under a modal drawn in `r`: the box plus a one-cell margin, so no
+/// piece of a pane border touches the modal's edge. A modal that leaves at most one
+/// column of the panes on a side blanks the whole screen above the status bar instead:
+/// those lone columns would show only fragments of borders (stray corners).
+pub fn modal_clear_area(r: Rect, area: Rect) -> Rect {
+    let body = body(area);
+    let left = r.x.saturating_sub(1).max(body.x);
+    let top = r.y.saturating_sub(1).max(body.y);
+    let right = r.right().saturating_add(1).min(body.right());
+    let bottom = r.bottom().saturating_add(1).min(body.bottom());
+    if left.saturating_sub(body.x) <= 1 || body.right().saturating_sub(right) <= 1 {
+        return body;
+    }
+    Rect::new(
+        left,
+        top,
+        right.saturating_sub(left),
+        bottom.saturating_sub(top),
+    )
+}
+
 fn draw_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
-    let boxed = |title: &str| {
-        Block::default()
-            .borders(Borders::ALL)
-            .title(format!(" {title} "))
-            .border_style(Style::default().fg(t.accent))
-            .style(Style::default().bg(t.bg).fg(t.fg))
+    let Some(r) = modal_rect(app, area) else {
+        return;
     };
+    let blank = modal_clear_area(r, area);
+    frame.render_widget(Clear, blank);
+    frame.render_widget(Block::default().style(Style::default().bg(t.bg)), blank);
+    let boxed = |title: &str| modal_block(app, title);
     match modal {
         Modal::ConfirmQuit | Modal::ConfirmDelete { .. } => {
             let text = match modal {
@@ -284,8 +328,6 @@ fn draw_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
                 }
                 _ => "Quit Strata?  y / n".to_string(),
             };
-            let r = centred(area, 50, 3);
-            frame.render_widget(Clear, r);
             frame.render_widget(
                 Paragraph::new(text)
                     .alignment(Alignment::Center)
@@ -312,8 +354,6 @@ fn draw_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
                     ]));
                 }
             }
-            let r = centred(area, 70, area.height.saturating_sub(4));
-            frame.render_widget(Clear, r);
             frame.render_widget(
                 Paragraph::new(lines)
                     .scroll((*scroll, 0))
@@ -322,8 +362,6 @@ fn draw_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
             );
         }
         Modal::Prompt(kind, input) => {
-            let r = centred(area, 70, 3);
-            frame.render_widget(Clear, r);
             let block = boxed(kind.title());
             let inner = block.inner(r);
             frame.render_widget(
@@ -334,9 +372,7 @@ fn draw_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
             frame.set_cursor_position((inner.x + cx.min(inner.width.saturating_sub(1)), inner.y));
         }
         Modal::Picker(p) => {
-            let r = centred(area, 90, area.height.saturating_sub(4));
-            frame.render_widget(Clear, r);
-            let block = boxed(&format!("Model: {}▏", p.query.text()));
+            let title = format!("Model: {}▏", p.query.text());
             let items: Vec<ListItem> = p
                 .matches
                 .iter()
@@ -353,14 +389,40 @@ fn draw_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
                     ))
                 })
                 .collect();
-            let mut state = ListState::default();
-            state.select(Some(p.selected));
-            let list = List::new(items).block(block).highlight_style(
-                Style::default()
-                    .bg(t.selection_bg)
-                    .add_modifier(Modifier::BOLD),
-            );
-            frame.render_stateful_widget(list, r, &mut state);
+            fuzzy_list(app, frame, r, &title, items, p.selected);
         }
+        Modal::Palette(palette) => super::palette::draw(app, palette, frame, r),
     }
+}
+
+/// The box every modal is drawn in: accent border, title, the theme's colours.
+fn modal_block(app: &App, title: &str) -> Block<'static> {
+    let t = &app.theme;
+    Block::default()
+        .borders(Borders::ALL)
+        .title(format!(" {title} "))
+        .border_style(Style::default().fg(t.accent))
+        .style(Style::default().bg(t.bg).fg(t.fg))
+}
+
+/// A fuzzy-filtered list in a modal box (the model picker, the command palette).
+pub fn fuzzy_list(
+    app: &App,
+    frame: &mut Frame,
+    r: Rect,
+    title: &str,
+    items: Vec<ListItem>,
+    selected: usize,
+) {
+    let t = &app.theme;
+    let mut state = ListState::default();
+    state.select(Some(selected));
+    let list = List::new(items)
+        .block(modal_block(app, title))
+        .highlight_style(
+            Style::default()
+                .bg(t.selection_bg)
+                .add_modifier(Modifier::BOLD),
+        );
+    frame.render_stateful_widget(list, r, &mut state);
 }
