@@ -321,3 +321,45 @@ async fn embeddings_rank_similar_texts_closer() {
         .unwrap_err();
     assert!(err.to_string().contains("cannot embed"), "{err}");
 }
+
+/// A GGUF whose chat template does not compile (`{%}` once panicked the template parser)
+/// fails to load with an error naming the file.
+#[tokio::test]
+async fn a_broken_chat_template_is_an_error_naming_the_model_file() {
+    use strata::runtime::catalog::{Capability, Catalog, ModelFile, ModelSpec};
+    use strata::runtime::providers::local::LocalProvider;
+
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ModelSpec {
+        id: "local/broken-template".into(),
+        name: String::new(),
+        provider: "local".into(),
+        family: Some("llama".into()),
+        context_window: 512,
+        input_price: 0.0,
+        output_price: 0.0,
+        capabilities: vec![Capability::Chat],
+        default: false,
+        remote_name: None,
+        files: vec![ModelFile {
+            name: "broken.gguf".into(),
+            sha256: None,
+            size: None,
+            sources: vec![],
+        }],
+    };
+    let model_dir = spec.dir(dir.path());
+    std::fs::create_dir_all(&model_dir).unwrap();
+    let gguf = model_dir.join("broken.gguf");
+    let catalog = Arc::new(Catalog::with_overrides(std::slice::from_ref(&spec)));
+    let provider = LocalProvider::new(dir.path(), catalog);
+    for template in ["{%}", "{% for m in messages %}", "{{ messages[ }}"] {
+        common::tiny_gguf(&gguf, "llama", Some(template));
+        let err = match provider.chat_model(&spec.id).await {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{template:?} loaded"),
+        };
+        assert!(err.contains(&gguf.display().to_string()), "{err}");
+        assert!(err.contains("chat template"), "{err}");
+    }
+}

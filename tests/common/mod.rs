@@ -159,3 +159,22 @@ impl LlamaServer {
         panic!("llama_cpp.server did not come up on port {port}");
     }
 }
+
+/// Writes a small GGUF file (metadata only, no tensors) with `general.architecture` set to
+/// `architecture` and, if given, a chat template.
+pub fn tiny_gguf(path: &Path, architecture: &str, template: Option<&str>) {
+    use candle_core::quantized::gguf_file::{self, Value};
+    let mut metadata = vec![(
+        "general.architecture",
+        Value::String(architecture.to_string()),
+    )];
+    if let Some(template) = template {
+        metadata.push((
+            "tokenizer.chat_template",
+            Value::String(template.to_string()),
+        ));
+    }
+    let refs: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+    let mut file = std::fs::File::create(path).unwrap();
+    gguf_file::write(&mut file, &refs, &[]).unwrap();
+}

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::chat_template::ChatTemplate;
+use super::gguf;
 use super::sampler::ParamSampler;
 use crate::runtime::catalog::{Catalog, ModelSpec};
 use crate::runtime::provider::{ErrorKind, EventStream, Provider, ProviderError};
@@ -22,13 +23,12 @@ use crate::runtime::types::{
     ChatRequest, EmbedRequest, EmbedResponse, StopReason, StreamEvent, Usage,
 };
 
-/// A chat template for GGUF files that carry none (ChatML).
-const FALLBACK_TEMPLATE: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
-
 /// A loaded chat model with its prompt template.
 pub struct LoadedChat {
     pub llama: Llama,
     template: ChatTemplate,
+    /// The GGUF file the model and its template came from.
+    file: PathBuf,
 }
 
 impl LoadedChat {
@@ -39,7 +39,10 @@ impl LoadedChat {
             .map_err(|e| {
                 ProviderError::new(
                     ErrorKind::Client,
-                    format!("the model's chat template rejected the conversation: {e}"),
+                    format!(
+                        "the chat template of {} rejected the conversation: {e}",
+                        self.file.display()
+                    ),
                 )
             })
     }
@@ -158,19 +161,24 @@ impl LocalProvider {
             gguf
         };
         let meta_path = gguf.clone();
-        let template = tokio::task::spawn_blocking(move || read_template(&meta_path))
+        let template = tokio::task::spawn_blocking(move || gguf::inspect(&meta_path))
             .await
             .map_err(|e| unavailable(e.to_string()))?
-            .map_err(unavailable)?;
+            .map_err(unavailable)?
+            .template;
         let llama = Llama::builder()
-            .with_source(LlamaSource::new(FileSource::local(gguf)))
+            .with_source(LlamaSource::new(FileSource::local(gguf.clone())))
             .build_with_loading_handler(|_| {})
             .await
-            .map_err(|e| unavailable(e.to_string()))?;
+            .map_err(|e| unavailable(gguf::without_backtrace(&e.to_string()).to_string()))?;
         if enabled("STRATA_JOIN_RAYON") {
             join_rayon_pool(&llama).await;
         }
-        let loaded = Arc::new(LoadedChat { llama, template });
+        let loaded = Arc::new(LoadedChat {
+            llama,
+            template,
+            file: gguf,
+        });
         chats.insert(spec.id.clone(), loaded.clone());
         Ok(loaded)
     }
@@ -193,7 +201,11 @@ impl LocalProvider {
             .map_err(|e| {
                 ProviderError::new(
                     ErrorKind::ModelUnavailable,
-                    format!("cannot load {}: {e}", spec.id),
+                    format!(
+                        "cannot load {}: {}",
+                        spec.id,
+                        gguf::without_backtrace(&e.to_string())
+                    ),
                 )
             })?;
         let tokenizer =
@@ -312,40 +324,6 @@ async fn join_rayon_pool(llama: &Llama) {
     let _ = llama
         .stream_text_with_callback_and_parser(&mut session, "", sampler, JoinRayonPool, |_| Ok(()))
         .await;
-}
-
-/// Reads the chat template and special tokens from a GGUF header.
-fn read_template(path: &Path) -> Result<ChatTemplate, String> {
-    use candle_core::quantized::gguf_file;
-    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let content = gguf_file::Content::read(&mut file)
-        .map_err(|e| format!("{} is not a readable GGUF file: {e}", path.display()))?;
-    let md = &content.metadata;
-    let token = |key: &str| -> String {
-        let tokens = md
-            .get("tokenizer.ggml.tokens")
-            .and_then(|v| v.to_vec().ok());
-        let id = md.get(key).and_then(|v| v.to_u32().ok());
-        match (tokens, id) {
-            (Some(tokens), Some(id)) => tokens
-                .get(id as usize)
-                .and_then(|t| t.to_string().ok())
-                .cloned()
-                .unwrap_or_default(),
-            _ => String::new(),
-        }
-    };
-    let source = md
-        .get("tokenizer.chat_template")
-        .and_then(|v| v.to_string().ok())
-        .cloned()
-        .unwrap_or_else(|| FALLBACK_TEMPLATE.to_string());
-    ChatTemplate::new(
-        &source,
-        &token("tokenizer.ggml.bos_token_id"),
-        &token("tokenizer.ggml.eos_token_id"),
-    )
-    .map_err(|e| format!("bad chat template: {e}"))
 }
 
 /// What generation has produced so far, shared with kalosm's token callback.
