@@ -160,6 +160,17 @@ impl LlamaServer {
     }
 }
 
+/// Makes `spec` (a one-GGUF chat model) downloaded in `model_dir` by linking the cached
+/// SmolLM2 file under its name; returns the link. Call `ensure_models` first.
+#[cfg(unix)]
+pub fn link_chat_model(model_dir: &Path, spec: &strata::runtime::catalog::ModelSpec) -> PathBuf {
+    let dir = spec.dir(model_dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join(&spec.files[0].name);
+    std::os::unix::fs::symlink(chat_gguf(), &link).unwrap();
+    link
+}
+
 /// Writes a small GGUF file (metadata only, no tensors) with `general.architecture` set to
 /// `architecture` and, if given, a chat template.
 pub fn tiny_gguf(path: &Path, architecture: &str, template: Option<&str>) {

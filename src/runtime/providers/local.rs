@@ -1,5 +1,6 @@
 //! The `local` provider: in-process GGUF chat models and BERT embeddings through kalosm.
 //! Each model is loaded once and shared; kalosm queues concurrent calls on its own thread.
+//! Models load independently: a slow load never holds up calls to models already loaded.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -57,12 +58,23 @@ impl LoadedChat {
     }
 }
 
+/// Models by catalog id, each loaded once on first use. The map lock is held only to find
+/// a model's cell; the load itself runs under that model's own cell.
+type Loaded<T> = Mutex<HashMap<String, Arc<tokio::sync::OnceCell<T>>>>;
+
 /// In-process models, loaded on first use.
 pub struct LocalProvider {
     model_dir: PathBuf,
     catalog: Arc<Catalog>,
-    chats: tokio::sync::Mutex<HashMap<String, Arc<LoadedChat>>>,
-    embedders: tokio::sync::Mutex<HashMap<String, Embedder>>,
+    chats: Loaded<Arc<LoadedChat>>,
+    embedders: Loaded<Embedder>,
+}
+
+/// The cell of model `id` in `loaded` (created empty on first use).
+fn cell<T>(loaded: &Loaded<T>, id: &str) -> Arc<tokio::sync::OnceCell<T>> {
+    // A poisoned map only means another thread panicked while inserting: the map is fine.
+    let mut map = loaded.lock().unwrap_or_else(|p| p.into_inner());
+    map.entry(id.to_string()).or_default().clone()
 }
 
 /// Picks the compute device once, with stdout muted: kalosm prints a notice there when it
@@ -118,12 +130,15 @@ impl LocalProvider {
 
     /// Loads (once) and returns a chat model.
     pub async fn chat_model(&self, name: &str) -> Result<Arc<LoadedChat>, ProviderError> {
-        let spec = self.spec(name)?.clone();
-        let mut chats = self.chats.lock().await;
-        if let Some(model) = chats.get(&spec.id) {
-            return Ok(model.clone());
-        }
-        let dir = self.files(&spec)?;
+        let spec = self.spec(name)?;
+        cell(&self.chats, &spec.id)
+            .get_or_try_init(|| self.load_chat(spec))
+            .await
+            .cloned()
+    }
+
+    async fn load_chat(&self, spec: &ModelSpec) -> Result<Arc<LoadedChat>, ProviderError> {
+        let dir = self.files(spec)?;
         let gguf = spec
             .files
             .iter()
@@ -174,22 +189,23 @@ impl LocalProvider {
         if enabled("STRATA_JOIN_RAYON") {
             join_rayon_pool(&llama).await;
         }
-        let loaded = Arc::new(LoadedChat {
+        Ok(Arc::new(LoadedChat {
             llama,
             template,
             file: gguf,
-        });
-        chats.insert(spec.id.clone(), loaded.clone());
-        Ok(loaded)
+        }))
     }
 
     async fn embedder(&self, name: &str) -> Result<Embedder, ProviderError> {
-        let spec = self.spec(name)?.clone();
-        let mut embedders = self.embedders.lock().await;
-        if let Some(embedder) = embedders.get(&spec.id) {
-            return Ok(embedder.clone());
-        }
-        let dir = self.files(&spec)?;
+        let spec = self.spec(name)?;
+        cell(&self.embedders, &spec.id)
+            .get_or_try_init(|| self.load_embedder(spec))
+            .await
+            .cloned()
+    }
+
+    async fn load_embedder(&self, spec: &ModelSpec) -> Result<Embedder, ProviderError> {
+        let dir = self.files(spec)?;
         let source = BertSource::new()
             .with_model(FileSource::local(dir.join("model.safetensors")))
             .with_tokenizer(FileSource::local(dir.join("tokenizer.json")))
@@ -215,7 +231,7 @@ impl LocalProvider {
                     format!("cannot read {}'s tokenizer: {e}", spec.id),
                 )
             })?;
-        let embedder = Embedder {
+        Ok(Embedder {
             bert,
             tokenizer: Arc::new(tokenizer),
             // A catalog entry without a window (0) gets BERT's usual 512.
@@ -224,9 +240,7 @@ impl LocalProvider {
             } else {
                 spec.context_window as usize
             },
-        };
-        embedders.insert(spec.id.clone(), embedder.clone());
-        Ok(embedder)
+        })
     }
 }
 
