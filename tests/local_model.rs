@@ -421,28 +421,11 @@ async fn a_slow_load_does_not_hold_up_a_loaded_model() {
 /// fails to load with an error naming the file.
 #[tokio::test]
 async fn a_broken_chat_template_is_an_error_naming_the_model_file() {
-    use strata::runtime::catalog::{Capability, Catalog, ModelFile, ModelSpec};
+    use strata::runtime::catalog::Catalog;
     use strata::runtime::providers::local::LocalProvider;
 
     let dir = tempfile::tempdir().unwrap();
-    let spec = ModelSpec {
-        id: "local/broken-template".into(),
-        name: String::new(),
-        provider: "local".into(),
-        family: Some("llama".into()),
-        context_window: 512,
-        input_price: 0.0,
-        output_price: 0.0,
-        capabilities: vec![Capability::Chat],
-        default: false,
-        remote_name: None,
-        files: vec![ModelFile {
-            name: "broken.gguf".into(),
-            sha256: None,
-            size: None,
-            sources: vec![],
-        }],
-    };
+    let spec = common::one_file_model("local/broken-template", "broken.gguf", vec![], None);
     let model_dir = spec.dir(dir.path());
     std::fs::create_dir_all(&model_dir).unwrap();
     let gguf = model_dir.join("broken.gguf");

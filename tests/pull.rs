@@ -14,7 +14,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use sha2::{Digest, Sha256};
-use strata::runtime::catalog::{Capability, Catalog, ModelFile, ModelSpec, Source};
+use strata::runtime::catalog::{Catalog, ModelSpec, Source};
 use strata::runtime::pull::{PullEvent, Puller};
 
 #[derive(Clone)]
@@ -128,24 +128,7 @@ fn model(sources: Vec<Source>, sha256: Option<String>) -> ModelSpec {
 }
 
 fn model_file(name: &str, sources: Vec<Source>, sha256: Option<String>) -> ModelSpec {
-    ModelSpec {
-        id: "test/blob".into(),
-        name: String::new(),
-        provider: "local".into(),
-        family: None,
-        context_window: 0,
-        input_price: 0.0,
-        output_price: 0.0,
-        capabilities: vec![Capability::Chat],
-        default: false,
-        remote_name: None,
-        files: vec![ModelFile {
-            name: name.into(),
-            sha256,
-            size: None,
-            sources,
-        }],
-    }
+    common::one_file_model("test/blob", name, sources, sha256)
 }
 
 fn data() -> Vec<u8> {

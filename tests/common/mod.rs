@@ -189,3 +189,31 @@ pub fn tiny_gguf(path: &Path, architecture: &str, template: Option<&str>) {
     let mut file = std::fs::File::create(path).unwrap();
     gguf_file::write(&mut file, &refs, &[]).unwrap();
 }
+
+/// A local chat model of one file, as a test's catalog entry.
+pub fn one_file_model(
+    id: &str,
+    file: &str,
+    sources: Vec<strata::runtime::catalog::Source>,
+    sha256: Option<String>,
+) -> strata::runtime::catalog::ModelSpec {
+    use strata::runtime::catalog::{Capability, ModelFile, ModelSpec};
+    ModelSpec {
+        id: id.into(),
+        name: String::new(),
+        provider: "local".into(),
+        family: None,
+        context_window: 0,
+        input_price: 0.0,
+        output_price: 0.0,
+        capabilities: vec![Capability::Chat],
+        default: false,
+        remote_name: None,
+        files: vec![ModelFile {
+            name: file.into(),
+            sha256,
+            size: None,
+            sources,
+        }],
+    }
+}
