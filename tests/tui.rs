@@ -277,7 +277,11 @@ struct Harness {
 
 impl Harness {
     async fn new(dir: &std::path::Path) -> Harness {
-        let rt = Arc::new(common::runtime(dir, Config::default()).await);
+        Harness::with_config(dir, Config::default()).await
+    }
+
+    async fn with_config(dir: &std::path::Path, config: Config) -> Harness {
+        let rt = Arc::new(common::runtime(dir, config).await);
         let mut app = build_app(&rt, &options("dark")).unwrap();
         app.update(Msg::Resize(100, 30));
         let (tx, rx) = unbounded_channel();
@@ -345,32 +349,49 @@ async fn ask_stream_regenerate_and_resume() {
     assert!(h.app.streaming.is_some(), "Enter sends");
     assert!(h.app.input.text().is_empty());
     h.settle().await;
-    let first = h.last().content.clone();
-    assert_eq!(h.last().role, Role::Assistant);
-    assert_eq!(h.last().status, MessageStatus::Complete);
-    assert!(!first.is_empty());
-    assert!(h.last().usage.unwrap().output_tokens > 0);
+    let first = h.last().clone();
+    assert_eq!(first.role, Role::Assistant);
+    assert_eq!(first.status, MessageStatus::Complete);
+    assert!(!first.content.is_empty());
+    assert!(first.usage.unwrap().output_tokens > 0);
     // The answer is an agent run: its step and record are in sled.
-    let run = h.last().run_id.expect("the answer names its run");
+    let run = first.run_id.expect("the answer names its run");
     let steps = h.orchestrator.runs.steps(run).unwrap();
     assert_eq!(steps.len(), 1);
-    assert_eq!(steps[0].record_id, h.last().record_id);
+    assert_eq!(steps[0].record_id, first.record_id);
     assert_eq!(
         steps[0].input.last().unwrap().content,
         "Name three colours."
     );
 
-    // Regenerate from the chat pane: greedy gives the same answer again, replacing it.
+    // Regenerate from the chat pane, sampling this time: a new answer replaces the old one,
+    // on screen and in the store.
+    h.app.session.agent.params.temperature = Some(1.0);
+    h.app.session.agent.params.seed = Some(7);
     h.key(KeyCode::Tab, KeyModifiers::SHIFT);
     assert_eq!(h.app.focus, Focus::Chat);
     h.key(KeyCode::Char('r'), KeyModifiers::NONE);
+    assert!(h.app.streaming.is_some(), "r starts a new answer");
     h.settle().await;
     assert_eq!(h.app.messages.len(), 2);
-    assert_eq!(h.last().content, first);
+    let answer = h.last().clone();
+    assert_ne!(answer.id, first.id, "a new message, not the old one kept");
+    assert_eq!(answer.role, Role::Assistant);
+    assert_eq!(answer.status, MessageStatus::Complete);
+    assert!(!answer.content.is_empty());
+    let stored = h.app.store.messages(h.app.session.id).unwrap();
+    assert_eq!(stored.len(), 2, "question and the new answer");
+    assert!(
+        stored.iter().all(|m| m.id != first.id),
+        "the old answer is gone from the store"
+    );
+    assert_eq!(stored[1].id, answer.id);
+    assert_eq!(stored[1].content, answer.content);
+    let answer = answer.content;
 
     // Ctrl-Y copies the last answer (OSC 52 in the runner).
     h.key(KeyCode::Char('y'), KeyModifiers::CONTROL);
-    assert_eq!(h.copied, vec![first.clone()]);
+    assert_eq!(h.copied, vec![answer.clone()]);
 
     // A draft survives a restart, with the conversation and the session in view, even
     // when it is not the most recently updated one.
@@ -389,7 +410,7 @@ async fn ask_stream_regenerate_and_resume() {
     assert_eq!(h.app.session.id, session, "resumes the session you were in");
     assert_eq!(h.app.focus, Focus::Input);
     assert_eq!(h.app.messages.len(), 2);
-    assert_eq!(h.app.messages[1].content, first);
+    assert_eq!(h.app.messages[1].content, answer);
     assert_eq!(h.app.input.text(), "unsent draft");
 }
 
@@ -455,14 +476,35 @@ async fn paste_is_text_and_sessions_are_managed_from_keys() {
 
 #[tokio::test]
 async fn picking_an_undownloaded_model_pulls_in_the_background() {
+    use strata::runtime::catalog::{Catalog, ModelSpec, Source};
     let dir = tempfile::tempdir().unwrap();
-    // Point Hugging Face at a closed loopback port: the pull must fail the same way on
-    // every machine (this one has no route to it anyway).
-    std::env::set_var(
-        strata::runtime::pull::HF_ENDPOINT_ENV,
-        format!("http://127.0.0.1:{}", common::free_port()),
-    );
-    let mut h = Harness::new(dir.path()).await;
+    common::ensure_models().await;
+    // A model cache of our own holding the test model and a second chat model (the same file
+    // under another id); Qwen's only source is a closed loopback port, so its pull fails the
+    // same way on every machine.
+    let builtin = Catalog::builtin();
+    let models = dir.path().join("models");
+    let chat = builtin.get(common::CHAT_MODEL).unwrap().clone();
+    let twin = ModelSpec {
+        id: "local/smollm2-twin".into(),
+        name: "SmolLM2 twin".into(),
+        default: false,
+        ..chat.clone()
+    };
+    common::link_chat_model(&models, &chat);
+    common::link_chat_model(&models, &twin);
+    let mut qwen = builtin.get("local/qwen2.5-0.5b").unwrap().clone();
+    for file in &mut qwen.files {
+        file.sources = vec![Source::Url {
+            url: format!("http://127.0.0.1:{}/{}", common::free_port(), file.name),
+        }];
+    }
+    let config = Config {
+        model_dir: Some(models),
+        models: vec![twin.clone(), qwen],
+        ..Config::default()
+    };
+    let mut h = Harness::with_config(dir.path(), config).await;
     h.key(KeyCode::Char('p'), KeyModifiers::CONTROL);
     h.type_text("qwen2.5-0.5");
     let Some(Modal::Picker(p)) = &h.app.modal else {
@@ -486,12 +528,12 @@ async fn picking_an_undownloaded_model_pulls_in_the_background() {
         h.app.flash
     );
     assert_eq!(h.app.session.agent.model, common::CHAT_MODEL);
-    // A downloaded model is picked at once.
+    // Another downloaded model is picked at once, with no pull.
     h.key(KeyCode::Char('p'), KeyModifiers::CONTROL);
-    h.type_text("smollm2");
+    h.type_text("smollm2-twin");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    assert!(h.app.pull.is_none());
-    assert_eq!(h.app.session.agent.model, common::CHAT_MODEL);
+    assert!(h.app.pull.is_none(), "nothing to pull");
+    assert_eq!(h.app.session.agent.model, twin.id);
 }
 
 #[tokio::test]

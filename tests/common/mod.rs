@@ -159,4 +159,63 @@ impl LlamaServer {
         panic!("llama_cpp.server did not come up on port {port}");
     }
 }
+
+/// Makes `spec` (a one-GGUF chat model) downloaded in `model_dir` by linking the cached
+/// SmolLM2 file under its name; returns the link. Call `ensure_models` first.
+#[cfg(unix)]
+pub fn link_chat_model(model_dir: &Path, spec: &strata::runtime::catalog::ModelSpec) -> PathBuf {
+    let dir = spec.dir(model_dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join(&spec.files[0].name);
+    std::os::unix::fs::symlink(chat_gguf(), &link).unwrap();
+    link
+}
+
+/// Writes a small GGUF file (metadata only, no tensors) with `general.architecture` set to
+/// `architecture` and, if given, a chat template.
+pub fn tiny_gguf(path: &Path, architecture: &str, template: Option<&str>) {
+    use candle_core::quantized::gguf_file::{self, Value};
+    let mut metadata = vec![(
+        "general.architecture",
+        Value::String(architecture.to_string()),
+    )];
+    if let Some(template) = template {
+        metadata.push((
+            "tokenizer.chat_template",
+            Value::String(template.to_string()),
+        ));
+    }
+    let refs: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+    let mut file = std::fs::File::create(path).unwrap();
+    gguf_file::write(&mut file, &refs, &[]).unwrap();
+}
+
+/// A local chat model of one file, as a test's catalog entry.
+pub fn one_file_model(
+    id: &str,
+    file: &str,
+    sources: Vec<strata::runtime::catalog::Source>,
+    sha256: Option<String>,
+) -> strata::runtime::catalog::ModelSpec {
+    use strata::runtime::catalog::{Capability, ModelFile, ModelSpec};
+    ModelSpec {
+        id: id.into(),
+        name: String::new(),
+        provider: "local".into(),
+        family: None,
+        context_window: 0,
+        input_price: 0.0,
+        output_price: 0.0,
+        capabilities: vec![Capability::Chat],
+        default: false,
+        remote_name: None,
+        files: vec![ModelFile {
+            name: file.into(),
+            sha256,
+            size: None,
+            sources,
+        }],
+    }
+}
+
 pub mod scripted;

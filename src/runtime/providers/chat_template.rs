@@ -91,19 +91,22 @@ fn neutralize_generation_blocks(source: &str) -> String {
     let mut out = String::with_capacity(source.len());
     let mut rest = source;
     while let Some(open) = rest.find("{%") {
-        let Some(len) = rest[open..].find("%}") else {
+        // The closing `%}` starts after the opening `{%` (in `{%}` they overlap).
+        let body_start = open + 2;
+        let Some(len) = rest[body_start..].find("%}") else {
             break;
         };
-        let tag = &rest[open..open + len + 2];
-        let keyword =
-            tag[2..tag.len() - 2].trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
+        let end = body_start + len + 2;
+        let tag = &rest[open..end];
+        let keyword = rest[body_start..body_start + len]
+            .trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
         out.push_str(&rest[..open]);
         match keyword {
             "generation" => out.push_str(&tag.replacen("generation", "if true", 1)),
             "endgeneration" => out.push_str(&tag.replacen("endgeneration", "endif", 1)),
             _ => out.push_str(tag),
         }
-        rest = &rest[open + len + 2..];
+        rest = &rest[end..];
     }
     out.push_str(rest);
     out
@@ -156,5 +159,45 @@ mod tests {
             .render(&[Message::user("a"), Message::user("b")], &[])
             .unwrap_err();
         assert!(err.to_string().contains("one only"), "{err}");
+    }
+
+    #[test]
+    fn malformed_templates_are_errors_not_panics() {
+        for source in [
+            "{%}",
+            "{%",
+            "%}{%}{%",
+            "{%-}",
+            "{% generation %}",
+            "{% endgeneration %}",
+            "{%}{% endgeneration %}{%",
+            "{{",
+            "{{ }}",
+            "{% for m in messages %}",
+            "{% if true %}{% endfor %}",
+            "{{ messages[ }}",
+            "{% raw %}",
+            "{# unclosed",
+            "{{ 'a' | nosuchfilter }}",
+        ] {
+            let compiled = std::panic::catch_unwind(|| ChatTemplate::new(source, "", ""));
+            let compiled = compiled.unwrap_or_else(|_| panic!("compiling {source:?} panicked"));
+            match compiled {
+                Err(_) => {}
+                // Some parse lazily: rendering must then fail cleanly (or succeed).
+                Ok(t) => {
+                    let _ = t.render(&[Message::user("hi")], &[]);
+                }
+            }
+        }
+        assert!(ChatTemplate::new("{%}", "", "").is_err());
+    }
+
+    #[test]
+    fn runaway_templates_end_with_an_error() {
+        let source = "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}";
+        if let Ok(t) = ChatTemplate::new(source, "", "") {
+            assert!(t.render(&[Message::user("hi")], &[]).is_err());
+        }
     }
 }

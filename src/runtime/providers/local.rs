@@ -1,5 +1,6 @@
 //! The `local` provider: in-process GGUF chat models and BERT embeddings through kalosm.
 //! Each model is loaded once and shared; kalosm queues concurrent calls on its own thread.
+//! Models load independently: a slow load never holds up calls to models already loaded.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::chat_template::ChatTemplate;
+use super::gguf;
 use super::sampler::ParamSampler;
 use crate::runtime::catalog::{Catalog, ModelSpec};
 use crate::runtime::provider::{ErrorKind, EventStream, Provider, ProviderError};
@@ -22,13 +24,12 @@ use crate::runtime::types::{
     ChatRequest, EmbedRequest, EmbedResponse, StopReason, StreamEvent, Usage,
 };
 
-/// A chat template for GGUF files that carry none (ChatML).
-const FALLBACK_TEMPLATE: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
-
 /// A loaded chat model with its prompt template.
 pub struct LoadedChat {
     pub llama: Llama,
     template: ChatTemplate,
+    /// The GGUF file the model and its template came from.
+    file: PathBuf,
 }
 
 impl LoadedChat {
@@ -39,7 +40,10 @@ impl LoadedChat {
             .map_err(|e| {
                 ProviderError::new(
                     ErrorKind::Client,
-                    format!("the model's chat template rejected the conversation: {e}"),
+                    format!(
+                        "the chat template of {} rejected the conversation: {e}",
+                        self.file.display()
+                    ),
                 )
             })
     }
@@ -54,12 +58,23 @@ impl LoadedChat {
     }
 }
 
+/// Models by catalog id, each loaded once on first use. The map lock is held only to find
+/// a model's cell; the load itself runs under that model's own cell.
+type Loaded<T> = Mutex<HashMap<String, Arc<tokio::sync::OnceCell<T>>>>;
+
 /// In-process models, loaded on first use.
 pub struct LocalProvider {
     model_dir: PathBuf,
     catalog: Arc<Catalog>,
-    chats: tokio::sync::Mutex<HashMap<String, Arc<LoadedChat>>>,
-    embedders: tokio::sync::Mutex<HashMap<String, Embedder>>,
+    chats: Loaded<Arc<LoadedChat>>,
+    embedders: Loaded<Embedder>,
+}
+
+/// The cell of model `id` in `loaded` (created empty on first use).
+fn cell<T>(loaded: &Loaded<T>, id: &str) -> Arc<tokio::sync::OnceCell<T>> {
+    // A poisoned map only means another thread panicked while inserting: the map is fine.
+    let mut map = loaded.lock().unwrap_or_else(|p| p.into_inner());
+    map.entry(id.to_string()).or_default().clone()
 }
 
 /// Picks the compute device once, with stdout muted: kalosm prints a notice there when it
@@ -115,12 +130,15 @@ impl LocalProvider {
 
     /// Loads (once) and returns a chat model.
     pub async fn chat_model(&self, name: &str) -> Result<Arc<LoadedChat>, ProviderError> {
-        let spec = self.spec(name)?.clone();
-        let mut chats = self.chats.lock().await;
-        if let Some(model) = chats.get(&spec.id) {
-            return Ok(model.clone());
-        }
-        let dir = self.files(&spec)?;
+        let spec = self.spec(name)?;
+        cell(&self.chats, &spec.id)
+            .get_or_try_init(|| self.load_chat(spec))
+            .await
+            .cloned()
+    }
+
+    async fn load_chat(&self, spec: &ModelSpec) -> Result<Arc<LoadedChat>, ProviderError> {
+        let dir = self.files(spec)?;
         let gguf = spec
             .files
             .iter()
@@ -158,30 +176,36 @@ impl LocalProvider {
             gguf
         };
         let meta_path = gguf.clone();
-        let template = tokio::task::spawn_blocking(move || read_template(&meta_path))
+        let template = tokio::task::spawn_blocking(move || gguf::inspect(&meta_path))
             .await
             .map_err(|e| unavailable(e.to_string()))?
-            .map_err(unavailable)?;
+            .map_err(unavailable)?
+            .template;
         let llama = Llama::builder()
-            .with_source(LlamaSource::new(FileSource::local(gguf)))
+            .with_source(LlamaSource::new(FileSource::local(gguf.clone())))
             .build_with_loading_handler(|_| {})
             .await
-            .map_err(|e| unavailable(e.to_string()))?;
+            .map_err(|e| unavailable(gguf::without_backtrace(&e.to_string()).to_string()))?;
         if enabled("STRATA_JOIN_RAYON") {
             join_rayon_pool(&llama).await;
         }
-        let loaded = Arc::new(LoadedChat { llama, template });
-        chats.insert(spec.id.clone(), loaded.clone());
-        Ok(loaded)
+        Ok(Arc::new(LoadedChat {
+            llama,
+            template,
+            file: gguf,
+        }))
     }
 
     async fn embedder(&self, name: &str) -> Result<Embedder, ProviderError> {
-        let spec = self.spec(name)?.clone();
-        let mut embedders = self.embedders.lock().await;
-        if let Some(embedder) = embedders.get(&spec.id) {
-            return Ok(embedder.clone());
-        }
-        let dir = self.files(&spec)?;
+        let spec = self.spec(name)?;
+        cell(&self.embedders, &spec.id)
+            .get_or_try_init(|| self.load_embedder(spec))
+            .await
+            .cloned()
+    }
+
+    async fn load_embedder(&self, spec: &ModelSpec) -> Result<Embedder, ProviderError> {
+        let dir = self.files(spec)?;
         let source = BertSource::new()
             .with_model(FileSource::local(dir.join("model.safetensors")))
             .with_tokenizer(FileSource::local(dir.join("tokenizer.json")))
@@ -193,7 +217,11 @@ impl LocalProvider {
             .map_err(|e| {
                 ProviderError::new(
                     ErrorKind::ModelUnavailable,
-                    format!("cannot load {}: {e}", spec.id),
+                    format!(
+                        "cannot load {}: {}",
+                        spec.id,
+                        gguf::without_backtrace(&e.to_string())
+                    ),
                 )
             })?;
         let tokenizer =
@@ -203,7 +231,7 @@ impl LocalProvider {
                     format!("cannot read {}'s tokenizer: {e}", spec.id),
                 )
             })?;
-        let embedder = Embedder {
+        Ok(Embedder {
             bert,
             tokenizer: Arc::new(tokenizer),
             // A catalog entry without a window (0) gets BERT's usual 512.
@@ -212,9 +240,7 @@ impl LocalProvider {
             } else {
                 spec.context_window as usize
             },
-        };
-        embedders.insert(spec.id.clone(), embedder.clone());
-        Ok(embedder)
+        })
     }
 }
 
@@ -312,40 +338,6 @@ async fn join_rayon_pool(llama: &Llama) {
     let _ = llama
         .stream_text_with_callback_and_parser(&mut session, "", sampler, JoinRayonPool, |_| Ok(()))
         .await;
-}
-
-/// Reads the chat template and special tokens from a GGUF header.
-fn read_template(path: &Path) -> Result<ChatTemplate, String> {
-    use candle_core::quantized::gguf_file;
-    let mut file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let content = gguf_file::Content::read(&mut file)
-        .map_err(|e| format!("{} is not a readable GGUF file: {e}", path.display()))?;
-    let md = &content.metadata;
-    let token = |key: &str| -> String {
-        let tokens = md
-            .get("tokenizer.ggml.tokens")
-            .and_then(|v| v.to_vec().ok());
-        let id = md.get(key).and_then(|v| v.to_u32().ok());
-        match (tokens, id) {
-            (Some(tokens), Some(id)) => tokens
-                .get(id as usize)
-                .and_then(|t| t.to_string().ok())
-                .cloned()
-                .unwrap_or_default(),
-            _ => String::new(),
-        }
-    };
-    let source = md
-        .get("tokenizer.chat_template")
-        .and_then(|v| v.to_string().ok())
-        .cloned()
-        .unwrap_or_else(|| FALLBACK_TEMPLATE.to_string());
-    ChatTemplate::new(
-        &source,
-        &token("tokenizer.ggml.bos_token_id"),
-        &token("tokenizer.ggml.eos_token_id"),
-    )
-    .map_err(|e| format!("bad chat template: {e}"))
 }
 
 /// What generation has produced so far, shared with kalosm's token callback.

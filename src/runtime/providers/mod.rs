@@ -1,7 +1,8 @@
 //! Provider implementations: `openai` (any OpenAI-compatible endpoint) and `local`
-//! (in-process kalosm), plus the local runtime's chat templates and sampler.
+//! (in-process kalosm), plus the local runtime's chat templates, GGUF header checks and sampler.
 
 pub mod chat_template;
+pub mod gguf;
 pub mod local;
 pub mod openai;
 pub mod requantize;

@@ -36,7 +36,13 @@ pub fn ensure_q8(gguf: &Path) -> Result<Option<PathBuf>, String> {
             return Ok(Some(target));
         }
     }
-    let err = |e: candle_core::Error| format!("requantizing {}: {e}", gguf.display());
+    let err = |e: candle_core::Error| {
+        format!(
+            "requantizing {}: {}",
+            gguf.display(),
+            super::gguf::candle_message(&e)
+        )
+    };
     let mut file = std::fs::File::open(gguf).map_err(|e| format!("{}: {e}", gguf.display()))?;
     let content = gguf_file::Content::read(&mut file).map_err(err)?;
     if !content
