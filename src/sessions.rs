@@ -290,7 +290,17 @@ impl SessionStore {
         if session.title == NEW_TITLE && message.role == Role::User {
             session.title = title_from(&message.content);
         }
-        self.save(session)
+        // Touch the stored session rather than writing this copy whole: another client
+        // (the TUI while a turn runs) may have changed its settings meanwhile.
+        let Some(mut stored) = self.get(session.id)? else {
+            // Deleted meanwhile (e.g. while its answer streamed): leave nothing behind.
+            return self.remove_message(session.id, message.id);
+        };
+        stored.updated_us = session.updated_us;
+        if stored.title == NEW_TITLE {
+            stored.title = session.title.clone();
+        }
+        self.save(&stored)
     }
 
     /// Removes one message.
@@ -474,5 +484,25 @@ mod tests {
         assert!(s.get(a.id).unwrap().is_none());
         assert!(s.messages(a.id).unwrap().is_empty());
         assert_eq!(s.messages(fork.id).unwrap().len(), 2, "the fork survives");
+    }
+
+    #[test]
+    fn storing_a_message_keeps_settings_changed_by_another_writer() {
+        let (_d, s) = store();
+        let mut stale = s.create("local/m").unwrap();
+        let mut edited = stale.clone();
+        edited.agent.params.temperature = Some(0.3);
+        s.save(&edited).unwrap();
+        s.put_message(&mut stale, &ChatMessage::new(Role::User, "hello there"))
+            .unwrap();
+        let stored = s.get(stale.id).unwrap().unwrap();
+        assert_eq!(stored.agent.params.temperature, Some(0.3));
+        assert_eq!(stored.title, "hello there");
+        // A deleted session is not brought back by a late message.
+        s.delete(stale.id).unwrap();
+        s.put_message(&mut stale, &ChatMessage::new(Role::Assistant, "late"))
+            .unwrap();
+        assert!(s.get(stale.id).unwrap().is_none());
+        assert!(s.messages(stale.id).unwrap().is_empty());
     }
 }
