@@ -462,3 +462,79 @@ async fn cut_and_cancelled_calls_record_their_input_tokens() {
     assert!(!record.usage_estimated);
     assert_eq!(Some(record.id), outcome.answer.record_id);
 }
+
+/// Blocks questions that mention a word, before the model is called.
+struct BlockInput(&'static str);
+
+#[async_trait]
+impl Check for BlockInput {
+    fn name(&self) -> &str {
+        "block-input"
+    }
+    fn config_digest(&self) -> String {
+        self.0.to_string()
+    }
+    async fn check_input(
+        &self,
+        request: &mut ChatRequest,
+    ) -> strata::runtime::checks::InputDecision {
+        let asked = request.messages.iter().any(|m| m.content.contains(self.0));
+        match asked {
+            true => strata::runtime::checks::InputDecision::Block {
+                reason: format!("questions about {} are not allowed", self.0),
+            },
+            false => strata::runtime::checks::InputDecision::Allow,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_blocked_question_never_reaches_the_model() {
+    // The scripted server would answer; the check stops the call before it.
+    let url = scripted::start(vec!["an answer".into()], Ending::Finished).await;
+    let dir = tempfile::tempdir().unwrap();
+    let o = orchestrator(dir.path(), scripted::config(&url)).await;
+    let session = o.sessions.create("scripted/model").unwrap();
+    let (outcome, events) = ask(
+        &o,
+        session.id,
+        "tell me about dragons",
+        vec![Arc::new(BlockInput("dragons"))],
+    )
+    .await;
+    assert_eq!(outcome.error.as_ref().unwrap().kind, RunErrorKind::Blocked);
+    assert!(outcome
+        .error
+        .as_ref()
+        .unwrap()
+        .message
+        .contains("not allowed"));
+    assert_eq!(outcome.answer.status, MessageStatus::Blocked);
+    assert!(streamed_text(&events).is_empty());
+    assert!(events.iter().any(|e| matches!(
+        e,
+        RunEvent::Intervention {
+            action: Action::Block,
+            ..
+        }
+    )));
+    let steps = o.runs.steps(outcome.run).unwrap();
+    assert_eq!(steps[0].outcome, "blocked");
+    let record = o
+        .runtime()
+        .record(steps[0].record_id.unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.outcome, Outcome::Blocked);
+    assert_eq!(record.checks[0].stage, Stage::Input);
+    // The refused question is kept, marked blocked, and not sent again as history.
+    let stored = o.sessions.messages(session.id).unwrap();
+    assert_eq!(stored[0].status, MessageStatus::Blocked);
+    let (next, _) = ask(&o, session.id, "hello", vec![]).await;
+    let sent: Vec<String> = o.runs.steps(next.run).unwrap()[0]
+        .input
+        .iter()
+        .map(|m| m.content.clone())
+        .collect();
+    assert_eq!(sent, ["hello"]);
+}

@@ -233,7 +233,7 @@ impl Orchestrator {
 
         let conversation: Vec<_> = history
             .iter()
-            .filter(|m| m.status.is_history() && !m.content.is_empty() || m.role == Role::User)
+            .filter(|m| m.status.is_history() && (m.role == Role::User || !m.content.is_empty()))
             .map(ChatMessage::to_message)
             .collect();
         let mut driver = Driver {
@@ -251,10 +251,12 @@ impl Orchestrator {
             steps: 0,
             error: None,
             response: None,
+            input_blocked: false,
         };
         driver.drive(conversation).await;
         let Driver {
             error,
+            input_blocked,
             response,
             usage,
             usage_estimated,
@@ -287,6 +289,13 @@ impl Orchestrator {
             Some(RunErrorKind::Blocked) => RunStatus::Blocked,
             Some(_) => RunStatus::Failed,
         };
+        if input_blocked {
+            // The refused question stays visible, marked, and is not sent again.
+            if let Some(question) = history.iter_mut().rev().find(|m| m.role == Role::User) {
+                question.status = MessageStatus::Blocked;
+                self.sessions.put_message(&mut session, question)?;
+            }
+        }
         run.error = error.as_ref().map(|e| e.message.clone());
         run.ended_us = Some(now_micros());
         run.usage = usage;
@@ -323,6 +332,8 @@ struct Driver<'a, E: FnMut(RunEvent) + Send> {
     steps: u32,
     error: Option<RunError>,
     response: Option<InvokeResponse>,
+    /// A check refused the question itself (it must not be sent again as history).
+    input_blocked: bool,
 }
 
 impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
@@ -572,6 +583,7 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
                 let kind = RunErrorKind::from_invoke(&e);
                 if let InvokeError::Blocked { record_id, .. } = &e {
                     step.record_id = Some(*record_id);
+                    self.input_blocked = true;
                 }
                 step.outcome = kind.as_str().to_string();
                 self.fail(kind, e.to_string());

@@ -891,8 +891,18 @@ impl App {
             _ => format!("error: {}", e.message),
         });
         if session == self.session.id {
-            if let Some(m) = self.messages.iter_mut().rev().find(|m| m.id == answer.id) {
-                *m = answer;
+            if let Some(pos) = self.messages.iter().rposition(|m| m.id == answer.id) {
+                // A question refused before the model was called is marked (and stored so).
+                if answer.status == MessageStatus::Blocked && answer.content.is_empty() {
+                    if let Some(q) = self.messages[..pos]
+                        .iter_mut()
+                        .rev()
+                        .find(|m| m.role == Role::User)
+                    {
+                        q.status = MessageStatus::Blocked;
+                    }
+                }
+                self.messages[pos] = answer;
             }
             self.refresh_views();
         }
