@@ -124,11 +124,7 @@ pub async fn run(runtime: Arc<Runtime>, args: InvokeArgs) -> Result<i32> {
 /// Streams a run's events: answer text to stdout (unless `--json`), the rest to stderr.
 fn print_event(event: &RunEvent, json: bool) {
     match event {
-        RunEvent::TextDelta { text, .. } if !json => {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
-        }
+        RunEvent::TextDelta { text, .. } if !json => print_text(text),
         RunEvent::ToolCall { call, .. } if !json => {
             println!("[tool call] {}({})", call.name, call.arguments);
         }
@@ -137,12 +133,22 @@ fn print_event(event: &RunEvent, json: bool) {
             action,
             detail,
             ..
-        } => eprintln!(
-            "[guardrail] {}",
-            describe_intervention(check, *action, detail)
-        ),
+        } => print_intervention(check, *action, detail),
         _ => {}
     }
+}
+
+fn print_text(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+fn print_intervention(check: &str, action: crate::runtime::checks::Action, detail: &str) {
+    eprintln!(
+        "[guardrail] {}",
+        describe_intervention(check, action, detail)
+    );
 }
 
 /// The session a turn goes to: `--session ID`, the latest with `-c`, else a new one.
@@ -194,19 +200,12 @@ async fn ephemeral(
     super::ensure_pulled(runtime, &model).await?;
     let json = args.json;
     let sink = move |event: &StreamEvent| match event {
-        StreamEvent::TextDelta { text } if !json => {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
-        }
+        StreamEvent::TextDelta { text } if !json => print_text(text),
         StreamEvent::Intervention {
             check,
             action,
             detail,
-        } => eprintln!(
-            "[guardrail] {}",
-            describe_intervention(check, *action, detail)
-        ),
+        } => print_intervention(check, *action, detail),
         _ => {}
     };
     let request = InvokeRequest {

@@ -62,79 +62,38 @@ impl Releaser {
             for round in 0..MASK_ROUNDS {
                 let started = Instant::now();
                 let decision = check.check_output(&self.text, self.released, end).await;
-                let took = started.elapsed();
-                let name = check.name();
+                let mut step = Decision::new(check.name(), Stage::Output, started, log);
                 match decision {
                     OutputDecision::Allow => {
-                        log.note(name, Stage::Output, Action::Allow, None, took);
+                        step.note(Action::Allow);
+                        break;
+                    }
+                    OutputDecision::Mask(spans) if spans.is_empty() => {
+                        step.note(Action::Allow);
                         break;
                     }
                     OutputDecision::Hold { chars } => {
-                        log.note(name, Stage::Output, Action::Hold, None, took);
+                        step.note(Action::Hold);
                         if !end {
                             hold_chars = hold_chars.max(chars);
                         }
                         break;
                     }
-                    OutputDecision::Mask(spans) if spans.is_empty() => {
-                        log.note(name, Stage::Output, Action::Allow, None, took);
-                        break;
-                    }
                     OutputDecision::Mask(_) if round + 1 == MASK_ROUNDS => {
-                        let reason = "the check kept masking the same text; the answer was stopped";
-                        log.note(
-                            name,
-                            Stage::Output,
-                            Action::Block,
-                            Some(reason.into()),
-                            took,
-                        );
-                        return Err(Blocked {
-                            check: name.to_string(),
-                            reason: reason.into(),
-                        });
+                        return Err(step.block(
+                            "the check kept masking the same text; the answer was stopped".into(),
+                        ));
                     }
                     OutputDecision::Mask(spans) => {
                         let detail = format!("masked {} span(s)", spans.len());
-                        if let Err(reason) = apply_masks(&mut self.text, self.released, spans) {
-                            log.note(
-                                name,
-                                Stage::Output,
-                                Action::Block,
-                                Some(reason.clone()),
-                                took,
-                            );
-                            return Err(Blocked {
-                                check: name.to_string(),
-                                reason,
-                            });
-                        }
-                        log.note(
-                            name,
-                            Stage::Output,
-                            Action::Mask,
-                            Some(detail.clone()),
-                            took,
-                        );
-                        interventions.push(Intervention {
-                            check: name.to_string(),
-                            action: Action::Mask,
+                        interventions.push(step.mask(
+                            &mut self.text,
+                            self.released,
+                            spans,
                             detail,
-                        });
+                        )?);
                     }
-                    OutputDecision::Block { reason } => {
-                        log.note(
-                            name,
-                            Stage::Output,
-                            Action::Block,
-                            Some(reason.clone()),
-                            took,
-                        );
-                        return Err(Blocked {
-                            check: name.to_string(),
-                            reason,
-                        });
-                    }
+                    OutputDecision::Block { reason } => return Err(step.block(reason)),
                 }
             }
         }
@@ -142,6 +101,67 @@ impl Releaser {
         let out = self.text[self.released..limit].to_string();
         self.released = limit;
         Ok((out, interventions))
+    }
+}
+
+/// One check's decision at one stage, noted in the log as it is applied.
+struct Decision<'a> {
+    check: &'a str,
+    stage: Stage,
+    took: std::time::Duration,
+    log: &'a mut DecisionLog,
+}
+
+impl<'a> Decision<'a> {
+    fn new(check: &'a str, stage: Stage, started: Instant, log: &'a mut DecisionLog) -> Self {
+        Decision {
+            check,
+            stage,
+            took: started.elapsed(),
+            log,
+        }
+    }
+
+    fn note(&mut self, action: Action) {
+        self.log
+            .note(self.check, self.stage, action, None, self.took);
+    }
+
+    fn block(&mut self, reason: String) -> Blocked {
+        self.log.note(
+            self.check,
+            self.stage,
+            Action::Block,
+            Some(reason.clone()),
+            self.took,
+        );
+        Blocked {
+            check: self.check.to_string(),
+            reason,
+        }
+    }
+
+    /// Masks spans of `text` past `released`; a mask that cannot apply blocks instead.
+    fn mask(
+        &mut self,
+        text: &mut String,
+        released: usize,
+        spans: Vec<MaskSpan>,
+        detail: String,
+    ) -> Result<Intervention, Blocked> {
+        apply_masks(text, released, spans).map_err(|reason| self.block(reason))?;
+        self.log.note(
+            self.check,
+            self.stage,
+            Action::Mask,
+            Some(detail.clone()),
+            self.took,
+        );
+        Ok(Intervention {
+            check: self.check.to_string(),
+            action: Action::Mask,
+            detail,
+        })
     }
 }
 
@@ -192,57 +212,18 @@ pub async fn check_tool_call(
     for check in checks {
         let started = Instant::now();
         let decision = check.check_tool_call(call).await;
-        let took = started.elapsed();
-        let name = check.name();
+        let mut step = Decision::new(check.name(), Stage::ToolCall, started, log);
         match decision {
-            OutputDecision::Allow | OutputDecision::Hold { .. } => {
-                log.note(name, Stage::ToolCall, Action::Allow, None, took)
-            }
+            OutputDecision::Allow | OutputDecision::Hold { .. } => step.note(Action::Allow),
             OutputDecision::Mask(spans) => {
                 let detail = format!(
                     "masked {} span(s) in the arguments of {}",
                     spans.len(),
                     call.name
                 );
-                if let Err(reason) = apply_masks(&mut call.arguments, 0, spans) {
-                    log.note(
-                        name,
-                        Stage::ToolCall,
-                        Action::Block,
-                        Some(reason.clone()),
-                        took,
-                    );
-                    return Err(Blocked {
-                        check: name.to_string(),
-                        reason,
-                    });
-                }
-                log.note(
-                    name,
-                    Stage::ToolCall,
-                    Action::Mask,
-                    Some(detail.clone()),
-                    took,
-                );
-                interventions.push(Intervention {
-                    check: name.to_string(),
-                    action: Action::Mask,
-                    detail,
-                });
+                interventions.push(step.mask(&mut call.arguments, 0, spans, detail)?);
             }
-            OutputDecision::Block { reason } => {
-                log.note(
-                    name,
-                    Stage::ToolCall,
-                    Action::Block,
-                    Some(reason.clone()),
-                    took,
-                );
-                return Err(Blocked {
-                    check: name.to_string(),
-                    reason,
-                });
-            }
+            OutputDecision::Block { reason } => return Err(step.block(reason)),
         }
     }
     Ok(interventions)
