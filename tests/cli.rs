@@ -445,3 +445,47 @@ async fn a_kill_mid_answer_keeps_the_shown_text_marked_interrupted() {
         strata::runtime::record::Outcome::Interrupted
     );
 }
+
+#[tokio::test]
+async fn stdin_and_argument_send_the_same_prompt_and_top_level_c_continues() {
+    common::ensure_models().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.toml"), "max_tokens = 16\n").unwrap();
+    let text = |out: std::process::Output| json_of(out)["text"].as_str().unwrap().to_string();
+    let piped = text(
+        strata(dir.path())
+            .args(["invoke", "--ephemeral", "--temperature", "0", "--json", "-"])
+            .write_stdin("Name a colour.\n")
+            .output()
+            .unwrap(),
+    );
+    let argument = text(
+        strata(dir.path())
+            .args(["invoke", "--ephemeral", "--temperature", "0", "--json"])
+            .arg("Name a colour.")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(piped, argument, "echo's newline is not part of the prompt");
+
+    strata(dir.path())
+        .args(["-p", "What is the capital of France?"])
+        .assert()
+        .success();
+    strata(dir.path())
+        .args(["-c", "-p", "And of Italy?"])
+        .assert()
+        .success();
+    let list = json_of(
+        strata(dir.path())
+            .args(["sessions", "list", "--json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "-c -p continued the session"
+    );
+    assert_eq!(list[0]["messages"], 4);
+}
