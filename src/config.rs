@@ -311,7 +311,14 @@ fn looks_like_a_key(value: &str) -> bool {
     if value.len() > 64 {
         return true;
     }
-    if value.len() >= 16 && KEY_PREFIXES.iter().any(|p| value.starts_with(p)) {
+    // A prefix followed by words (`ASIA_PACIFIC_API_KEY`) is a name; followed by one
+    // random run, or by anything with digits, it is a key.
+    let prefixed_key = KEY_PREFIXES.iter().any(|p| {
+        value
+            .strip_prefix(p)
+            .is_some_and(|rest| !rest.contains('_') || rest.chars().any(|c| c.is_ascii_digit()))
+    });
+    if value.len() >= 16 && prefixed_key {
         return true;
     }
     let random_segment = value.split('_').any(|segment| {
@@ -438,6 +445,8 @@ base_url = "http://10.0.0.5:11434/v1"
             assert!(!msg.contains(&key[..12.min(key.len())]), "{msg}");
         }
         for name in [
+            "ASIA_PACIFIC_API_KEY",
+            "AKIA_ROTATED_KEY_NAME",
             "OPENAI_API_KEY",
             "AZURE_OPENAI_API_KEY",
             "HF_TOKEN",

@@ -164,7 +164,7 @@ impl SessionStore {
     /// (their text is the last checkpoint). Call once at start-up.
     pub fn mark_interrupted(&self) -> Result<usize, StoreError> {
         let mut n = 0;
-        for key in self.store.take_in_flight(MESSAGES)? {
+        for key in self.store.in_flight(MESSAGES)? {
             if let Some(mut m) = self.store.get::<ChatMessage>(MESSAGES, &key, "message")? {
                 if m.status == MessageStatus::Streaming {
                     m.status = MessageStatus::Interrupted;
@@ -172,6 +172,7 @@ impl SessionStore {
                     n += 1;
                 }
             }
+            self.store.clear_in_flight(MESSAGES, &key)?;
         }
         Ok(n)
     }
@@ -246,26 +247,46 @@ impl SessionStore {
         Ok(sessions)
     }
 
-    /// Deletes a session and all its messages, atomically: a crash leaves both or neither.
+    /// Deletes a session with its messages, runs and steps, atomically: a crash leaves
+    /// all of them or none.
     pub fn delete(&self, id: Id) -> Result<(), StoreError> {
+        use crate::orchestrator::runs::{RunStore, TREES};
+        use sled::transaction::{ConflictableTransactionError, TransactionError};
         use sled::Transactional;
         let messages = self.store.tree(MESSAGES)?;
-        let sessions = self.store.tree(SESSIONS)?;
-        let keys: Vec<_> = messages
+        let message_keys: Vec<_> = messages
             .scan_prefix(id.as_bytes())
             .keys()
             .collect::<Result<_, _>>()?;
-        (&sessions, &messages)
-            .transaction(|(s, m)| {
-                for key in &keys {
-                    m.remove(key)?;
+        let runs = RunStore::new(self.store.clone()).keys_of_session(id)?;
+        let trees = [
+            self.store.tree(SESSIONS)?,
+            messages,
+            self.store.tree(TREES[0])?,
+            self.store.tree(TREES[1])?,
+            self.store.tree(TREES[2])?,
+        ];
+        trees
+            .as_slice()
+            .transaction(|t| {
+                t[0].remove(id.as_bytes())?;
+                for key in &message_keys {
+                    t[1].remove(key)?;
                 }
-                s.remove(id.as_bytes())?;
-                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+                for (tree, keys) in [
+                    (&t[2], &runs.runs),
+                    (&t[3], &runs.steps),
+                    (&t[4], &runs.index),
+                ] {
+                    for key in keys {
+                        tree.remove(key.as_slice())?;
+                    }
+                }
+                Ok::<(), ConflictableTransactionError<()>>(())
             })
             .map_err(|e| match e {
-                sled::transaction::TransactionError::Storage(e) => StoreError::Sled(e),
-                sled::transaction::TransactionError::Abort(()) => {
+                TransactionError::Storage(e) => StoreError::Sled(e),
+                TransactionError::Abort(()) => {
                     StoreError::Sled(sled::Error::Unsupported("delete aborted".into()))
                 }
             })?;

@@ -399,15 +399,17 @@ async fn a_kill_mid_answer_keeps_the_shown_text_marked_interrupted() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Read until well past a checkpoint, then kill -9.
+    // Read until the answer has streamed for a while (several checkpoint periods after
+    // its first text, however slow the machine), then kill -9.
     let mut stdout = child.stdout.take().unwrap();
     let mut shown = Vec::new();
-    let started = std::time::Instant::now();
+    let mut first_text: Option<std::time::Instant> = None;
     let mut buf = [0u8; 256];
-    while started.elapsed() < std::time::Duration::from_millis(2500) {
+    while first_text.is_none_or(|t| t.elapsed() < std::time::Duration::from_millis(2000)) {
         let n = stdout.read(&mut buf).unwrap();
         assert!(n > 0, "the answer ended before the kill");
         shown.extend_from_slice(&buf[..n]);
+        first_text.get_or_insert_with(std::time::Instant::now);
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -488,4 +490,35 @@ async fn stdin_and_argument_send_the_same_prompt_and_top_level_c_continues() {
         "-c -p continued the session"
     );
     assert_eq!(list[0]["messages"], 4);
+}
+
+#[tokio::test]
+async fn a_call_that_cannot_start_leaves_no_session_behind() {
+    common::ensure_models().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("conversation.json");
+    std::fs::write(
+        &file,
+        r#"{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}"#,
+    )
+    .unwrap();
+    strata(dir.path())
+        .args(["invoke", "--messages"])
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("must end with a user message"));
+    let list = json_of(
+        strata(dir.path())
+            .args(["sessions", "list", "--json"])
+            .output()
+            .unwrap(),
+    );
+    assert!(list.as_array().unwrap().is_empty(), "{list}");
+    // -c without -p in a terminal is refused rather than ignored (here: no question).
+    strata(dir.path())
+        .args(["invoke", "-c", "--ephemeral", "x"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot be used with"));
 }

@@ -538,3 +538,44 @@ async fn a_blocked_question_never_reaches_the_model() {
         .collect();
     assert_eq!(sent, ["hello"]);
 }
+
+#[tokio::test]
+async fn a_held_tail_is_dropped_when_the_stream_is_cut() {
+    // The stream breaks while a possible secret is being held back.
+    let url = scripted::start(vec!["Your key is sk-ab".into()], Ending::Cut).await;
+    let dir = tempfile::tempdir().unwrap();
+    let o = orchestrator(dir.path(), scripted::config(&url)).await;
+    let session = o.sessions.create("scripted/model").unwrap();
+    let (outcome, events) = ask(
+        &o,
+        session.id,
+        "key?",
+        vec![MaskWord::new("sk-abc123", "v1")],
+    )
+    .await;
+    assert_eq!(
+        outcome.error.as_ref().unwrap().kind,
+        RunErrorKind::BrokenStream
+    );
+    assert_eq!(streamed_text(&events), "Your key is ");
+    assert_eq!(outcome.answer.content, "Your key is ");
+    let stored = o.sessions.messages(session.id).unwrap();
+    assert!(!stored[1].content.contains("sk-"));
+    let steps = o.runs.steps(outcome.run).unwrap();
+    assert!(!steps[0].output.contains("sk-"));
+}
+
+#[tokio::test]
+async fn deleting_a_session_deletes_its_runs_and_steps() {
+    let url = scripted::start(vec!["fine".into()], Ending::Finished).await;
+    let dir = tempfile::tempdir().unwrap();
+    let o = orchestrator(dir.path(), scripted::config(&url)).await;
+    let session = o.sessions.create("scripted/model").unwrap();
+    let (outcome, _) = ask(&o, session.id, "how are you?", vec![]).await;
+    assert_eq!(o.runs.steps(outcome.run).unwrap().len(), 1);
+    o.sessions.delete(session.id).unwrap();
+    assert!(o.runs.get(outcome.run).unwrap().is_none());
+    assert!(o.runs.steps(outcome.run).unwrap().is_empty());
+    assert!(o.runs.for_session(session.id).unwrap().is_empty());
+    assert!(o.sessions.messages(session.id).unwrap().is_empty());
+}

@@ -14,10 +14,10 @@ use crate::orchestrator::events::{RunErrorKind, RunEvent};
 use crate::orchestrator::{describe_intervention, Orchestrator, Turn, TurnInput};
 use crate::runtime::context::{CallContext, Caller};
 use crate::runtime::converse;
-use crate::runtime::invoke::InvokeRequest;
+use crate::runtime::invoke::{InvokeError, InvokeRequest};
 use crate::runtime::types::{ChatRequest, Message, Params, Role, StreamEvent};
 use crate::runtime::Runtime;
-use crate::sessions::{ChatMessage, Session};
+use crate::sessions::{AgentConfig, ChatMessage, Session};
 
 /// Exit code of a call cut short (stream broke) after printing the partial answer.
 const EXIT_INCOMPLETE: i32 = 3;
@@ -27,7 +27,7 @@ const EXIT_CANCELLED: i32 = 130;
 
 pub async fn run(runtime: Arc<Runtime>, args: InvokeArgs) -> Result<i32> {
     let (system, mut conversation) = read_conversation(&args)?;
-    let params = params(&args, &runtime)?;
+    let flags = flag_params(&args)?;
     let cancel = CancellationToken::new();
     let on_ctrl_c = cancel.clone();
     tokio::spawn(async move {
@@ -36,38 +36,57 @@ pub async fn run(runtime: Arc<Runtime>, args: InvokeArgs) -> Result<i32> {
         }
     });
     if args.ephemeral {
+        let params = new_session_params(&Params::default(), &flags, &runtime);
         return ephemeral(&runtime, &args, system, conversation, params, cancel).await;
     }
 
     let orchestrator = Orchestrator::new(runtime.clone())?;
-    let mut session = pick_session(&orchestrator, &args)?;
-    if let Some(model) = &args.model {
-        session.agent.model = runtime.chat_model(Some(model))?.id.clone();
-    } else {
-        runtime.chat_model(Some(&session.agent.model))?;
-    }
-    if system.is_some() {
-        session.agent.instructions = system;
-    }
-    session.agent.params = merge(&session.agent.params, &params);
-    super::ensure_pulled(&runtime, &session.agent.model).await?;
+    let existing = continued_session(&orchestrator, &args)?;
+    // Everything that can fail comes before a new session is made, so a failed call
+    // leaves no empty session for the next `-c` to pick up.
     let Some(question) = conversation.pop().filter(|m| m.role == Role::User) else {
         bail!("the conversation must end with a user message to answer");
     };
+    let requested = args
+        .model
+        .as_deref()
+        .or(existing.as_ref().map(|s| s.agent.model.as_str()));
+    let model = runtime.chat_model(requested)?.id.clone();
+    super::ensure_pulled(&runtime, &model).await?;
+    let (session, agent, save_agent) = match existing {
+        // Flags given with -c/--session apply to this turn only.
+        Some(session) => {
+            let mut agent = session.agent.clone();
+            agent.model = model;
+            agent.instructions = system.or(agent.instructions);
+            agent.params = merge(&agent.params, &flags);
+            (session, agent, false)
+        }
+        None => {
+            let mut agent = AgentConfig::default_for(&model);
+            agent.instructions = system;
+            agent.params = new_session_params(&agent.params, &flags, &runtime);
+            (
+                orchestrator.sessions.create_with(agent.clone())?,
+                agent,
+                true,
+            )
+        }
+    };
     // Earlier turns of a --messages file become the session's history.
+    let mut stored = session.clone();
     for m in conversation {
-        orchestrator.sessions.put_message(
-            &mut session,
-            &ChatMessage {
-                tool_calls: m.tool_calls.clone(),
-                ..ChatMessage::new(m.role, m.content)
-            },
-        )?;
+        let message = ChatMessage {
+            tool_calls: m.tool_calls.clone(),
+            ..ChatMessage::new(m.role, m.content)
+        };
+        orchestrator.sessions.put_message(&mut stored, &message)?;
     }
-    orchestrator.sessions.save(&session)?;
 
     let mut turn = Turn::new(session.id, TurnInput::Ask(question.content), Caller::Cli);
     turn.cancel = cancel.clone();
+    turn.agent = Some(agent.clone());
+    turn.save_agent = save_agent;
     turn.use_cache = args.cache.then_some(true);
     let json = args.json;
     let outcome = orchestrator
@@ -78,7 +97,7 @@ pub async fn run(runtime: Arc<Runtime>, args: InvokeArgs) -> Result<i32> {
     if json {
         let mut value = match &outcome.response {
             Some(r) => serde_json::to_value(r)?,
-            None => serde_json::json!({ "model": session.agent.model, "text": "" }),
+            None => serde_json::json!({ "model": agent.model, "text": "" }),
         };
         value["session_id"] = session.id.to_string().into();
         value["run_id"] = outcome.run.to_string().into();
@@ -151,24 +170,30 @@ fn print_intervention(check: &str, action: crate::runtime::checks::Action, detai
     );
 }
 
-/// The session a turn goes to: `--session ID`, the latest with `-c`, else a new one.
-fn pick_session(orchestrator: &Orchestrator, args: &InvokeArgs) -> Result<Session> {
+/// The session a turn continues: `--session ID`, the latest with `-c`, else none (a new
+/// one is made once the call can go ahead).
+fn continued_session(orchestrator: &Orchestrator, args: &InvokeArgs) -> Result<Option<Session>> {
     let store = &orchestrator.sessions;
     if let Some(id) = &args.session {
-        return super::sessions::find(store, id);
+        return super::sessions::find(store, id).map(Some);
     }
     if args.continue_last {
-        if let Some(session) = store.latest()? {
-            return Ok(session);
+        let latest = store.latest()?;
+        if latest.is_none() {
+            eprintln!("(no earlier session; starting a new one)");
         }
-        eprintln!("(no earlier session; starting a new one)");
+        return Ok(latest);
     }
-    let model = orchestrator
-        .runtime()
-        .chat_model(args.model.as_deref())?
-        .id
-        .clone();
-    Ok(store.create(&model)?)
+    Ok(None)
+}
+
+/// A new session's parameters: the flags, else the config's `max_tokens`, else `base`.
+fn new_session_params(base: &Params, flags: &Params, runtime: &Runtime) -> Params {
+    let mut params = merge(base, flags);
+    if flags.max_tokens.is_none() {
+        params.max_tokens = runtime.config.max_tokens.or(base.max_tokens);
+    }
+    params
 }
 
 /// Flags override the session's parameters where given.
@@ -220,7 +245,14 @@ async fn ephemeral(
         use_cache: args.cache.then_some(true),
         context: CallContext::new(Caller::Cli),
     };
-    let response = runtime.invoke(request, sink, cancel.clone()).await?;
+    let response = match runtime.invoke(request, sink, cancel.clone()).await {
+        Ok(response) => response,
+        Err(e @ InvokeError::Blocked { .. }) => {
+            eprintln!("{e}");
+            return Ok(EXIT_BLOCKED);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut stdout = std::io::stdout();
     if json {
         serde_json::to_writer(&mut stdout, &response)?;
@@ -286,11 +318,11 @@ fn read_conversation(args: &InvokeArgs) -> Result<(Option<String>, Vec<Message>)
 }
 
 /// The sampling flags, checked by the same ranges as the TUI's parameter line.
-fn params(args: &InvokeArgs, runtime: &Runtime) -> Result<Params> {
+fn flag_params(args: &InvokeArgs) -> Result<Params> {
     let params = Params {
         temperature: args.temperature,
         top_p: args.top_p,
-        max_tokens: args.max_tokens.or(runtime.config.max_tokens),
+        max_tokens: args.max_tokens,
         seed: args.seed,
         stop: args.stop.clone(),
         repetition_penalty: args.repeat_penalty,

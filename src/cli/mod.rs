@@ -34,10 +34,10 @@ pub struct Cli {
     #[arg(short = 'c', long = "continue")]
     pub continue_last: bool,
     /// With -p: continue this session (id, or a unique start or end of it).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", conflicts_with = "continue_last")]
     pub session: Option<String>,
     /// With -p: keep this call out of history (no session).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["continue_last", "session"])]
     pub ephemeral: bool,
     /// Colour depth: truecolor, 256, 16 or none (default: detected; NO_COLOR is honoured).
     #[arg(long, global = true, value_name = "DEPTH", value_parser = parse_color)]
@@ -195,6 +195,15 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);
             crate::tui::run(runtime, tui(model)).await?;
             Ok(0)
+        }
+        None if cli.prompt.is_none()
+            && std::io::stdin().is_terminal()
+            && (cli.continue_last || cli.session.is_some() || cli.ephemeral) =>
+        {
+            anyhow::bail!(
+                "-c, --session and --ephemeral go with -p QUESTION (or a question piped on stdin); \
+                 the full-screen chat resumes your last session by itself"
+            )
         }
         None if cli.prompt.is_none()
             && std::io::stdin().is_terminal()

@@ -116,7 +116,6 @@ pub fn run(orchestrator: &Orchestrator, cmd: SessionsCommand) -> Result<i32> {
         }
         SessionsCommand::Delete { id } => {
             let session = find(store, &id)?;
-            orchestrator.runs.delete_for_session(session.id)?;
             store.delete(session.id)?;
             writeln!(out, "deleted {} ({})", session.id, session.title)?;
         }

@@ -107,11 +107,13 @@ pub enum RunEvent {
         usage: Usage,
         estimated: bool,
     },
-    /// The run ended: the answer as stored, and the error if it did not complete.
+    /// The run ended: the answer as stored, the question when the run changed it (a
+    /// check refused it: marked blocked), and the error if it did not complete.
     Finished {
         session: Id,
         run: Id,
         answer: ChatMessage,
+        prompt: Option<ChatMessage>,
         error: Option<RunError>,
     },
 }

@@ -3,11 +3,8 @@
 //! estimated for remote models (and then marked as an estimate).
 
 use crate::runtime::catalog::ModelSpec;
-use crate::runtime::types::{ChatRequest, Message, Role};
+use crate::runtime::types::{estimate_tokens, ChatRequest, Message, Role, PER_MESSAGE_TOKENS};
 use crate::runtime::Runtime;
-
-/// Tokens a chat template adds around each message (role markers, separators).
-const PER_MESSAGE_OVERHEAD: u32 = 6;
 
 /// A request cut to fit, with what fitting did.
 #[derive(Debug, Clone)]
@@ -30,18 +27,17 @@ enum Counter {
 
 impl Counter {
     fn message(&self, m: &Message) -> u32 {
-        let tool_text: usize = m
-            .tool_calls
-            .iter()
-            .map(|c| c.name.len() + c.arguments.len())
-            .sum();
-        let body = match self {
+        match self {
             Counter::Local(model) => {
-                model.count_tokens(&m.content) + (tool_text as u32).div_ceil(3)
+                let tool_text: usize = m
+                    .tool_calls
+                    .iter()
+                    .map(|c| c.name.len() + c.arguments.len())
+                    .sum();
+                model.count_tokens(&m.content) + (tool_text as u32).div_ceil(3) + PER_MESSAGE_TOKENS
             }
-            Counter::Estimate => ((m.content.chars().count() + tool_text) as u32).div_ceil(4),
-        };
-        body + PER_MESSAGE_OVERHEAD
+            Counter::Estimate => estimate_tokens(m),
+        }
     }
 
     /// The whole prompt as the model will see it, where the template can be rendered.

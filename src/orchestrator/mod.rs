@@ -12,7 +12,7 @@ pub mod rig_bridge;
 pub mod runs;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rig_agent::run::{AgentRun, AgentRunStep, ModelTurn, PromptError};
 use rig_core::message::{AssistantMessage, ToolResultContent, UserContent};
@@ -24,7 +24,7 @@ use crate::runtime::context::{CallContext, CallIds, Caller};
 use crate::runtime::invoke::{InvokeError, InvokeRequest, InvokeResponse};
 use crate::runtime::types::{ChatRequest, Role, StopReason, StreamEvent, ToolCall, Usage};
 use crate::runtime::Runtime;
-use crate::sessions::{ChatMessage, MessageStatus, Session, SessionStore};
+use crate::sessions::{AgentConfig, ChatMessage, MessageStatus, Session, SessionStore};
 use crate::store::{now_micros, Id, StoreError};
 use events::{RunError, RunErrorKind, RunEvent};
 use runs::{Run, RunStatus, RunStore, Step, StepKind};
@@ -57,9 +57,11 @@ pub struct Turn {
     pub use_cache: Option<bool>,
     /// Checks for this turn on top of the runtime's and the agent's.
     pub checks: Checks,
-    /// The client's current agent settings for the session (saved to it before the run),
-    /// e.g. parameters edited in the TUI a moment ago.
-    pub agent: Option<crate::sessions::AgentConfig>,
+    /// The agent settings for this run instead of the session's stored ones: the TUI's
+    /// current settings (edited a moment ago), or a script's flags for one turn.
+    pub agent: Option<AgentConfig>,
+    /// Whether `agent` becomes the session's (the TUI) or serves this turn only (`-c`).
+    pub save_agent: bool,
 }
 
 impl std::fmt::Debug for Turn {
@@ -86,6 +88,7 @@ impl Turn {
             use_cache: None,
             checks: Vec::new(),
             agent: None,
+            save_agent: false,
         }
     }
 }
@@ -159,7 +162,9 @@ impl Orchestrator {
     }
 
     /// Runs one turn: stores the user message, runs the agent, stores the answer and
-    /// every step. `emit` sees the run's events in order.
+    /// every step. `emit` sees the run's events in order, ending with `Finished` once the
+    /// run has started (also when storing fails midway: the run and the answer are then
+    /// ended best-effort, with the error of kind `storage`).
     pub async fn run_turn(
         &self,
         turn: Turn,
@@ -169,13 +174,15 @@ impl Orchestrator {
             .sessions
             .get(turn.session)?
             .ok_or(TurnError::NoSession(turn.session))?;
-        if let Some(agent) = &turn.agent {
+        if let Some(agent) = turn.agent.as_ref().filter(|_| turn.save_agent) {
             if *agent != session.agent {
                 session.agent = agent.clone();
                 self.sessions.save(&session)?;
             }
         }
         let mut history = self.sessions.messages(session.id)?;
+        // Regenerating replaces the last answer, but only once the new one is complete.
+        let mut replaced = None;
         let prompt = match &turn.input {
             TurnInput::Ask(text) => {
                 if text.trim().is_empty() {
@@ -189,9 +196,7 @@ impl Orchestrator {
             }
             TurnInput::Regenerate => {
                 if history.last().is_some_and(|m| m.role == Role::Assistant) {
-                    if let Some(old) = history.pop() {
-                        self.sessions.remove_message(session.id, old.id)?;
-                    }
+                    replaced = history.pop();
                 }
                 if !history.last().is_some_and(|m| m.role == Role::User) {
                     return Err(TurnError::BadInput(
@@ -201,7 +206,7 @@ impl Orchestrator {
                 None
             }
         };
-        let agent = session.agent.clone();
+        let agent = turn.agent.clone().unwrap_or_else(|| session.agent.clone());
         let mut answer = ChatMessage::new(Role::Assistant, "");
         answer.id = turn.answer_id;
         answer.model = Some(agent.model.clone());
@@ -214,36 +219,8 @@ impl Orchestrator {
             .runs
             .start(session.id, &agent, prompt_message, answer.id)?;
         answer.run_id = Some(run.id);
-        if let Some(p) = &prompt {
-            let mut p = p.clone();
-            p.run_id = Some(run.id);
-            self.sessions.put_message(&mut session, &p)?;
-            history.push(p);
-        }
-        self.sessions.checkpoint_message(session.id, &answer)?;
-        emit(RunEvent::Started {
-            session: session.id,
-            run: run.id,
-            prompt: prompt.map(|mut p| {
-                p.run_id = Some(run.id);
-                p
-            }),
-            answer: answer.clone(),
-        });
 
-        let conversation: Vec<_> = history
-            .iter()
-            .filter(|m| m.status.is_history() && (m.role == Role::User || !m.content.is_empty()))
-            .map(ChatMessage::to_message)
-            .collect();
-        let mut driver = Driver {
-            orchestrator: self,
-            turn: &turn,
-            session: &session,
-            run: &mut run,
-            answer: &mut answer,
-            emit: &mut emit,
-            last_checkpoint: Instant::now(),
+        let mut state = TurnState {
             usage: Usage::default(),
             usage_estimated: false,
             cost: 0.0,
@@ -251,25 +228,48 @@ impl Orchestrator {
             steps: 0,
             error: None,
             response: None,
+            record_id: None,
             input_blocked: false,
         };
-        driver.drive(conversation).await;
-        let Driver {
-            error,
-            input_blocked,
-            response,
-            usage,
-            usage_estimated,
-            cost,
-            latency_ms,
-            ..
-        } = driver;
+        let started = self
+            .start_answer(&mut session, &mut history, prompt, &answer)
+            .map_err(|e| storage_error(&e));
+        match started {
+            Ok(prompt) => {
+                emit(RunEvent::Started {
+                    session: session.id,
+                    run: run.id,
+                    prompt,
+                    answer: answer.clone(),
+                });
+                let conversation: Vec<_> = history
+                    .iter()
+                    .filter(|m| {
+                        m.status.is_history() && (m.role == Role::User || !m.content.is_empty())
+                    })
+                    .map(ChatMessage::to_message)
+                    .collect();
+                let mut driver = Driver {
+                    orchestrator: self,
+                    turn: &turn,
+                    session: &session,
+                    agent: &agent,
+                    run: &mut run,
+                    answer: &mut answer,
+                    emit: &mut emit,
+                    state: &mut state,
+                };
+                driver.drive(conversation).await;
+            }
+            Err(e) => state.error = Some(e),
+        }
 
-        answer.usage = Some(usage);
-        answer.usage_estimated = usage_estimated;
-        answer.cost_usd = cost;
-        answer.latency_ms = Some(latency_ms);
-        answer.record_id = response.as_ref().map(|r| r.record_id);
+        let error = state.error.clone();
+        answer.usage = Some(state.usage);
+        answer.usage_estimated = state.usage_estimated;
+        answer.cost_usd = state.cost;
+        answer.latency_ms = Some(state.latency_ms);
+        answer.record_id = state.record_id;
         answer.status = match error.as_ref().map(|e| e.kind) {
             None => MessageStatus::Complete,
             Some(RunErrorKind::Cancelled) => MessageStatus::Cancelled,
@@ -289,31 +289,121 @@ impl Orchestrator {
             Some(RunErrorKind::Blocked) => RunStatus::Blocked,
             Some(_) => RunStatus::Failed,
         };
-        if input_blocked {
-            // The refused question stays visible, marked, and is not sent again.
-            if let Some(question) = history.iter_mut().rev().find(|m| m.role == Role::User) {
-                question.status = MessageStatus::Blocked;
-                self.sessions.put_message(&mut session, question)?;
-            }
-        }
         run.error = error.as_ref().map(|e| e.message.clone());
         run.ended_us = Some(now_micros());
-        run.usage = usage;
-        self.runs.save(&run)?;
-        self.sessions.finish_message(&mut session, &answer)?;
+        run.usage = state.usage;
+        // A question refused before the model was called stays visible, marked, and is
+        // not sent again. (The check refused the request; the newest question is what the
+        // user can change.)
+        let blocked_prompt = state
+            .input_blocked
+            .then(|| history.iter_mut().rev().find(|m| m.role == Role::User))
+            .flatten()
+            .map(|question| {
+                question.status = MessageStatus::Blocked;
+                question.clone()
+            });
+        let stored = self.end_answer(
+            &mut session,
+            &run,
+            &answer,
+            blocked_prompt.as_ref(),
+            replaced
+                .as_ref()
+                .filter(|_| answer.status == MessageStatus::Complete),
+        );
+        let error = match (error, stored) {
+            (error, Ok(())) => error,
+            (None, Err(e)) => Some(storage_error(&e)),
+            (Some(error), Err(e)) => {
+                tracing::error!("could not store the end of run {}: {e}", run.id);
+                Some(error)
+            }
+        };
         emit(RunEvent::Finished {
             session: session.id,
             run: run.id,
             answer: answer.clone(),
+            prompt: blocked_prompt,
             error: error.clone(),
         });
         Ok(TurnOutcome {
             run: run.id,
             answer,
             error,
-            response,
+            response: state.response,
         })
     }
+
+    /// Stores the question (if new) and the empty answer; returns the stored question.
+    fn start_answer(
+        &self,
+        session: &mut Session,
+        history: &mut Vec<ChatMessage>,
+        prompt: Option<ChatMessage>,
+        answer: &ChatMessage,
+    ) -> Result<Option<ChatMessage>, StoreError> {
+        let prompt = prompt.map(|mut p| {
+            p.run_id = answer.run_id;
+            p
+        });
+        if let Some(p) = &prompt {
+            self.sessions.put_message(session, p)?;
+            history.push(p.clone());
+        }
+        self.sessions.checkpoint_message(session.id, answer)?;
+        Ok(prompt)
+    }
+
+    /// Stores how the run ended: the run, the answer, a blocked question, and removes the
+    /// answer a regeneration replaced. Every part is tried even when one fails.
+    fn end_answer(
+        &self,
+        session: &mut Session,
+        run: &Run,
+        answer: &ChatMessage,
+        blocked_prompt: Option<&ChatMessage>,
+        replaced: Option<&ChatMessage>,
+    ) -> Result<(), StoreError> {
+        let gone = self.sessions.get(session.id)?.is_none();
+        let results = [
+            // A session deleted meanwhile keeps no run behind.
+            if gone {
+                self.runs.delete_run(run.id, session.id)
+            } else {
+                self.runs.save(run)
+            },
+            self.sessions.finish_message(session, answer),
+            blocked_prompt.map_or(Ok(()), |q| self.sessions.put_message(session, q)),
+            replaced.map_or(Ok(()), |old| {
+                self.sessions.remove_message(session.id, old.id)
+            }),
+        ];
+        results.into_iter().collect()
+    }
+}
+
+fn storage_error(e: &StoreError) -> RunError {
+    RunError {
+        kind: RunErrorKind::Storage,
+        message: format!("could not store the conversation: {e}"),
+    }
+}
+
+/// What a turn accumulates over its steps.
+struct TurnState {
+    usage: Usage,
+    usage_estimated: bool,
+    cost: f64,
+    latency_ms: f64,
+    steps: u32,
+    error: Option<RunError>,
+    /// The last model call's response.
+    response: Option<InvokeResponse>,
+    /// The last model call's record (also when the call was refused before the model).
+    record_id: Option<Id>,
+    /// A check refused the question itself (it must not be sent again as history).
+    input_blocked: bool,
 }
 
 /// The state of one turn while rig's run asks for model calls and tool results.
@@ -321,19 +411,12 @@ struct Driver<'a, E: FnMut(RunEvent) + Send> {
     orchestrator: &'a Orchestrator,
     turn: &'a Turn,
     session: &'a Session,
+    /// The agent of this run (the session's, or the turn's own settings).
+    agent: &'a AgentConfig,
     run: &'a mut Run,
     answer: &'a mut ChatMessage,
     emit: &'a mut E,
-    last_checkpoint: Instant,
-    usage: Usage,
-    usage_estimated: bool,
-    cost: f64,
-    latency_ms: f64,
-    steps: u32,
-    error: Option<RunError>,
-    response: Option<InvokeResponse>,
-    /// A check refused the question itself (it must not be sent again as history).
-    input_blocked: bool,
+    state: &'a mut TurnState,
 }
 
 impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
@@ -346,12 +429,14 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
         };
         let mut agent_run = AgentRun::new(prompt)
             .with_history(rig_messages)
-            .max_turns(self.session.agent.turn_budget());
+            .max_turns(self.agent.turn_budget());
+        let tools: std::collections::BTreeSet<String> =
+            self.agent.tools.iter().map(|t| t.name.clone()).collect();
         loop {
-            if self.turn.cancel.is_cancelled() && self.error.is_none() {
+            if self.turn.cancel.is_cancelled() {
                 self.fail(RunErrorKind::Cancelled, "cancelled".into());
             }
-            if self.error.is_some() {
+            if self.state.error.is_some() {
                 break;
             }
             let step = match agent_run.next_step() {
@@ -376,25 +461,16 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
                     let Some(response) = self.call_model(messages).await else {
                         continue;
                     };
-                    let content = rig_bridge::answer_content(&response.text, &response.tool_calls);
-                    let tools: std::collections::BTreeSet<String> = self
-                        .session
-                        .agent
-                        .tools
-                        .iter()
-                        .map(|t| t.name.clone())
-                        .collect();
                     let turn = ModelTurn::new(
                         AssistantMessage::default(),
-                        content,
+                        rig_bridge::answer_content(&response.text, &response.tool_calls),
                         rig_bridge::usage_to_rig(response.usage),
                         tools.clone(),
-                        tools,
+                        tools.clone(),
                         serde_json::json!({ "record_id": response.record_id.to_string() }),
                     );
-                    let ended_early = self.error.is_some();
-                    self.response = Some(response);
-                    if ended_early {
+                    self.state.response = Some(response);
+                    if self.state.error.is_some() {
                         break;
                     }
                     if let Err(e) = agent_run.model_response(turn) {
@@ -415,8 +491,8 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
     }
 
     fn save_state(&mut self, agent_run: &AgentRun) {
-        self.run.steps = self.steps;
-        self.run.usage = self.usage;
+        self.run.steps = self.state.steps;
+        self.run.usage = self.state.usage;
         self.run.state = serde_json::to_value(agent_run).ok();
         if let Err(e) = self.orchestrator.runs.save(self.run) {
             tracing::error!("could not store run {}: {e}", self.run.id);
@@ -424,19 +500,20 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
     }
 
     fn fail(&mut self, kind: RunErrorKind, message: String) {
-        if self.error.is_none() {
-            self.error = Some(RunError { kind, message });
+        if self.state.error.is_none() {
+            self.state.error = Some(RunError { kind, message });
         }
     }
 
     /// One model step: fit, invoke with this step's context, store the step. Returns the
-    /// response when the call produced one (the error, if any, is in `self.error`).
+    /// response when the call produced one (the error, if any, is in the state). The
+    /// answer is checkpointed on a timer while it grows, also when text pauses.
     async fn call_model(
         &mut self,
         messages: Vec<crate::runtime::types::Message>,
     ) -> Option<InvokeResponse> {
         let runtime = self.orchestrator.runtime.clone();
-        let agent = &self.session.agent;
+        let agent = self.agent;
         let spec = match runtime.chat_model(Some(&agent.model)) {
             Ok(spec) => spec.clone(),
             Err(e) => {
@@ -452,8 +529,8 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
             tools: agent.tools.clone(),
         };
         let fitted = fit::fit(&runtime, &spec, request).await;
-        self.steps += 1;
-        let index = self.steps;
+        self.state.steps += 1;
+        let index = self.state.steps;
         let mut step = Step {
             run: self.run.id,
             index,
@@ -473,130 +550,155 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
             outcome: "running".into(),
         };
         self.store_step(&step);
-        let context = CallContext {
-            ids: CallIds {
-                caller: self.turn.caller,
-                session: Some(self.session.id),
-                run: Some(self.run.id),
-                step: Some(index),
-                tags: self.turn.tags.clone(),
-            },
-            checks: self.turn.checks.clone(),
-        };
         let request = InvokeRequest {
             model: spec.id.clone(),
             chat: fitted.request,
             use_cache: self.turn.use_cache,
-            context,
-        };
-        let answer_id = self.answer.id;
-        let session_id = self.session.id;
-        let sessions = self.orchestrator.sessions.clone();
-        let emit = &mut *self.emit;
-        let answer = &mut *self.answer;
-        let last_checkpoint = &mut self.last_checkpoint;
-        let sink = |event: &StreamEvent| match event {
-            StreamEvent::TextDelta { text } => {
-                answer.content.push_str(text);
-                emit(RunEvent::TextDelta {
-                    answer: answer_id,
-                    text: text.clone(),
-                });
-                if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
-                    *last_checkpoint = Instant::now();
-                    checkpoint(&sessions, session_id, answer);
-                }
-            }
-            StreamEvent::ToolCallDelta {
-                id,
-                name,
-                arguments,
-                ..
-            } => emit(RunEvent::ToolCall {
-                answer: answer_id,
-                call: ToolCall {
-                    id: id.clone().unwrap_or_default(),
-                    name: name.clone().unwrap_or_default(),
-                    arguments: arguments.clone(),
+            context: CallContext {
+                ids: CallIds {
+                    caller: self.turn.caller,
+                    session: Some(self.session.id),
+                    run: Some(self.run.id),
+                    step: Some(index),
+                    tags: self.turn.tags.clone(),
                 },
-            }),
-            StreamEvent::Intervention {
-                check,
-                action,
-                detail,
-            } => emit(RunEvent::Intervention {
-                answer: answer_id,
-                check: check.clone(),
-                action: *action,
-                detail: detail.clone(),
-            }),
-            StreamEvent::Usage(usage) => emit(RunEvent::Usage {
-                answer: answer_id,
-                usage: *usage,
-                estimated: false,
-            }),
-            StreamEvent::Stop { .. } => {}
+                checks: self.turn.checks.clone(),
+            },
         };
-        let result = runtime
-            .invoke(request, sink, self.turn.cancel.clone())
-            .await;
-        match result {
-            Ok(response) => {
-                step.output = response.text.clone();
-                step.tool_calls = response.tool_calls.clone();
-                step.usage = response.usage;
-                step.usage_estimated = response.usage_estimated;
-                step.latency_ms = response.latency_ms;
-                step.record_id = Some(response.record_id);
-                self.usage.input_tokens += response.usage.input_tokens;
-                self.usage.output_tokens += response.usage.output_tokens;
-                self.usage_estimated |= response.usage_estimated;
-                self.cost += response.cost_usd;
-                self.latency_ms += response.latency_ms;
-                self.answer.tool_calls.extend(response.tool_calls.clone());
-                step.outcome = if response.blocked {
-                    let check = response.guardrail.clone().unwrap_or_default();
-                    let reason = response.error.clone().unwrap_or_default();
-                    self.fail(
-                        RunErrorKind::Blocked,
-                        format!("blocked by guardrail `{check}`: {reason}"),
-                    );
-                    "blocked".into()
-                } else if response.stop_reason == StopReason::Cancelled {
-                    self.fail(RunErrorKind::Cancelled, "cancelled".into());
-                    "cancelled".into()
-                } else if let Some(error) = &response.error {
-                    self.fail(RunErrorKind::BrokenStream, error.clone());
-                    "broken_stream".into()
-                } else {
-                    "ok".into()
-                };
-                (self.emit)(RunEvent::Usage {
+
+        // The answer grows here; a ticker beside the call writes it when it changed.
+        let answer_id = self.answer.id;
+        let live = std::sync::Mutex::new((std::mem::take(&mut self.answer.content), false));
+        let result = {
+            let emit = &mut *self.emit;
+            let sink = |event: &StreamEvent| match event {
+                StreamEvent::TextDelta { text } => {
+                    if let Ok(mut live) = live.lock() {
+                        live.0.push_str(text);
+                        live.1 = true;
+                    }
+                    emit(RunEvent::TextDelta {
+                        answer: answer_id,
+                        text: text.clone(),
+                    });
+                }
+                StreamEvent::ToolCallDelta {
+                    id,
+                    name,
+                    arguments,
+                    ..
+                } => emit(RunEvent::ToolCall {
                     answer: answer_id,
-                    usage: self.usage,
-                    estimated: self.usage_estimated,
-                });
-                self.store_step(&step);
-                Some(response)
-            }
+                    call: ToolCall {
+                        id: id.clone().unwrap_or_default(),
+                        name: name.clone().unwrap_or_default(),
+                        arguments: arguments.clone(),
+                    },
+                }),
+                StreamEvent::Intervention {
+                    check,
+                    action,
+                    detail,
+                } => emit(RunEvent::Intervention {
+                    answer: answer_id,
+                    check: check.clone(),
+                    action: *action,
+                    detail: detail.clone(),
+                }),
+                // Usage is reported once per step, as the turn's running total (below).
+                StreamEvent::Usage(_) | StreamEvent::Stop { .. } => {}
+            };
+            let call = runtime.invoke(request, sink, self.turn.cancel.clone());
+            tokio::pin!(call);
+            let mut ticker = tokio::time::interval(CHECKPOINT_EVERY);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let result = loop {
+                tokio::select! {
+                    result = &mut call => break result,
+                    _ = ticker.tick() => {
+                        let snapshot = match live.lock() {
+                            Ok(mut live) if live.1 => {
+                                live.1 = false;
+                                Some(live.0.clone())
+                            }
+                            _ => None,
+                        };
+                        if let Some(content) = snapshot {
+                            let mut answer = self.answer.clone();
+                            answer.content = content;
+                            checkpoint(&self.orchestrator.sessions, self.session.id, &answer);
+                        }
+                    }
+                }
+            };
+            result
+        };
+        self.answer.content = live.into_inner().map(|l| l.0).unwrap_or_default();
+
+        let response = match result {
+            Ok(response) => response,
             Err(e) => {
                 let kind = RunErrorKind::from_invoke(&e);
                 if let InvokeError::Blocked { record_id, .. } = &e {
                     step.record_id = Some(*record_id);
-                    self.input_blocked = true;
+                    self.state.record_id = Some(*record_id);
+                    self.state.input_blocked = true;
                 }
                 step.outcome = kind.as_str().to_string();
                 self.fail(kind, e.to_string());
                 self.store_step(&step);
-                None
+                return None;
             }
+        };
+        if let Some(sent) = &response.masked_request {
+            // An input check rewrote the request: the step keeps what was really sent.
+            step.input = sent.messages.clone();
+            step.system = sent.system.clone();
         }
+        step.output = response.text.clone();
+        step.tool_calls = response.tool_calls.clone();
+        step.usage = response.usage;
+        step.usage_estimated = response.usage_estimated;
+        step.latency_ms = response.latency_ms;
+        step.record_id = Some(response.record_id);
+        let state = &mut *self.state;
+        state.record_id = Some(response.record_id);
+        state.usage.input_tokens += response.usage.input_tokens;
+        state.usage.output_tokens += response.usage.output_tokens;
+        state.usage_estimated |= response.usage_estimated;
+        state.cost += response.cost_usd;
+        state.latency_ms += response.latency_ms;
+        self.answer.tool_calls.extend(response.tool_calls.clone());
+        step.outcome = if response.blocked {
+            let check = response.guardrail.clone().unwrap_or_default();
+            let reason = response.error.clone().unwrap_or_default();
+            self.fail(
+                RunErrorKind::Blocked,
+                format!("blocked by guardrail `{check}`: {reason}"),
+            );
+            "blocked".into()
+        } else if response.stop_reason == StopReason::Cancelled {
+            self.fail(RunErrorKind::Cancelled, "cancelled".into());
+            "cancelled".into()
+        } else if let Some(error) = &response.error {
+            self.fail(RunErrorKind::BrokenStream, error.clone());
+            "broken_stream".into()
+        } else {
+            "ok".into()
+        };
+        (self.emit)(RunEvent::Usage {
+            answer: answer_id,
+            usage: self.state.usage,
+            estimated: self.state.usage_estimated,
+        });
+        self.store_step(&step);
+        Some(response)
     }
 
     /// Tool calls: the agent has no tools yet (the agents issue fills the slot), so each
     /// call is answered with an error result the model can read.
     fn call_tools(&mut self, calls: &[rig_agent::run::PendingToolCall]) -> Vec<UserContent> {
-        self.steps += 1;
+        self.state.steps += 1;
         let mut output = Vec::new();
         let results = calls
             .iter()
@@ -615,7 +717,7 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
             .collect();
         let step = Step {
             run: self.run.id,
-            index: self.steps,
+            index: self.state.steps,
             kind: StepKind::ToolCall,
             input: Vec::new(),
             system: None,

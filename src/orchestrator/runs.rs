@@ -104,6 +104,17 @@ fn step_key(run: Id, index: u32) -> Vec<u8> {
     key
 }
 
+/// The keys of a session's runs, per tree.
+#[derive(Debug, Default)]
+pub struct RunKeys {
+    pub runs: Vec<Vec<u8>>,
+    pub steps: Vec<Vec<u8>>,
+    pub index: Vec<Vec<u8>>,
+}
+
+/// The trees runs live in (for transactions across sessions and runs).
+pub const TREES: [&str; 3] = [RUNS, STEPS, SESSION_RUNS];
+
 /// Runs and steps on top of the store.
 #[derive(Clone)]
 pub struct RunStore {
@@ -187,25 +198,39 @@ impl RunStore {
         Ok(runs)
     }
 
-    /// Deletes every run of a session and their steps.
-    pub fn delete_for_session(&self, session: Id) -> Result<(), StoreError> {
+    /// Deletes one run of `session` and its steps (its session was deleted while it ran).
+    pub fn delete_run(&self, run: Id, session: Id) -> Result<(), StoreError> {
         let steps = self.store.tree(STEPS)?;
+        for key in steps.scan_prefix(run.as_bytes()).keys() {
+            steps.remove(key?)?;
+        }
+        self.store.tree(RUNS)?.remove(run.as_bytes())?;
+        self.store.clear_in_flight(RUNS, run.as_bytes())?;
+        self.store
+            .tree(SESSION_RUNS)?
+            .remove(pair_key(session, run))?;
+        Ok(())
+    }
+
+    /// The keys a session's runs occupy, per tree (runs, steps, the session index), for
+    /// deleting them with the session in one transaction.
+    pub fn keys_of_session(&self, session: Id) -> Result<RunKeys, StoreError> {
+        let steps = self.store.tree(STEPS)?;
+        let mut keys = RunKeys::default();
         for run in self.for_session(session)? {
             for key in steps.scan_prefix(run.id.as_bytes()).keys() {
-                steps.remove(key?)?;
+                keys.steps.push(key?.to_vec());
             }
-            self.store.tree(RUNS)?.remove(run.id.as_bytes())?;
-            self.store
-                .tree(SESSION_RUNS)?
-                .remove(pair_key(session, run.id))?;
+            keys.runs.push(run.id.as_bytes().to_vec());
+            keys.index.push(pair_key(session, run.id));
         }
-        Ok(())
+        Ok(keys)
     }
 
     /// Runs left running by a process that died become `interrupted`.
     pub fn mark_interrupted(&self) -> Result<usize, StoreError> {
         let mut n = 0;
-        for key in self.store.take_in_flight(RUNS)? {
+        for key in self.store.in_flight(RUNS)? {
             if let Some(mut run) = self.store.get::<Run>(RUNS, &key, "run")? {
                 if run.status == RunStatus::Running {
                     run.status = RunStatus::Interrupted;
@@ -214,6 +239,7 @@ impl RunStore {
                     n += 1;
                 }
             }
+            self.store.clear_in_flight(RUNS, &key)?;
         }
         Ok(n)
     }

@@ -109,6 +109,9 @@ pub struct InvokeResponse {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<super::checks::CheckDecision>,
     pub record_id: Id,
+    /// The request as sent, when an input check rewrote it (e.g. masked an email).
+    #[serde(skip)]
+    pub masked_request: Option<Box<ChatRequest>>,
 }
 
 /// A call that produced no answer at all.
@@ -144,6 +147,8 @@ struct CachedAnswer {
     tool_calls: Vec<ToolCall>,
     stop_reason: StopReason,
     usage: Usage,
+    #[serde(default)]
+    usage_estimated: bool,
 }
 
 /// The cache key of a deterministic request: the model, each check's name and
@@ -207,6 +212,7 @@ impl Runtime {
         );
         self.begin_record(&record);
         let mut log = DecisionLog::default();
+        let mut input_masked = false;
 
         for check in &checks {
             let t = Instant::now();
@@ -216,6 +222,7 @@ impl Runtime {
                     log.note(check.name(), Stage::Input, Action::Allow, None, t.elapsed())
                 }
                 InputDecision::Masked { detail } => {
+                    input_masked = true;
                     sink(&StreamEvent::Intervention {
                         check: check.name().to_string(),
                         action: Action::Mask,
@@ -270,6 +277,7 @@ impl Runtime {
                     .get::<CachedAnswer>(trees::RESPONSE_CACHE, &key, "cached answer")
             {
                 record.cached = true;
+                record.usage_estimated = hit.usage_estimated;
                 // A cached answer passes the same checks as a streamed one.
                 let events = [
                     StreamEvent::TextDelta { text: hit.text },
@@ -294,11 +302,13 @@ impl Runtime {
                         &call.arguments,
                     );
                 }
-                return Ok(self
+                let mut response = self
                     .complete(
                         &spec, record, collected, &chat, None, started, &checks, &mut sink,
                     )
-                    .await);
+                    .await;
+                response.masked_request = input_masked.then(|| Box::new(chat.clone()));
+                return Ok(response);
             }
         }
 
@@ -327,20 +337,25 @@ impl Runtime {
             record.latency_ms = ms(started.elapsed());
             record.outcome = Outcome::from_error(error.kind);
             record.error = Some(error.message.clone());
-            record.input_tokens = self.count_input_tokens(&spec, &chat).await.unwrap_or(0);
+            (record.input_tokens, record.usage_estimated) = match error.kind {
+                // The model did not load: counting would only try to load it again.
+                ErrorKind::ModelUnavailable => (0, false),
+                _ => self.input_tokens(&spec, &chat).await,
+            };
             record.checks = collected.log.entries;
             self.finish_record(&record);
             return Err(InvokeError::Provider(error.clone()));
         }
 
-        let cacheable = use_cache && failure.is_none() && collected.usage.is_some();
+        let cacheable = use_cache && failure.is_none();
         let raw = cacheable.then(|| collected.raw.clone());
         let raw_tools = cacheable.then(|| collected.tools.clone().finish());
-        let response = self
+        let mut response = self
             .complete(
                 &spec, record, collected, &chat, failure, started, &checks, &mut sink,
             )
             .await;
+        response.masked_request = input_masked.then(|| Box::new(chat.clone()));
         if let (Some(text), Some(tool_calls)) = (raw, raw_tools) {
             if response.stop_reason != StopReason::Cancelled && !response.blocked {
                 // Stored as the model gave it: every hit passes the checks again.
@@ -349,6 +364,7 @@ impl Runtime {
                     tool_calls,
                     stop_reason: response.stop_reason,
                     usage: response.usage,
+                    usage_estimated: response.usage_estimated,
                 };
                 if let Err(e) = self.store.put(trees::RESPONSE_CACHE, &key, &answer) {
                     tracing::warn!("could not cache the answer: {e}");
@@ -372,13 +388,18 @@ impl Runtime {
         checks: &[Arc<dyn Check>],
         sink: &mut Sink<'_>,
     ) -> InvokeResponse {
-        // The end of the stream: held text is checked once more and released.
-        if collected.blocked.is_none() {
+        // The stream ended by itself: held text is checked once more and released, and
+        // the tool calls are checked. A cancelled, cut or blocked answer ends with what
+        // was released: a held tail may be the start of a secret, and is dropped.
+        let ended_by_itself = collected.blocked.is_none()
+            && failure.is_none()
+            && collected.stop != Some(StopReason::Cancelled);
+        if ended_by_itself {
             self.release(String::new(), true, checks, sink, &mut collected)
                 .await;
         }
         let mut tool_calls = std::mem::take(&mut collected.tools).finish();
-        if collected.blocked.is_none() {
+        if ended_by_itself && collected.blocked.is_none() {
             for (index, call) in tool_calls.iter_mut().enumerate() {
                 match release::check_tool_call(call, checks, &mut collected.log).await {
                     Ok(interventions) => {
@@ -403,7 +424,7 @@ impl Runtime {
                 }
             }
         }
-        if collected.blocked.is_some() {
+        if !ended_by_itself || collected.blocked.is_some() {
             tool_calls.clear();
         }
 
@@ -412,15 +433,9 @@ impl Runtime {
         let usage = match collected.usage {
             Some(usage) => usage,
             None => {
-                // Cancelled, cut or blocked calls get no usage from their provider: count
-                // the prompt with the model's tokenizer where there is one, else estimate.
-                let input_tokens = match self.count_input_tokens(spec, chat).await {
-                    Some(n) => n,
-                    None => {
-                        record.usage_estimated = true;
-                        estimate_tokens(chat)
-                    }
-                };
+                // Cancelled, cut or blocked calls get no usage from their provider.
+                let (input_tokens, estimated) = self.input_tokens(spec, chat).await;
+                record.usage_estimated = estimated;
                 Usage {
                     input_tokens,
                     output_tokens: collected.pieces,
@@ -470,6 +485,7 @@ impl Runtime {
             blocked: collected.blocked.is_some(),
             checks: record.checks.clone(),
             record_id: record.id,
+            masked_request: None,
         }
     }
 
@@ -636,15 +652,22 @@ impl Runtime {
         collected.blocked = Some(blocked);
     }
 
-    /// Prompt tokens of a request by the model's own tokenizer (local models), for calls
-    /// whose provider reported no usage.
-    pub async fn count_input_tokens(&self, spec: &ModelSpec, chat: &ChatRequest) -> Option<u32> {
-        if !spec.is_local() {
-            return None;
+    /// Prompt tokens of a request, for calls whose provider reported no usage: by the
+    /// model's own tokenizer (local models), else estimated (the flag says which).
+    async fn input_tokens(&self, spec: &ModelSpec, chat: &ChatRequest) -> (u32, bool) {
+        if spec.is_local() {
+            if let Ok(model) = self.local.chat_model(&spec.id).await {
+                if let Ok(prompt) = model.prompt(chat) {
+                    return (model.count_tokens(&prompt), false);
+                }
+            }
         }
-        let model = self.local.chat_model(&chat.model).await.ok()?;
-        let prompt = model.prompt(chat).ok()?;
-        Some(model.count_tokens(&prompt))
+        let estimate = chat
+            .all_messages()
+            .iter()
+            .map(super::types::estimate_tokens)
+            .sum();
+        (estimate, true)
     }
 
     /// Stores a record as it starts (outcome running) and marks it in flight, so a crash
@@ -700,17 +723,6 @@ impl Runtime {
         self.store
             .get(trees::INVOCATIONS, id.as_bytes(), "invocation")
     }
-}
-
-/// Tokens of a request estimated at four characters a token (remote models whose
-/// provider reported no usage).
-fn estimate_tokens(chat: &ChatRequest) -> u32 {
-    let chars: usize = chat
-        .all_messages()
-        .iter()
-        .map(|m| m.content.chars().count() + 4)
-        .sum();
-    (chars / 4) as u32
 }
 
 fn ms(d: Duration) -> f64 {

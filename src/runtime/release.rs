@@ -56,32 +56,27 @@ impl Releaser {
         self.text.push_str(delta);
         let mut hold_chars = 0usize;
         let mut interventions = Vec::new();
-        for check in checks {
-            // A check that masked sees the masked text again (it may also want to hold a
-            // tail); a few rounds at most, so a check that always masks cannot spin.
-            for round in 0..MASK_ROUNDS {
+        // After a mask every check sees the new text again (a hold counted before it may
+        // no longer fit); a few passes at most, so checks that keep masking cannot spin.
+        for pass in 0..MASK_ROUNDS {
+            hold_chars = 0;
+            let mut masked = false;
+            for check in checks {
                 let started = Instant::now();
                 let decision = check.check_output(&self.text, self.released, end).await;
                 let mut step = Decision::new(check.name(), Stage::Output, started, log);
                 match decision {
-                    OutputDecision::Allow => {
-                        step.note(Action::Allow);
-                        break;
-                    }
-                    OutputDecision::Mask(spans) if spans.is_empty() => {
-                        step.note(Action::Allow);
-                        break;
-                    }
+                    OutputDecision::Allow => step.note(Action::Allow),
+                    OutputDecision::Mask(spans) if spans.is_empty() => step.note(Action::Allow),
                     OutputDecision::Hold { chars } => {
                         step.note(Action::Hold);
                         if !end {
                             hold_chars = hold_chars.max(chars);
                         }
-                        break;
                     }
-                    OutputDecision::Mask(_) if round + 1 == MASK_ROUNDS => {
+                    OutputDecision::Mask(_) if pass + 1 == MASK_ROUNDS => {
                         return Err(step.block(
-                            "the check kept masking the same text; the answer was stopped".into(),
+                            "the checks kept masking the same text; the answer was stopped".into(),
                         ));
                     }
                     OutputDecision::Mask(spans) => {
@@ -92,9 +87,13 @@ impl Releaser {
                             spans,
                             detail,
                         )?);
+                        masked = true;
                     }
                     OutputDecision::Block { reason } => return Err(step.block(reason)),
                 }
+            }
+            if !masked {
+                break;
             }
         }
         let limit = hold_back(&self.text, hold_chars).max(self.released);

@@ -135,6 +135,20 @@ impl ChatRequest {
     }
 }
 
+/// Tokens a chat template adds around each message (role markers, separators).
+pub const PER_MESSAGE_TOKENS: u32 = 6;
+
+/// A message's tokens estimated at four characters a token (tool calls included), for
+/// models whose tokenizer Strata does not have. The one estimate every count falls back to.
+pub fn estimate_tokens(m: &Message) -> u32 {
+    let tool_text: usize = m
+        .tool_calls
+        .iter()
+        .map(|c| c.name.chars().count() + c.arguments.chars().count())
+        .sum();
+    ((m.content.chars().count() + tool_text) as u32).div_ceil(4) + PER_MESSAGE_TOKENS
+}
+
 /// Token counts of one call.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {

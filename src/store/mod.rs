@@ -146,16 +146,14 @@ impl Store {
         Ok(())
     }
 
-    /// The keys of `tree` still marked in flight, clearing the marks (at start-up, when
-    /// no call of this process can be running yet).
-    pub fn take_in_flight(&self, tree: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        let marks = self.tree(trees::IN_FLIGHT)?;
+    /// The keys of `tree` still marked in flight (at start-up, when no call of this
+    /// process can be running yet). Clear each mark once its record is rewritten, so a
+    /// crash in between finds it again.
+    pub fn in_flight(&self, tree: &str) -> Result<Vec<Vec<u8>>, StoreError> {
         let prefix = in_flight_key(tree, b"");
         let mut keys = Vec::new();
-        for item in marks.scan_prefix(&prefix) {
-            let (mark, _) = item?;
-            keys.push(mark[prefix.len()..].to_vec());
-            marks.remove(mark)?;
+        for mark in self.tree(trees::IN_FLIGHT)?.scan_prefix(&prefix).keys() {
+            keys.push(mark?[prefix.len()..].to_vec());
         }
         Ok(keys)
     }

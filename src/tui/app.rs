@@ -802,6 +802,7 @@ impl App {
         self.history_pos = None;
         let mut turn = Turn::new(self.session.id, TurnInput::Ask(text.clone()), Caller::Tui);
         turn.agent = Some(self.session.agent.clone());
+        turn.save_agent = true;
         // Shown at once; the orchestrator stores both (off this task) under the same ids.
         // The orchestrator names the stored session the same way; keep this copy in step.
         if self.session.title == crate::sessions::NEW_TITLE {
@@ -860,9 +861,10 @@ impl App {
             RunEvent::Finished {
                 session,
                 answer,
+                prompt,
                 error,
                 ..
-            } => self.on_finished(session, answer, error),
+            } => self.on_finished(session, answer, prompt, error),
             RunEvent::Started { .. } | RunEvent::TextDelta { .. } | RunEvent::Usage { .. } => {}
         }
     }
@@ -872,6 +874,7 @@ impl App {
         &mut self,
         session: Id,
         answer: ChatMessage,
+        prompt: Option<ChatMessage>,
         error: Option<crate::orchestrator::events::RunError>,
     ) {
         if self
@@ -891,18 +894,11 @@ impl App {
             _ => format!("error: {}", e.message),
         });
         if session == self.session.id {
-            if let Some(pos) = self.messages.iter().rposition(|m| m.id == answer.id) {
-                // A question refused before the model was called is marked (and stored so).
-                if answer.status == MessageStatus::Blocked && answer.content.is_empty() {
-                    if let Some(q) = self.messages[..pos]
-                        .iter_mut()
-                        .rev()
-                        .find(|m| m.role == Role::User)
-                    {
-                        q.status = MessageStatus::Blocked;
-                    }
+            // The run may have changed the question too (a check refused it).
+            for stored in prompt.into_iter().chain(std::iter::once(answer)) {
+                if let Some(m) = self.messages.iter_mut().rev().find(|m| m.id == stored.id) {
+                    *m = stored;
                 }
-                self.messages[pos] = answer;
             }
             self.refresh_views();
         }
@@ -984,6 +980,7 @@ impl App {
         }
         let mut turn = Turn::new(self.session.id, TurnInput::Regenerate, Caller::Tui);
         turn.agent = Some(self.session.agent.clone());
+        turn.save_agent = true;
         self.start_answer(turn, fx);
     }
 

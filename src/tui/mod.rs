@@ -205,10 +205,16 @@ pub fn run_effect(effect: Effect, orchestrator: &Orchestrator, tx: &UnboundedSen
                         break;
                     }
                 }
-                if let Ok(Err(e)) = handle.await {
-                    // The turn could not start (no session, storage): say so.
-                    tracing::error!("turn failed: {e}");
-                    let _ = tx.send(Msg::TurnFailed(e.to_string()));
+                // The turn could not start (no session, storage) or its task panicked
+                // (a faulty check): say so, so the app does not wait for it forever.
+                let failure = match handle.await {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(e) => Some(format!("the answer's task failed: {e}")),
+                };
+                if let Some(error) = failure {
+                    tracing::error!("turn failed: {error}");
+                    let _ = tx.send(Msg::TurnFailed(error));
                 }
             });
         }

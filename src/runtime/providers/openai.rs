@@ -357,10 +357,6 @@ struct StreamState {
     finished: bool,
     /// Nothing more to read.
     done: bool,
-    usage_seen: bool,
-    /// Content chunks seen (servers send about one token per chunk).
-    text_chunks: u32,
-    prompt_estimate: u32,
 }
 
 impl StreamState {
@@ -389,14 +385,9 @@ impl StreamState {
                             ),
                         ))];
                     }
-                    if self.usage_seen {
-                        return Vec::new();
-                    }
-                    // Servers that ignore stream_options.include_usage: estimate.
-                    return vec![Ok(StreamEvent::Usage(Usage {
-                        input_tokens: self.prompt_estimate,
-                        output_tokens: self.text_chunks,
-                    }))];
+                    // Servers that ignore stream_options.include_usage send none: the
+                    // pipeline counts the pieces and estimates the prompt, and flags it.
+                    return Vec::new();
                 }
             }
         }
@@ -409,7 +400,6 @@ impl StreamState {
         let mut events = Vec::new();
         for choice in chunk.choices {
             if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {
-                self.text_chunks += 1;
                 events.push(Ok(StreamEvent::TextDelta { text }));
             }
             for call in choice.delta.tool_calls.into_iter().flatten() {
@@ -432,7 +422,6 @@ impl StreamState {
             }
         }
         if let Some(u) = chunk.usage {
-            self.usage_seen = true;
             events.push(Ok(StreamEvent::Usage(Usage {
                 input_tokens: u.prompt_tokens,
                 output_tokens: u.completion_tokens,
@@ -440,16 +429,6 @@ impl StreamState {
         }
         events
     }
-}
-
-/// A rough prompt token count (4 characters a token, plus per-message framing) for
-/// servers that report no usage.
-fn estimate_tokens(request: &ChatRequest) -> u32 {
-    request
-        .all_messages()
-        .iter()
-        .map(|m| (m.content.chars().count() as u32).div_ceil(4) + 4)
-        .sum()
 }
 
 fn stop_reason(reason: FinishReason) -> StopReason {
@@ -519,9 +498,6 @@ impl Provider for OpenAiProvider {
             provider: self.clone(),
             finished: false,
             done: false,
-            usage_seen: false,
-            text_chunks: 0,
-            prompt_estimate: estimate_tokens(&request),
         };
         let events = futures::stream::unfold(state, |mut st| async move {
             if st.done {
