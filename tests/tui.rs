@@ -15,7 +15,8 @@ use strata::orchestrator::Orchestrator;
 use strata::runtime::types::{Role, Usage};
 use strata::runtime::Runtime;
 use strata::sessions::{ChatMessage, MessageStatus, SessionStore};
-use strata::tui::app::{App, Effect, Focus, Modal, Msg};
+use strata::tui::app::{App, Effect, Focus, Layer, Msg};
+use strata::tui::screens::ScreenId;
 use strata::tui::theme::{ColorDepth, Theme};
 use strata::tui::{build_app, run_effect, TuiOptions};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -90,9 +91,9 @@ async fn screens_per_theme_and_size() {
     for theme in Theme::names() {
         let mut app = build_app(&rt, &options(theme)).unwrap();
         for (w, h) in [(80u16, 24u16), (120, 40)] {
-            app.follow = false;
+            app.chat.follow = false;
             app.update(Msg::Resize(w, h));
-            app.scroll = 0;
+            app.chat.scroll = 0;
             let buf = draw(&mut app, w, h);
             let screen = text(&buf);
             assert!(screen.contains("안녕하세요"), "{screen}");
@@ -109,7 +110,7 @@ async fn screens_per_theme_and_size() {
         }
         // The code block is further down: jump to the bottom.
         app.update(Msg::Resize(120, 40));
-        app.follow = true;
+        app.chat.follow = true;
         app.refresh_views();
         let buf = draw(&mut app, 120, 40);
         let screen = text(&buf);
@@ -131,11 +132,11 @@ async fn modal_and_small_screens() {
     seed(&rt);
     let mut app = build_app(&rt, &options("dark")).unwrap();
     app.update(Msg::Key(KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE)));
-    assert!(matches!(app.modal, Some(Modal::Help(0))));
+    assert!(matches!(app.top_layer(), Some(Layer::Help(0))));
     let help = text(&draw(&mut app, 80, 24));
     assert!(help.contains("Quit"), "{help}");
     insta::assert_snapshot!("help_80x24", help);
-    app.modal = None;
+    app.cx.layers.clear();
     app.update(Msg::Key(KeyEvent::new(
         KeyCode::Char('p'),
         KeyModifiers::CONTROL,
@@ -146,7 +147,7 @@ async fn modal_and_small_screens() {
         "{picker}"
     );
     insta::assert_snapshot!("picker_120x40", picker);
-    app.modal = None;
+    app.cx.layers.clear();
     let small = text(&draw(&mut app, 60, 20));
     assert!(
         small.contains("Korean and code"),
@@ -171,7 +172,7 @@ async fn modal_and_small_screens() {
             "{theme}: dialog border in the accent colour"
         );
         insta::assert_debug_snapshot!(format!("quit_{theme}_80x24_styled"), buf);
-        app.modal = None;
+        app.cx.layers.clear();
         app.update(Msg::Key(KeyEvent::new(
             KeyCode::Char('p'),
             KeyModifiers::CONTROL,
@@ -206,7 +207,7 @@ async fn modals_hide_the_borders_beneath_them() {
         for (w, h) in [(80, 24), (120, 40)] {
             let mut app = build_app(&rt, &options("dark")).unwrap();
             app.update(Msg::Key(key));
-            assert!(app.modal.is_some(), "{name} opens");
+            assert!(app.top_layer().is_some(), "{name} opens");
             let buf = draw(&mut app, w, h);
             let screen = text(&buf);
             let r = strata::tui::view::modal_rect(&app, buf.area).unwrap();
@@ -325,12 +326,12 @@ impl Harness {
 
     /// Processes queued messages until nothing is running.
     async fn settle(&mut self) {
-        self.pump_until(|app| app.streaming.is_none() && app.pull.is_none())
+        self.pump_until(|app| app.chat.streaming.is_none() && app.cx.pull.is_none())
             .await;
     }
 
     fn last(&self) -> &ChatMessage {
-        self.app.messages.last().unwrap()
+        self.app.chat.messages.last().unwrap()
     }
 }
 
@@ -338,12 +339,12 @@ impl Harness {
 async fn ask_stream_regenerate_and_resume() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
-    h.app.session.agent.params.temperature = Some(0.0);
-    h.app.session.agent.params.max_tokens = Some(16);
+    h.app.chat.session.agent.params.temperature = Some(0.0);
+    h.app.chat.session.agent.params.max_tokens = Some(16);
     h.type_text("Name three colours.");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    assert!(h.app.streaming.is_some(), "Enter sends");
-    assert!(h.app.input.text().is_empty());
+    assert!(h.app.chat.streaming.is_some(), "Enter sends");
+    assert!(h.app.chat.input.text().is_empty());
     h.settle().await;
     let first = h.last().content.clone();
     assert_eq!(h.last().role, Role::Assistant);
@@ -362,10 +363,10 @@ async fn ask_stream_regenerate_and_resume() {
 
     // Regenerate from the chat pane: greedy gives the same answer again, replacing it.
     h.key(KeyCode::Tab, KeyModifiers::SHIFT);
-    assert_eq!(h.app.focus, Focus::Chat);
+    assert_eq!(h.app.chat.focus, Focus::Chat);
     h.key(KeyCode::Char('r'), KeyModifiers::NONE);
     h.settle().await;
-    assert_eq!(h.app.messages.len(), 2);
+    assert_eq!(h.app.chat.messages.len(), 2);
     assert_eq!(h.last().content, first);
 
     // Ctrl-Y copies the last answer (OSC 52 in the runner).
@@ -376,8 +377,8 @@ async fn ask_stream_regenerate_and_resume() {
     // when it is not the most recently updated one.
     h.key(KeyCode::Tab, KeyModifiers::NONE);
     h.type_text("unsent draft");
-    let session = h.app.session.id;
-    let store = h.app.store.clone();
+    let session = h.app.chat.session.id;
+    let store = h.app.cx.store.clone();
     let mut other = store.create(common::CHAT_MODEL).unwrap();
     store
         .put_message(&mut other, &ChatMessage::new(Role::User, "newer elsewhere"))
@@ -386,35 +387,43 @@ async fn ask_stream_regenerate_and_resume() {
     drop(store);
     drop(h);
     let h = Harness::new(dir.path()).await;
-    assert_eq!(h.app.session.id, session, "resumes the session you were in");
-    assert_eq!(h.app.focus, Focus::Input);
-    assert_eq!(h.app.messages.len(), 2);
-    assert_eq!(h.app.messages[1].content, first);
-    assert_eq!(h.app.input.text(), "unsent draft");
+    assert_eq!(
+        h.app.chat.session.id, session,
+        "resumes the session you were in"
+    );
+    assert_eq!(h.app.chat.focus, Focus::Input);
+    assert_eq!(h.app.chat.messages.len(), 2);
+    assert_eq!(h.app.chat.messages[1].content, first);
+    assert_eq!(h.app.chat.input.text(), "unsent draft");
 }
 
 #[tokio::test]
 async fn cancel_keeps_partial_answer_and_quit_asks_first() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
-    h.app.session.agent.params.temperature = Some(0.0);
+    h.app.chat.session.agent.params.temperature = Some(0.0);
     h.type_text("Count from one to two hundred in words.");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     // Wait for some text, then Esc.
-    h.pump_until(|app| app.messages.last().is_some_and(|m| m.content.len() > 10))
-        .await;
+    h.pump_until(|app| {
+        app.chat
+            .messages
+            .last()
+            .is_some_and(|m| m.content.len() > 10)
+    })
+    .await;
     h.key(KeyCode::Esc, KeyModifiers::NONE);
     h.settle().await;
     assert_eq!(h.last().status, MessageStatus::Cancelled);
     assert!(h.last().content.len() > 10, "partial text kept");
-    let stored = h.app.store.messages(h.app.session.id).unwrap();
+    let stored = h.app.cx.store.messages(h.app.chat.session.id).unwrap();
     assert_eq!(stored.last().unwrap().status, MessageStatus::Cancelled);
 
     // Ctrl-C on an idle screen asks; n keeps running; Ctrl-Q then y quits.
     h.key(KeyCode::Char('c'), KeyModifiers::CONTROL);
-    assert!(matches!(h.app.modal, Some(Modal::ConfirmQuit)));
+    assert!(matches!(h.app.top_layer(), Some(Layer::ConfirmQuit)));
     h.key(KeyCode::Char('n'), KeyModifiers::NONE);
-    assert!(h.app.modal.is_none() && !h.app.quit);
+    assert!(h.app.top_layer().is_none() && !h.app.quit);
     h.key(KeyCode::Char('q'), KeyModifiers::CONTROL);
     h.key(KeyCode::Char('y'), KeyModifiers::NONE);
     assert!(h.app.quit);
@@ -425,32 +434,38 @@ async fn paste_is_text_and_sessions_are_managed_from_keys() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
     h.key(KeyCode::Tab, KeyModifiers::NONE); // sidebar
-    assert_eq!(h.app.focus, Focus::Sidebar);
+    assert_eq!(h.app.chat.focus, Focus::Sidebar);
     let big = "line one ? / q\n".repeat(500);
     let fx = h.app.update(Msg::Paste(big.clone()));
     h.apply(fx);
-    assert!(h.app.modal.is_none(), "a paste never triggers bindings");
-    assert_eq!(h.app.focus, Focus::Input);
-    assert_eq!(h.app.input.text(), big);
+    assert!(
+        h.app.top_layer().is_none(),
+        "a paste never triggers bindings"
+    );
+    assert_eq!(h.app.chat.focus, Focus::Input);
+    assert_eq!(h.app.chat.input.text(), big);
     h.key(KeyCode::Char('u'), KeyModifiers::CONTROL);
-    assert!(h.app.input.text().is_empty());
+    assert!(h.app.chat.input.text().is_empty());
 
     // New session, rename it, then delete it with confirmation.
-    let before = h.app.sessions.len();
+    let before = h.app.chat.sessions.len();
     h.key(KeyCode::Char('n'), KeyModifiers::CONTROL);
-    assert_eq!(h.app.sessions.len(), before + 1);
+    assert_eq!(h.app.chat.sessions.len(), before + 1);
     h.key(KeyCode::Char('1'), KeyModifiers::ALT);
-    assert_eq!(h.app.focus, Focus::Sidebar);
+    assert_eq!(h.app.chat.focus, Focus::Sidebar);
     h.key(KeyCode::Char('R'), KeyModifiers::SHIFT);
     h.key(KeyCode::Char('u'), KeyModifiers::CONTROL);
     h.type_text("Renamed");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    assert!(h.app.sessions.iter().any(|s| s.title == "Renamed"));
+    assert!(h.app.chat.sessions.iter().any(|s| s.title == "Renamed"));
     h.key(KeyCode::Char('d'), KeyModifiers::NONE);
-    assert!(matches!(h.app.modal, Some(Modal::ConfirmDelete { .. })));
+    assert!(matches!(
+        h.app.top_layer(),
+        Some(Layer::ConfirmDelete { .. })
+    ));
     h.key(KeyCode::Char('y'), KeyModifiers::NONE);
-    assert!(!h.app.sessions.iter().any(|s| s.title == "Renamed"));
-    assert_eq!(h.app.sessions.len(), before);
+    assert!(!h.app.chat.sessions.iter().any(|s| s.title == "Renamed"));
+    assert_eq!(h.app.chat.sessions.len(), before);
 }
 
 #[tokio::test]
@@ -465,48 +480,49 @@ async fn picking_an_undownloaded_model_pulls_in_the_background() {
     let mut h = Harness::new(dir.path()).await;
     h.key(KeyCode::Char('p'), KeyModifiers::CONTROL);
     h.type_text("qwen2.5-0.5");
-    let Some(Modal::Picker(p)) = &h.app.modal else {
+    let Some(Layer::Picker(p)) = h.app.top_layer() else {
         panic!("picker open")
     };
-    assert_eq!(h.app.catalog[p.matches[0]].id, "local/qwen2.5-0.5b");
+    assert_eq!(h.app.cx.catalog[p.matches[0]].id, "local/qwen2.5-0.5b");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    assert!(h.app.pull.is_some(), "the pull started");
+    assert!(h.app.cx.pull.is_some(), "the pull started");
     // The UI keeps taking keys while it runs.
     h.type_text("still typing");
-    assert_eq!(h.app.input.text(), "still typing");
+    assert_eq!(h.app.chat.input.text(), "still typing");
     h.settle().await;
     // No route to Hugging Face here: the pull fails with a message, the model is unchanged.
     assert!(
         h.app
+            .cx
             .flash
             .as_deref()
             .unwrap_or("")
             .contains("pull of local/qwen2.5-0.5b failed"),
         "{:?}",
-        h.app.flash
+        h.app.cx.flash
     );
-    assert_eq!(h.app.session.agent.model, common::CHAT_MODEL);
+    assert_eq!(h.app.chat.session.agent.model, common::CHAT_MODEL);
     // A downloaded model is picked at once.
     h.key(KeyCode::Char('p'), KeyModifiers::CONTROL);
     h.type_text("smollm2");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    assert!(h.app.pull.is_none());
-    assert_eq!(h.app.session.agent.model, common::CHAT_MODEL);
+    assert!(h.app.cx.pull.is_none());
+    assert_eq!(h.app.chat.session.agent.model, common::CHAT_MODEL);
 }
 
 #[tokio::test]
 async fn leaving_a_session_mid_answer_keeps_the_answer_there() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
-    h.app.session.agent.params.temperature = Some(0.0);
-    let first = h.app.session.id;
+    h.app.chat.session.agent.params.temperature = Some(0.0);
+    let first = h.app.chat.session.id;
     h.type_text("Count from one to two hundred in words.");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     // A new session while the answer streams: it is cancelled and stored where it belongs.
     h.key(KeyCode::Char('n'), KeyModifiers::CONTROL);
-    assert_ne!(h.app.session.id, first);
-    h.pump_until(|app| app.streaming.is_none()).await;
-    let stored = h.app.store.messages(first).unwrap();
+    assert_ne!(h.app.chat.session.id, first);
+    h.pump_until(|app| app.chat.streaming.is_none()).await;
+    let stored = h.app.cx.store.messages(first).unwrap();
     assert_eq!(
         stored.len(),
         2,
@@ -515,7 +531,7 @@ async fn leaving_a_session_mid_answer_keeps_the_answer_there() {
     assert_eq!(stored[1].role, Role::Assistant);
     assert_eq!(stored[1].status, MessageStatus::Cancelled);
     assert!(
-        h.app.messages.is_empty(),
+        h.app.chat.messages.is_empty(),
         "nothing leaked into the new session"
     );
 
@@ -523,25 +539,25 @@ async fn leaving_a_session_mid_answer_keeps_the_answer_there() {
     h.type_text("half-typed");
     h.key(KeyCode::Up, KeyModifiers::NONE);
     assert_eq!(
-        h.app.input.text(),
+        h.app.chat.input.text(),
         "Count from one to two hundred in words."
     );
     h.key(KeyCode::Down, KeyModifiers::NONE);
-    assert_eq!(h.app.input.text(), "half-typed");
+    assert_eq!(h.app.chat.input.text(), "half-typed");
 
     // Re-opening the current session from the sidebar keeps unsaved changes.
-    h.app.session.agent.model = "local/qwen2.5-0.5b".into();
+    h.app.chat.session.agent.model = "local/qwen2.5-0.5b".into();
     h.key(KeyCode::Char('1'), KeyModifiers::ALT);
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    assert_eq!(h.app.session.agent.model, "local/qwen2.5-0.5b");
-    assert_eq!(h.app.input.text(), "half-typed");
+    assert_eq!(h.app.chat.session.agent.model, "local/qwen2.5-0.5b");
+    assert_eq!(h.app.chat.input.text(), "half-typed");
 }
 
 #[tokio::test]
 async fn session_search_runs_off_the_ui_task_and_filters_the_sidebar() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
-    let store = h.app.store.clone();
+    let store = h.app.cx.store.clone();
     for text in [
         "Tell me about lighthouses",
         "How do ferries work?",
@@ -556,9 +572,10 @@ async fn session_search_runs_off_the_ui_task_and_filters_the_sidebar() {
     h.key(KeyCode::Char('/'), KeyModifiers::NONE);
     h.type_text("등대");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    h.pump_until(|app| !app.filter_hits.is_empty()).await;
+    h.pump_until(|app| !app.chat.filter_hits.is_empty()).await;
     let shown: Vec<String> = h
         .app
+        .chat
         .sidebar_items()
         .iter()
         .map(|s| s.title.clone())
@@ -566,7 +583,7 @@ async fn session_search_runs_off_the_ui_task_and_filters_the_sidebar() {
     assert_eq!(shown, vec!["안녕하세요 등대".to_string()]);
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     assert_eq!(
-        h.app.messages[0].content, "안녕하세요 등대",
+        h.app.chat.messages[0].content, "안녕하세요 등대",
         "opens the hit"
     );
 }
@@ -577,29 +594,29 @@ async fn scrolling_up_while_streaming_stays_put() {
     let mut h = Harness::new(dir.path()).await;
     h.app.update(Msg::Resize(60, 20));
     // Greedy: a long, line-per-item answer, the same every run.
-    h.app.session.agent.params.temperature = Some(0.0);
-    h.app.session.agent.params.max_tokens = Some(600);
+    h.app.chat.session.agent.params.temperature = Some(0.0);
+    h.app.chat.session.agent.params.max_tokens = Some(600);
     h.type_text("Write a numbered list of 100 fruits, one per line.");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     // Wait until the answer is taller than the pane.
-    h.pump_until(|app| app.streaming.is_none() || app.total_lines() > 40)
+    h.pump_until(|app| app.chat.streaming.is_none() || app.chat.total_lines() > 40)
         .await;
     assert!(
-        h.app.streaming.is_some(),
+        h.app.chat.streaming.is_some(),
         "the seeded answer is long enough to scroll"
     );
     h.key(KeyCode::Char('2'), KeyModifiers::ALT);
     h.key(KeyCode::Char('k'), KeyModifiers::NONE);
-    assert!(!h.app.follow, "one line up leaves follow mode");
-    let reading = h.app.scroll;
-    h.pump_until(|app| app.streaming.is_none() || app.total_lines() > 60)
+    assert!(!h.app.chat.follow, "one line up leaves follow mode");
+    let reading = h.app.chat.scroll;
+    h.pump_until(|app| app.chat.streaming.is_none() || app.chat.total_lines() > 60)
         .await;
     assert_eq!(
-        h.app.scroll, reading,
+        h.app.chat.scroll, reading,
         "new text does not move the view while reading"
     );
     h.key(KeyCode::Char('G'), KeyModifiers::SHIFT);
-    assert!(h.app.follow);
+    assert!(h.app.chat.follow);
     h.key(KeyCode::Esc, KeyModifiers::NONE);
     h.settle().await;
 }
@@ -608,33 +625,115 @@ async fn scrolling_up_while_streaming_stays_put() {
 async fn command_palette_runs_the_chosen_action() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
-    let before = h.app.sessions.len();
+    let before = h.app.chat.sessions.len();
     h.key(KeyCode::Char('k'), KeyModifiers::CONTROL);
-    assert!(matches!(h.app.modal, Some(Modal::Palette(_))));
+    assert!(matches!(h.app.top_layer(), Some(Layer::Palette(_))));
     h.type_text("new session");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    assert!(h.app.modal.is_none(), "the palette closes");
-    assert_eq!(h.app.sessions.len(), before + 1, "a session was created");
+    assert!(h.app.top_layer().is_none(), "the palette closes");
+    assert_eq!(
+        h.app.chat.sessions.len(),
+        before + 1,
+        "a session was created"
+    );
     assert!(
-        h.app.input.text().is_empty(),
+        h.app.chat.input.text().is_empty(),
         "the query was not typed into the input"
     );
 
     // `:` in the conversation opens it too; a sidebar action focuses the sidebar first.
     h.key(KeyCode::Char('2'), KeyModifiers::ALT);
     h.key(KeyCode::Char(':'), KeyModifiers::NONE);
-    assert!(matches!(h.app.modal, Some(Modal::Palette(_))));
+    assert!(matches!(h.app.top_layer(), Some(Layer::Palette(_))));
     h.type_text("rename");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    assert_eq!(h.app.focus, Focus::Sidebar);
-    assert!(matches!(h.app.modal, Some(Modal::Prompt(..))));
+    assert_eq!(h.app.chat.focus, Focus::Sidebar);
+    assert!(matches!(h.app.top_layer(), Some(Layer::Prompt(..))));
     h.key(KeyCode::Esc, KeyModifiers::NONE);
-    assert!(h.app.modal.is_none());
+    assert!(h.app.top_layer().is_none());
 
     // Esc closes without running anything.
     h.key(KeyCode::Char('k'), KeyModifiers::CONTROL);
     h.type_text("new session");
     h.key(KeyCode::Esc, KeyModifiers::NONE);
-    assert!(h.app.modal.is_none());
-    assert_eq!(h.app.sessions.len(), before + 1);
+    assert!(h.app.top_layer().is_none());
+    assert_eq!(h.app.chat.sessions.len(), before + 1);
+}
+
+/// Keys through the router: a layer takes keys the screen beneath would take, layers
+/// stack, Esc pops only the top one, and the palette lists the screens.
+#[tokio::test]
+async fn layers_take_keys_first_and_esc_pops_the_top_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::runtime(dir.path(), Config::default()).await;
+    seed(&rt);
+    let mut app = build_app(&rt, &options("dark")).unwrap();
+    app.update(Msg::Resize(60, 20));
+    let key = |app: &mut App, code: KeyCode, mods: KeyModifiers| {
+        app.update(Msg::Key(KeyEvent::new(code, mods)))
+    };
+    let none = KeyModifiers::NONE;
+    // In the conversation, `k` scrolls up a line.
+    key(&mut app, KeyCode::Char('2'), KeyModifiers::ALT);
+    assert_eq!(app.chat.focus, Focus::Chat);
+    let bottom = app.chat.scroll;
+    assert!(
+        bottom > 1,
+        "the seeded conversation is taller than the pane"
+    );
+
+    // With the help open, j/k scroll the help instead; the conversation stays put.
+    key(&mut app, KeyCode::F(1), none);
+    for c in ['j', 'j', 'k'] {
+        key(&mut app, KeyCode::Char(c), none);
+    }
+    assert!(matches!(app.top_layer(), Some(Layer::Help(1))));
+    assert_eq!(app.chat.scroll, bottom);
+
+    // Ctrl-Q stacks the confirmation above the help; Esc (its "no") pops only it.
+    key(&mut app, KeyCode::Char('q'), KeyModifiers::CONTROL);
+    assert_eq!(app.cx.layers.len(), 2);
+    assert!(matches!(app.top_layer(), Some(Layer::ConfirmQuit)));
+    key(&mut app, KeyCode::Esc, none);
+    assert!(matches!(app.top_layer(), Some(Layer::Help(1))));
+    assert!(!app.quit);
+    key(&mut app, KeyCode::Esc, none);
+    assert!(app.top_layer().is_none());
+
+    // With no layer, `k` is the screen's again.
+    key(&mut app, KeyCode::Char('k'), none);
+    assert_eq!(app.chat.scroll, bottom - 1);
+
+    // The palette takes typed text: `r` would regenerate in the conversation.
+    let messages = app.chat.messages.len();
+    key(&mut app, KeyCode::Char(':'), none);
+    let fx = key(&mut app, KeyCode::Char('r'), none);
+    assert!(fx.is_empty(), "no turn started: {fx:?}");
+    assert_eq!(app.chat.messages.len(), messages);
+    let Some(Layer::Palette(p)) = app.top_layer() else {
+        panic!("palette open")
+    };
+    assert_eq!(p.query.text(), "r");
+    key(&mut app, KeyCode::Esc, none);
+    assert!(app.top_layer().is_none());
+
+    // The palette lists the screens, generated from the list of screens.
+    key(&mut app, KeyCode::Char('k'), KeyModifiers::CONTROL);
+    for c in "chat screen".chars() {
+        key(&mut app, KeyCode::Char(c), none);
+    }
+    let Some(Layer::Palette(p)) = app.top_layer() else {
+        panic!("palette open")
+    };
+    assert_eq!(p.chosen().and_then(|e| e.screen), Some(ScreenId::Chat));
+    key(&mut app, KeyCode::Enter, none);
+    assert!(app.top_layer().is_none());
+    assert_eq!(app.active, ScreenId::Chat);
+    // The screen key cycles through the screens (one, for now).
+    key(&mut app, KeyCode::F(3), none);
+    assert_eq!(app.active, ScreenId::Chat);
+    assert!(
+        app.chat.input.text().is_empty(),
+        "nothing leaked into the input"
+    );
 }

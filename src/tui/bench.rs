@@ -119,7 +119,7 @@ pub fn run(args: &TuiBenchArgs) -> Result<i32> {
 
     // A big session: alternating questions and markdown answers.
     let store = SessionStore::new(runtime.store.clone());
-    let mut session = store.create(&app.default_model)?;
+    let mut session = store.create(&app.cx.default_model)?;
     for i in 0..args.messages {
         let (role, text) = if i % 2 == 0 {
             (
@@ -139,7 +139,7 @@ pub fn run(args: &TuiBenchArgs) -> Result<i32> {
     // Frame times while scrolling through the session.
     let mut times = Vec::with_capacity(args.frames);
     for i in 0..args.frames {
-        app.scroll = (i * 37) % app.total_lines().max(1);
+        app.chat.scroll = (i * 37) % app.chat.total_lines().max(1);
         let t = Instant::now();
         terminal.draw(|f| view::render(&app, f))?;
         times.push(t.elapsed().as_secs_f64() * 1e6);
@@ -147,14 +147,14 @@ pub fn run(args: &TuiBenchArgs) -> Result<i32> {
     times.sort_by(f64::total_cmp);
 
     // Streaming: one token per frame into a new answer at the bottom.
-    app.follow = true;
+    app.chat.follow = true;
     let message = Id::new();
     let mut answer = ChatMessage::new(Role::Assistant, "");
     answer.id = message;
-    app.messages.push(answer);
-    app.streaming = Some(super::app::Streaming {
+    app.chat.messages.push(answer);
+    app.chat.streaming = Some(super::screens::chat::Streaming {
         message,
-        session: app.session.id,
+        session: app.chat.session.id,
         cancel: tokio_util::sync::CancellationToken::new(),
         started: Instant::now(),
     });
@@ -184,18 +184,18 @@ pub fn run(args: &TuiBenchArgs) -> Result<i32> {
     let message = Id::new();
     let mut answer = ChatMessage::new(Role::Assistant, "");
     answer.id = message;
-    app.messages.push(answer);
-    let last = app.messages.len() - 1;
+    app.chat.messages.push(answer);
+    let last = app.chat.messages.len() - 1;
     let mut relayout = Vec::new();
     for chunk in pieces.chunks(args.tokens_per_frame.max(1)) {
         for piece in chunk {
-            app.messages[last].content.push_str(piece);
+            app.chat.messages[last].content.push_str(piece);
         }
         let t = Instant::now();
         app.refresh_views();
         relayout.push(t.elapsed().as_secs_f64() * 1e6);
     }
-    app.streaming = None;
+    app.chat.streaming = None;
     relayout.sort_by(f64::total_cmp);
 
     let figures = TuiFigures {

@@ -7,9 +7,11 @@ pub mod clipboard;
 pub mod incremental;
 pub mod input;
 pub mod keymap;
+pub mod layers;
 pub mod layout;
 pub mod markdown;
 pub mod palette;
+pub mod screens;
 pub mod terminal;
 pub mod theme;
 pub mod view;
@@ -76,15 +78,16 @@ pub fn build_app(runtime: &Runtime, options: &TuiOptions) -> Result<App> {
         KeyResolver::new(keymap),
         runtime.paths.data_dir.join("exports"),
     )?;
-    if options.model.is_some() && app.session.agent.model != default_model {
-        let session = app.store.create(&default_model)?;
-        app.sessions.insert(0, session.clone());
-        app.session = session;
-        app.messages.clear();
-        app.views.clear();
-        app.input = input::InputBox::default();
-        app.sidebar_selected = 0;
-        app.resume_scroll = None;
+    if options.model.is_some() && app.chat.session.agent.model != default_model {
+        let session = app.cx.store.create(&default_model)?;
+        let chat = &mut app.chat;
+        chat.sessions.insert(0, session.clone());
+        chat.session = session;
+        chat.messages.clear();
+        chat.views.clear();
+        chat.input = input::InputBox::default();
+        chat.sidebar_selected = 0;
+        chat.resume_scroll = None;
     }
     Ok(app)
 }
@@ -128,7 +131,7 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
                         Effect::OpenEditor(text) => {
                             input.abort();
                             let result = edit_in_editor(&text);
-                            terminal::resume(&mut terminal, app.mouse)?;
+                            terminal::resume(&mut terminal, app.cx.mouse)?;
                             input = spawn_input(tx.clone());
                             app.update(Msg::EditorDone(result));
                         }
@@ -137,16 +140,16 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
                 }
             }
             _ = tokio::time::sleep_until(next_frame), if dirty => {}
-            _ = ticker.tick() => { dirty |= app.streaming.is_some() || app.pull.is_some(); }
+            _ = ticker.tick() => { dirty |= app.chat.streaming.is_some() || app.cx.pull.is_some(); }
             _ = term_signal.recv() => break,
             _ = hup_signal.recv() => break,
         }
     }
-    if let Some(s) = &app.streaming {
+    if let Some(s) = &app.chat.streaming {
         // Let the run store the answer as cancelled before the process ends.
         s.cancel.cancel();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-        while app.streaming.is_some() {
+        while app.chat.streaming.is_some() {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(msg)) => {
                     app.update(msg);

@@ -1,0 +1,1353 @@
+//! The chat screen: the session list (sidebar), the conversation and the input box, with
+//! what they do: send and stream turns, regenerate, edit by forking, search, copy, session
+//! management, the model picker's choice and the prompts' answers. It owns the chat state
+//! (the open session, its messages and their laid-out views, scroll, focus, history) and
+//! draws itself. Key routing, the layer stack, the status bar frame and global keys are
+//! `App`'s; the modals themselves are in `layers`.
+
+use std::time::Instant;
+
+use crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph};
+use ratatui::Frame;
+use tokio_util::sync::CancellationToken;
+
+use super::{Event, Screen, ScreenId, Shared};
+use crate::orchestrator::events::{RunErrorKind, RunEvent};
+use crate::orchestrator::{describe_intervention, Turn, TurnInput};
+use crate::runtime::context::Caller;
+use crate::runtime::types::{Role, StreamEvent};
+use crate::sessions::{ChatMessage, MessageStatus, Session, UiState};
+use crate::store::Id;
+use crate::tui::app::{Effect, Msg};
+use crate::tui::incremental::{content_hash, Incremental};
+use crate::tui::input::InputBox;
+use crate::tui::keymap::{Action, Context};
+use crate::tui::layers::{self, Layer, ModelEntry, Picker, PromptKind, PullState, Reply};
+use crate::tui::layout::{self, Areas};
+use crate::tui::markdown::{self, Rendered};
+
+/// Which pane has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Sidebar,
+    Chat,
+    Input,
+}
+
+/// The generation in progress.
+#[derive(Debug)]
+pub struct Streaming {
+    pub message: Id,
+    /// The session the answer belongs to (the user may switch away meanwhile).
+    pub session: Id,
+    pub cancel: CancellationToken,
+    pub started: Instant,
+}
+
+/// Rendered lines of one message, cached per width.
+#[derive(Debug, Clone)]
+pub struct MessageView {
+    pub id: Id,
+    pub rendered: Rendered,
+    /// What the cache was made from: content hash and length, status, width.
+    key: (u64, usize, MessageStatus, u16),
+    /// How much of a growing answer is laid out for good.
+    incremental: Incremental,
+}
+
+/// The chat screen's state.
+pub struct ChatScreen {
+    /// The terminal size the panes are laid out for.
+    pub size: (u16, u16),
+    pub focus: Focus,
+    pub sessions: Vec<Session>,
+    pub sidebar_selected: usize,
+    /// Sidebar filtered by a session search.
+    pub session_filter: Option<String>,
+    /// Sessions matching `session_filter`, computed when it is set.
+    pub filter_hits: Vec<Id>,
+    /// Effects raised deep inside an update, returned with its others.
+    deferred: Vec<Effect>,
+    /// Number of the latest session search.
+    search_seq: u64,
+    pub session: Session,
+    pub messages: Vec<ChatMessage>,
+    pub views: Vec<MessageView>,
+    /// First visible chat line.
+    pub scroll: usize,
+    /// Keep the newest line in view while streaming.
+    pub follow: bool,
+    pub selected_message: Option<usize>,
+    pub input: InputBox,
+    pub history: Vec<String>,
+    pub history_pos: Option<usize>,
+    /// The input being typed before history recall started.
+    pub history_stash: String,
+    pub streaming: Option<Streaming>,
+    /// Model to switch to once its pull finishes.
+    pub pending_model: Option<(Id, String)>,
+    pub search: Option<(String, Vec<usize>, usize)>,
+    pub code_block_cursor: usize,
+    /// Scroll position to restore once the terminal size is known.
+    pub resume_scroll: Option<usize>,
+}
+
+impl ChatScreen {
+    /// The chat screen on `session` (already loaded, with its messages), `sessions` in the
+    /// sidebar, focus and scroll restored from the last run.
+    pub fn new(
+        sessions: Vec<Session>,
+        session: Session,
+        messages: Vec<ChatMessage>,
+        ui: &UiState,
+    ) -> ChatScreen {
+        let history = messages
+            .iter()
+            .filter(|m| m.role == Role::User)
+            .map(|m| m.content.clone())
+            .collect();
+        let input = InputBox::with_text(&session.draft);
+        let sidebar_selected = sessions
+            .iter()
+            .position(|s| s.id == session.id)
+            .unwrap_or(0);
+        ChatScreen {
+            size: (80, 24),
+            focus: match ui.focus.as_str() {
+                "sidebar" => Focus::Sidebar,
+                "chat" => Focus::Chat,
+                _ => Focus::Input,
+            },
+            sessions,
+            sidebar_selected,
+            session_filter: None,
+            filter_hits: Vec::new(),
+            deferred: Vec::new(),
+            search_seq: 0,
+            session,
+            messages,
+            views: Vec::new(),
+            scroll: 0,
+            follow: true,
+            selected_message: None,
+            input,
+            history,
+            history_pos: None,
+            history_stash: String::new(),
+            streaming: None,
+            pending_model: None,
+            search: None,
+            code_block_cursor: 0,
+            resume_scroll: ui.scroll,
+        }
+    }
+
+    /// Saves the draft, any answer still streaming (as cancelled), and where the user is
+    /// (session, focus, scroll) for the next start.
+    pub fn save_ui_state(&mut self, cx: &mut Shared) {
+        self.save_draft(cx);
+        if let Some(s) = self.streaming.take() {
+            s.cancel.cancel();
+            if let Some(m) = self.messages.iter_mut().find(|m| m.id == s.message) {
+                m.status = MessageStatus::Cancelled;
+                let m = m.clone();
+                self.persist(cx, &m);
+            }
+        }
+        let state = crate::sessions::UiState {
+            session: Some(self.session.id),
+            focus: match self.focus {
+                Focus::Sidebar => "sidebar",
+                Focus::Chat => "chat",
+                Focus::Input => "input",
+            }
+            .to_string(),
+            scroll: (!self.follow).then_some(self.scroll),
+        };
+        if let Err(e) = cx.store.save_ui(&state) {
+            tracing::warn!("could not save the UI state: {e}");
+        }
+    }
+
+    /// The panes' rectangles for the current size and focus.
+    pub fn areas(&self) -> Areas {
+        layout::areas(
+            self.size.0,
+            self.size.1,
+            self.focus == Focus::Sidebar,
+            &self.input,
+            self.input_rows(),
+        )
+    }
+
+    fn input_rows(&self) -> u16 {
+        let width = layout::input_inner_width(self.size.0, self.focus == Focus::Sidebar);
+        let (rows, _) = self.input.layout(width);
+        u16::try_from(rows.len()).unwrap_or(u16::MAX).clamp(1, 6)
+    }
+
+    /// Width available to message text in the chat pane.
+    pub fn chat_width(&self) -> u16 {
+        self.areas().chat.width.saturating_sub(2).max(4)
+    }
+
+    /// Re-renders messages whose text, status or width changed. An answer that grew is
+    /// laid out again only from its last finished block on.
+    pub fn refresh_views(&mut self, cx: &mut Shared) {
+        let width = self.chat_width();
+        self.views.truncate(self.messages.len());
+        for (i, m) in self.messages.iter().enumerate() {
+            let key = (content_hash(&m.content), m.content.len(), m.status, width);
+            let old = self.views.get_mut(i).filter(|v| v.id == m.id);
+            if old.as_ref().is_some_and(|v| v.key == key) {
+                continue;
+            }
+            let (mut rendered, mut incremental) = old
+                .map(|v| {
+                    (
+                        std::mem::take(&mut v.rendered),
+                        std::mem::take(&mut v.incremental),
+                    )
+                })
+                .unwrap_or_default();
+            match m.role {
+                Role::Assistant => incremental.refresh(
+                    &mut rendered,
+                    &m.content,
+                    width,
+                    &cx.theme,
+                    &cx.highlighter,
+                ),
+                _ => {
+                    rendered = Rendered {
+                        lines: markdown::wrap_plain(
+                            &m.content,
+                            width,
+                            ratatui::style::Style::default().fg(cx.theme.fg),
+                        ),
+                        code_blocks: Vec::new(),
+                    }
+                }
+            }
+            let view = MessageView {
+                id: m.id,
+                rendered,
+                key,
+                incremental,
+            };
+            if i < self.views.len() {
+                self.views[i] = view;
+            } else {
+                self.views.push(view);
+            }
+        }
+        if self.follow {
+            self.follow_end();
+        }
+    }
+
+    /// Keeps the newest line in view. While an answer streams, the view jumps a third of
+    /// a page at a time instead of one line per new line: every jump rewrites the whole
+    /// pane, which is what a slow SSH link pays for.
+    fn follow_end(&mut self) {
+        let max = self.max_scroll();
+        if self.streaming.is_none() {
+            self.scroll = max;
+        } else {
+            // Jump when the newest line left the view, or when the view overshoots by a
+            // whole step (the answer shrank: regenerate, a resize, a session switch).
+            let step = (self.chat_rows() / 3).max(1);
+            if self.scroll < max || self.scroll >= max + step {
+                self.scroll = max + step - 1;
+            }
+        }
+    }
+
+    /// Height in lines of message `i` (header, body, blank line).
+    pub fn message_height(&self, i: usize) -> usize {
+        self.views.get(i).map_or(0, |v| v.rendered.lines.len() + 2)
+    }
+
+    pub fn total_lines(&self) -> usize {
+        (0..self.views.len()).map(|i| self.message_height(i)).sum()
+    }
+
+    fn chat_rows(&self) -> usize {
+        usize::from(self.areas().chat.height.saturating_sub(2))
+    }
+
+    fn max_scroll(&self) -> usize {
+        self.total_lines().saturating_sub(self.chat_rows())
+    }
+
+    fn scroll_to_bottom(&mut self) {
+        self.scroll = self.max_scroll();
+    }
+
+    fn scroll_by(&mut self, delta: isize) {
+        // Start from the real end: while streaming the view may sit past it.
+        let target = self
+            .scroll
+            .min(self.max_scroll())
+            .saturating_add_signed(delta)
+            .min(self.max_scroll());
+        self.scroll = target;
+        self.follow = self.scroll >= self.max_scroll();
+    }
+
+    fn scroll_to_message(&mut self, i: usize) {
+        let offset: usize = (0..i).map(|j| self.message_height(j)).sum();
+        self.scroll = offset.min(self.max_scroll());
+        self.follow = self.scroll >= self.max_scroll();
+    }
+
+    /// Session totals for the status bar: tokens and cost.
+    pub fn session_usage(&self) -> (u64, f64) {
+        self.messages.iter().fold((0, 0.0), |(t, c), m| {
+            let u = m
+                .usage
+                .map_or(0, |u| u64::from(u.input_tokens + u.output_tokens));
+            (t + u, c + m.cost_usd)
+        })
+    }
+
+    pub fn last_latency(&self) -> Option<f64> {
+        self.messages.iter().rev().find_map(|m| m.latency_ms)
+    }
+
+    /// The pane contexts a key is resolved in.
+    fn pane_contexts(&self) -> Vec<Context> {
+        vec![match self.focus {
+            Focus::Sidebar => Context::Sidebar,
+            Focus::Chat => Context::Chat,
+            Focus::Input => Context::Input,
+        }]
+    }
+
+    /// Applies one inbound message (not a key).
+    fn on_msg(&mut self, cx: &mut Shared, msg: Msg) {
+        match msg {
+            Msg::Key(_) | Msg::Paste(_) => {}
+            Msg::Scroll(lines) => self.scroll_by(isize::from(lines)),
+            Msg::Resize(w, h) => {
+                self.size = (w, h);
+                self.refresh_views(cx);
+                if let Some(scroll) = self.resume_scroll.take() {
+                    self.follow = false;
+                    self.scroll = scroll.min(self.max_scroll());
+                }
+            }
+            Msg::Stream { message, event } => self.on_stream(message, event),
+            Msg::Run(event) => self.on_run_event(cx, *event),
+            Msg::TurnFailed(error) => {
+                if let Some(s) = self.streaming.take() {
+                    if let Some(m) = self.messages.iter_mut().find(|m| m.id == s.message) {
+                        m.status = MessageStatus::Error;
+                        m.content = error.clone();
+                    }
+                }
+                cx.flash = Some(format!("could not answer: {error}"));
+            }
+            Msg::PullProgress { model, done, total } => {
+                cx.pull = Some(PullState { model, done, total })
+            }
+            Msg::Pulled { model, result } => self.on_pulled(cx, model, result),
+            Msg::EditorDone(Ok(text)) => self.input.set(text.trim_end_matches('\n')),
+            Msg::EditorDone(Err(e)) => cx.flash = Some(format!("editor: {e}")),
+            Msg::SessionHits { seq, result } => {
+                if seq == self.search_seq && self.session_filter.is_some() {
+                    match result {
+                        Ok(ids) => self.filter_hits = ids,
+                        Err(e) => cx.flash = Some(format!("search failed: {e}")),
+                    }
+                    let shown = self.visible_sessions().len();
+                    self.sidebar_selected = self.sidebar_selected.min(shown.saturating_sub(1));
+                }
+            }
+        }
+    }
+
+    fn on_paste(&mut self, text: &str) {
+        // A paste is text, never keys: it goes into the input box.
+        self.focus = Focus::Input;
+        self.input.insert_str(text);
+    }
+
+    /// Keys with no binding: typing into the input box when it has focus.
+    fn on_text_key(&mut self, key: KeyEvent) {
+        if self.focus == Focus::Input {
+            layers::edit(&mut self.input, key);
+        }
+    }
+
+    fn on_action(&mut self, cx: &mut Shared, action: Action, fx: &mut Vec<Effect>) {
+        use Action as A;
+        match action {
+            A::Cancel => {
+                if !self.cancel_generation(cx) && self.search.take().is_none() {
+                    self.selected_message = None;
+                }
+                cx.keys.reset();
+            }
+            A::FocusNext => self.cycle_focus(cx, 1),
+            A::FocusPrev => self.cycle_focus(cx, -1),
+            A::FocusSidebar => self.focus = Focus::Sidebar,
+            A::FocusChat => self.focus = Focus::Chat,
+            A::FocusInput => self.focus = Focus::Input,
+            A::Send => self.send(cx, fx),
+            A::Newline => self.input.insert_char('\n'),
+            A::HistoryPrev => self.recall(-1),
+            A::HistoryNext => self.recall(1),
+            A::ComposeInEditor => fx.push(Effect::OpenEditor(self.input.text().to_string())),
+            A::Regenerate => self.regenerate(cx, fx),
+            A::EditMessage => self.edit_selected(cx),
+            A::ScrollUp => self.scroll_by(-1),
+            A::ScrollDown => self.scroll_by(1),
+            A::PageUp | A::PageDown => self.page(action == A::PageDown),
+            A::Top | A::Bottom => self.jump(action == A::Bottom),
+            A::Search => cx.open(Layer::Prompt(PromptKind::SearchChat, InputBox::default())),
+            A::SearchNext | A::SearchPrev => {
+                self.search_step(if action == A::SearchNext { 1 } else { -1 })
+            }
+            A::CopyLastAnswer => self.copy_last_answer(cx, fx),
+            A::CopyMessage => self.copy_selected(cx, fx),
+            A::CopyCodeBlock => self.copy_code_block(cx, fx),
+            A::SelectPrevMessage => self.select_message(-1),
+            A::SelectNextMessage => self.select_message(1),
+            A::PickModel => {
+                let picker = Picker::new(&cx.catalog, &self.session.agent.model);
+                cx.open(Layer::Picker(picker));
+            }
+            A::NewSession => self.new_session(cx),
+            A::RenameSession => {
+                let title = self
+                    .sidebar_session()
+                    .map(|s| s.title.clone())
+                    .unwrap_or_default();
+                cx.open(Layer::Prompt(
+                    PromptKind::Rename,
+                    InputBox::with_text(&title),
+                ));
+            }
+            A::DeleteSession => {
+                if let Some(s) = self.sidebar_session() {
+                    cx.open(Layer::ConfirmDelete {
+                        id: s.id,
+                        title: s.title.clone(),
+                    });
+                }
+            }
+            A::SearchSessions => cx.open(Layer::Prompt(
+                PromptKind::SearchSessions,
+                InputBox::default(),
+            )),
+            A::ExportMarkdown => self.export(cx, false),
+            A::ExportJson => self.export(cx, true),
+            A::EditSystemPrompt => {
+                let current = self.session.agent.instructions.clone().unwrap_or_default();
+                cx.open(Layer::Prompt(
+                    PromptKind::SystemPrompt,
+                    InputBox::with_text(&current),
+                ));
+            }
+            A::EditParams => {
+                let p = &self.session.agent.params;
+                let text = format!(
+                    "temperature={} max_tokens={} repeat_penalty={}",
+                    p.temperature.map_or("default".into(), |t| t.to_string()),
+                    p.max_tokens.map_or("default".into(), |t| t.to_string()),
+                    p.repetition_penalty
+                        .map_or("default".into(), |t| t.to_string())
+                );
+                cx.open(Layer::Prompt(
+                    PromptKind::Params,
+                    InputBox::with_text(&text),
+                ));
+            }
+            A::ListUp | A::ListDown => self.sidebar_move(action == A::ListDown),
+            A::OpenSession => self.open_sidebar_session(cx),
+            // The router's and the layers' actions.
+            A::Quit
+            | A::CancelOrQuit
+            | A::Help
+            | A::CommandPalette
+            | A::NextScreen
+            | A::ToggleMouse
+            | A::ConfirmYes
+            | A::ConfirmNo
+            | A::SearchSubmit
+            | A::PickerUp
+            | A::PickerDown
+            | A::PickerSelect => {}
+        }
+    }
+
+    /// What a layer this screen opened answered.
+    fn on_reply(&mut self, cx: &mut Shared, reply: Reply, fx: &mut Vec<Effect>) {
+        match reply {
+            Reply::Delete { id, title } => self.delete_session(cx, id, &title),
+            Reply::Model(entry) => self.choose_model(cx, entry, fx),
+            Reply::Prompt(kind, input) => self.submit_prompt(cx, kind, input),
+            Reply::Quit | Reply::Palette(_) => {}
+        }
+    }
+
+    fn cycle_focus(&mut self, cx: &mut Shared, dir: i32) {
+        let order = [Focus::Sidebar, Focus::Chat, Focus::Input];
+        let pos = order.iter().position(|f| *f == self.focus).unwrap_or(2) as i32;
+        self.focus = order[(pos + dir).rem_euclid(3) as usize];
+        cx.keys.reset();
+    }
+
+    /// Cancels the running generation; false when nothing was running.
+    fn cancel_generation(&mut self, cx: &mut Shared) -> bool {
+        match &self.streaming {
+            Some(s) => {
+                s.cancel.cancel();
+                cx.flash = Some("cancelling…".into());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Keeps the unsent input with the session, to restore it on resume.
+    pub fn save_draft(&mut self, cx: &mut Shared) {
+        self.session.draft = self.input.text().to_string();
+        if let Err(e) = cx.store.save(&self.session) {
+            cx.flash = Some(format!("could not save the session: {e}"));
+        }
+    }
+
+    fn persist(&mut self, cx: &mut Shared, message: &ChatMessage) {
+        if let Err(e) = cx.store.put_message(&mut self.session, message) {
+            cx.flash = Some(format!("could not save: {e}"));
+        }
+    }
+
+    fn send(&mut self, cx: &mut Shared, fx: &mut Vec<Effect>) {
+        if self.streaming.is_some() {
+            cx.flash = Some("still answering; Esc cancels".into());
+            return;
+        }
+        if self.input.is_blank() {
+            return;
+        }
+        let text = self.input.take();
+        self.history.push(text.clone());
+        self.history_pos = None;
+        let mut turn = Turn::new(self.session.id, TurnInput::Ask(text.clone()), Caller::Tui);
+        turn.agent = Some(self.session.agent.clone());
+        // Shown at once; the orchestrator stores both (off this task) under the same ids.
+        // The orchestrator names the stored session the same way; keep this copy in step.
+        if self.session.title == crate::sessions::NEW_TITLE {
+            self.session.title = crate::sessions::title_from(&text);
+        }
+        let mut user = ChatMessage::new(Role::User, text);
+        user.id = turn.prompt_id;
+        self.messages.push(user);
+        self.session.draft.clear();
+        self.start_answer(cx, turn, fx);
+    }
+
+    /// Shows an empty answer and asks the orchestrator to run the turn.
+    fn start_answer(&mut self, cx: &mut Shared, turn: Turn, fx: &mut Vec<Effect>) {
+        let mut answer = ChatMessage::new(Role::Assistant, "");
+        answer.id = turn.answer_id;
+        answer.model = Some(self.session.agent.model.clone());
+        answer.status = MessageStatus::Streaming;
+        self.streaming = Some(Streaming {
+            message: answer.id,
+            session: self.session.id,
+            cancel: turn.cancel.clone(),
+            started: Instant::now(),
+        });
+        fx.push(Effect::Turn(Box::new(turn)));
+        self.messages.push(answer);
+        self.follow = true;
+        self.selected_message = None;
+        self.refresh_views(cx);
+    }
+
+    fn on_stream(&mut self, message: Id, event: StreamEvent) {
+        if let StreamEvent::TextDelta { text } = event {
+            if let Some(m) = self.messages.iter_mut().rev().find(|m| m.id == message) {
+                m.content.push_str(&text);
+            }
+        }
+    }
+
+    fn on_run_event(&mut self, cx: &mut Shared, event: RunEvent) {
+        match event {
+            RunEvent::Intervention {
+                check,
+                action,
+                detail,
+                ..
+            } => {
+                cx.flash = Some(format!(
+                    "guardrail: {}",
+                    describe_intervention(&check, action, &detail)
+                ))
+            }
+            RunEvent::ToolCall { call, .. } => {
+                cx.flash = Some(format!("tool call: {}({})", call.name, call.arguments))
+            }
+            RunEvent::Finished {
+                session,
+                answer,
+                error,
+                ..
+            } => self.on_finished(cx, session, answer, error),
+            RunEvent::Started { .. } | RunEvent::TextDelta { .. } | RunEvent::Usage { .. } => {}
+        }
+    }
+
+    /// The run stored its answer: show it as stored, say how it ended.
+    fn on_finished(
+        &mut self,
+        cx: &mut Shared,
+        session: Id,
+        answer: ChatMessage,
+        error: Option<crate::orchestrator::events::RunError>,
+    ) {
+        if self
+            .streaming
+            .as_ref()
+            .is_some_and(|s| s.message == answer.id)
+        {
+            self.streaming = None;
+        }
+        cx.flash = error.map(|e| match e.kind {
+            RunErrorKind::Cancelled => "cancelled; the partial answer is kept".to_string(),
+            RunErrorKind::Blocked => e.message,
+            RunErrorKind::BrokenStream => format!("the stream broke: {}", e.message),
+            RunErrorKind::Auth => format!("authentication failed: {}", e.message),
+            RunErrorKind::Throttled => format!("throttled by the provider: {}", e.message),
+            RunErrorKind::Unreachable => format!("unreachable: {}", e.message),
+            _ => format!("error: {}", e.message),
+        });
+        if session == self.session.id {
+            if let Some(m) = self.messages.iter_mut().rev().find(|m| m.id == answer.id) {
+                *m = answer;
+            }
+            self.refresh_views(cx);
+        }
+        self.reload_sidebar(cx);
+    }
+
+    fn on_pulled(&mut self, cx: &mut Shared, model: String, result: Result<(), String>) {
+        cx.pull = None;
+        match result {
+            Ok(()) => {
+                if let Some(entry) = cx.catalog.iter_mut().find(|e| e.id == model) {
+                    entry.downloaded = true;
+                }
+                if let Some((session, _)) = self.pending_model.take_if(|(_, m)| *m == model) {
+                    if session == self.session.id {
+                        self.set_model(cx, &model);
+                    } else if let Ok(Some(mut s)) = cx.store.get(session) {
+                        // Picked in a session the user has left: update it there.
+                        s.agent.model = model.clone();
+                        if let Err(e) = cx.store.save(&s) {
+                            cx.flash = Some(format!("could not save: {e}"));
+                        }
+                    }
+                }
+                cx.flash = Some(format!("{model} downloaded"));
+            }
+            Err(e) => cx.flash = Some(format!("pull of {model} failed: {e}")),
+        }
+    }
+
+    fn recall(&mut self, dir: isize) {
+        if self.history.is_empty() {
+            return;
+        }
+        if self.history_pos.is_none() {
+            if dir > 0 {
+                return;
+            }
+            // Keep what was being typed; Down past the newest entry brings it back.
+            self.history_stash = self.input.text().to_string();
+        }
+        let last = self.history.len() - 1;
+        let pos = match (self.history_pos, dir < 0) {
+            (None, true) => Some(last),
+            (None, false) => None,
+            (Some(p), true) => Some(p.saturating_sub(1)),
+            (Some(p), false) if p >= last => None,
+            (Some(p), false) => Some(p + 1),
+        };
+        self.history_pos = pos;
+        match pos {
+            Some(p) => self.input.set(&self.history[p]),
+            None => {
+                let stash = std::mem::take(&mut self.history_stash);
+                self.input.set(&stash);
+            }
+        }
+    }
+
+    fn regenerate(&mut self, cx: &mut Shared, fx: &mut Vec<Effect>) {
+        if self.streaming.is_some() {
+            return;
+        }
+        let last_answer = self
+            .messages
+            .last()
+            .is_some_and(|m| m.role == Role::Assistant);
+        let question = self.messages.len() - usize::from(last_answer);
+        if !self.messages[..question]
+            .last()
+            .is_some_and(|m| m.role == Role::User)
+        {
+            cx.flash = Some("nothing to regenerate".into());
+            return;
+        }
+        if last_answer {
+            // The orchestrator removes it from the store and writes the new one.
+            self.messages.pop();
+        }
+        let mut turn = Turn::new(self.session.id, TurnInput::Regenerate, Caller::Tui);
+        turn.agent = Some(self.session.agent.clone());
+        self.start_answer(cx, turn, fx);
+    }
+
+    /// Forks the session before the selected user message and puts its text in the input.
+    fn edit_selected(&mut self, cx: &mut Shared) {
+        let Some(i) = self
+            .selected_message
+            .or_else(|| self.messages.iter().rposition(|m| m.role == Role::User))
+        else {
+            return;
+        };
+        let Some(m) = self
+            .messages
+            .get(i)
+            .filter(|m| m.role == Role::User)
+            .cloned()
+        else {
+            cx.flash = Some("select one of your messages to edit ([ and ])".into());
+            return;
+        };
+        match cx.store.fork(&self.session, m.id) {
+            Ok(fork) => {
+                self.switch_to(cx, fork);
+                self.input.set(&m.content);
+                self.focus = Focus::Input;
+                cx.flash = Some("editing in a fork; Enter resends".into());
+            }
+            Err(e) => cx.flash = Some(format!("could not fork: {e}")),
+        }
+    }
+
+    fn page(&mut self, down: bool) {
+        if self.focus == Focus::Sidebar {
+            for _ in 0..10 {
+                self.sidebar_move(down);
+            }
+            return;
+        }
+        let rows = self.chat_rows().max(2) as isize - 1;
+        self.scroll_by(if down { rows } else { -rows });
+    }
+
+    fn jump(&mut self, bottom: bool) {
+        if self.focus == Focus::Sidebar {
+            let n = self.visible_sessions().len();
+            self.sidebar_selected = if bottom { n.saturating_sub(1) } else { 0 };
+            return;
+        }
+        if bottom {
+            self.follow = true;
+            self.scroll_to_bottom();
+        } else {
+            self.follow = false;
+            self.scroll = 0;
+        }
+    }
+
+    fn submit_prompt(&mut self, cx: &mut Shared, kind: PromptKind, input: InputBox) {
+        let text = input.text().trim().to_string();
+        match kind {
+            PromptKind::Rename => {
+                let id = self.sidebar_session().map(|s| s.id);
+                if let (Some(id), false) = (id, text.is_empty()) {
+                    if id == self.session.id {
+                        // The current session's settings live in `self.session`.
+                        self.session.title = text;
+                        self.save_draft(cx);
+                    } else if let Ok(Some(mut s)) = cx.store.get(id) {
+                        s.title = text;
+                        if let Err(e) = cx.store.save(&s) {
+                            cx.flash = Some(format!("could not rename: {e}"));
+                        }
+                    }
+                    self.reload_sidebar(cx);
+                }
+            }
+            PromptKind::SystemPrompt => {
+                self.session.agent.instructions = Some(text).filter(|t| !t.is_empty());
+                self.save_draft(cx);
+                cx.flash = Some("system prompt saved".into());
+            }
+            PromptKind::Params => match self.session.agent.params.with_assignments(&text) {
+                Ok(p) => {
+                    self.session.agent.params = p;
+                    self.save_draft(cx);
+                    cx.flash = Some("parameters saved".into());
+                }
+                Err(e) => {
+                    cx.flash = Some(e.to_string());
+                    cx.open(Layer::Prompt(kind, input));
+                }
+            },
+            PromptKind::SearchChat => {
+                let needle = text.to_lowercase();
+                let hits: Vec<usize> = self
+                    .messages
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| {
+                        !needle.is_empty() && m.content.to_lowercase().contains(&needle)
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                cx.flash = Some(format!("{} match(es) for `{text}` (n/N)", hits.len()));
+                self.focus = Focus::Chat;
+                self.search = Some((text, hits, 0));
+                self.search_step(0);
+            }
+            PromptKind::SearchSessions => {
+                self.session_filter = Some(text).filter(|t| !t.is_empty());
+                // Other clients may have added sessions: list them afresh, then search.
+                self.reload_sidebar(cx);
+                self.sidebar_selected = 0;
+                self.focus = Focus::Sidebar;
+            }
+        }
+    }
+
+    fn search_step(&mut self, dir: isize) {
+        let Some((_, hits, pos)) = &mut self.search else {
+            return;
+        };
+        if hits.is_empty() {
+            return;
+        }
+        *pos = (*pos as isize + dir).rem_euclid(hits.len() as isize) as usize;
+        let target = hits[*pos];
+        self.selected_message = Some(target);
+        self.scroll_to_message(target);
+    }
+
+    fn copy_last_answer(&mut self, cx: &mut Shared, fx: &mut Vec<Effect>) {
+        match self
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::Assistant && !m.content.is_empty())
+        {
+            Some(m) => {
+                fx.push(Effect::Copy(m.content.clone()));
+                cx.flash = Some("copied the last answer".into());
+            }
+            None => cx.flash = Some("no answer to copy".into()),
+        }
+    }
+
+    fn copy_selected(&mut self, cx: &mut Shared, fx: &mut Vec<Effect>) {
+        match self.selected_message.and_then(|i| self.messages.get(i)) {
+            Some(m) => {
+                fx.push(Effect::Copy(m.content.clone()));
+                cx.flash = Some("copied the message".into());
+            }
+            None => cx.flash = Some("select a message first ([ and ])".into()),
+        }
+    }
+
+    /// Copies the next code block of the selected (or last) answer, cycling.
+    fn copy_code_block(&mut self, cx: &mut Shared, fx: &mut Vec<Effect>) {
+        let i = self.selected_message.or_else(|| {
+            self.messages
+                .iter()
+                .rposition(|m| m.role == Role::Assistant)
+        });
+        let blocks = i
+            .and_then(|i| self.views.get(i))
+            .map(|v| &v.rendered.code_blocks);
+        match blocks.filter(|b| !b.is_empty()) {
+            Some(blocks) => {
+                let n = self.code_block_cursor % blocks.len();
+                fx.push(Effect::Copy(blocks[n].code.clone()));
+                cx.flash = Some(format!("copied code block {} of {}", n + 1, blocks.len()));
+                self.code_block_cursor = n + 1;
+            }
+            None => cx.flash = Some("no code block in that message".into()),
+        }
+    }
+
+    fn select_message(&mut self, dir: isize) {
+        if self.messages.is_empty() {
+            return;
+        }
+        let last = self.messages.len() - 1;
+        let next = match self.selected_message {
+            None => last,
+            Some(i) => i.saturating_add_signed(dir).min(last),
+        };
+        self.selected_message = Some(next);
+        self.code_block_cursor = 0;
+        self.scroll_to_message(next);
+    }
+
+    /// A model chosen in the picker: switch to it, or pull it first when it is local and
+    /// not downloaded yet.
+    fn choose_model(&mut self, cx: &mut Shared, entry: ModelEntry, fx: &mut Vec<Effect>) {
+        if entry.local && !entry.downloaded {
+            if cx.pull.is_some() {
+                cx.flash = Some("a download is already running".into());
+                return;
+            }
+            self.pending_model = Some((self.session.id, entry.id.clone()));
+            cx.pull = Some(PullState {
+                model: entry.id.clone(),
+                done: 0,
+                total: None,
+            });
+            fx.push(Effect::Pull(entry.id));
+        } else {
+            // A later choice wins over a download still running.
+            self.pending_model = None;
+            self.set_model(cx, &entry.id);
+        }
+    }
+
+    fn set_model(&mut self, cx: &mut Shared, id: &str) {
+        self.session.agent.model = id.to_string();
+        self.save_draft(cx);
+        cx.flash = Some(format!("model: {id}"));
+    }
+
+    fn visible_sessions(&self) -> Vec<&Session> {
+        match &self.session_filter {
+            None => self.sessions.iter().collect(),
+            Some(_) => self
+                .sessions
+                .iter()
+                .filter(|s| self.filter_hits.contains(&s.id))
+                .collect(),
+        }
+    }
+
+    /// Sessions shown in the sidebar (filtered by a session search).
+    pub fn sidebar_items(&self) -> Vec<&Session> {
+        self.visible_sessions()
+    }
+
+    fn sidebar_session(&self) -> Option<&Session> {
+        self.visible_sessions().get(self.sidebar_selected).copied()
+    }
+
+    fn sidebar_move(&mut self, down: bool) {
+        let n = self.visible_sessions().len();
+        if n > 0 {
+            self.sidebar_selected = if down {
+                (self.sidebar_selected + 1).min(n - 1)
+            } else {
+                self.sidebar_selected.saturating_sub(1)
+            };
+        }
+    }
+
+    fn reload_sidebar(&mut self, cx: &mut Shared) {
+        // The list reorders (most recently updated first): keep the same session selected.
+        let selected = self.sidebar_session().map(|s| s.id);
+        match cx.store.list() {
+            Ok(s) => self.sessions = s,
+            Err(e) => cx.flash = Some(format!("could not list sessions: {e}")),
+        }
+        if let Some(pos) = selected.and_then(|id| self.sessions.iter().position(|s| s.id == id)) {
+            if self.session_filter.is_none() {
+                self.sidebar_selected = pos;
+            }
+        }
+        self.refresh_filter();
+    }
+
+    /// Re-runs the session search (once per change, not per frame).
+    fn refresh_filter(&mut self) {
+        match &self.session_filter {
+            // A full-text scan: it runs off the UI task and answers with `Msg::SessionHits`.
+            Some(q) => {
+                self.search_seq += 1;
+                self.deferred.push(Effect::SearchSessions {
+                    query: q.clone(),
+                    seq: self.search_seq,
+                });
+            }
+            None => self.filter_hits.clear(),
+        }
+    }
+
+    fn open_sidebar_session(&mut self, cx: &mut Shared) {
+        let Some(id) = self.sidebar_session().map(|s| s.id) else {
+            return;
+        };
+        self.focus = Focus::Input;
+        if id == self.session.id {
+            return;
+        }
+        // The sidebar's copy may be stale: read the session as stored.
+        match cx.store.get(id) {
+            Ok(Some(s)) => self.switch_to(cx, s),
+            Ok(None) => self.reload_sidebar(cx),
+            Err(e) => cx.flash = Some(format!("could not open the session: {e}")),
+        }
+    }
+
+    fn switch_to(&mut self, cx: &mut Shared, session: Session) {
+        if self.streaming.is_some() {
+            self.cancel_generation(cx);
+        }
+        // The current session may just have been deleted: only save it if it still exists.
+        if cx.store.get(self.session.id).ok().flatten().is_some() {
+            self.save_draft(cx);
+        }
+        match cx.store.messages(session.id) {
+            Ok(messages) => {
+                self.input = InputBox::with_text(&session.draft);
+                self.session = session;
+                self.messages = messages;
+                self.views.clear();
+                self.selected_message = None;
+                self.search = None;
+                self.follow = true;
+                self.refresh_views(cx);
+                self.reload_sidebar(cx);
+                self.sidebar_selected = self
+                    .visible_sessions()
+                    .iter()
+                    .position(|s| s.id == self.session.id)
+                    .unwrap_or(0);
+            }
+            Err(e) => cx.flash = Some(format!("could not open the session: {e}")),
+        }
+    }
+
+    fn new_session(&mut self, cx: &mut Shared) {
+        let model = self.session.agent.model.clone();
+        match cx.store.create(&model) {
+            Ok(s) => {
+                self.switch_to(cx, s);
+                self.focus = Focus::Input;
+            }
+            Err(e) => cx.flash = Some(format!("could not create a session: {e}")),
+        }
+    }
+
+    fn delete_session(&mut self, cx: &mut Shared, id: Id, title: &str) {
+        if let Err(e) = cx.store.delete(id) {
+            cx.flash = Some(format!("could not delete: {e}"));
+            return;
+        }
+        self.reload_sidebar(cx);
+        if self.session.id == id {
+            match self.sessions.first().cloned() {
+                Some(s) => self.switch_to(cx, s),
+                None => self.new_session(cx),
+            }
+        }
+        self.sidebar_selected = self
+            .sidebar_selected
+            .min(self.sessions.len().saturating_sub(1));
+        cx.flash = Some(format!("deleted “{title}”"));
+    }
+
+    fn export(&mut self, cx: &mut Shared, json: bool) {
+        let Some(s) = self.sidebar_session().cloned() else {
+            return;
+        };
+        let result = if json {
+            cx.store.export_json(s.id)
+        } else {
+            cx.store.export_markdown(s.id)
+        };
+        let ext = if json { "json" } else { "md" };
+        let safe: String = s
+            .title
+            .chars()
+            .map(|c| if c.is_alphanumeric() { c } else { '-' })
+            .take(40)
+            .collect();
+        let path = cx.export_dir.join(format!("{safe}-{}.{ext}", s.id));
+        let written = result.map_err(|e| e.to_string()).and_then(|text| {
+            std::fs::create_dir_all(&cx.export_dir).map_err(|e| e.to_string())?;
+            std::fs::write(&path, text).map_err(|e| e.to_string())
+        });
+        cx.flash = Some(match written {
+            Ok(()) => format!("exported to {}", path.display()),
+            Err(e) => format!("export failed: {e}"),
+        });
+    }
+}
+
+impl Screen for ChatScreen {
+    fn id(&self) -> ScreenId {
+        ScreenId::Chat
+    }
+
+    fn contexts(&self) -> Vec<Context> {
+        self.pane_contexts()
+    }
+
+    fn update(&mut self, event: Event, cx: &mut Shared) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match event {
+            Event::Action(action) => self.on_action(cx, action, &mut fx),
+            Event::Key(key) => self.on_text_key(key),
+            Event::Paste(text) => self.on_paste(&text),
+            Event::Reply(reply) => self.on_reply(cx, reply, &mut fx),
+            Event::Msg(msg) => self.on_msg(cx, msg),
+        }
+        fx.append(&mut self.deferred);
+        fx
+    }
+
+    fn draw(&self, frame: &mut Frame, _area: Rect, cx: &Shared) {
+        let areas = self.areas();
+        if areas.sidebar.width > 0 {
+            self.draw_sidebar(cx, frame, areas.sidebar);
+        }
+        self.draw_chat(cx, frame, areas.chat);
+        self.draw_input(cx, frame, areas.input);
+    }
+
+    fn status(&self, cx: &Shared) -> Vec<String> {
+        let (tokens, cost) = self.session_usage();
+        let mut parts = vec![
+            format!(" {} ", self.session.agent.model),
+            format!("{tokens} tok"),
+            format!("${cost:.4}"),
+        ];
+        if let Some(ms) = self.last_latency() {
+            parts.push(format!("last {:.1}s", ms / 1000.0));
+        }
+        parts.push("guardrail: off".into());
+        if let Some(p) = &cx.pull {
+            let pct = p.total.filter(|t| *t > 0).map(|t| p.done * 100 / t);
+            parts.push(match pct {
+                Some(pct) => format!("pulling {} {pct}% {}", p.model, gauge(pct)),
+                None => format!("pulling {} {} MB", p.model, p.done / 1_000_000),
+            });
+        }
+        if let Some(s) = &self.streaming {
+            parts.push(format!(
+                "generating {:.0}s",
+                s.started.elapsed().as_secs_f64()
+            ));
+        }
+        parts
+    }
+
+    fn focus_context(&mut self, context: Context, _cx: &mut Shared) {
+        match context {
+            Context::Chat => self.focus = Focus::Chat,
+            Context::Input => self.focus = Focus::Input,
+            Context::Sidebar => self.focus = Focus::Sidebar,
+            _ => {}
+        }
+    }
+
+    fn cancel_work(&mut self, cx: &mut Shared) -> bool {
+        self.cancel_generation(cx)
+    }
+
+    fn on_quit(&mut self, cx: &mut Shared) {
+        self.cancel_generation(cx);
+        self.save_ui_state(cx);
+    }
+}
+
+/// Drawing the panes: sidebar, conversation (only the visible messages), input box.
+impl ChatScreen {
+    fn pane(cx: &Shared, title: String, focused: bool) -> Block<'static> {
+        let t = &cx.theme;
+        Block::default()
+            .borders(Borders::ALL)
+            .title(title)
+            .border_style(Style::default().fg(if focused { t.border_focused } else { t.border }))
+            .title_style(Style::default().fg(if focused { t.accent } else { t.muted }))
+    }
+
+    fn draw_sidebar(&self, cx: &Shared, frame: &mut Frame, area: Rect) {
+        let t = &cx.theme;
+        let title = match &self.session_filter {
+            Some(q) => format!(" Sessions /{q} "),
+            None => " Sessions ".to_string(),
+        };
+        let items: Vec<ListItem> = self
+            .sidebar_items()
+            .iter()
+            .map(|s| {
+                let style = if s.id == self.session.id {
+                    Style::default().fg(t.accent).add_modifier(Modifier::BOLD)
+                } else {
+                    Style::default().fg(t.fg)
+                };
+                ListItem::new(Line::from(Span::styled(s.title.clone(), style)))
+            })
+            .collect();
+        let mut state = ListState::default();
+        state.select(Some(self.sidebar_selected));
+        let list = List::new(items)
+            .block(Self::pane(cx, title, self.focus == Focus::Sidebar))
+            .highlight_style(Style::default().bg(t.selection_bg))
+            .highlight_symbol("▌");
+        frame.render_stateful_widget(list, area, &mut state);
+    }
+
+    fn message_header(&self, cx: &Shared, i: usize) -> Line<'static> {
+        let t = &cx.theme;
+        let Some(m) = self.messages.get(i) else {
+            return Line::default();
+        };
+        let (who, colour) = match m.role {
+            Role::User => ("You".to_string(), t.user),
+            Role::Assistant => (
+                m.model.clone().unwrap_or_else(|| "Assistant".into()),
+                t.assistant,
+            ),
+            Role::System => ("System".to_string(), t.system),
+            Role::Tool => ("Tool".to_string(), t.system),
+        };
+        let selected = self.selected_message == Some(i);
+        let mut style = Style::default().fg(colour).add_modifier(Modifier::BOLD);
+        if selected {
+            style = style.bg(t.selection_bg);
+        }
+        let mut spans = vec![Span::styled(
+            format!("{}{who}", if selected { "▶ " } else { "" }),
+            style,
+        )];
+        let streaming = self.streaming.as_ref().is_some_and(|s| s.message == m.id);
+        let note = match (streaming, m.status) {
+            (true, _) => Some(("  generating…".to_string(), t.accent)),
+            (false, MessageStatus::Cancelled) => Some(("  [cancelled]".to_string(), t.warning)),
+            (false, MessageStatus::Incomplete) if m.role == Role::Assistant => {
+                Some(("  [incomplete]".to_string(), t.warning))
+            }
+            (false, MessageStatus::Interrupted) => Some((
+                "  [interrupted: the program ended while it was written]".to_string(),
+                t.warning,
+            )),
+            (false, MessageStatus::Blocked) => {
+                Some(("  [blocked by a guardrail]".to_string(), t.error))
+            }
+            (false, MessageStatus::Error) => Some(("  [error]".to_string(), t.error)),
+            _ => None,
+        };
+        if let Some((text, colour)) = note {
+            spans.push(Span::styled(text, Style::default().fg(colour)));
+        }
+        if let (Some(u), Some(ms)) = (m.usage, m.latency_ms) {
+            spans.push(Span::styled(
+                format!("  {} tok · {:.1}s", u.output_tokens, ms / 1000.0),
+                Style::default().fg(t.muted),
+            ));
+        }
+        Line::from(spans)
+    }
+
+    fn draw_chat(&self, cx: &Shared, frame: &mut Frame, area: Rect) {
+        let t = &cx.theme;
+        let title = format!(" {} · {} ", self.session.title, self.session.agent.model);
+        let block = Self::pane(cx, title, self.focus == Focus::Chat);
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        if self.messages.is_empty() {
+            let hint = format!(
+                "Type a question below and press Enter.  {} for help.",
+                cx.keys
+                    .keymap()
+                    .keys_for(Context::Global, Action::Help)
+                    .join("/")
+            );
+            frame.render_widget(
+                Paragraph::new(hint).style(Style::default().fg(t.muted)),
+                inner,
+            );
+            return;
+        }
+        // Collect only the lines that fall in the window [scroll, scroll + height).
+        let rows = usize::from(inner.height);
+        let mut lines: Vec<Line> = Vec::with_capacity(rows);
+        let mut offset = 0usize;
+        for (i, (m, view)) in self.messages.iter().zip(&self.views).enumerate() {
+            let h = self.message_height(i);
+            if offset + h <= self.scroll {
+                offset += h;
+                continue;
+            }
+            if offset >= self.scroll + rows {
+                break;
+            }
+            let mut all = Vec::with_capacity(h);
+            all.push(self.message_header(cx, i));
+            if m.status == MessageStatus::Error {
+                all.extend(
+                    view.rendered
+                        .lines
+                        .iter()
+                        .map(|l| l.clone().style(Style::default().fg(t.error))),
+                );
+            } else {
+                all.extend(view.rendered.lines.iter().cloned());
+            }
+            all.push(Line::default());
+            let skip = self.scroll.saturating_sub(offset);
+            lines.extend(all.into_iter().skip(skip).take(rows - lines.len()));
+            offset += h;
+        }
+        frame.render_widget(Paragraph::new(lines), inner);
+    }
+
+    fn draw_input(&self, cx: &Shared, frame: &mut Frame, area: Rect) {
+        let t = &cx.theme;
+        let focused = self.focus == Focus::Input && cx.layers.is_empty();
+        let hint = if self.streaming.is_some() {
+            " Esc cancels "
+        } else {
+            " Enter send · Ctrl-J newline "
+        };
+        let block = Self::pane(cx, format!(" Message{hint}"), focused);
+        let inner = block.inner(area);
+        frame.render_widget(block, area);
+        let (rows, (cy, cx_)) = self.input.layout(inner.width);
+        let first = usize::from(cy).saturating_sub(usize::from(inner.height).saturating_sub(1));
+        let text: Vec<Line> = rows
+            .into_iter()
+            .skip(first)
+            .take(usize::from(inner.height))
+            .map(|r| Line::from(Span::styled(r, Style::default().fg(t.fg))))
+            .collect();
+        frame.render_widget(Paragraph::new(text), inner);
+        if focused {
+            let y = inner.y + cy.saturating_sub(first as u16);
+            frame.set_cursor_position((
+                inner.x + cx_.min(inner.width.saturating_sub(1)),
+                y.min(inner.bottom().saturating_sub(1)),
+            ));
+        }
+    }
+}
+
+fn gauge(pct: u64) -> String {
+    let filled = (pct.min(100) / 10) as usize;
+    format!("[{}{}]", "█".repeat(filled), "·".repeat(10 - filled))
+}
