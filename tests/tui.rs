@@ -18,8 +18,8 @@ use strata::sessions::{ChatMessage, MessageStatus, SessionStore};
 use strata::tui::app::{App, Effect, Focus, Layer, Msg};
 use strata::tui::screens::ScreenId;
 use strata::tui::theme::{ColorDepth, Theme};
-use strata::tui::{build_app, run_effect, TuiOptions};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use strata::tui::{build_app, Runner, TuiOptions};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 fn options(theme: &str) -> TuiOptions {
     TuiOptions {
@@ -270,8 +270,7 @@ async fn command_palette_screens() {
 /// Drives the app like the runner does, without a terminal.
 struct Harness {
     app: App,
-    orchestrator: Orchestrator,
-    tx: UnboundedSender<Msg>,
+    runner: Runner,
     rx: UnboundedReceiver<Msg>,
     copied: Vec<String>,
 }
@@ -284,8 +283,7 @@ impl Harness {
         let (tx, rx) = unbounded_channel();
         Harness {
             app,
-            orchestrator: Orchestrator::new(rt).unwrap(),
-            tx,
+            runner: Runner::new(Orchestrator::new(rt).unwrap(), tx),
             rx,
             copied: Vec::new(),
         }
@@ -295,7 +293,7 @@ impl Harness {
         for e in effects {
             match e {
                 Effect::Copy(text) => self.copied.push(text),
-                other => run_effect(other, &self.orchestrator, &self.tx),
+                other => self.runner.run(other),
             }
         }
     }
@@ -353,7 +351,7 @@ async fn ask_stream_regenerate_and_resume() {
     assert!(h.last().usage.unwrap().output_tokens > 0);
     // The answer is an agent run: its step and record are in sled.
     let run = h.last().run_id.expect("the answer names its run");
-    let steps = h.orchestrator.runs.steps(run).unwrap();
+    let steps = h.runner.orchestrator().runs.steps(run).unwrap();
     assert_eq!(steps.len(), 1);
     assert_eq!(steps[0].record_id, h.last().record_id);
     assert_eq!(
@@ -450,20 +448,24 @@ async fn paste_is_text_and_sessions_are_managed_from_keys() {
     // New session, rename it, then delete it with confirmation.
     let before = h.app.chat.sessions.len();
     h.key(KeyCode::Char('n'), KeyModifiers::CONTROL);
-    assert_eq!(h.app.chat.sessions.len(), before + 1);
+    h.pump_until(|app| app.chat.sessions.len() == before + 1)
+        .await;
     h.key(KeyCode::Char('1'), KeyModifiers::ALT);
     assert_eq!(h.app.chat.focus, Focus::Sidebar);
     h.key(KeyCode::Char('R'), KeyModifiers::SHIFT);
     h.key(KeyCode::Char('u'), KeyModifiers::CONTROL);
     h.type_text("Renamed");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    assert!(h.app.chat.sessions.iter().any(|s| s.title == "Renamed"));
+    h.pump_until(|app| app.chat.sessions.iter().any(|s| s.title == "Renamed"))
+        .await;
     h.key(KeyCode::Char('d'), KeyModifiers::NONE);
     assert!(matches!(
         h.app.top_layer(),
         Some(Layer::ConfirmDelete { .. })
     ));
+    let renamed = h.app.chat.session.id;
     h.key(KeyCode::Char('y'), KeyModifiers::NONE);
+    h.pump_until(|app| app.chat.session.id != renamed).await;
     assert!(!h.app.chat.sessions.iter().any(|s| s.title == "Renamed"));
     assert_eq!(h.app.chat.sessions.len(), before);
 }
@@ -520,7 +522,7 @@ async fn leaving_a_session_mid_answer_keeps_the_answer_there() {
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     // A new session while the answer streams: it is cancelled and stored where it belongs.
     h.key(KeyCode::Char('n'), KeyModifiers::CONTROL);
-    assert_ne!(h.app.chat.session.id, first);
+    h.pump_until(|app| app.chat.session.id != first).await;
     h.pump_until(|app| app.chat.streaming.is_none()).await;
     let stored = h.app.cx.store.messages(first).unwrap();
     assert_eq!(
@@ -582,6 +584,7 @@ async fn session_search_runs_off_the_ui_task_and_filters_the_sidebar() {
         .collect();
     assert_eq!(shown, vec!["안녕하세요 등대".to_string()]);
     h.key(KeyCode::Enter, KeyModifiers::NONE);
+    h.pump_until(|app| !app.chat.messages.is_empty()).await;
     assert_eq!(
         h.app.chat.messages[0].content, "안녕하세요 등대",
         "opens the hit"
@@ -631,11 +634,8 @@ async fn command_palette_runs_the_chosen_action() {
     h.type_text("new session");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     assert!(h.app.top_layer().is_none(), "the palette closes");
-    assert_eq!(
-        h.app.chat.sessions.len(),
-        before + 1,
-        "a session was created"
-    );
+    h.pump_until(|app| app.chat.sessions.len() == before + 1)
+        .await;
     assert!(
         h.app.chat.input.text().is_empty(),
         "the query was not typed into the input"
@@ -736,4 +736,99 @@ async fn layers_take_keys_first_and_esc_pops_the_top_one() {
         app.chat.input.text().is_empty(),
         "nothing leaked into the input"
     );
+}
+
+/// Session work never waits on the store on the UI task: each action returns a storage
+/// (or editor) effect, the state changes only when its answer arrives, and a stale answer
+/// is dropped.
+#[tokio::test]
+async fn session_actions_change_the_state_when_their_answer_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    let is_store = |fx: &[Effect]| fx.iter().any(|e| matches!(e, Effect::Store(_)));
+    let ctrl = |c| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
+    let first = h.app.chat.session.id;
+    let before = h.app.chat.sessions.len();
+
+    // A new session: an effect, and nothing changed until it is answered.
+    let fx = h.app.update(ctrl('n'));
+    assert!(is_store(&fx), "{fx:?}");
+    assert_eq!(h.app.chat.session.id, first);
+    assert_eq!(h.app.chat.sessions.len(), before);
+    h.apply(fx);
+    h.pump_until(|app| app.chat.session.id != first).await;
+    assert_eq!(h.app.chat.sessions.len(), before + 1);
+
+    // Two switches asked for in a row, answered in the wrong order: the latest counts.
+    let fx1 = h.app.update(ctrl('n'));
+    let fx2 = h.app.update(ctrl('n'));
+    h.apply(fx1);
+    h.apply(fx2);
+    let mut answers = Vec::new();
+    while answers.len() < 2 {
+        let msg = tokio::time::timeout(Duration::from_secs(60), h.rx.recv())
+            .await
+            .expect("the store answered")
+            .expect("channel open");
+        match msg {
+            Msg::Opened { .. } => answers.push(msg),
+            other => {
+                let fx = h.app.update(other);
+                h.apply(fx);
+            }
+        }
+    }
+    let latest = answers.pop().unwrap();
+    let Msg::Opened {
+        result: Ok(Some(opened)),
+        ..
+    } = &latest
+    else {
+        panic!("{latest:?}")
+    };
+    let latest_id = opened.session.id;
+    h.app.update(latest);
+    assert_eq!(h.app.chat.session.id, latest_id);
+    h.app.update(answers.pop().unwrap());
+    assert_eq!(
+        h.app.chat.session.id, latest_id,
+        "a stale answer is ignored"
+    );
+    assert_eq!(h.app.chat.sessions.len(), before + 3);
+
+    // Rename from the sidebar: the list shows the title once the store answers.
+    h.key(KeyCode::Char('1'), KeyModifiers::ALT);
+    h.key(KeyCode::Char('R'), KeyModifiers::SHIFT);
+    h.key(KeyCode::Char('u'), KeyModifiers::CONTROL);
+    h.type_text("Lighthouse");
+    let fx = h
+        .app
+        .update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    assert!(is_store(&fx), "{fx:?}");
+    assert!(!h.app.chat.sessions.iter().any(|s| s.title == "Lighthouse"));
+    h.apply(fx);
+    h.pump_until(|app| app.chat.sessions.iter().any(|s| s.title == "Lighthouse"))
+        .await;
+
+    // Export: the file is written off the UI task; the flash says where once it is.
+    let fx = h.app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('x'),
+        KeyModifiers::NONE,
+    )));
+    assert!(is_store(&fx), "{fx:?}");
+    assert!(h.app.cx.flash.is_none());
+    h.apply(fx);
+    h.pump_until(|app| app.cx.flash.is_some()).await;
+    let flash = h.app.cx.flash.clone().unwrap_or_default();
+    let path = flash.strip_prefix("exported to ").expect(&flash);
+    assert!(std::path::Path::new(path).is_file(), "{path}");
+
+    // $EDITOR: only an effect; the input changes when the editor's answer arrives.
+    h.key(KeyCode::Char('3'), KeyModifiers::ALT);
+    let fx = h.app.update(ctrl('e'));
+    assert!(matches!(fx.as_slice(), [Effect::OpenEditor(_)]), "{fx:?}");
+    assert!(h.app.chat.input.text().is_empty());
+    h.app
+        .update(Msg::EditorDone(Ok("from the editor\n".into())));
+    assert_eq!(h.app.chat.input.text(), "from the editor");
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use crossterm::event::KeyEvent;
 
+use super::jobs::{Opened, StoreJob};
 use super::keymap::{Action, Context, KeyResolver, Resolution};
 use super::markdown::Highlighter;
 use super::palette::{Palette, PaletteEntry};
@@ -19,7 +20,7 @@ use crate::orchestrator::events::RunEvent;
 use crate::orchestrator::Turn;
 use crate::runtime::catalog::Catalog;
 use crate::runtime::types::StreamEvent;
-use crate::sessions::SessionStore;
+use crate::sessions::{Session, SessionStore};
 use crate::store::Id;
 
 pub use super::layers::{Handled, Layer, ModelEntry, Picker, PromptKind, PullState, Reply};
@@ -51,7 +52,31 @@ pub enum Msg {
         model: String,
         result: Result<(), String>,
     },
+    /// `$EDITOR` closed (it ran off the UI task, with the terminal handed over).
     EditorDone(Result<String, String>),
+    /// The session list as stored (only the latest `seq` counts).
+    Sessions {
+        seq: u64,
+        result: Result<Vec<Session>, String>,
+    },
+    /// A session opened, created or forked, with its messages and the list after it;
+    /// `None` when it was gone. Only the latest `seq` counts; the list only if
+    /// `list_seq` is the latest list asked for.
+    Opened {
+        seq: u64,
+        list_seq: u64,
+        result: Result<Option<Box<Opened>>, String>,
+    },
+    /// A session was deleted (or could not be).
+    Deleted {
+        id: Id,
+        title: String,
+        result: Result<(), String>,
+    },
+    /// An export was written (its path) or failed.
+    Exported(Result<PathBuf, String>),
+    /// A background save failed.
+    StoreFailed(String),
     /// Sessions matching a session search.
     SessionHits {
         /// Which search this answers (only the latest counts).
@@ -68,7 +93,10 @@ pub enum Effect {
     Turn(Box<Turn>),
     Pull(String),
     Copy(String),
+    /// Hand the terminal to `$EDITOR` on this text (answered by `Msg::EditorDone`).
     OpenEditor(String),
+    /// Storage work, run in order off the UI task (answered per job, see `jobs`).
+    Store(Vec<StoreJob>),
     SetMouse(bool),
     /// Full-text search over all sessions (answered by `Msg::SessionHits` with `seq`).
     SearchSessions {

@@ -2,7 +2,9 @@
 //! what they do: send and stream turns, regenerate, edit by forking, search, copy, session
 //! management, the model picker's choice and the prompts' answers. It owns the chat state
 //! (the open session, its messages and their laid-out views, scroll, focus, history) and
-//! draws itself. Key routing, the layer stack, the status bar frame and global keys are
+//! draws itself. It never waits on storage: sidebar reloads, session switches, saves,
+//! renames, deletes, forks and exports go out as `Effect::Store` jobs and the state changes
+//! when their answer arrives (stale answers are dropped by sequence number). Key routing, the layer stack, the status bar frame and global keys are
 //! `App`'s; the modals themselves are in `layers`.
 
 use std::time::Instant;
@@ -25,6 +27,7 @@ use crate::store::Id;
 use crate::tui::app::{Effect, Msg};
 use crate::tui::incremental::{content_hash, Incremental};
 use crate::tui::input::InputBox;
+use crate::tui::jobs::{OpenTarget, Opened, StoreJob};
 use crate::tui::keymap::{Action, Context};
 use crate::tui::layers::{self, Layer, ModelEntry, Picker, PromptKind, PullState, Reply};
 use crate::tui::layout::{self, Areas};
@@ -74,6 +77,14 @@ pub struct ChatScreen {
     deferred: Vec<Effect>,
     /// Number of the latest session search.
     search_seq: u64,
+    /// Storage work asked for during this update, returned as one `Effect::Store`.
+    jobs: Vec<StoreJob>,
+    /// Number of the latest session list asked for (older answers are ignored).
+    list_seq: u64,
+    /// Number of the latest session switch asked for.
+    open_seq: u64,
+    /// The switch waiting for its answer.
+    opening: Option<Opening>,
     pub session: Session,
     pub messages: Vec<ChatMessage>,
     pub views: Vec<MessageView>,
@@ -128,6 +139,10 @@ impl ChatScreen {
             filter_hits: Vec::new(),
             deferred: Vec::new(),
             search_seq: 0,
+            jobs: Vec::new(),
+            list_seq: 0,
+            open_seq: 0,
+            opening: None,
             session,
             messages,
             views: Vec::new(),
@@ -148,14 +163,20 @@ impl ChatScreen {
 
     /// Saves the draft, any answer still streaming (as cancelled), and where the user is
     /// (session, focus, scroll) for the next start.
+    /// This runs at exit, on the UI task: the one place the screen writes to the store.
     pub fn save_ui_state(&mut self, cx: &mut Shared) {
-        self.save_draft(cx);
+        self.session.draft = self.input.text().to_string();
+        if let Err(e) = cx.store.save(&self.session) {
+            tracing::warn!("could not save the session: {e}");
+        }
         if let Some(s) = self.streaming.take() {
             s.cancel.cancel();
-            if let Some(m) = self.messages.iter_mut().find(|m| m.id == s.message) {
+            if let Some(m) = self.messages.iter().find(|m| m.id == s.message) {
+                let mut m = m.clone();
                 m.status = MessageStatus::Cancelled;
-                let m = m.clone();
-                self.persist(cx, &m);
+                if let Err(e) = cx.store.put_message(&mut self.session, &m) {
+                    tracing::warn!("could not save the answer: {e}");
+                }
             }
         }
         let state = crate::sessions::UiState {
@@ -358,6 +379,20 @@ impl ChatScreen {
             Msg::Pulled { model, result } => self.on_pulled(cx, model, result),
             Msg::EditorDone(Ok(text)) => self.input.set(text.trim_end_matches('\n')),
             Msg::EditorDone(Err(e)) => cx.flash = Some(format!("editor: {e}")),
+            Msg::Sessions { seq, result } => self.on_sessions(cx, seq, result),
+            Msg::Opened {
+                seq,
+                list_seq,
+                result,
+            } => self.on_opened(cx, seq, list_seq, result),
+            Msg::Deleted { id, title, result } => self.on_deleted(cx, id, title, result),
+            Msg::Exported(result) => {
+                cx.flash = Some(match result {
+                    Ok(path) => format!("exported to {}", path.display()),
+                    Err(e) => format!("export failed: {e}"),
+                })
+            }
+            Msg::StoreFailed(e) => cx.flash = Some(e),
             Msg::SessionHits { seq, result } => {
                 if seq == self.search_seq && self.session_filter.is_some() {
                     match result {
@@ -489,7 +524,7 @@ impl ChatScreen {
     /// What a layer this screen opened answered.
     fn on_reply(&mut self, cx: &mut Shared, reply: Reply, fx: &mut Vec<Effect>) {
         match reply {
-            Reply::Delete { id, title } => self.delete_session(cx, id, &title),
+            Reply::Delete { id, title } => self.delete_session(id, &title),
             Reply::Model(entry) => self.choose_model(cx, entry, fx),
             Reply::Prompt(kind, input) => self.submit_prompt(cx, kind, input),
             Reply::Quit | Reply::Palette(_) => {}
@@ -515,18 +550,11 @@ impl ChatScreen {
         }
     }
 
-    /// Keeps the unsent input with the session, to restore it on resume.
-    pub fn save_draft(&mut self, cx: &mut Shared) {
+    /// Keeps the unsent input and the settings with the session (saved off the UI task).
+    pub fn save_draft(&mut self) {
         self.session.draft = self.input.text().to_string();
-        if let Err(e) = cx.store.save(&self.session) {
-            cx.flash = Some(format!("could not save the session: {e}"));
-        }
-    }
-
-    fn persist(&mut self, cx: &mut Shared, message: &ChatMessage) {
-        if let Err(e) = cx.store.put_message(&mut self.session, message) {
-            cx.flash = Some(format!("could not save: {e}"));
-        }
+        self.jobs
+            .push(StoreJob::Save(Box::new(self.session.clone())));
     }
 
     fn send(&mut self, cx: &mut Shared, fx: &mut Vec<Effect>) {
@@ -637,25 +665,23 @@ impl ChatScreen {
             }
             self.refresh_views(cx);
         }
-        self.reload_sidebar(cx);
+        self.reload_sidebar();
     }
 
     fn on_pulled(&mut self, cx: &mut Shared, model: String, result: Result<(), String>) {
         cx.pull = None;
         match result {
             Ok(()) => {
-                if let Some(entry) = cx.catalog.iter_mut().find(|e| e.id == model) {
-                    entry.downloaded = true;
-                }
+                // (The router marked the catalog entry downloaded.)
                 if let Some((session, _)) = self.pending_model.take_if(|(_, m)| *m == model) {
                     if session == self.session.id {
                         self.set_model(cx, &model);
-                    } else if let Ok(Some(mut s)) = cx.store.get(session) {
+                    } else {
                         // Picked in a session the user has left: update it there.
-                        s.agent.model = model.clone();
-                        if let Err(e) = cx.store.save(&s) {
-                            cx.flash = Some(format!("could not save: {e}"));
-                        }
+                        self.jobs.push(StoreJob::SetModel {
+                            id: session,
+                            model: model.clone(),
+                        });
                     }
                 }
                 cx.flash = Some(format!("{model} downloaded"));
@@ -735,15 +761,15 @@ impl ChatScreen {
             cx.flash = Some("select one of your messages to edit ([ and ])".into());
             return;
         };
-        match cx.store.fork(&self.session, m.id) {
-            Ok(fork) => {
-                self.switch_to(cx, fork);
-                self.input.set(&m.content);
-                self.focus = Focus::Input;
-                cx.flash = Some("editing in a fork; Enter resends".into());
-            }
-            Err(e) => cx.flash = Some(format!("could not fork: {e}")),
-        }
+        let target = OpenTarget::Fork {
+            from: Box::new(self.session.clone()),
+            upto: m.id,
+        };
+        let mut opening = Opening::new("fork");
+        opening.input = Some(m.content);
+        opening.focus_input = true;
+        opening.flash = Some("editing in a fork; Enter resends".into());
+        self.open(cx, target, opening);
     }
 
     fn page(&mut self, down: bool) {
@@ -781,25 +807,22 @@ impl ChatScreen {
                     if id == self.session.id {
                         // The current session's settings live in `self.session`.
                         self.session.title = text;
-                        self.save_draft(cx);
-                    } else if let Ok(Some(mut s)) = cx.store.get(id) {
-                        s.title = text;
-                        if let Err(e) = cx.store.save(&s) {
-                            cx.flash = Some(format!("could not rename: {e}"));
-                        }
+                        self.save_draft();
+                    } else {
+                        self.jobs.push(StoreJob::Rename { id, title: text });
                     }
-                    self.reload_sidebar(cx);
+                    self.reload_sidebar();
                 }
             }
             PromptKind::SystemPrompt => {
                 self.session.agent.instructions = Some(text).filter(|t| !t.is_empty());
-                self.save_draft(cx);
+                self.save_draft();
                 cx.flash = Some("system prompt saved".into());
             }
             PromptKind::Params => match self.session.agent.params.with_assignments(&text) {
                 Ok(p) => {
                     self.session.agent.params = p;
-                    self.save_draft(cx);
+                    self.save_draft();
                     cx.flash = Some("parameters saved".into());
                 }
                 Err(e) => {
@@ -826,7 +849,7 @@ impl ChatScreen {
             PromptKind::SearchSessions => {
                 self.session_filter = Some(text).filter(|t| !t.is_empty());
                 // Other clients may have added sessions: list them afresh, then search.
-                self.reload_sidebar(cx);
+                self.reload_sidebar();
                 self.sidebar_selected = 0;
                 self.focus = Focus::Sidebar;
             }
@@ -930,7 +953,7 @@ impl ChatScreen {
 
     fn set_model(&mut self, cx: &mut Shared, id: &str) {
         self.session.agent.model = id.to_string();
-        self.save_draft(cx);
+        self.save_draft();
         cx.flash = Some(format!("model: {id}"));
     }
 
@@ -965,19 +988,35 @@ impl ChatScreen {
         }
     }
 
-    fn reload_sidebar(&mut self, cx: &mut Shared) {
-        // The list reorders (most recently updated first): keep the same session selected.
+    /// Lists the sessions afresh, off the UI task (answered by `Msg::Sessions`).
+    fn reload_sidebar(&mut self) {
+        self.list_seq += 1;
+        self.jobs.push(StoreJob::List { seq: self.list_seq });
+    }
+
+    /// The session list arrived: show it, keeping the same session selected (the list
+    /// reorders, most recently updated first).
+    fn apply_sessions(&mut self, sessions: Vec<Session>) {
         let selected = self.sidebar_session().map(|s| s.id);
-        match cx.store.list() {
-            Ok(s) => self.sessions = s,
-            Err(e) => cx.flash = Some(format!("could not list sessions: {e}")),
-        }
+        self.sessions = sessions;
         if let Some(pos) = selected.and_then(|id| self.sessions.iter().position(|s| s.id == id)) {
             if self.session_filter.is_none() {
                 self.sidebar_selected = pos;
             }
         }
+        let shown = self.visible_sessions().len();
+        self.sidebar_selected = self.sidebar_selected.min(shown.saturating_sub(1));
         self.refresh_filter();
+    }
+
+    fn on_sessions(&mut self, cx: &mut Shared, seq: u64, result: Result<Vec<Session>, String>) {
+        if seq != self.list_seq {
+            return;
+        }
+        match result {
+            Ok(sessions) => self.apply_sessions(sessions),
+            Err(e) => cx.flash = Some(format!("could not list sessions: {e}")),
+        }
     }
 
     /// Re-runs the session search (once per change, not per frame).
@@ -1003,69 +1042,114 @@ impl ChatScreen {
         if id == self.session.id {
             return;
         }
-        // The sidebar's copy may be stale: read the session as stored.
-        match cx.store.get(id) {
-            Ok(Some(s)) => self.switch_to(cx, s),
-            Ok(None) => self.reload_sidebar(cx),
-            Err(e) => cx.flash = Some(format!("could not open the session: {e}")),
-        }
+        // The sidebar's copy may be stale: the job reads the session as stored.
+        self.open(
+            cx,
+            OpenTarget::Existing(id),
+            Opening::new("open the session"),
+        );
     }
 
-    fn switch_to(&mut self, cx: &mut Shared, session: Session) {
+    /// Asks for a session to be shown (an existing one, a new one, a fork): the current
+    /// one's draft is saved first, and the screen switches when `Msg::Opened` arrives.
+    fn open(&mut self, cx: &mut Shared, target: OpenTarget, mut opening: Opening) {
         if self.streaming.is_some() {
             self.cancel_generation(cx);
         }
-        // The current session may just have been deleted: only save it if it still exists.
-        if cx.store.get(self.session.id).ok().flatten().is_some() {
-            self.save_draft(cx);
-        }
-        match cx.store.messages(session.id) {
-            Ok(messages) => {
-                self.input = InputBox::with_text(&session.draft);
-                self.session = session;
-                self.messages = messages;
-                self.views.clear();
-                self.selected_message = None;
-                self.search = None;
-                self.follow = true;
-                self.refresh_views(cx);
-                self.reload_sidebar(cx);
-                self.sidebar_selected = self
-                    .visible_sessions()
-                    .iter()
-                    .position(|s| s.id == self.session.id)
-                    .unwrap_or(0);
+        // The current session may just have been deleted: only saved if it still exists.
+        self.session.draft = self.input.text().to_string();
+        self.jobs
+            .push(StoreJob::SaveIfExists(Box::new(self.session.clone())));
+        self.open_seq += 1;
+        self.list_seq += 1;
+        opening.seq = self.open_seq;
+        self.opening = Some(opening);
+        self.jobs.push(StoreJob::Open {
+            target,
+            seq: self.open_seq,
+            list_seq: self.list_seq,
+        });
+    }
+
+    fn on_opened(
+        &mut self,
+        cx: &mut Shared,
+        seq: u64,
+        list_seq: u64,
+        result: Result<Option<Box<Opened>>, String>,
+    ) {
+        let Some(opening) = self.opening.take_if(|o| o.seq == seq) else {
+            return;
+        };
+        let opened = match result {
+            Ok(Some(opened)) => opened,
+            Ok(None) => return self.reload_sidebar(),
+            Err(e) => {
+                cx.flash = Some(format!("could not {}: {e}", opening.what));
+                return;
             }
-            Err(e) => cx.flash = Some(format!("could not open the session: {e}")),
+        };
+        self.input = InputBox::with_text(&opened.session.draft);
+        self.session = opened.session;
+        self.messages = opened.messages;
+        self.views.clear();
+        self.selected_message = None;
+        self.search = None;
+        self.follow = true;
+        self.refresh_views(cx);
+        if list_seq == self.list_seq {
+            self.apply_sessions(opened.sessions);
+        }
+        self.sidebar_selected = self
+            .visible_sessions()
+            .iter()
+            .position(|s| s.id == self.session.id)
+            .unwrap_or(0);
+        if let Some(text) = opening.input {
+            self.input.set(&text);
+        }
+        if opening.focus_input {
+            self.focus = Focus::Input;
+        }
+        if let Some(flash) = opening.flash {
+            cx.flash = Some(flash);
         }
     }
 
     fn new_session(&mut self, cx: &mut Shared) {
         let model = self.session.agent.model.clone();
-        match cx.store.create(&model) {
-            Ok(s) => {
-                self.switch_to(cx, s);
-                self.focus = Focus::Input;
-            }
-            Err(e) => cx.flash = Some(format!("could not create a session: {e}")),
-        }
+        let mut opening = Opening::new("create a session");
+        opening.focus_input = true;
+        self.open(cx, OpenTarget::New(model), opening);
     }
 
-    fn delete_session(&mut self, cx: &mut Shared, id: Id, title: &str) {
-        if let Err(e) = cx.store.delete(id) {
+    fn delete_session(&mut self, id: Id, title: &str) {
+        self.jobs.push(StoreJob::Delete {
+            id,
+            title: title.to_string(),
+        });
+        self.reload_sidebar();
+    }
+
+    fn on_deleted(&mut self, cx: &mut Shared, id: Id, title: String, result: Result<(), String>) {
+        if let Err(e) = result {
             cx.flash = Some(format!("could not delete: {e}"));
             return;
         }
-        self.reload_sidebar(cx);
         if self.session.id == id {
-            match self.sessions.first().cloned() {
-                Some(s) => self.switch_to(cx, s),
-                None => self.new_session(cx),
+            // Show the most recent other session, or a new one.
+            match self.sessions.iter().find(|s| s.id != id).map(|s| s.id) {
+                Some(other) => self.open(
+                    cx,
+                    OpenTarget::Existing(other),
+                    Opening::new("open the session"),
+                ),
+                None => {
+                    let model = self.session.agent.model.clone();
+                    self.open(cx, OpenTarget::New(model), Opening::new("create a session"));
+                }
             }
         }
-        self.sidebar_selected = self
-            .sidebar_selected
-            .min(self.sessions.len().saturating_sub(1));
         cx.flash = Some(format!("deleted “{title}”"));
     }
 
@@ -1073,27 +1157,36 @@ impl ChatScreen {
         let Some(s) = self.sidebar_session().cloned() else {
             return;
         };
-        let result = if json {
-            cx.store.export_json(s.id)
-        } else {
-            cx.store.export_markdown(s.id)
-        };
-        let ext = if json { "json" } else { "md" };
-        let safe: String = s
-            .title
-            .chars()
-            .map(|c| if c.is_alphanumeric() { c } else { '-' })
-            .take(40)
-            .collect();
-        let path = cx.export_dir.join(format!("{safe}-{}.{ext}", s.id));
-        let written = result.map_err(|e| e.to_string()).and_then(|text| {
-            std::fs::create_dir_all(&cx.export_dir).map_err(|e| e.to_string())?;
-            std::fs::write(&path, text).map_err(|e| e.to_string())
+        self.jobs.push(StoreJob::Export {
+            id: s.id,
+            title: s.title,
+            json,
+            dir: cx.export_dir.clone(),
         });
-        cx.flash = Some(match written {
-            Ok(()) => format!("exported to {}", path.display()),
-            Err(e) => format!("export failed: {e}"),
-        });
+    }
+}
+
+/// A session switch asked for and not answered yet: what to do when it is.
+#[derive(Debug)]
+struct Opening {
+    seq: u64,
+    /// For the error message: "could not {what}".
+    what: &'static str,
+    /// Text to put in the input box (editing a message in a fork).
+    input: Option<String>,
+    focus_input: bool,
+    flash: Option<String>,
+}
+
+impl Opening {
+    fn new(what: &'static str) -> Opening {
+        Opening {
+            seq: 0,
+            what,
+            input: None,
+            focus_input: false,
+            flash: None,
+        }
     }
 }
 
@@ -1116,6 +1209,9 @@ impl Screen for ChatScreen {
             Event::Msg(msg) => self.on_msg(cx, msg),
         }
         fx.append(&mut self.deferred);
+        if !self.jobs.is_empty() {
+            fx.push(Effect::Store(std::mem::take(&mut self.jobs)));
+        }
         fx
     }
 
