@@ -832,3 +832,69 @@ async fn session_actions_change_the_state_when_their_answer_arrives() {
         .update(Msg::EditorDone(Ok("from the editor\n".into())));
     assert_eq!(h.app.chat.input.text(), "from the editor");
 }
+
+/// A long session is laid out only around the view; scrolling to the top, searching and
+/// following the bottom still show the right messages.
+#[tokio::test]
+async fn a_long_session_is_laid_out_around_the_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::runtime(dir.path(), Config::default()).await;
+    let store = SessionStore::new(rt.store.clone());
+    let mut s = store.create(common::CHAT_MODEL).unwrap();
+    let n = 600;
+    for i in 0..n {
+        let (role, text) = if i % 2 == 0 {
+            (Role::User, format!("Question {i}: how do I read a file?"))
+        } else {
+            (
+                Role::Assistant,
+                format!("Answer {i}: use **std::fs**.\n\n```rust\nlet s = std::fs::read_to_string(\"f\")?;\n```\n\n- a list item that is long enough to wrap at this width, twice over for sure"),
+            )
+        };
+        store
+            .put_message(&mut s, &ChatMessage::new(role, text))
+            .unwrap();
+    }
+    let mut app = build_app(&rt, &options("dark")).unwrap();
+    let screen = text(&draw(&mut app, 100, 30));
+    assert!(screen.contains(&format!("Answer {}:", n - 1)), "{screen}");
+    assert!(
+        app.chat.laid_out() < 40,
+        "only the view and a page around it: {}",
+        app.chat.laid_out()
+    );
+    let key = |app: &mut App, code: KeyCode, mods: KeyModifiers| {
+        app.update(Msg::Key(KeyEvent::new(code, mods)));
+        app.refresh_views();
+    };
+    // The top.
+    key(&mut app, KeyCode::Char('2'), KeyModifiers::ALT);
+    key(&mut app, KeyCode::Char('g'), KeyModifiers::NONE);
+    key(&mut app, KeyCode::Char('g'), KeyModifiers::NONE);
+    assert_eq!(app.chat.scroll, 0);
+    let screen = text(&draw(&mut app, 100, 30));
+    assert!(screen.contains("Question 0:"), "{screen}");
+    // A search lands on the message, its header on the top line of the pane.
+    key(&mut app, KeyCode::Char('/'), KeyModifiers::NONE);
+    for c in "Question 300:".chars() {
+        key(&mut app, KeyCode::Char(c), KeyModifiers::NONE);
+    }
+    key(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    let screen = text(&draw(&mut app, 100, 30));
+    let top = screen.lines().nth(1).unwrap_or("");
+    assert!(top.contains("▶ You"), "{screen}");
+    assert!(screen.contains("Question 300:"), "{screen}");
+    // Scrolling up a line from there shows the end of the message before, laid out.
+    key(&mut app, KeyCode::Char('k'), KeyModifiers::NONE);
+    let before = app.chat.scroll;
+    let screen = text(&draw(&mut app, 100, 30));
+    assert!(screen.contains("Question 300:"), "{screen}");
+    assert_eq!(app.chat.scroll, before, "the view stays where it was put");
+    assert!(app.chat.views[299].fresh && app.chat.views[301].fresh);
+    assert!(!app.chat.views[150].fresh, "far above: still estimated");
+    // Following the bottom again.
+    key(&mut app, KeyCode::Char('G'), KeyModifiers::SHIFT);
+    let screen = text(&draw(&mut app, 100, 30));
+    assert!(screen.contains(&format!("Answer {}:", n - 1)), "{screen}");
+    assert_eq!(app.chat.scroll + 30 - 1 - 3 - 2, app.chat.total_lines());
+}

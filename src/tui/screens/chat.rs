@@ -51,11 +51,17 @@ pub struct Streaming {
     pub started: Instant,
 }
 
-/// Rendered lines of one message, cached per width.
+/// Rendered lines of one message, cached per width; only messages that have been on
+/// screen or near it are laid out, the others have an estimated height.
 #[derive(Debug, Clone)]
 pub struct MessageView {
     pub id: Id,
+    /// The laid-out lines (stale or empty unless `fresh`).
     pub rendered: Rendered,
+    /// Body height in lines: exact when `fresh`, else estimated.
+    pub height: usize,
+    /// Whether `rendered` is laid out for the current text, status and width.
+    pub fresh: bool,
     /// What the cache was made from: content hash and length, status, width.
     key: (u64, usize, MessageStatus, u16),
     /// How much of a growing answer is laid out for good.
@@ -216,59 +222,124 @@ impl ChatScreen {
         self.areas().chat.width.saturating_sub(2).max(4)
     }
 
-    /// Re-renders messages whose text, status or width changed. An answer that grew is
-    /// laid out again only from its last finished block on.
+    /// Brings the message views up to date for what is on screen and near it: messages
+    /// whose text, status or width changed are laid out again only there (and the answer
+    /// streaming, wherever it is); the others keep an estimated height until they scroll
+    /// into view. An answer that grew is laid out again only from its last finished block
+    /// on. The line at the top of the view stays put while heights above it change.
     pub fn refresh_views(&mut self, cx: &mut Shared) {
         let width = self.chat_width();
+        let anchor = (!self.follow).then(|| self.anchor());
+        let streaming = self.streaming.as_ref().map(|s| s.message);
         self.views.truncate(self.messages.len());
         for (i, m) in self.messages.iter().enumerate() {
             let key = (content_hash(&m.content), m.content.len(), m.status, width);
-            let old = self.views.get_mut(i).filter(|v| v.id == m.id);
-            if old.as_ref().is_some_and(|v| v.key == key) {
-                continue;
-            }
-            let (mut rendered, mut incremental) = old
-                .map(|v| {
-                    (
-                        std::mem::take(&mut v.rendered),
-                        std::mem::take(&mut v.incremental),
-                    )
-                })
-                .unwrap_or_default();
-            match m.role {
-                Role::Assistant => incremental.refresh(
-                    &mut rendered,
-                    &m.content,
-                    width,
-                    &cx.theme,
-                    &cx.highlighter,
-                ),
-                _ => {
-                    rendered = Rendered {
-                        lines: markdown::wrap_plain(
-                            &m.content,
-                            width,
-                            ratatui::style::Style::default().fg(cx.theme.fg),
-                        ),
-                        code_blocks: Vec::new(),
+            match self.views.get_mut(i) {
+                Some(v) if v.id == m.id && v.key == key => {}
+                Some(v) if v.id == m.id => {
+                    v.key = key;
+                    v.fresh = false;
+                    v.height = estimate_height(&m.content, width);
+                }
+                other => {
+                    let view = MessageView {
+                        id: m.id,
+                        rendered: Rendered::default(),
+                        height: estimate_height(&m.content, width),
+                        fresh: false,
+                        key,
+                        incremental: Incremental::default(),
+                    };
+                    match other {
+                        Some(v) => *v = view,
+                        None => self.views.push(view),
                     }
                 }
             }
-            let view = MessageView {
-                id: m.id,
-                rendered,
-                key,
-                incremental,
-            };
-            if i < self.views.len() {
-                self.views[i] = view;
+        }
+        if let Some(i) = streaming.and_then(|id| self.messages.iter().rposition(|m| m.id == id)) {
+            self.lay_out(cx, i, width);
+        }
+        // Lay out the window (a page above and below the view); laying out changes heights,
+        // which moves the window: repeat until it holds only laid-out messages.
+        for _ in 0..8 {
+            if let Some((i, within)) = anchor {
+                let top = self.offset_of(i) + within;
+                self.scroll = top.min(self.max_scroll());
             } else {
-                self.views.push(view);
+                self.follow_end();
+            }
+            let rows = self.chat_rows();
+            let from = self.scroll.saturating_sub(rows);
+            let to = self.scroll + 2 * rows;
+            let mut laid_out = false;
+            let mut offset = 0;
+            for i in 0..self.views.len() {
+                let h = self.message_height(i);
+                if offset >= to {
+                    break;
+                }
+                if offset + h > from && !self.views[i].fresh {
+                    self.lay_out(cx, i, width);
+                    laid_out = true;
+                }
+                offset += h;
+            }
+            if !laid_out {
+                break;
             }
         }
-        if self.follow {
-            self.follow_end();
+    }
+
+    /// Lays out message `i` for `width` (incrementally for an answer that grew).
+    fn lay_out(&mut self, cx: &Shared, i: usize, width: u16) {
+        let (Some(m), Some(v)) = (self.messages.get(i), self.views.get_mut(i)) else {
+            return;
+        };
+        if v.fresh {
+            return;
         }
+        match m.role {
+            Role::Assistant => v.incremental.refresh(
+                &mut v.rendered,
+                &m.content,
+                width,
+                &cx.theme,
+                &cx.highlighter,
+            ),
+            _ => {
+                v.rendered = Rendered {
+                    lines: markdown::wrap_plain(
+                        &m.content,
+                        width,
+                        ratatui::style::Style::default().fg(cx.theme.fg),
+                    ),
+                    code_blocks: Vec::new(),
+                }
+            }
+        }
+        v.height = v.rendered.lines.len();
+        v.fresh = true;
+    }
+
+    /// The message holding the top line of the view, and how far into it that line is.
+    fn anchor(&self) -> (usize, usize) {
+        let mut offset = 0;
+        for i in 0..self.views.len() {
+            let h = self.message_height(i);
+            if offset + h > self.scroll {
+                return (i, self.scroll - offset);
+            }
+            offset += h;
+        }
+        (self.views.len(), self.scroll.saturating_sub(offset))
+    }
+
+    /// The first line of message `i`.
+    fn offset_of(&self, i: usize) -> usize {
+        (0..i.min(self.views.len()))
+            .map(|j| self.message_height(j))
+            .sum()
     }
 
     /// Keeps the newest line in view. While an answer streams, the view jumps a third of
@@ -288,9 +359,15 @@ impl ChatScreen {
         }
     }
 
-    /// Height in lines of message `i` (header, body, blank line).
+    /// Height in lines of message `i` (header, body, blank line); estimated for a message
+    /// not laid out yet.
     pub fn message_height(&self, i: usize) -> usize {
-        self.views.get(i).map_or(0, |v| v.rendered.lines.len() + 2)
+        self.views.get(i).map_or(0, |v| v.height + 2)
+    }
+
+    /// Messages laid out for the current width (the others have estimated heights).
+    pub fn laid_out(&self) -> usize {
+        self.views.iter().filter(|v| v.fresh).count()
     }
 
     pub fn total_lines(&self) -> usize {
@@ -901,6 +978,11 @@ impl ChatScreen {
                 .iter()
                 .rposition(|m| m.role == Role::Assistant)
         });
+        if let Some(i) = i {
+            // Laid out already if it was near the view; otherwise now.
+            let width = self.chat_width();
+            self.lay_out(cx, i, width);
+        }
         let blocks = i
             .and_then(|i| self.views.get(i))
             .map(|v| &v.rendered.code_blocks);
@@ -1270,6 +1352,16 @@ impl Screen for ChatScreen {
     }
 }
 
+/// A cheap guess at the laid-out height of `text` at `width`: its lines, wrapped by
+/// character count (markdown, code fences and wide characters make it inexact; the real
+/// height replaces it when the message comes into view).
+fn estimate_height(text: &str, width: u16) -> usize {
+    let width = usize::from(width.max(1));
+    text.split('\n')
+        .map(|line| line.chars().count().div_ceil(width).max(1))
+        .sum()
+}
+
 /// Drawing the panes: sidebar, conversation (only the visible messages), input box.
 impl ChatScreen {
     fn pane(cx: &Shared, title: String, focused: bool) -> Block<'static> {
@@ -1395,16 +1487,19 @@ impl ChatScreen {
             }
             let mut all = Vec::with_capacity(h);
             all.push(self.message_header(cx, i));
+            // A message not laid out yet (only before the next refresh) shows as blank
+            // lines of its estimated height, so the lines below stay where they belong.
+            let body = view
+                .rendered
+                .lines
+                .iter()
+                .take(if view.fresh { usize::MAX } else { 0 });
             if m.status == MessageStatus::Error {
-                all.extend(
-                    view.rendered
-                        .lines
-                        .iter()
-                        .map(|l| l.clone().style(Style::default().fg(t.error))),
-                );
+                all.extend(body.map(|l| l.clone().style(Style::default().fg(t.error))));
             } else {
-                all.extend(view.rendered.lines.iter().cloned());
+                all.extend(body.cloned());
             }
+            all.resize(h - 1, Line::default());
             all.push(Line::default());
             let skip = self.scroll.saturating_sub(offset);
             lines.extend(all.into_iter().skip(skip).take(rows - lines.len()));
