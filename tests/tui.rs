@@ -342,7 +342,7 @@ async fn ask_stream_regenerate_and_resume() {
     h.type_text("Name three colours.");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     assert!(h.app.chat.streaming.is_some(), "Enter sends");
-    assert!(h.app.chat.input.text().is_empty());
+    assert!(h.app.chat.composer.input.text().is_empty());
     h.settle().await;
     let first = h.last().content.clone();
     assert_eq!(h.last().role, Role::Assistant);
@@ -392,7 +392,7 @@ async fn ask_stream_regenerate_and_resume() {
     assert_eq!(h.app.chat.focus, Focus::Input);
     assert_eq!(h.app.chat.messages.len(), 2);
     assert_eq!(h.app.chat.messages[1].content, first);
-    assert_eq!(h.app.chat.input.text(), "unsent draft");
+    assert_eq!(h.app.chat.composer.input.text(), "unsent draft");
 }
 
 #[tokio::test]
@@ -441,14 +441,14 @@ async fn paste_is_text_and_sessions_are_managed_from_keys() {
         "a paste never triggers bindings"
     );
     assert_eq!(h.app.chat.focus, Focus::Input);
-    assert_eq!(h.app.chat.input.text(), big);
+    assert_eq!(h.app.chat.composer.input.text(), big);
     h.key(KeyCode::Char('u'), KeyModifiers::CONTROL);
-    assert!(h.app.chat.input.text().is_empty());
+    assert!(h.app.chat.composer.input.text().is_empty());
 
     // New session, rename it, then delete it with confirmation.
-    let before = h.app.chat.sessions.len();
+    let before = h.app.chat.sidebar.sessions.len();
     h.key(KeyCode::Char('n'), KeyModifiers::CONTROL);
-    h.pump_until(|app| app.chat.sessions.len() == before + 1)
+    h.pump_until(|app| app.chat.sidebar.sessions.len() == before + 1)
         .await;
     h.key(KeyCode::Char('1'), KeyModifiers::ALT);
     assert_eq!(h.app.chat.focus, Focus::Sidebar);
@@ -456,8 +456,14 @@ async fn paste_is_text_and_sessions_are_managed_from_keys() {
     h.key(KeyCode::Char('u'), KeyModifiers::CONTROL);
     h.type_text("Renamed");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    h.pump_until(|app| app.chat.sessions.iter().any(|s| s.title == "Renamed"))
-        .await;
+    h.pump_until(|app| {
+        app.chat
+            .sidebar
+            .sessions
+            .iter()
+            .any(|s| s.title == "Renamed")
+    })
+    .await;
     h.key(KeyCode::Char('d'), KeyModifiers::NONE);
     assert!(matches!(
         h.app.top_layer(),
@@ -466,8 +472,14 @@ async fn paste_is_text_and_sessions_are_managed_from_keys() {
     let renamed = h.app.chat.session.id;
     h.key(KeyCode::Char('y'), KeyModifiers::NONE);
     h.pump_until(|app| app.chat.session.id != renamed).await;
-    assert!(!h.app.chat.sessions.iter().any(|s| s.title == "Renamed"));
-    assert_eq!(h.app.chat.sessions.len(), before);
+    assert!(!h
+        .app
+        .chat
+        .sidebar
+        .sessions
+        .iter()
+        .any(|s| s.title == "Renamed"));
+    assert_eq!(h.app.chat.sidebar.sessions.len(), before);
 }
 
 #[tokio::test]
@@ -490,7 +502,7 @@ async fn picking_an_undownloaded_model_pulls_in_the_background() {
     assert!(h.app.cx.pull.is_some(), "the pull started");
     // The UI keeps taking keys while it runs.
     h.type_text("still typing");
-    assert_eq!(h.app.chat.input.text(), "still typing");
+    assert_eq!(h.app.chat.composer.input.text(), "still typing");
     h.settle().await;
     // No route to Hugging Face here: the pull fails with a message, the model is unchanged.
     assert!(
@@ -541,18 +553,18 @@ async fn leaving_a_session_mid_answer_keeps_the_answer_there() {
     h.type_text("half-typed");
     h.key(KeyCode::Up, KeyModifiers::NONE);
     assert_eq!(
-        h.app.chat.input.text(),
+        h.app.chat.composer.input.text(),
         "Count from one to two hundred in words."
     );
     h.key(KeyCode::Down, KeyModifiers::NONE);
-    assert_eq!(h.app.chat.input.text(), "half-typed");
+    assert_eq!(h.app.chat.composer.input.text(), "half-typed");
 
     // Re-opening the current session from the sidebar keeps unsaved changes.
     h.app.chat.session.agent.model = "local/qwen2.5-0.5b".into();
     h.key(KeyCode::Char('1'), KeyModifiers::ALT);
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     assert_eq!(h.app.chat.session.agent.model, "local/qwen2.5-0.5b");
-    assert_eq!(h.app.chat.input.text(), "half-typed");
+    assert_eq!(h.app.chat.composer.input.text(), "half-typed");
 }
 
 #[tokio::test]
@@ -574,11 +586,13 @@ async fn session_search_runs_off_the_ui_task_and_filters_the_sidebar() {
     h.key(KeyCode::Char('/'), KeyModifiers::NONE);
     h.type_text("등대");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    h.pump_until(|app| !app.chat.filter_hits.is_empty()).await;
+    h.pump_until(|app| !app.chat.sidebar.filter_hits.is_empty())
+        .await;
     let shown: Vec<String> = h
         .app
         .chat
-        .sidebar_items()
+        .sidebar
+        .items()
         .iter()
         .map(|s| s.title.clone())
         .collect();
@@ -628,16 +642,16 @@ async fn scrolling_up_while_streaming_stays_put() {
 async fn command_palette_runs_the_chosen_action() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
-    let before = h.app.chat.sessions.len();
+    let before = h.app.chat.sidebar.sessions.len();
     h.key(KeyCode::Char('k'), KeyModifiers::CONTROL);
     assert!(matches!(h.app.top_layer(), Some(Layer::Palette(_))));
     h.type_text("new session");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     assert!(h.app.top_layer().is_none(), "the palette closes");
-    h.pump_until(|app| app.chat.sessions.len() == before + 1)
+    h.pump_until(|app| app.chat.sidebar.sessions.len() == before + 1)
         .await;
     assert!(
-        h.app.chat.input.text().is_empty(),
+        h.app.chat.composer.input.text().is_empty(),
         "the query was not typed into the input"
     );
 
@@ -657,7 +671,7 @@ async fn command_palette_runs_the_chosen_action() {
     h.type_text("new session");
     h.key(KeyCode::Esc, KeyModifiers::NONE);
     assert!(h.app.top_layer().is_none());
-    assert_eq!(h.app.chat.sessions.len(), before + 1);
+    assert_eq!(h.app.chat.sidebar.sessions.len(), before + 1);
 }
 
 /// Keys through the router: a layer takes keys the screen beneath would take, layers
@@ -733,7 +747,7 @@ async fn layers_take_keys_first_and_esc_pops_the_top_one() {
     key(&mut app, KeyCode::F(3), none);
     assert_eq!(app.active, ScreenId::Chat);
     assert!(
-        app.chat.input.text().is_empty(),
+        app.chat.composer.input.text().is_empty(),
         "nothing leaked into the input"
     );
 }
@@ -748,16 +762,16 @@ async fn session_actions_change_the_state_when_their_answer_arrives() {
     let is_store = |fx: &[Effect]| fx.iter().any(|e| matches!(e, Effect::Store(_)));
     let ctrl = |c| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
     let first = h.app.chat.session.id;
-    let before = h.app.chat.sessions.len();
+    let before = h.app.chat.sidebar.sessions.len();
 
     // A new session: an effect, and nothing changed until it is answered.
     let fx = h.app.update(ctrl('n'));
     assert!(is_store(&fx), "{fx:?}");
     assert_eq!(h.app.chat.session.id, first);
-    assert_eq!(h.app.chat.sessions.len(), before);
+    assert_eq!(h.app.chat.sidebar.sessions.len(), before);
     h.apply(fx);
     h.pump_until(|app| app.chat.session.id != first).await;
-    assert_eq!(h.app.chat.sessions.len(), before + 1);
+    assert_eq!(h.app.chat.sidebar.sessions.len(), before + 1);
 
     // Two switches asked for in a row, answered in the wrong order: the latest counts.
     let fx1 = h.app.update(ctrl('n'));
@@ -794,7 +808,7 @@ async fn session_actions_change_the_state_when_their_answer_arrives() {
         h.app.chat.session.id, latest_id,
         "a stale answer is ignored"
     );
-    assert_eq!(h.app.chat.sessions.len(), before + 3);
+    assert_eq!(h.app.chat.sidebar.sessions.len(), before + 3);
 
     // Rename from the sidebar: the list shows the title once the store answers.
     h.key(KeyCode::Char('1'), KeyModifiers::ALT);
@@ -805,10 +819,22 @@ async fn session_actions_change_the_state_when_their_answer_arrives() {
         .app
         .update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
     assert!(is_store(&fx), "{fx:?}");
-    assert!(!h.app.chat.sessions.iter().any(|s| s.title == "Lighthouse"));
+    assert!(!h
+        .app
+        .chat
+        .sidebar
+        .sessions
+        .iter()
+        .any(|s| s.title == "Lighthouse"));
     h.apply(fx);
-    h.pump_until(|app| app.chat.sessions.iter().any(|s| s.title == "Lighthouse"))
-        .await;
+    h.pump_until(|app| {
+        app.chat
+            .sidebar
+            .sessions
+            .iter()
+            .any(|s| s.title == "Lighthouse")
+    })
+    .await;
 
     // Export: the file is written off the UI task; the flash says where once it is.
     let fx = h.app.update(Msg::Key(KeyEvent::new(
@@ -827,10 +853,10 @@ async fn session_actions_change_the_state_when_their_answer_arrives() {
     h.key(KeyCode::Char('3'), KeyModifiers::ALT);
     let fx = h.app.update(ctrl('e'));
     assert!(matches!(fx.as_slice(), [Effect::OpenEditor(_)]), "{fx:?}");
-    assert!(h.app.chat.input.text().is_empty());
+    assert!(h.app.chat.composer.input.text().is_empty());
     h.app
         .update(Msg::EditorDone(Ok("from the editor\n".into())));
-    assert_eq!(h.app.chat.input.text(), "from the editor");
+    assert_eq!(h.app.chat.composer.input.text(), "from the editor");
 }
 
 /// A long session is laid out only around the view; scrolling to the top, searching and

@@ -85,12 +85,12 @@ pub fn build_app(runtime: &Runtime, options: &TuiOptions) -> Result<App> {
     if options.model.is_some() && app.chat.session.agent.model != default_model {
         let session = app.cx.store.create(&default_model)?;
         let chat = &mut app.chat;
-        chat.sessions.insert(0, session.clone());
+        chat.sidebar.sessions.insert(0, session.clone());
         chat.session = session;
         chat.messages.clear();
         chat.views.clear();
-        chat.input = input::InputBox::default();
-        chat.sidebar_selected = 0;
+        chat.composer.input = input::InputBox::default();
+        chat.sidebar.selected = 0;
         chat.resume_scroll = None;
     }
     Ok(app)

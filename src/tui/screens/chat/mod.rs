@@ -1,11 +1,13 @@
-//! The chat screen: the session list (sidebar), the conversation and the input box, with
-//! what they do: send and stream turns, regenerate, edit by forking, search, copy, session
-//! management, the model picker's choice and the prompts' answers. It owns the chat state
-//! (the open session, its messages and their laid-out views, scroll, focus, history) and
-//! draws itself. It never waits on storage: sidebar reloads, session switches, saves,
-//! renames, deletes, forks and exports go out as `Effect::Store` jobs and the state changes
-//! when their answer arrives (stale answers are dropped by sequence number). Key routing, the layer stack, the status bar frame and global keys are
-//! `App`'s; the modals themselves are in `layers`.
+//! The chat screen: the session list (`sidebar`), the conversation and the input box
+//! (`composer`), with what they do: send and stream turns, regenerate, edit by forking,
+//! search, copy, session management, the model picker's choice and the prompts' answers.
+//! It owns the chat data (the open session and its messages) and the conversation's view
+//! state (laid-out views, scroll, follow, selection), and draws the conversation; the
+//! sidebar and the input box keep and draw their own state. It never waits on storage:
+//! sidebar reloads, session switches, saves, renames, deletes, forks and exports go out as
+//! `Effect::Store` jobs and the state changes when their answer arrives (stale answers are
+//! dropped by sequence number). Key routing, the layer stack, the status bar frame and
+//! global keys are `App`'s; the modals themselves are in `layers`.
 
 use std::time::Instant;
 
@@ -13,9 +15,12 @@ use crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph};
+use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 use tokio_util::sync::CancellationToken;
+
+pub mod composer;
+pub mod sidebar;
 
 use super::{Event, Screen, ScreenId, Shared};
 use crate::orchestrator::events::{RunErrorKind, RunEvent};
@@ -32,6 +37,8 @@ use crate::tui::keymap::{Action, Context};
 use crate::tui::layers::{self, Layer, ModelEntry, Picker, PromptKind, PullState, Reply};
 use crate::tui::layout::{self, Areas};
 use crate::tui::markdown::{self, Rendered};
+use composer::Composer;
+use sidebar::Sidebar;
 
 /// Which pane has the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,16 +80,10 @@ pub struct ChatScreen {
     /// The terminal size the panes are laid out for.
     pub size: (u16, u16),
     pub focus: Focus,
-    pub sessions: Vec<Session>,
-    pub sidebar_selected: usize,
-    /// Sidebar filtered by a session search.
-    pub session_filter: Option<String>,
-    /// Sessions matching `session_filter`, computed when it is set.
-    pub filter_hits: Vec<Id>,
+    /// The session list.
+    pub sidebar: Sidebar,
     /// Effects raised deep inside an update, returned with its others.
     deferred: Vec<Effect>,
-    /// Number of the latest session search.
-    search_seq: u64,
     /// Storage work asked for during this update, returned as one `Effect::Store`.
     jobs: Vec<StoreJob>,
     /// Number of the latest session list asked for (older answers are ignored).
@@ -99,11 +100,8 @@ pub struct ChatScreen {
     /// Keep the newest line in view while streaming.
     pub follow: bool,
     pub selected_message: Option<usize>,
-    pub input: InputBox,
-    pub history: Vec<String>,
-    pub history_pos: Option<usize>,
-    /// The input being typed before history recall started.
-    pub history_stash: String,
+    /// The input box and its history.
+    pub composer: Composer,
     pub streaming: Option<Streaming>,
     /// Model to switch to once its pull finishes.
     pub pending_model: Option<(Id, String)>,
@@ -128,10 +126,6 @@ impl ChatScreen {
             .map(|m| m.content.clone())
             .collect();
         let input = InputBox::with_text(&session.draft);
-        let sidebar_selected = sessions
-            .iter()
-            .position(|s| s.id == session.id)
-            .unwrap_or(0);
         ChatScreen {
             size: (80, 24),
             focus: match ui.focus.as_str() {
@@ -139,12 +133,8 @@ impl ChatScreen {
                 "chat" => Focus::Chat,
                 _ => Focus::Input,
             },
-            sessions,
-            sidebar_selected,
-            session_filter: None,
-            filter_hits: Vec::new(),
+            sidebar: Sidebar::new(sessions, session.id),
             deferred: Vec::new(),
-            search_seq: 0,
             jobs: Vec::new(),
             list_seq: 0,
             open_seq: 0,
@@ -155,10 +145,12 @@ impl ChatScreen {
             scroll: 0,
             follow: true,
             selected_message: None,
-            input,
-            history,
-            history_pos: None,
-            history_stash: String::new(),
+            composer: Composer {
+                input,
+                history,
+                history_pos: None,
+                history_stash: String::new(),
+            },
             streaming: None,
             pending_model: None,
             search: None,
@@ -171,7 +163,7 @@ impl ChatScreen {
     /// (session, focus, scroll) for the next start.
     /// This runs at exit, on the UI task: the one place the screen writes to the store.
     pub fn save_ui_state(&mut self, cx: &mut Shared) {
-        self.session.draft = self.input.text().to_string();
+        self.session.draft = self.composer.input.text().to_string();
         if let Err(e) = cx.store.save(&self.session) {
             tracing::warn!("could not save the session: {e}");
         }
@@ -206,14 +198,14 @@ impl ChatScreen {
             self.size.0,
             self.size.1,
             self.focus == Focus::Sidebar,
-            &self.input,
+            &self.composer.input,
             self.input_rows(),
         )
     }
 
     fn input_rows(&self) -> u16 {
         let width = layout::input_inner_width(self.size.0, self.focus == Focus::Sidebar);
-        let (rows, _) = self.input.layout(width);
+        let (rows, _) = self.composer.input.layout(width);
         u16::try_from(rows.len()).unwrap_or(u16::MAX).clamp(1, 6)
     }
 
@@ -454,7 +446,7 @@ impl ChatScreen {
                 cx.pull = Some(PullState { model, done, total })
             }
             Msg::Pulled { model, result } => self.on_pulled(cx, model, result),
-            Msg::EditorDone(Ok(text)) => self.input.set(text.trim_end_matches('\n')),
+            Msg::EditorDone(Ok(text)) => self.composer.input.set(text.trim_end_matches('\n')),
             Msg::EditorDone(Err(e)) => cx.flash = Some(format!("editor: {e}")),
             Msg::Sessions { seq, result } => self.on_sessions(cx, seq, result),
             Msg::Opened {
@@ -471,13 +463,8 @@ impl ChatScreen {
             }
             Msg::StoreFailed(e) => cx.flash = Some(e),
             Msg::SessionHits { seq, result } => {
-                if seq == self.search_seq && self.session_filter.is_some() {
-                    match result {
-                        Ok(ids) => self.filter_hits = ids,
-                        Err(e) => cx.flash = Some(format!("search failed: {e}")),
-                    }
-                    let shown = self.visible_sessions().len();
-                    self.sidebar_selected = self.sidebar_selected.min(shown.saturating_sub(1));
+                if let Some(e) = self.sidebar.on_hits(seq, result) {
+                    cx.flash = Some(e);
                 }
             }
         }
@@ -486,13 +473,13 @@ impl ChatScreen {
     fn on_paste(&mut self, text: &str) {
         // A paste is text, never keys: it goes into the input box.
         self.focus = Focus::Input;
-        self.input.insert_str(text);
+        self.composer.input.insert_str(text);
     }
 
     /// Keys with no binding: typing into the input box when it has focus.
     fn on_text_key(&mut self, key: KeyEvent) {
         if self.focus == Focus::Input {
-            layers::edit(&mut self.input, key);
+            layers::edit(&mut self.composer.input, key);
         }
     }
 
@@ -511,10 +498,12 @@ impl ChatScreen {
             A::FocusChat => self.focus = Focus::Chat,
             A::FocusInput => self.focus = Focus::Input,
             A::Send => self.send(cx, fx),
-            A::Newline => self.input.insert_char('\n'),
-            A::HistoryPrev => self.recall(-1),
-            A::HistoryNext => self.recall(1),
-            A::ComposeInEditor => fx.push(Effect::OpenEditor(self.input.text().to_string())),
+            A::Newline => self.composer.input.insert_char('\n'),
+            A::HistoryPrev => self.composer.recall(-1),
+            A::HistoryNext => self.composer.recall(1),
+            A::ComposeInEditor => {
+                fx.push(Effect::OpenEditor(self.composer.input.text().to_string()))
+            }
             A::Regenerate => self.regenerate(cx, fx),
             A::EditMessage => self.edit_selected(cx),
             A::ScrollUp => self.scroll_by(-1),
@@ -537,7 +526,8 @@ impl ChatScreen {
             A::NewSession => self.new_session(cx),
             A::RenameSession => {
                 let title = self
-                    .sidebar_session()
+                    .sidebar
+                    .selected_session()
                     .map(|s| s.title.clone())
                     .unwrap_or_default();
                 cx.open(Layer::Prompt(
@@ -546,7 +536,7 @@ impl ChatScreen {
                 ));
             }
             A::DeleteSession => {
-                if let Some(s) = self.sidebar_session() {
+                if let Some(s) = self.sidebar.selected_session() {
                     cx.open(Layer::ConfirmDelete {
                         id: s.id,
                         title: s.title.clone(),
@@ -580,7 +570,10 @@ impl ChatScreen {
                     InputBox::with_text(&text),
                 ));
             }
-            A::ListUp | A::ListDown => self.sidebar_move(action == A::ListDown),
+            A::ListUp | A::ListDown => {
+                self.sidebar
+                    .move_by(if action == A::ListDown { 1 } else { -1 })
+            }
             A::OpenSession => self.open_sidebar_session(cx),
             // The router's and the layers' actions.
             A::Quit
@@ -629,7 +622,7 @@ impl ChatScreen {
 
     /// Keeps the unsent input and the settings with the session (saved off the UI task).
     pub fn save_draft(&mut self) {
-        self.session.draft = self.input.text().to_string();
+        self.session.draft = self.composer.input.text().to_string();
         self.jobs
             .push(StoreJob::Save(Box::new(self.session.clone())));
     }
@@ -639,12 +632,12 @@ impl ChatScreen {
             cx.flash = Some("still answering; Esc cancels".into());
             return;
         }
-        if self.input.is_blank() {
+        if self.composer.input.is_blank() {
             return;
         }
-        let text = self.input.take();
-        self.history.push(text.clone());
-        self.history_pos = None;
+        let text = self.composer.input.take();
+        self.composer.history.push(text.clone());
+        self.composer.history_pos = None;
         let mut turn = Turn::new(self.session.id, TurnInput::Ask(text.clone()), Caller::Tui);
         turn.agent = Some(self.session.agent.clone());
         // Shown at once; the orchestrator stores both (off this task) under the same ids.
@@ -767,35 +760,6 @@ impl ChatScreen {
         }
     }
 
-    fn recall(&mut self, dir: isize) {
-        if self.history.is_empty() {
-            return;
-        }
-        if self.history_pos.is_none() {
-            if dir > 0 {
-                return;
-            }
-            // Keep what was being typed; Down past the newest entry brings it back.
-            self.history_stash = self.input.text().to_string();
-        }
-        let last = self.history.len() - 1;
-        let pos = match (self.history_pos, dir < 0) {
-            (None, true) => Some(last),
-            (None, false) => None,
-            (Some(p), true) => Some(p.saturating_sub(1)),
-            (Some(p), false) if p >= last => None,
-            (Some(p), false) => Some(p + 1),
-        };
-        self.history_pos = pos;
-        match pos {
-            Some(p) => self.input.set(&self.history[p]),
-            None => {
-                let stash = std::mem::take(&mut self.history_stash);
-                self.input.set(&stash);
-            }
-        }
-    }
-
     fn regenerate(&mut self, cx: &mut Shared, fx: &mut Vec<Effect>) {
         if self.streaming.is_some() {
             return;
@@ -851,9 +815,7 @@ impl ChatScreen {
 
     fn page(&mut self, down: bool) {
         if self.focus == Focus::Sidebar {
-            for _ in 0..10 {
-                self.sidebar_move(down);
-            }
+            self.sidebar.move_by(if down { 10 } else { -10 });
             return;
         }
         let rows = self.chat_rows().max(2) as isize - 1;
@@ -862,8 +824,7 @@ impl ChatScreen {
 
     fn jump(&mut self, bottom: bool) {
         if self.focus == Focus::Sidebar {
-            let n = self.visible_sessions().len();
-            self.sidebar_selected = if bottom { n.saturating_sub(1) } else { 0 };
+            self.sidebar.jump(bottom);
             return;
         }
         if bottom {
@@ -879,7 +840,7 @@ impl ChatScreen {
         let text = input.text().trim().to_string();
         match kind {
             PromptKind::Rename => {
-                let id = self.sidebar_session().map(|s| s.id);
+                let id = self.sidebar.selected_session().map(|s| s.id);
                 if let (Some(id), false) = (id, text.is_empty()) {
                     if id == self.session.id {
                         // The current session's settings live in `self.session`.
@@ -924,10 +885,10 @@ impl ChatScreen {
                 self.search_step(0);
             }
             PromptKind::SearchSessions => {
-                self.session_filter = Some(text).filter(|t| !t.is_empty());
+                self.sidebar
+                    .set_filter(Some(text).filter(|t| !t.is_empty()));
                 // Other clients may have added sessions: list them afresh, then search.
                 self.reload_sidebar();
-                self.sidebar_selected = 0;
                 self.focus = Focus::Sidebar;
             }
         }
@@ -1039,56 +1000,15 @@ impl ChatScreen {
         cx.flash = Some(format!("model: {id}"));
     }
 
-    fn visible_sessions(&self) -> Vec<&Session> {
-        match &self.session_filter {
-            None => self.sessions.iter().collect(),
-            Some(_) => self
-                .sessions
-                .iter()
-                .filter(|s| self.filter_hits.contains(&s.id))
-                .collect(),
-        }
-    }
-
-    /// Sessions shown in the sidebar (filtered by a session search).
-    pub fn sidebar_items(&self) -> Vec<&Session> {
-        self.visible_sessions()
-    }
-
-    fn sidebar_session(&self) -> Option<&Session> {
-        self.visible_sessions().get(self.sidebar_selected).copied()
-    }
-
-    fn sidebar_move(&mut self, down: bool) {
-        let n = self.visible_sessions().len();
-        if n > 0 {
-            self.sidebar_selected = if down {
-                (self.sidebar_selected + 1).min(n - 1)
-            } else {
-                self.sidebar_selected.saturating_sub(1)
-            };
-        }
-    }
-
     /// Lists the sessions afresh, off the UI task (answered by `Msg::Sessions`).
     fn reload_sidebar(&mut self) {
         self.list_seq += 1;
         self.jobs.push(StoreJob::List { seq: self.list_seq });
     }
 
-    /// The session list arrived: show it, keeping the same session selected (the list
-    /// reorders, most recently updated first).
+    /// The session list arrived: show it (the search runs again on it).
     fn apply_sessions(&mut self, sessions: Vec<Session>) {
-        let selected = self.sidebar_session().map(|s| s.id);
-        self.sessions = sessions;
-        if let Some(pos) = selected.and_then(|id| self.sessions.iter().position(|s| s.id == id)) {
-            if self.session_filter.is_none() {
-                self.sidebar_selected = pos;
-            }
-        }
-        let shown = self.visible_sessions().len();
-        self.sidebar_selected = self.sidebar_selected.min(shown.saturating_sub(1));
-        self.refresh_filter();
+        self.deferred.extend(self.sidebar.apply(sessions));
     }
 
     fn on_sessions(&mut self, cx: &mut Shared, seq: u64, result: Result<Vec<Session>, String>) {
@@ -1101,23 +1021,8 @@ impl ChatScreen {
         }
     }
 
-    /// Re-runs the session search (once per change, not per frame).
-    fn refresh_filter(&mut self) {
-        match &self.session_filter {
-            // A full-text scan: it runs off the UI task and answers with `Msg::SessionHits`.
-            Some(q) => {
-                self.search_seq += 1;
-                self.deferred.push(Effect::SearchSessions {
-                    query: q.clone(),
-                    seq: self.search_seq,
-                });
-            }
-            None => self.filter_hits.clear(),
-        }
-    }
-
     fn open_sidebar_session(&mut self, cx: &mut Shared) {
-        let Some(id) = self.sidebar_session().map(|s| s.id) else {
+        let Some(id) = self.sidebar.selected_session().map(|s| s.id) else {
             return;
         };
         self.focus = Focus::Input;
@@ -1139,7 +1044,7 @@ impl ChatScreen {
             self.cancel_generation(cx);
         }
         // The current session may just have been deleted: only saved if it still exists.
-        self.session.draft = self.input.text().to_string();
+        self.session.draft = self.composer.input.text().to_string();
         self.jobs
             .push(StoreJob::SaveIfExists(Box::new(self.session.clone())));
         self.open_seq += 1;
@@ -1171,7 +1076,7 @@ impl ChatScreen {
                 return;
             }
         };
-        self.input = InputBox::with_text(&opened.session.draft);
+        self.composer.input = InputBox::with_text(&opened.session.draft);
         self.session = opened.session;
         self.messages = opened.messages;
         self.views.clear();
@@ -1182,13 +1087,9 @@ impl ChatScreen {
         if list_seq == self.list_seq {
             self.apply_sessions(opened.sessions);
         }
-        self.sidebar_selected = self
-            .visible_sessions()
-            .iter()
-            .position(|s| s.id == self.session.id)
-            .unwrap_or(0);
+        self.sidebar.select(self.session.id);
         if let Some(text) = opening.input {
-            self.input.set(&text);
+            self.composer.input.set(&text);
         }
         if opening.focus_input {
             self.focus = Focus::Input;
@@ -1220,7 +1121,13 @@ impl ChatScreen {
         }
         if self.session.id == id {
             // Show the most recent other session, or a new one.
-            match self.sessions.iter().find(|s| s.id != id).map(|s| s.id) {
+            match self
+                .sidebar
+                .sessions
+                .iter()
+                .find(|s| s.id != id)
+                .map(|s| s.id)
+            {
                 Some(other) => self.open(
                     cx,
                     OpenTarget::Existing(other),
@@ -1236,7 +1143,7 @@ impl ChatScreen {
     }
 
     fn export(&mut self, cx: &mut Shared, json: bool) {
-        let Some(s) = self.sidebar_session().cloned() else {
+        let Some(s) = self.sidebar.selected_session().cloned() else {
             return;
         };
         self.jobs.push(StoreJob::Export {
@@ -1300,10 +1207,15 @@ impl Screen for ChatScreen {
     fn draw(&self, frame: &mut Frame, _area: Rect, cx: &Shared) {
         let areas = self.areas();
         if areas.sidebar.width > 0 {
-            self.draw_sidebar(cx, frame, areas.sidebar);
+            let focused = self.focus == Focus::Sidebar;
+            self.sidebar
+                .draw(cx, frame, areas.sidebar, self.session.id, focused);
         }
         self.draw_chat(cx, frame, areas.chat);
-        self.draw_input(cx, frame, areas.input);
+        let focused = self.focus == Focus::Input && cx.layers.is_empty();
+        let streaming = self.streaming.is_some();
+        self.composer
+            .draw(cx, frame, areas.input, focused, streaming);
     }
 
     fn status(&self, cx: &Shared) -> Vec<String> {
@@ -1352,6 +1264,16 @@ impl Screen for ChatScreen {
     }
 }
 
+/// A pane's box: border and title in the focused or unfocused colours.
+fn pane(cx: &Shared, title: String, focused: bool) -> Block<'static> {
+    let t = &cx.theme;
+    Block::default()
+        .borders(Borders::ALL)
+        .title(title)
+        .border_style(Style::default().fg(if focused { t.border_focused } else { t.border }))
+        .title_style(Style::default().fg(if focused { t.accent } else { t.muted }))
+}
+
 /// A cheap guess at the laid-out height of `text` at `width`: its lines, wrapped by
 /// character count (markdown, code fences and wide characters make it inexact; the real
 /// height replaces it when the message comes into view).
@@ -1364,42 +1286,6 @@ fn estimate_height(text: &str, width: u16) -> usize {
 
 /// Drawing the panes: sidebar, conversation (only the visible messages), input box.
 impl ChatScreen {
-    fn pane(cx: &Shared, title: String, focused: bool) -> Block<'static> {
-        let t = &cx.theme;
-        Block::default()
-            .borders(Borders::ALL)
-            .title(title)
-            .border_style(Style::default().fg(if focused { t.border_focused } else { t.border }))
-            .title_style(Style::default().fg(if focused { t.accent } else { t.muted }))
-    }
-
-    fn draw_sidebar(&self, cx: &Shared, frame: &mut Frame, area: Rect) {
-        let t = &cx.theme;
-        let title = match &self.session_filter {
-            Some(q) => format!(" Sessions /{q} "),
-            None => " Sessions ".to_string(),
-        };
-        let items: Vec<ListItem> = self
-            .sidebar_items()
-            .iter()
-            .map(|s| {
-                let style = if s.id == self.session.id {
-                    Style::default().fg(t.accent).add_modifier(Modifier::BOLD)
-                } else {
-                    Style::default().fg(t.fg)
-                };
-                ListItem::new(Line::from(Span::styled(s.title.clone(), style)))
-            })
-            .collect();
-        let mut state = ListState::default();
-        state.select(Some(self.sidebar_selected));
-        let list = List::new(items)
-            .block(Self::pane(cx, title, self.focus == Focus::Sidebar))
-            .highlight_style(Style::default().bg(t.selection_bg))
-            .highlight_symbol("▌");
-        frame.render_stateful_widget(list, area, &mut state);
-    }
-
     fn message_header(&self, cx: &Shared, i: usize) -> Line<'static> {
         let t = &cx.theme;
         let Some(m) = self.messages.get(i) else {
@@ -1455,7 +1341,7 @@ impl ChatScreen {
     fn draw_chat(&self, cx: &Shared, frame: &mut Frame, area: Rect) {
         let t = &cx.theme;
         let title = format!(" {} · {} ", self.session.title, self.session.agent.model);
-        let block = Self::pane(cx, title, self.focus == Focus::Chat);
+        let block = pane(cx, title, self.focus == Focus::Chat);
         let inner = block.inner(area);
         frame.render_widget(block, area);
         if self.messages.is_empty() {
@@ -1506,35 +1392,6 @@ impl ChatScreen {
             offset += h;
         }
         frame.render_widget(Paragraph::new(lines), inner);
-    }
-
-    fn draw_input(&self, cx: &Shared, frame: &mut Frame, area: Rect) {
-        let t = &cx.theme;
-        let focused = self.focus == Focus::Input && cx.layers.is_empty();
-        let hint = if self.streaming.is_some() {
-            " Esc cancels "
-        } else {
-            " Enter send · Ctrl-J newline "
-        };
-        let block = Self::pane(cx, format!(" Message{hint}"), focused);
-        let inner = block.inner(area);
-        frame.render_widget(block, area);
-        let (rows, (cy, cx_)) = self.input.layout(inner.width);
-        let first = usize::from(cy).saturating_sub(usize::from(inner.height).saturating_sub(1));
-        let text: Vec<Line> = rows
-            .into_iter()
-            .skip(first)
-            .take(usize::from(inner.height))
-            .map(|r| Line::from(Span::styled(r, Style::default().fg(t.fg))))
-            .collect();
-        frame.render_widget(Paragraph::new(text), inner);
-        if focused {
-            let y = inner.y + cy.saturating_sub(first as u16);
-            frame.set_cursor_position((
-                inner.x + cx_.min(inner.width.saturating_sub(1)),
-                y.min(inner.bottom().saturating_sub(1)),
-            ));
-        }
     }
 }
 
