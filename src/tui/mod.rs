@@ -157,7 +157,7 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
                     }
                 }
             }
-            _ = tokio::time::sleep_until(next_frame), if dirty => {}
+            _ = tokio::time::sleep_until(next_frame), if dirty && !editing => {}
             _ = ticker.tick() => { dirty |= app.chat.streaming.is_some() || app.cx.pull.is_some(); }
             _ = term_signal.recv() => break,
             _ = hup_signal.recv() => break,
