@@ -15,10 +15,11 @@ use strata::orchestrator::Orchestrator;
 use strata::runtime::types::{Role, Usage};
 use strata::runtime::Runtime;
 use strata::sessions::{ChatMessage, MessageStatus, SessionStore};
-use strata::tui::app::{App, Effect, Focus, Modal, Msg};
+use strata::tui::app::{App, Effect, Focus, Layer, Msg};
+use strata::tui::screens::ScreenId;
 use strata::tui::theme::{ColorDepth, Theme};
-use strata::tui::{build_app, run_effect, TuiOptions};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use strata::tui::{build_app, Runner, TuiOptions};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 fn options(theme: &str) -> TuiOptions {
     TuiOptions {
@@ -90,9 +91,9 @@ async fn screens_per_theme_and_size() {
     for theme in Theme::names() {
         let mut app = build_app(&rt, &options(theme)).unwrap();
         for (w, h) in [(80u16, 24u16), (120, 40)] {
-            app.follow = false;
+            app.chat.follow = false;
             app.update(Msg::Resize(w, h));
-            app.scroll = 0;
+            app.chat.scroll = 0;
             let buf = draw(&mut app, w, h);
             let screen = text(&buf);
             assert!(screen.contains("안녕하세요"), "{screen}");
@@ -109,7 +110,7 @@ async fn screens_per_theme_and_size() {
         }
         // The code block is further down: jump to the bottom.
         app.update(Msg::Resize(120, 40));
-        app.follow = true;
+        app.chat.follow = true;
         app.refresh_views();
         let buf = draw(&mut app, 120, 40);
         let screen = text(&buf);
@@ -131,11 +132,11 @@ async fn modal_and_small_screens() {
     seed(&rt);
     let mut app = build_app(&rt, &options("dark")).unwrap();
     app.update(Msg::Key(KeyEvent::new(KeyCode::F(1), KeyModifiers::NONE)));
-    assert!(matches!(app.modal, Some(Modal::Help(0))));
+    assert!(matches!(app.top_layer(), Some(Layer::Help(0))));
     let help = text(&draw(&mut app, 80, 24));
     assert!(help.contains("Quit"), "{help}");
     insta::assert_snapshot!("help_80x24", help);
-    app.modal = None;
+    app.cx.layers.clear();
     app.update(Msg::Key(KeyEvent::new(
         KeyCode::Char('p'),
         KeyModifiers::CONTROL,
@@ -146,7 +147,7 @@ async fn modal_and_small_screens() {
         "{picker}"
     );
     insta::assert_snapshot!("picker_120x40", picker);
-    app.modal = None;
+    app.cx.layers.clear();
     let small = text(&draw(&mut app, 60, 20));
     assert!(
         small.contains("Korean and code"),
@@ -171,7 +172,7 @@ async fn modal_and_small_screens() {
             "{theme}: dialog border in the accent colour"
         );
         insta::assert_debug_snapshot!(format!("quit_{theme}_80x24_styled"), buf);
-        app.modal = None;
+        app.cx.layers.clear();
         app.update(Msg::Key(KeyEvent::new(
             KeyCode::Char('p'),
             KeyModifiers::CONTROL,
@@ -206,7 +207,7 @@ async fn modals_hide_the_borders_beneath_them() {
         for (w, h) in [(80, 24), (120, 40)] {
             let mut app = build_app(&rt, &options("dark")).unwrap();
             app.update(Msg::Key(key));
-            assert!(app.modal.is_some(), "{name} opens");
+            assert!(app.top_layer().is_some(), "{name} opens");
             let buf = draw(&mut app, w, h);
             let screen = text(&buf);
             let r = strata::tui::view::modal_rect(&app, buf.area).unwrap();
@@ -269,8 +270,7 @@ async fn command_palette_screens() {
 /// Drives the app like the runner does, without a terminal.
 struct Harness {
     app: App,
-    orchestrator: Orchestrator,
-    tx: UnboundedSender<Msg>,
+    runner: Runner,
     rx: UnboundedReceiver<Msg>,
     copied: Vec<String>,
 }
@@ -287,8 +287,7 @@ impl Harness {
         let (tx, rx) = unbounded_channel();
         Harness {
             app,
-            orchestrator: Orchestrator::new(rt).unwrap(),
-            tx,
+            runner: Runner::new(Orchestrator::new(rt).unwrap(), tx),
             rx,
             copied: Vec::new(),
         }
@@ -298,7 +297,7 @@ impl Harness {
         for e in effects {
             match e {
                 Effect::Copy(text) => self.copied.push(text),
-                other => run_effect(other, &self.orchestrator, &self.tx),
+                other => self.runner.run(other),
             }
         }
     }
@@ -329,12 +328,12 @@ impl Harness {
 
     /// Processes queued messages until nothing is running.
     async fn settle(&mut self) {
-        self.pump_until(|app| app.streaming.is_none() && app.pull.is_none())
+        self.pump_until(|app| app.chat.streaming.is_none() && app.cx.pull.is_none())
             .await;
     }
 
     fn last(&self) -> &ChatMessage {
-        self.app.messages.last().unwrap()
+        self.app.chat.messages.last().unwrap()
     }
 }
 
@@ -342,12 +341,12 @@ impl Harness {
 async fn ask_stream_regenerate_and_resume() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
-    h.app.session.agent.params.temperature = Some(0.0);
-    h.app.session.agent.params.max_tokens = Some(16);
+    h.app.chat.session.agent.params.temperature = Some(0.0);
+    h.app.chat.session.agent.params.max_tokens = Some(16);
     h.type_text("Name three colours.");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    assert!(h.app.streaming.is_some(), "Enter sends");
-    assert!(h.app.input.text().is_empty());
+    assert!(h.app.chat.streaming.is_some(), "Enter sends");
+    assert!(h.app.chat.composer.input.text().is_empty());
     h.settle().await;
     let first = h.last().clone();
     assert_eq!(first.role, Role::Assistant);
@@ -356,7 +355,7 @@ async fn ask_stream_regenerate_and_resume() {
     assert!(first.usage.unwrap().output_tokens > 0);
     // The answer is an agent run: its step and record are in sled.
     let run = first.run_id.expect("the answer names its run");
-    let steps = h.orchestrator.runs.steps(run).unwrap();
+    let steps = h.runner.orchestrator().runs.steps(run).unwrap();
     assert_eq!(steps.len(), 1);
     assert_eq!(steps[0].record_id, first.record_id);
     assert_eq!(
@@ -366,20 +365,20 @@ async fn ask_stream_regenerate_and_resume() {
 
     // Regenerate from the chat pane, sampling this time: a new answer replaces the old one,
     // on screen and in the store.
-    h.app.session.agent.params.temperature = Some(1.0);
-    h.app.session.agent.params.seed = Some(7);
+    h.app.chat.session.agent.params.temperature = Some(1.0);
+    h.app.chat.session.agent.params.seed = Some(7);
     h.key(KeyCode::Tab, KeyModifiers::SHIFT);
-    assert_eq!(h.app.focus, Focus::Chat);
+    assert_eq!(h.app.chat.focus, Focus::Chat);
     h.key(KeyCode::Char('r'), KeyModifiers::NONE);
-    assert!(h.app.streaming.is_some(), "r starts a new answer");
+    assert!(h.app.chat.streaming.is_some(), "r starts a new answer");
     h.settle().await;
-    assert_eq!(h.app.messages.len(), 2);
+    assert_eq!(h.app.chat.messages.len(), 2);
     let answer = h.last().clone();
     assert_ne!(answer.id, first.id, "a new message, not the old one kept");
     assert_eq!(answer.role, Role::Assistant);
     assert_eq!(answer.status, MessageStatus::Complete);
     assert!(!answer.content.is_empty());
-    let stored = h.app.store.messages(h.app.session.id).unwrap();
+    let stored = h.app.cx.store.messages(h.app.chat.session.id).unwrap();
     assert_eq!(stored.len(), 2, "question and the new answer");
     assert!(
         stored.iter().all(|m| m.id != first.id),
@@ -397,8 +396,8 @@ async fn ask_stream_regenerate_and_resume() {
     // when it is not the most recently updated one.
     h.key(KeyCode::Tab, KeyModifiers::NONE);
     h.type_text("unsent draft");
-    let session = h.app.session.id;
-    let store = h.app.store.clone();
+    let session = h.app.chat.session.id;
+    let store = h.app.cx.store.clone();
     let mut other = store.create(common::CHAT_MODEL).unwrap();
     store
         .put_message(&mut other, &ChatMessage::new(Role::User, "newer elsewhere"))
@@ -407,35 +406,43 @@ async fn ask_stream_regenerate_and_resume() {
     drop(store);
     drop(h);
     let h = Harness::new(dir.path()).await;
-    assert_eq!(h.app.session.id, session, "resumes the session you were in");
-    assert_eq!(h.app.focus, Focus::Input);
-    assert_eq!(h.app.messages.len(), 2);
-    assert_eq!(h.app.messages[1].content, answer);
-    assert_eq!(h.app.input.text(), "unsent draft");
+    assert_eq!(
+        h.app.chat.session.id, session,
+        "resumes the session you were in"
+    );
+    assert_eq!(h.app.chat.focus, Focus::Input);
+    assert_eq!(h.app.chat.messages.len(), 2);
+    assert_eq!(h.app.chat.messages[1].content, answer);
+    assert_eq!(h.app.chat.composer.input.text(), "unsent draft");
 }
 
 #[tokio::test]
 async fn cancel_keeps_partial_answer_and_quit_asks_first() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
-    h.app.session.agent.params.temperature = Some(0.0);
+    h.app.chat.session.agent.params.temperature = Some(0.0);
     h.type_text("Count from one to two hundred in words.");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     // Wait for some text, then Esc.
-    h.pump_until(|app| app.messages.last().is_some_and(|m| m.content.len() > 10))
-        .await;
+    h.pump_until(|app| {
+        app.chat
+            .messages
+            .last()
+            .is_some_and(|m| m.content.len() > 10)
+    })
+    .await;
     h.key(KeyCode::Esc, KeyModifiers::NONE);
     h.settle().await;
     assert_eq!(h.last().status, MessageStatus::Cancelled);
     assert!(h.last().content.len() > 10, "partial text kept");
-    let stored = h.app.store.messages(h.app.session.id).unwrap();
+    let stored = h.app.cx.store.messages(h.app.chat.session.id).unwrap();
     assert_eq!(stored.last().unwrap().status, MessageStatus::Cancelled);
 
     // Ctrl-C on an idle screen asks; n keeps running; Ctrl-Q then y quits.
     h.key(KeyCode::Char('c'), KeyModifiers::CONTROL);
-    assert!(matches!(h.app.modal, Some(Modal::ConfirmQuit)));
+    assert!(matches!(h.app.top_layer(), Some(Layer::ConfirmQuit)));
     h.key(KeyCode::Char('n'), KeyModifiers::NONE);
-    assert!(h.app.modal.is_none() && !h.app.quit);
+    assert!(h.app.top_layer().is_none() && !h.app.quit);
     h.key(KeyCode::Char('q'), KeyModifiers::CONTROL);
     h.key(KeyCode::Char('y'), KeyModifiers::NONE);
     assert!(h.app.quit);
@@ -446,32 +453,54 @@ async fn paste_is_text_and_sessions_are_managed_from_keys() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
     h.key(KeyCode::Tab, KeyModifiers::NONE); // sidebar
-    assert_eq!(h.app.focus, Focus::Sidebar);
+    assert_eq!(h.app.chat.focus, Focus::Sidebar);
     let big = "line one ? / q\n".repeat(500);
     let fx = h.app.update(Msg::Paste(big.clone()));
     h.apply(fx);
-    assert!(h.app.modal.is_none(), "a paste never triggers bindings");
-    assert_eq!(h.app.focus, Focus::Input);
-    assert_eq!(h.app.input.text(), big);
+    assert!(
+        h.app.top_layer().is_none(),
+        "a paste never triggers bindings"
+    );
+    assert_eq!(h.app.chat.focus, Focus::Input);
+    assert_eq!(h.app.chat.composer.input.text(), big);
     h.key(KeyCode::Char('u'), KeyModifiers::CONTROL);
-    assert!(h.app.input.text().is_empty());
+    assert!(h.app.chat.composer.input.text().is_empty());
 
     // New session, rename it, then delete it with confirmation.
-    let before = h.app.sessions.len();
+    let before = h.app.chat.sidebar.sessions.len();
     h.key(KeyCode::Char('n'), KeyModifiers::CONTROL);
-    assert_eq!(h.app.sessions.len(), before + 1);
+    h.pump_until(|app| app.chat.sidebar.sessions.len() == before + 1)
+        .await;
     h.key(KeyCode::Char('1'), KeyModifiers::ALT);
-    assert_eq!(h.app.focus, Focus::Sidebar);
+    assert_eq!(h.app.chat.focus, Focus::Sidebar);
     h.key(KeyCode::Char('R'), KeyModifiers::SHIFT);
     h.key(KeyCode::Char('u'), KeyModifiers::CONTROL);
     h.type_text("Renamed");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    assert!(h.app.sessions.iter().any(|s| s.title == "Renamed"));
+    h.pump_until(|app| {
+        app.chat
+            .sidebar
+            .sessions
+            .iter()
+            .any(|s| s.title == "Renamed")
+    })
+    .await;
     h.key(KeyCode::Char('d'), KeyModifiers::NONE);
-    assert!(matches!(h.app.modal, Some(Modal::ConfirmDelete { .. })));
+    assert!(matches!(
+        h.app.top_layer(),
+        Some(Layer::ConfirmDelete { .. })
+    ));
+    let renamed = h.app.chat.session.id;
     h.key(KeyCode::Char('y'), KeyModifiers::NONE);
-    assert!(!h.app.sessions.iter().any(|s| s.title == "Renamed"));
-    assert_eq!(h.app.sessions.len(), before);
+    h.pump_until(|app| app.chat.session.id != renamed).await;
+    assert!(!h
+        .app
+        .chat
+        .sidebar
+        .sessions
+        .iter()
+        .any(|s| s.title == "Renamed"));
+    assert_eq!(h.app.chat.sidebar.sessions.len(), before);
 }
 
 #[tokio::test]
@@ -507,48 +536,49 @@ async fn picking_an_undownloaded_model_pulls_in_the_background() {
     let mut h = Harness::with_config(dir.path(), config).await;
     h.key(KeyCode::Char('p'), KeyModifiers::CONTROL);
     h.type_text("qwen2.5-0.5");
-    let Some(Modal::Picker(p)) = &h.app.modal else {
+    let Some(Layer::Picker(p)) = h.app.top_layer() else {
         panic!("picker open")
     };
-    assert_eq!(h.app.catalog[p.matches[0]].id, "local/qwen2.5-0.5b");
+    assert_eq!(h.app.cx.catalog[p.matches[0]].id, "local/qwen2.5-0.5b");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    assert!(h.app.pull.is_some(), "the pull started");
+    assert!(h.app.cx.pull.is_some(), "the pull started");
     // The UI keeps taking keys while it runs.
     h.type_text("still typing");
-    assert_eq!(h.app.input.text(), "still typing");
+    assert_eq!(h.app.chat.composer.input.text(), "still typing");
     h.settle().await;
     // No route to Hugging Face here: the pull fails with a message, the model is unchanged.
     assert!(
         h.app
+            .cx
             .flash
             .as_deref()
             .unwrap_or("")
             .contains("pull of local/qwen2.5-0.5b failed"),
         "{:?}",
-        h.app.flash
+        h.app.cx.flash
     );
-    assert_eq!(h.app.session.agent.model, common::CHAT_MODEL);
+    assert_eq!(h.app.chat.session.agent.model, common::CHAT_MODEL);
     // Another downloaded model is picked at once, with no pull.
     h.key(KeyCode::Char('p'), KeyModifiers::CONTROL);
     h.type_text("smollm2-twin");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    assert!(h.app.pull.is_none(), "nothing to pull");
-    assert_eq!(h.app.session.agent.model, twin.id);
+    assert!(h.app.cx.pull.is_none(), "nothing to pull");
+    assert_eq!(h.app.chat.session.agent.model, twin.id);
 }
 
 #[tokio::test]
 async fn leaving_a_session_mid_answer_keeps_the_answer_there() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
-    h.app.session.agent.params.temperature = Some(0.0);
-    let first = h.app.session.id;
+    h.app.chat.session.agent.params.temperature = Some(0.0);
+    let first = h.app.chat.session.id;
     h.type_text("Count from one to two hundred in words.");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     // A new session while the answer streams: it is cancelled and stored where it belongs.
     h.key(KeyCode::Char('n'), KeyModifiers::CONTROL);
-    assert_ne!(h.app.session.id, first);
-    h.pump_until(|app| app.streaming.is_none()).await;
-    let stored = h.app.store.messages(first).unwrap();
+    h.pump_until(|app| app.chat.session.id != first).await;
+    h.pump_until(|app| app.chat.streaming.is_none()).await;
+    let stored = h.app.cx.store.messages(first).unwrap();
     assert_eq!(
         stored.len(),
         2,
@@ -557,7 +587,7 @@ async fn leaving_a_session_mid_answer_keeps_the_answer_there() {
     assert_eq!(stored[1].role, Role::Assistant);
     assert_eq!(stored[1].status, MessageStatus::Cancelled);
     assert!(
-        h.app.messages.is_empty(),
+        h.app.chat.messages.is_empty(),
         "nothing leaked into the new session"
     );
 
@@ -565,25 +595,25 @@ async fn leaving_a_session_mid_answer_keeps_the_answer_there() {
     h.type_text("half-typed");
     h.key(KeyCode::Up, KeyModifiers::NONE);
     assert_eq!(
-        h.app.input.text(),
+        h.app.chat.composer.input.text(),
         "Count from one to two hundred in words."
     );
     h.key(KeyCode::Down, KeyModifiers::NONE);
-    assert_eq!(h.app.input.text(), "half-typed");
+    assert_eq!(h.app.chat.composer.input.text(), "half-typed");
 
     // Re-opening the current session from the sidebar keeps unsaved changes.
-    h.app.session.agent.model = "local/qwen2.5-0.5b".into();
+    h.app.chat.session.agent.model = "local/qwen2.5-0.5b".into();
     h.key(KeyCode::Char('1'), KeyModifiers::ALT);
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    assert_eq!(h.app.session.agent.model, "local/qwen2.5-0.5b");
-    assert_eq!(h.app.input.text(), "half-typed");
+    assert_eq!(h.app.chat.session.agent.model, "local/qwen2.5-0.5b");
+    assert_eq!(h.app.chat.composer.input.text(), "half-typed");
 }
 
 #[tokio::test]
 async fn session_search_runs_off_the_ui_task_and_filters_the_sidebar() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
-    let store = h.app.store.clone();
+    let store = h.app.cx.store.clone();
     for text in [
         "Tell me about lighthouses",
         "How do ferries work?",
@@ -598,17 +628,21 @@ async fn session_search_runs_off_the_ui_task_and_filters_the_sidebar() {
     h.key(KeyCode::Char('/'), KeyModifiers::NONE);
     h.type_text("등대");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    h.pump_until(|app| !app.filter_hits.is_empty()).await;
+    h.pump_until(|app| !app.chat.sidebar.filter_hits.is_empty())
+        .await;
     let shown: Vec<String> = h
         .app
-        .sidebar_items()
+        .chat
+        .sidebar
+        .items()
         .iter()
         .map(|s| s.title.clone())
         .collect();
     assert_eq!(shown, vec!["안녕하세요 등대".to_string()]);
     h.key(KeyCode::Enter, KeyModifiers::NONE);
+    h.pump_until(|app| !app.chat.messages.is_empty()).await;
     assert_eq!(
-        h.app.messages[0].content, "안녕하세요 등대",
+        h.app.chat.messages[0].content, "안녕하세요 등대",
         "opens the hit"
     );
 }
@@ -619,29 +653,29 @@ async fn scrolling_up_while_streaming_stays_put() {
     let mut h = Harness::new(dir.path()).await;
     h.app.update(Msg::Resize(60, 20));
     // Greedy: a long, line-per-item answer, the same every run.
-    h.app.session.agent.params.temperature = Some(0.0);
-    h.app.session.agent.params.max_tokens = Some(600);
+    h.app.chat.session.agent.params.temperature = Some(0.0);
+    h.app.chat.session.agent.params.max_tokens = Some(600);
     h.type_text("Write a numbered list of 100 fruits, one per line.");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     // Wait until the answer is taller than the pane.
-    h.pump_until(|app| app.streaming.is_none() || app.total_lines() > 40)
+    h.pump_until(|app| app.chat.streaming.is_none() || app.chat.total_lines() > 40)
         .await;
     assert!(
-        h.app.streaming.is_some(),
+        h.app.chat.streaming.is_some(),
         "the seeded answer is long enough to scroll"
     );
     h.key(KeyCode::Char('2'), KeyModifiers::ALT);
     h.key(KeyCode::Char('k'), KeyModifiers::NONE);
-    assert!(!h.app.follow, "one line up leaves follow mode");
-    let reading = h.app.scroll;
-    h.pump_until(|app| app.streaming.is_none() || app.total_lines() > 60)
+    assert!(!h.app.chat.follow, "one line up leaves follow mode");
+    let reading = h.app.chat.scroll;
+    h.pump_until(|app| app.chat.streaming.is_none() || app.chat.total_lines() > 60)
         .await;
     assert_eq!(
-        h.app.scroll, reading,
+        h.app.chat.scroll, reading,
         "new text does not move the view while reading"
     );
     h.key(KeyCode::Char('G'), KeyModifiers::SHIFT);
-    assert!(h.app.follow);
+    assert!(h.app.chat.follow);
     h.key(KeyCode::Esc, KeyModifiers::NONE);
     h.settle().await;
 }
@@ -650,33 +684,285 @@ async fn scrolling_up_while_streaming_stays_put() {
 async fn command_palette_runs_the_chosen_action() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path()).await;
-    let before = h.app.sessions.len();
+    let before = h.app.chat.sidebar.sessions.len();
     h.key(KeyCode::Char('k'), KeyModifiers::CONTROL);
-    assert!(matches!(h.app.modal, Some(Modal::Palette(_))));
+    assert!(matches!(h.app.top_layer(), Some(Layer::Palette(_))));
     h.type_text("new session");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    assert!(h.app.modal.is_none(), "the palette closes");
-    assert_eq!(h.app.sessions.len(), before + 1, "a session was created");
+    assert!(h.app.top_layer().is_none(), "the palette closes");
+    h.pump_until(|app| app.chat.sidebar.sessions.len() == before + 1)
+        .await;
     assert!(
-        h.app.input.text().is_empty(),
+        h.app.chat.composer.input.text().is_empty(),
         "the query was not typed into the input"
     );
 
     // `:` in the conversation opens it too; a sidebar action focuses the sidebar first.
     h.key(KeyCode::Char('2'), KeyModifiers::ALT);
     h.key(KeyCode::Char(':'), KeyModifiers::NONE);
-    assert!(matches!(h.app.modal, Some(Modal::Palette(_))));
+    assert!(matches!(h.app.top_layer(), Some(Layer::Palette(_))));
     h.type_text("rename");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    assert_eq!(h.app.focus, Focus::Sidebar);
-    assert!(matches!(h.app.modal, Some(Modal::Prompt(..))));
+    assert_eq!(h.app.chat.focus, Focus::Sidebar);
+    assert!(matches!(h.app.top_layer(), Some(Layer::Prompt(..))));
     h.key(KeyCode::Esc, KeyModifiers::NONE);
-    assert!(h.app.modal.is_none());
+    assert!(h.app.top_layer().is_none());
 
     // Esc closes without running anything.
     h.key(KeyCode::Char('k'), KeyModifiers::CONTROL);
     h.type_text("new session");
     h.key(KeyCode::Esc, KeyModifiers::NONE);
-    assert!(h.app.modal.is_none());
-    assert_eq!(h.app.sessions.len(), before + 1);
+    assert!(h.app.top_layer().is_none());
+    assert_eq!(h.app.chat.sidebar.sessions.len(), before + 1);
+}
+
+/// Keys through the router: a layer takes keys the screen beneath would take, layers
+/// stack, Esc pops only the top one, and the palette lists the screens.
+#[tokio::test]
+async fn layers_take_keys_first_and_esc_pops_the_top_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::runtime(dir.path(), Config::default()).await;
+    seed(&rt);
+    let mut app = build_app(&rt, &options("dark")).unwrap();
+    app.update(Msg::Resize(60, 20));
+    let key = |app: &mut App, code: KeyCode, mods: KeyModifiers| {
+        app.update(Msg::Key(KeyEvent::new(code, mods)))
+    };
+    let none = KeyModifiers::NONE;
+    // In the conversation, `k` scrolls up a line.
+    key(&mut app, KeyCode::Char('2'), KeyModifiers::ALT);
+    assert_eq!(app.chat.focus, Focus::Chat);
+    let bottom = app.chat.scroll;
+    assert!(
+        bottom > 1,
+        "the seeded conversation is taller than the pane"
+    );
+
+    // With the help open, j/k scroll the help instead; the conversation stays put.
+    key(&mut app, KeyCode::F(1), none);
+    for c in ['j', 'j', 'k'] {
+        key(&mut app, KeyCode::Char(c), none);
+    }
+    assert!(matches!(app.top_layer(), Some(Layer::Help(1))));
+    assert_eq!(app.chat.scroll, bottom);
+
+    // Ctrl-Q stacks the confirmation above the help; Esc (its "no") pops only it.
+    key(&mut app, KeyCode::Char('q'), KeyModifiers::CONTROL);
+    assert_eq!(app.cx.layers.len(), 2);
+    assert!(matches!(app.top_layer(), Some(Layer::ConfirmQuit)));
+    key(&mut app, KeyCode::Esc, none);
+    assert!(matches!(app.top_layer(), Some(Layer::Help(1))));
+    assert!(!app.quit);
+    key(&mut app, KeyCode::Esc, none);
+    assert!(app.top_layer().is_none());
+
+    // With no layer, `k` is the screen's again.
+    key(&mut app, KeyCode::Char('k'), none);
+    assert_eq!(app.chat.scroll, bottom - 1);
+
+    // The palette takes typed text: `r` would regenerate in the conversation.
+    let messages = app.chat.messages.len();
+    key(&mut app, KeyCode::Char(':'), none);
+    let fx = key(&mut app, KeyCode::Char('r'), none);
+    assert!(fx.is_empty(), "no turn started: {fx:?}");
+    assert_eq!(app.chat.messages.len(), messages);
+    let Some(Layer::Palette(p)) = app.top_layer() else {
+        panic!("palette open")
+    };
+    assert_eq!(p.query.text(), "r");
+    key(&mut app, KeyCode::Esc, none);
+    assert!(app.top_layer().is_none());
+
+    // The palette lists the screens, generated from the list of screens.
+    key(&mut app, KeyCode::Char('k'), KeyModifiers::CONTROL);
+    for c in "chat screen".chars() {
+        key(&mut app, KeyCode::Char(c), none);
+    }
+    let Some(Layer::Palette(p)) = app.top_layer() else {
+        panic!("palette open")
+    };
+    assert_eq!(p.chosen().and_then(|e| e.screen), Some(ScreenId::Chat));
+    key(&mut app, KeyCode::Enter, none);
+    assert!(app.top_layer().is_none());
+    assert_eq!(app.active, ScreenId::Chat);
+    // The screen key cycles through the screens (one, for now).
+    key(&mut app, KeyCode::F(3), none);
+    assert_eq!(app.active, ScreenId::Chat);
+    assert!(
+        app.chat.composer.input.text().is_empty(),
+        "nothing leaked into the input"
+    );
+}
+
+/// Session work never waits on the store on the UI task: each action returns a storage
+/// (or editor) effect, the state changes only when its answer arrives, and a stale answer
+/// is dropped.
+#[tokio::test]
+async fn session_actions_change_the_state_when_their_answer_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    let is_store = |fx: &[Effect]| fx.iter().any(|e| matches!(e, Effect::Store(_)));
+    let ctrl = |c| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
+    let first = h.app.chat.session.id;
+    let before = h.app.chat.sidebar.sessions.len();
+
+    // A new session: an effect, and nothing changed until it is answered.
+    let fx = h.app.update(ctrl('n'));
+    assert!(is_store(&fx), "{fx:?}");
+    assert_eq!(h.app.chat.session.id, first);
+    assert_eq!(h.app.chat.sidebar.sessions.len(), before);
+    h.apply(fx);
+    h.pump_until(|app| app.chat.session.id != first).await;
+    assert_eq!(h.app.chat.sidebar.sessions.len(), before + 1);
+
+    // Two switches asked for in a row, answered in the wrong order: the latest counts.
+    let fx1 = h.app.update(ctrl('n'));
+    let fx2 = h.app.update(ctrl('n'));
+    h.apply(fx1);
+    h.apply(fx2);
+    let mut answers = Vec::new();
+    while answers.len() < 2 {
+        let msg = tokio::time::timeout(Duration::from_secs(60), h.rx.recv())
+            .await
+            .expect("the store answered")
+            .expect("channel open");
+        match msg {
+            Msg::Opened { .. } => answers.push(msg),
+            other => {
+                let fx = h.app.update(other);
+                h.apply(fx);
+            }
+        }
+    }
+    let latest = answers.pop().unwrap();
+    let Msg::Opened {
+        result: Ok(Some(opened)),
+        ..
+    } = &latest
+    else {
+        panic!("{latest:?}")
+    };
+    let latest_id = opened.session.id;
+    h.app.update(latest);
+    assert_eq!(h.app.chat.session.id, latest_id);
+    h.app.update(answers.pop().unwrap());
+    assert_eq!(
+        h.app.chat.session.id, latest_id,
+        "a stale answer is ignored"
+    );
+    assert_eq!(h.app.chat.sidebar.sessions.len(), before + 3);
+
+    // Rename from the sidebar: the list shows the title once the store answers.
+    h.key(KeyCode::Char('1'), KeyModifiers::ALT);
+    h.key(KeyCode::Char('R'), KeyModifiers::SHIFT);
+    h.key(KeyCode::Char('u'), KeyModifiers::CONTROL);
+    h.type_text("Lighthouse");
+    let fx = h
+        .app
+        .update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    assert!(is_store(&fx), "{fx:?}");
+    assert!(!h
+        .app
+        .chat
+        .sidebar
+        .sessions
+        .iter()
+        .any(|s| s.title == "Lighthouse"));
+    h.apply(fx);
+    h.pump_until(|app| {
+        app.chat
+            .sidebar
+            .sessions
+            .iter()
+            .any(|s| s.title == "Lighthouse")
+    })
+    .await;
+
+    // Export: the file is written off the UI task; the flash says where once it is.
+    let fx = h.app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('x'),
+        KeyModifiers::NONE,
+    )));
+    assert!(is_store(&fx), "{fx:?}");
+    assert!(h.app.cx.flash.is_none());
+    h.apply(fx);
+    h.pump_until(|app| app.cx.flash.is_some()).await;
+    let flash = h.app.cx.flash.clone().unwrap_or_default();
+    let path = flash.strip_prefix("exported to ").expect(&flash);
+    assert!(std::path::Path::new(path).is_file(), "{path}");
+
+    // $EDITOR: only an effect; the input changes when the editor's answer arrives.
+    h.key(KeyCode::Char('3'), KeyModifiers::ALT);
+    let fx = h.app.update(ctrl('e'));
+    assert!(matches!(fx.as_slice(), [Effect::OpenEditor(_)]), "{fx:?}");
+    assert!(h.app.chat.composer.input.text().is_empty());
+    h.app
+        .update(Msg::EditorDone(Ok("from the editor\n".into())));
+    assert_eq!(h.app.chat.composer.input.text(), "from the editor");
+}
+
+/// A long session is laid out only around the view; scrolling to the top, searching and
+/// following the bottom still show the right messages.
+#[tokio::test]
+async fn a_long_session_is_laid_out_around_the_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::runtime(dir.path(), Config::default()).await;
+    let store = SessionStore::new(rt.store.clone());
+    let mut s = store.create(common::CHAT_MODEL).unwrap();
+    let n = 600;
+    for i in 0..n {
+        let (role, text) = if i % 2 == 0 {
+            (Role::User, format!("Question {i}: how do I read a file?"))
+        } else {
+            (
+                Role::Assistant,
+                format!("Answer {i}: use **std::fs**.\n\n```rust\nlet s = std::fs::read_to_string(\"f\")?;\n```\n\n- a list item that is long enough to wrap at this width, twice over for sure"),
+            )
+        };
+        store
+            .put_message(&mut s, &ChatMessage::new(role, text))
+            .unwrap();
+    }
+    let mut app = build_app(&rt, &options("dark")).unwrap();
+    let screen = text(&draw(&mut app, 100, 30));
+    assert!(screen.contains(&format!("Answer {}:", n - 1)), "{screen}");
+    assert!(
+        app.chat.laid_out() < 40,
+        "only the view and a page around it: {}",
+        app.chat.laid_out()
+    );
+    let key = |app: &mut App, code: KeyCode, mods: KeyModifiers| {
+        app.update(Msg::Key(KeyEvent::new(code, mods)));
+        app.refresh_views();
+    };
+    // The top.
+    key(&mut app, KeyCode::Char('2'), KeyModifiers::ALT);
+    key(&mut app, KeyCode::Char('g'), KeyModifiers::NONE);
+    key(&mut app, KeyCode::Char('g'), KeyModifiers::NONE);
+    assert_eq!(app.chat.scroll, 0);
+    let screen = text(&draw(&mut app, 100, 30));
+    assert!(screen.contains("Question 0:"), "{screen}");
+    // A search lands on the message, its header on the top line of the pane.
+    key(&mut app, KeyCode::Char('/'), KeyModifiers::NONE);
+    for c in "Question 300:".chars() {
+        key(&mut app, KeyCode::Char(c), KeyModifiers::NONE);
+    }
+    key(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    let screen = text(&draw(&mut app, 100, 30));
+    let top = screen.lines().nth(1).unwrap_or("");
+    assert!(top.contains("▶ You"), "{screen}");
+    assert!(screen.contains("Question 300:"), "{screen}");
+    // Scrolling up a line from there shows the end of the message before, laid out.
+    key(&mut app, KeyCode::Char('k'), KeyModifiers::NONE);
+    let before = app.chat.scroll;
+    let screen = text(&draw(&mut app, 100, 30));
+    assert!(screen.contains("Question 300:"), "{screen}");
+    assert_eq!(app.chat.scroll, before, "the view stays where it was put");
+    assert!(app.chat.views[299].fresh && app.chat.views[301].fresh);
+    assert!(!app.chat.views[150].fresh, "far above: still estimated");
+    // Following the bottom again.
+    key(&mut app, KeyCode::Char('G'), KeyModifiers::SHIFT);
+    let screen = text(&draw(&mut app, 100, 30));
+    assert!(screen.contains(&format!("Answer {}:", n - 1)), "{screen}");
+    assert_eq!(app.chat.scroll + 30 - 1 - 3 - 2, app.chat.total_lines());
 }

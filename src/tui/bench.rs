@@ -47,8 +47,13 @@ pub struct TuiFigures {
     pub messages: usize,
     pub first_frame_ms: f64,
     pub open_session_ms: f64,
+    /// Messages laid out after opening the big session (the rest are estimated).
+    pub laid_out_on_open: usize,
     pub frame_p50_us: f64,
     pub frame_p99_us: f64,
+    /// Laying out the window after a jump into a part not laid out yet.
+    pub scroll_layout_p50_us: f64,
+    pub scroll_layout_p99_us: f64,
     pub bytes_per_streamed_token: f64,
     /// Frames of the streaming case.
     pub stream_frames: usize,
@@ -119,7 +124,7 @@ pub fn run(args: &TuiBenchArgs) -> Result<i32> {
 
     // A big session: alternating questions and markdown answers.
     let store = SessionStore::new(runtime.store.clone());
-    let mut session = store.create(&app.default_model)?;
+    let mut session = store.create(&app.cx.default_model)?;
     for i in 0..args.messages {
         let (role, text) = if i % 2 == 0 {
             (
@@ -137,24 +142,34 @@ pub fn run(args: &TuiBenchArgs) -> Result<i32> {
     let open_session_ms = start.elapsed().as_secs_f64() * 1000.0;
 
     // Frame times while scrolling through the session.
+    // Each step of 37 lines brings messages not laid out yet near the view:
+    // `refresh_views` lays them out (timed apart, as the runner does before a frame),
+    // then the frame is drawn.
+    let laid_out_on_open = app.chat.laid_out();
     let mut times = Vec::with_capacity(args.frames);
+    let mut scroll_layout = Vec::with_capacity(args.frames);
+    app.chat.follow = false;
     for i in 0..args.frames {
-        app.scroll = (i * 37) % app.total_lines().max(1);
+        app.chat.scroll = (i * 37) % app.chat.total_lines().max(1);
+        let t = Instant::now();
+        app.refresh_views();
+        scroll_layout.push(t.elapsed().as_secs_f64() * 1e6);
         let t = Instant::now();
         terminal.draw(|f| view::render(&app, f))?;
         times.push(t.elapsed().as_secs_f64() * 1e6);
     }
     times.sort_by(f64::total_cmp);
+    scroll_layout.sort_by(f64::total_cmp);
 
     // Streaming: one token per frame into a new answer at the bottom.
-    app.follow = true;
+    app.chat.follow = true;
     let message = Id::new();
     let mut answer = ChatMessage::new(Role::Assistant, "");
     answer.id = message;
-    app.messages.push(answer);
-    app.streaming = Some(super::app::Streaming {
+    app.chat.messages.push(answer);
+    app.chat.streaming = Some(super::screens::chat::Streaming {
         message,
-        session: app.session.id,
+        session: app.chat.session.id,
         cancel: tokio_util::sync::CancellationToken::new(),
         started: Instant::now(),
     });
@@ -184,25 +199,28 @@ pub fn run(args: &TuiBenchArgs) -> Result<i32> {
     let message = Id::new();
     let mut answer = ChatMessage::new(Role::Assistant, "");
     answer.id = message;
-    app.messages.push(answer);
-    let last = app.messages.len() - 1;
+    app.chat.messages.push(answer);
+    let last = app.chat.messages.len() - 1;
     let mut relayout = Vec::new();
     for chunk in pieces.chunks(args.tokens_per_frame.max(1)) {
         for piece in chunk {
-            app.messages[last].content.push_str(piece);
+            app.chat.messages[last].content.push_str(piece);
         }
         let t = Instant::now();
         app.refresh_views();
         relayout.push(t.elapsed().as_secs_f64() * 1e6);
     }
-    app.streaming = None;
+    app.chat.streaming = None;
     relayout.sort_by(f64::total_cmp);
 
     let figures = TuiFigures {
         messages: args.messages,
         first_frame_ms,
         open_session_ms,
+        laid_out_on_open,
         frame_p50_us: percentile(&times, 0.5),
+        scroll_layout_p50_us: percentile(&scroll_layout, 0.5),
+        scroll_layout_p99_us: percentile(&scroll_layout, 0.99),
         frame_p99_us: percentile(&times, 0.99),
         bytes_per_streamed_token,
         stream_frames: relayout.len(),
@@ -226,8 +244,16 @@ pub fn run(args: &TuiBenchArgs) -> Result<i32> {
             figures.open_session_ms
         );
         println!(
+            "messages laid out on open       {:>10}",
+            figures.laid_out_on_open
+        );
+        println!(
             "frame render p50 / p99         {:>8.0} / {:.0} µs",
             figures.frame_p50_us, figures.frame_p99_us
+        );
+        println!(
+            "lay out after a jump p50 / p99 {:>8.0} / {:.0} µs",
+            figures.scroll_layout_p50_us, figures.scroll_layout_p99_us
         );
         println!(
             "bytes per streamed token        {:>10.0}",

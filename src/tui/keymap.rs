@@ -139,6 +139,8 @@ actions! {
     OpenSession = "open_session",
     /// Open the command palette (every action, fuzzy-searched).
     CommandPalette = "command_palette",
+    /// Switch to the next screen.
+    NextScreen = "next_screen",
 }
 
 impl Action {

@@ -1,15 +1,20 @@
 //! The full-screen app: one inbound queue (keys, pastes, resizes, stream events, task
-//! results), `App::update` returning effects, and a draw at most ~30 times a second.
+//! results), `App::update` returning effects, the `Runner` that starts them (nothing that
+//! waits on storage, files or `$EDITOR` runs on the UI task), and a draw at most ~30
+//! times a second.
 
 pub mod app;
 pub mod bench;
 pub mod clipboard;
 pub mod incremental;
 pub mod input;
+pub mod jobs;
 pub mod keymap;
+pub mod layers;
 pub mod layout;
 pub mod markdown;
 pub mod palette;
+pub mod screens;
 pub mod terminal;
 pub mod theme;
 pub mod view;
@@ -30,6 +35,7 @@ use crate::runtime::types::StreamEvent;
 use crate::runtime::Runtime;
 use crate::sessions::SessionStore;
 use app::{App, Effect, Msg};
+use jobs::StoreJob;
 use keymap::{KeyResolver, Keymap};
 use theme::{ColorDepth, Theme};
 
@@ -76,15 +82,16 @@ pub fn build_app(runtime: &Runtime, options: &TuiOptions) -> Result<App> {
         KeyResolver::new(keymap),
         runtime.paths.data_dir.join("exports"),
     )?;
-    if options.model.is_some() && app.session.agent.model != default_model {
-        let session = app.store.create(&default_model)?;
-        app.sessions.insert(0, session.clone());
-        app.session = session;
-        app.messages.clear();
-        app.views.clear();
-        app.input = input::InputBox::default();
-        app.sidebar_selected = 0;
-        app.resume_scroll = None;
+    if options.model.is_some() && app.chat.session.agent.model != default_model {
+        let session = app.cx.store.create(&default_model)?;
+        let chat = &mut app.chat;
+        chat.sidebar.sessions.insert(0, session.clone());
+        chat.session = session;
+        chat.messages.clear();
+        chat.views.clear();
+        chat.composer.input = input::InputBox::default();
+        chat.sidebar.selected = 0;
+        chat.resume_scroll = None;
     }
     Ok(app)
 }
@@ -95,6 +102,7 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
     let mut app = build_app(&runtime, &options)?;
     let (mut terminal, guard) = terminal::enter().context("cannot set up the terminal")?;
     let (tx, mut rx) = unbounded_channel::<Msg>();
+    let runner = Runner::new(orchestrator, tx.clone());
     let mut input = spawn_input(tx.clone());
     let size = terminal.size()?;
     app.update(Msg::Resize(size.width, size.height));
@@ -105,9 +113,11 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    // While `$EDITOR` has the terminal, nothing is drawn and no keys are read.
+    let mut editing = false;
 
     while !app.quit {
-        if dirty && last_draw.elapsed() >= FRAME {
+        if dirty && !editing && last_draw.elapsed() >= FRAME {
             terminal.draw(|f| view::render(&app, f))?;
             last_draw = Instant::now();
             dirty = false;
@@ -116,37 +126,48 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
         tokio::select! {
             msg = rx.recv() => {
                 let Some(msg) = msg else { break };
-                let mut effects = app.update(msg);
                 // Drain what else is queued: streamed tokens coalesce into one frame.
+                let mut batch = vec![msg];
                 while let Ok(more) = rx.try_recv() {
-                    effects.extend(app.update(more));
+                    batch.push(more);
+                }
+                let mut effects = Vec::new();
+                for msg in batch {
+                    if let Msg::EditorDone(_) = msg {
+                        // The editor gave the terminal back: take it again, read keys again.
+                        terminal::resume(&mut terminal, app.cx.mouse)?;
+                        input = spawn_input(tx.clone());
+                        editing = false;
+                    }
+                    effects.extend(app.update(msg));
                 }
                 app.refresh_views();
                 dirty = true;
                 for effect in effects {
                     match effect {
-                        Effect::OpenEditor(text) => {
+                        Effect::OpenEditor(text) if !editing => {
                             input.abort();
-                            let result = edit_in_editor(&text);
-                            terminal::resume(&mut terminal, app.mouse)?;
-                            input = spawn_input(tx.clone());
-                            app.update(Msg::EditorDone(result));
+                            editing = true;
+                            let tx = tx.clone();
+                            tokio::task::spawn_blocking(move || {
+                                let _ = tx.send(Msg::EditorDone(edit_in_editor(&text)));
+                            });
                         }
-                        other => run_effect(other, &orchestrator, &tx),
+                        other => runner.run(other),
                     }
                 }
             }
-            _ = tokio::time::sleep_until(next_frame), if dirty => {}
-            _ = ticker.tick() => { dirty |= app.streaming.is_some() || app.pull.is_some(); }
+            _ = tokio::time::sleep_until(next_frame), if dirty && !editing => {}
+            _ = ticker.tick() => { dirty |= app.chat.streaming.is_some() || app.cx.pull.is_some(); }
             _ = term_signal.recv() => break,
             _ = hup_signal.recv() => break,
         }
     }
-    if let Some(s) = &app.streaming {
+    if let Some(s) = &app.chat.streaming {
         // Let the run store the answer as cancelled before the process ends.
         s.cancel.cancel();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-        while app.streaming.is_some() {
+        while app.chat.streaming.is_some() {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(msg)) => {
                     app.update(msg);
@@ -155,6 +176,8 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
             }
         }
     }
+    // Storage work still queued runs before the last save, so it cannot overwrite it.
+    drop(runner);
     app.save_ui_state();
     input.abort();
     drop(guard);
@@ -184,7 +207,69 @@ fn spawn_input(tx: UnboundedSender<Msg>) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Starts the background work an effect asks for.
+/// Runs effects: turns, pulls and searches as tasks, storage batches one after another
+/// on one worker thread (so a save never overtakes an earlier one). Answers go to `tx`.
+/// Dropping it waits for the storage work already queued.
+pub struct Runner {
+    orchestrator: Orchestrator,
+    tx: UnboundedSender<Msg>,
+    store_jobs: Option<std::sync::mpsc::Sender<Vec<StoreJob>>>,
+    store_worker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Runner {
+    /// A runner answering on `tx`, with its storage worker started.
+    pub fn new(orchestrator: Orchestrator, tx: UnboundedSender<Msg>) -> Runner {
+        let store = SessionStore::new(orchestrator.runtime().store.clone());
+        let (store_jobs, batches) = std::sync::mpsc::channel::<Vec<StoreJob>>();
+        let answers = tx.clone();
+        let store_worker = std::thread::Builder::new()
+            .name("strata-store".into())
+            .spawn(move || {
+                for batch in batches {
+                    jobs::run_batch(&store, batch, &answers);
+                }
+            })
+            .map_err(|e| tracing::error!("cannot start the storage worker: {e}"))
+            .ok();
+        Runner {
+            orchestrator,
+            tx,
+            store_jobs: Some(store_jobs),
+            store_worker,
+        }
+    }
+
+    /// The orchestrator turns run through.
+    pub fn orchestrator(&self) -> &Orchestrator {
+        &self.orchestrator
+    }
+
+    /// Starts the background work an effect asks for.
+    pub fn run(&self, effect: Effect) {
+        match effect {
+            Effect::Store(jobs) => {
+                let sent = self.store_jobs.as_ref().map(|s| s.send(jobs));
+                if !matches!(sent, Some(Ok(()))) {
+                    tracing::error!("the storage worker is gone");
+                }
+            }
+            other => run_effect(other, &self.orchestrator, &self.tx),
+        }
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        self.store_jobs = None;
+        if let Some(worker) = self.store_worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// Starts the background work an effect asks for (storage batches run at once, unordered:
+/// use a `Runner` to keep them in order).
 pub fn run_effect(effect: Effect, orchestrator: &Orchestrator, tx: &UnboundedSender<Msg>) {
     let runtime = orchestrator.runtime();
     match effect {
@@ -277,6 +362,11 @@ pub fn run_effect(effect: Effect, orchestrator: &Orchestrator, tx: &UnboundedSen
                     .map_err(|e| e.to_string());
                 let _ = tx.send(Msg::SessionHits { seq, result });
             });
+        }
+        Effect::Store(jobs) => {
+            let store = SessionStore::new(runtime.store.clone());
+            let tx = tx.clone();
+            tokio::task::spawn_blocking(move || jobs::run_batch(&store, jobs, &tx));
         }
         Effect::OpenEditor(_) | Effect::Quit => {}
     }

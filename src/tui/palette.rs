@@ -1,7 +1,7 @@
-//! The command palette: a modal that fuzzy-searches every action of the keymap (defaults
-//! patched by the user's file) with its keys and description. Choosing an entry runs the
-//! action through the same `App::update` path its key takes. State, filtering and drawing
-//! live here; `App` only routes keys to it.
+//! The command palette: a layer that fuzzy-searches every action of the keymap (defaults
+//! patched by the user's file) with its keys and description, and every screen. Choosing
+//! an entry runs the action through the same path its key takes (or switches screen).
+//! State, filtering and drawing live here; `App` routes keys to it and runs the choice.
 
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -9,9 +9,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::ListItem;
 use ratatui::Frame;
 
-use super::app::{fuzzy_score, App};
+use super::app::fuzzy_score;
 use super::input::InputBox;
 use super::keymap::{Action, Context, Keymap};
+use super::screens::ScreenId;
+use super::theme::Theme;
 use super::view;
 
 /// The pane contexts whose actions the palette offers, in the order an action's home
@@ -27,6 +29,8 @@ const CONTEXTS: [Context; 4] = [
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaletteEntry {
     pub action: Action,
+    /// A screen to go to instead of running `action` (`Action::NextScreen` then).
+    pub screen: Option<ScreenId>,
     /// Where the action is bound first; running it focuses that pane.
     pub context: Context,
     /// Its keys in every pane context, display form (`Ctrl-N, ?`); empty when unbound.
@@ -67,10 +71,11 @@ impl Palette {
                 }
             }
         }
-        let entries: Vec<PaletteEntry> = found
+        let mut entries: Vec<PaletteEntry> = found
             .into_iter()
             .map(|(action, context, keys, description)| PaletteEntry {
                 action,
+                screen: None,
                 context,
                 keys: keys.join(", "),
                 haystack: format!("{description} {}", action.name().replace('_', " "))
@@ -78,6 +83,18 @@ impl Palette {
                 description,
             })
             .collect();
+        // One entry per screen, from the list of screens.
+        for &screen in ScreenId::ALL {
+            let description = format!("Go to the {} screen", screen.name());
+            entries.push(PaletteEntry {
+                action: Action::NextScreen,
+                screen: Some(screen),
+                context: Context::Global,
+                keys: String::new(),
+                haystack: format!("{description} {}", screen.description()).to_lowercase(),
+                description,
+            });
+        }
         let matches = (0..entries.len()).collect();
         Palette {
             entries,
@@ -116,8 +133,7 @@ impl Palette {
 }
 
 /// Draws the palette in `r` with the list the model picker uses.
-pub fn draw(app: &App, palette: &Palette, frame: &mut Frame, r: Rect) {
-    let t = &app.theme;
+pub fn draw(t: &Theme, palette: &Palette, frame: &mut Frame, r: Rect) {
     let items: Vec<ListItem> = palette
         .matches
         .iter()
@@ -137,7 +153,7 @@ pub fn draw(app: &App, palette: &Palette, frame: &mut Frame, r: Rect) {
         })
         .collect();
     let title = format!("Command: {}▏", palette.query.text());
-    view::fuzzy_list(app, frame, r, &title, items, palette.selected);
+    view::fuzzy_list(t, frame, r, &title, items, palette.selected);
 }
 
 #[cfg(test)]
@@ -158,10 +174,16 @@ mod tests {
         assert_eq!(rename.context, Context::Sidebar);
         assert!(!p.entries.iter().any(|e| e.action == Action::PickerSelect));
         assert!(!p.entries.iter().any(|e| e.action == Action::CommandPalette));
-        let mut actions: Vec<Action> = p.entries.iter().map(|e| e.action).collect();
+        let by_action: Vec<&PaletteEntry> =
+            p.entries.iter().filter(|e| e.screen.is_none()).collect();
+        let mut actions: Vec<Action> = by_action.iter().map(|e| e.action).collect();
         actions.sort();
         actions.dedup();
-        assert_eq!(actions.len(), p.entries.len());
+        assert_eq!(actions.len(), by_action.len());
+        // Every screen is listed, generated from the list of screens.
+        for &s in ScreenId::ALL {
+            assert!(p.entries.iter().any(|e| e.screen == Some(s)));
+        }
     }
 
     #[test]

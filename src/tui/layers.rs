@@ -1,0 +1,421 @@
+//! Layers: the modals and overlays stacked above a screen (confirmations, the key help,
+//! the model picker, one-line prompts, the command palette). The top layer sees each key
+//! first and answers whether it consumed it, ignored it (the router then offers it to the
+//! app's global keys and the screen), closed itself, or closed with a `Reply` for the
+//! screen. A new modal is a new `Layer` variant here, not a new field anywhere. What a
+//! reply does to the data is the screen's job; routing is `App`'s.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::layout::{Alignment, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, ListItem, Paragraph};
+use ratatui::Frame;
+
+use super::app::fuzzy_score;
+use super::input::InputBox;
+use super::keymap::{Action, Context, Resolution};
+use super::palette::{Palette, PaletteEntry};
+use super::screens::Shared;
+use super::view;
+use crate::store::Id;
+
+/// What a one-line prompt modal is asking for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptKind {
+    Rename,
+    SystemPrompt,
+    Params,
+    SearchChat,
+    SearchSessions,
+}
+
+impl PromptKind {
+    pub fn title(self) -> &'static str {
+        match self {
+            PromptKind::Rename => "Rename session",
+            PromptKind::SystemPrompt => "System prompt",
+            PromptKind::Params => "Parameters (temperature, max_tokens, repeat_penalty)",
+            PromptKind::SearchChat => "Search this conversation",
+            PromptKind::SearchSessions => "Search all sessions",
+        }
+    }
+}
+
+/// A catalog entry as the picker shows it.
+#[derive(Debug, Clone)]
+pub struct ModelEntry {
+    pub id: String,
+    pub context_window: u32,
+    pub input_price: f64,
+    pub output_price: f64,
+    pub local: bool,
+    pub downloaded: bool,
+}
+
+/// A model download running in the background.
+#[derive(Debug, Clone)]
+pub struct PullState {
+    pub model: String,
+    pub done: u64,
+    pub total: Option<u64>,
+}
+
+/// The fuzzy model picker.
+#[derive(Debug, Clone)]
+pub struct Picker {
+    pub query: InputBox,
+    pub matches: Vec<usize>,
+    pub selected: usize,
+}
+
+impl Picker {
+    /// The picker over the whole catalog, `current` highlighted.
+    pub fn new(catalog: &[ModelEntry], current: &str) -> Picker {
+        Picker {
+            query: InputBox::default(),
+            matches: (0..catalog.len()).collect(),
+            selected: catalog.iter().position(|e| e.id == current).unwrap_or(0),
+        }
+    }
+
+    fn refilter(&mut self, catalog: &[ModelEntry]) {
+        let query = self.query.text().to_lowercase();
+        let mut scored: Vec<(i64, usize)> = catalog
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| fuzzy_score(&query, &e.id.to_lowercase()).map(|s| (s, i)))
+            .collect();
+        scored.sort_by_key(|(s, i)| (std::cmp::Reverse(*s), *i));
+        self.matches = scored.into_iter().map(|(_, i)| i).collect();
+        self.selected = 0;
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        let last = self.matches.len().saturating_sub(1);
+        self.selected = self.selected.saturating_add_signed(delta).min(last);
+    }
+}
+
+/// One modal or overlay on the stack.
+#[derive(Debug, Clone)]
+pub enum Layer {
+    ConfirmQuit,
+    ConfirmDelete {
+        id: Id,
+        title: String,
+    },
+    /// The generated key help, scrolled by this many lines.
+    Help(u16),
+    Picker(Picker),
+    Prompt(PromptKind, InputBox),
+    /// The command palette: every keymap action and every screen, fuzzy-searched.
+    Palette(Palette),
+}
+
+/// What a layer closed with, for the screen (or the router) to act on.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// Yes to "Quit Strata?".
+    Quit,
+    /// Yes to deleting this session.
+    Delete { id: Id, title: String },
+    /// A model chosen in the picker.
+    Model(ModelEntry),
+    /// A prompt submitted with this text.
+    Prompt(PromptKind, InputBox),
+    /// A palette entry chosen.
+    Palette(PaletteEntry),
+}
+
+/// A layer's answer to a key.
+#[derive(Debug)]
+pub enum Handled {
+    /// The layer used the key; nobody else sees it.
+    Consumed,
+    /// Not the layer's key: offer it to the global keys and the screen.
+    Ignored,
+    /// The layer is done: pop it.
+    Close,
+    /// Pop the layer and hand this to the screen.
+    Reply(Reply),
+}
+
+impl Layer {
+    /// The keymap contexts keys are resolved in while this layer is on top.
+    pub fn contexts(&self) -> Vec<Context> {
+        match self {
+            Layer::ConfirmQuit | Layer::ConfirmDelete { .. } => vec![Context::Confirm],
+            Layer::Picker(_) | Layer::Palette(_) => vec![Context::Picker],
+            Layer::Prompt(..) => vec![Context::Search],
+            Layer::Help(_) => vec![Context::Global],
+        }
+    }
+
+    /// Handles a resolved key.
+    pub fn on_key(
+        &mut self,
+        resolution: Resolution,
+        key: KeyEvent,
+        catalog: &[ModelEntry],
+    ) -> Handled {
+        match resolution {
+            Resolution::Action(action) => self.on_action(action, catalog),
+            Resolution::Unbound => self.on_text_key(key, catalog),
+            Resolution::Pending | Resolution::Ignored => Handled::Consumed,
+        }
+    }
+
+    fn on_action(&mut self, action: Action, catalog: &[ModelEntry]) -> Handled {
+        use Action as A;
+        match (self, action) {
+            (_, A::Cancel) => Handled::Close,
+            (Layer::Help(scroll), A::Help) => {
+                *scroll = 0;
+                Handled::Consumed
+            }
+            (Layer::ConfirmQuit, A::ConfirmYes) => Handled::Reply(Reply::Quit),
+            (Layer::ConfirmDelete { id, title }, A::ConfirmYes) => Handled::Reply(Reply::Delete {
+                id: *id,
+                title: title.clone(),
+            }),
+            (Layer::ConfirmQuit | Layer::ConfirmDelete { .. }, A::ConfirmNo) => Handled::Close,
+            (Layer::Prompt(kind, input), A::SearchSubmit) => {
+                Handled::Reply(Reply::Prompt(*kind, std::mem::take(input)))
+            }
+            (Layer::Picker(p), A::PickerUp | A::PickerDown | A::PageUp | A::PageDown) => {
+                p.move_by(step(action));
+                Handled::Consumed
+            }
+            (Layer::Palette(p), A::PickerUp | A::PickerDown | A::PageUp | A::PageDown) => {
+                p.move_by(step(action));
+                Handled::Consumed
+            }
+            (Layer::Picker(p), A::PickerSelect) => {
+                match p.matches.get(p.selected).and_then(|&i| catalog.get(i)) {
+                    Some(entry) => Handled::Reply(Reply::Model(entry.clone())),
+                    None => Handled::Close,
+                }
+            }
+            (Layer::Palette(p), A::PickerSelect) => match p.chosen() {
+                Some(entry) => Handled::Reply(Reply::Palette(entry.clone())),
+                None => Handled::Close,
+            },
+            _ => Handled::Ignored,
+        }
+    }
+
+    /// Keys with no binding: typing into the layer's text field, or scrolling the help.
+    fn on_text_key(&mut self, key: KeyEvent, catalog: &[ModelEntry]) -> Handled {
+        if let Layer::Help(scroll) = self {
+            match key.code {
+                KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
+                KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
+                KeyCode::PageDown | KeyCode::Char(' ') => *scroll = scroll.saturating_add(10),
+                KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
+                _ => {}
+            }
+            return Handled::Consumed;
+        }
+        let input = match self {
+            Layer::Prompt(_, input) => input,
+            Layer::Picker(p) => &mut p.query,
+            Layer::Palette(p) => &mut p.query,
+            _ => return Handled::Consumed,
+        };
+        edit(input, key);
+        self.refilter(catalog);
+        Handled::Consumed
+    }
+
+    /// A paste is text, never keys: it goes into the layer's text field, if it has one.
+    pub fn on_paste(&mut self, text: &str, catalog: &[ModelEntry]) {
+        match self {
+            Layer::Prompt(_, input) => input.insert_str(&text.replace('\n', " ")),
+            Layer::Picker(p) => p.query.insert_str(text.lines().next().unwrap_or("")),
+            Layer::Palette(p) => p.query.insert_str(text.lines().next().unwrap_or("")),
+            _ => return,
+        }
+        self.refilter(catalog);
+    }
+
+    fn refilter(&mut self, catalog: &[ModelEntry]) {
+        match self {
+            Layer::Picker(p) => p.refilter(catalog),
+            Layer::Palette(p) => p.refilter(),
+            _ => {}
+        }
+    }
+
+    /// The box the layer is drawn in, for a screen of `area`.
+    pub fn rect(&self, area: Rect) -> Rect {
+        let body = body(area);
+        match self {
+            Layer::ConfirmQuit | Layer::ConfirmDelete { .. } => centred(body, 50, 3),
+            Layer::Help(_) => centred(body, 70, body.height.saturating_sub(4)),
+            Layer::Prompt(..) => centred(body, 70, 3),
+            Layer::Picker(_) | Layer::Palette(_) => {
+                centred(body, 90, body.height.saturating_sub(4))
+            }
+        }
+    }
+
+    /// Draws the layer over whatever is beneath it.
+    pub fn draw(&self, frame: &mut Frame, area: Rect, cx: &Shared) {
+        let t = &cx.theme;
+        let r = self.rect(area);
+        let blank = clear_area(r, area);
+        frame.render_widget(Clear, blank);
+        frame.render_widget(Block::default().style(Style::default().bg(t.bg)), blank);
+        match self {
+            Layer::ConfirmQuit | Layer::ConfirmDelete { .. } => {
+                let text = match self {
+                    Layer::ConfirmDelete { title, .. } => {
+                        format!("Delete “{title}” and all its messages?  y / n")
+                    }
+                    _ => "Quit Strata?  y / n".to_string(),
+                };
+                frame.render_widget(
+                    Paragraph::new(text)
+                        .alignment(Alignment::Center)
+                        .block(view::modal_block(t, "Confirm")),
+                    r,
+                );
+            }
+            Layer::Help(scroll) => {
+                let mut lines = Vec::new();
+                for ctx in [
+                    Context::Global,
+                    Context::Chat,
+                    Context::Input,
+                    Context::Sidebar,
+                ] {
+                    lines.push(Line::from(Span::styled(
+                        format!("{ctx:?}"),
+                        Style::default().fg(t.heading).add_modifier(Modifier::BOLD),
+                    )));
+                    for (keys, desc) in cx.keys.keymap().help(ctx) {
+                        lines.push(Line::from(vec![
+                            Span::styled(format!("  {keys:<18}"), Style::default().fg(t.accent)),
+                            Span::raw(desc),
+                        ]));
+                    }
+                }
+                frame.render_widget(
+                    Paragraph::new(lines)
+                        .scroll((*scroll, 0))
+                        .block(view::modal_block(t, "Keys (j/k scroll, Esc closes)")),
+                    r,
+                );
+            }
+            Layer::Prompt(kind, input) => {
+                let block = view::modal_block(t, kind.title());
+                let inner = block.inner(r);
+                frame.render_widget(
+                    Paragraph::new(input.text().replace('\n', " ")).block(block),
+                    r,
+                );
+                let (_, (_, col)) = input.layout(u16::MAX);
+                frame.set_cursor_position((
+                    inner.x + col.min(inner.width.saturating_sub(1)),
+                    inner.y,
+                ));
+            }
+            Layer::Picker(p) => {
+                let title = format!("Model: {}▏", p.query.text());
+                let items: Vec<ListItem> = p
+                    .matches
+                    .iter()
+                    .filter_map(|&i| cx.catalog.get(i))
+                    .map(|e| {
+                        let state = match (e.local, e.downloaded) {
+                            (false, _) => "remote",
+                            (true, true) => "✓ local",
+                            (true, false) => "↓ pull",
+                        };
+                        ListItem::new(format!(
+                            "{:<30} {:>8} ctx  ${:>5.2}/${:<5.2}  {state}",
+                            e.id, e.context_window, e.input_price, e.output_price
+                        ))
+                    })
+                    .collect();
+                view::fuzzy_list(t, frame, r, &title, items, p.selected);
+            }
+            Layer::Palette(palette) => super::palette::draw(t, palette, frame, r),
+        }
+    }
+}
+
+/// How far a list move goes: one item, or ten for a page.
+fn step(action: Action) -> isize {
+    match action {
+        Action::PickerUp => -1,
+        Action::PickerDown => 1,
+        Action::PageUp => -10,
+        _ => 10,
+    }
+}
+
+/// Line editing shared by every text field: the input box, prompts, picker queries.
+pub fn edit(input: &mut InputBox, key: KeyEvent) {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    match key.code {
+        KeyCode::Char('w') if ctrl => input.delete_word(),
+        KeyCode::Char('u') if ctrl => {
+            input.take();
+        }
+        KeyCode::Char('a') if ctrl => input.home(),
+        KeyCode::Char(c) if !ctrl => input.insert_char(c),
+        KeyCode::Backspace => input.backspace(),
+        KeyCode::Delete => input.delete(),
+        KeyCode::Left => input.left(),
+        KeyCode::Right => input.right(),
+        KeyCode::Home => input.home(),
+        KeyCode::End => input.end(),
+        _ => {}
+    }
+}
+
+/// The screen above the status bar, where layers go.
+fn body(area: Rect) -> Rect {
+    Rect::new(
+        area.x,
+        area.y,
+        area.width,
+        area.height.saturating_sub(1).max(1),
+    )
+}
+
+/// A rectangle of at most `w` x `h` cells centred in `area`, leaving at least one cell
+/// free on every side.
+fn centred(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width.saturating_sub(2)).max(1);
+    let h = h.min(area.height.saturating_sub(2)).max(1);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+/// What is blanked under a layer drawn in `r`: the box plus a one-cell margin, so no
+/// piece of a pane border touches the layer's edge. A layer that leaves at most one
+/// column of the panes on a side blanks the whole screen above the status bar instead:
+/// those lone columns would show only fragments of borders (stray corners).
+pub fn clear_area(r: Rect, area: Rect) -> Rect {
+    let body = body(area);
+    let left = r.x.saturating_sub(1).max(body.x);
+    let top = r.y.saturating_sub(1).max(body.y);
+    let right = r.right().saturating_add(1).min(body.right());
+    let bottom = r.bottom().saturating_add(1).min(body.bottom());
+    if left.saturating_sub(body.x) <= 1 || body.right().saturating_sub(right) <= 1 {
+        return body;
+    }
+    Rect::new(
+        left,
+        top,
+        right.saturating_sub(left),
+        bottom.saturating_sub(top),
+    )
+}
