@@ -419,3 +419,68 @@ pub fn clear_area(r: Rect, area: Rect) -> Rect {
         bottom.saturating_sub(top),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(c: char) -> KeyEvent {
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn each_layer_answers_consumed_ignored_close_or_reply() {
+        let catalog = vec![ModelEntry {
+            id: "local/a".into(),
+            context_window: 1,
+            input_price: 0.0,
+            output_price: 0.0,
+            local: true,
+            downloaded: true,
+        }];
+        // The help scrolls on unbound keys and lets other actions through.
+        let mut help = Layer::Help(0);
+        let h = help.on_key(Resolution::Unbound, key('j'), &catalog);
+        assert!(matches!((h, &help), (Handled::Consumed, Layer::Help(1))));
+        let h = help.on_key(Resolution::Action(Action::NewSession), key('n'), &catalog);
+        assert!(matches!(h, Handled::Ignored));
+        let h = help.on_key(Resolution::Action(Action::Cancel), key('n'), &catalog);
+        assert!(matches!(h, Handled::Close));
+        // A prompt takes text (never the screen's) and replies with it.
+        let mut prompt = Layer::Prompt(PromptKind::Rename, InputBox::default());
+        let h = prompt.on_key(Resolution::Unbound, key('r'), &catalog);
+        assert!(matches!(h, Handled::Consumed));
+        match prompt.on_key(
+            Resolution::Action(Action::SearchSubmit),
+            key('\n'),
+            &catalog,
+        ) {
+            Handled::Reply(Reply::Prompt(PromptKind::Rename, input)) => {
+                assert_eq!(input.text(), "r")
+            }
+            other => panic!("{other:?}"),
+        }
+        // A confirmation replies on yes, closes on no.
+        let mut confirm = Layer::ConfirmQuit;
+        let h = confirm.on_key(Resolution::Action(Action::ConfirmYes), key('y'), &catalog);
+        assert!(matches!(h, Handled::Reply(Reply::Quit)));
+        let h = confirm.on_key(Resolution::Action(Action::ConfirmNo), key('n'), &catalog);
+        assert!(matches!(h, Handled::Close));
+        // The picker filters as it is typed into and replies with the entry chosen.
+        let mut picker = Layer::Picker(Picker::new(&catalog, "local/a"));
+        picker.on_paste("zzz\nmore", &catalog);
+        let h = picker.on_key(
+            Resolution::Action(Action::PickerSelect),
+            key('\n'),
+            &catalog,
+        );
+        assert!(matches!(h, Handled::Close), "no match: nothing chosen");
+        let mut picker = Layer::Picker(Picker::new(&catalog, "local/a"));
+        let h = picker.on_key(
+            Resolution::Action(Action::PickerSelect),
+            key('\n'),
+            &catalog,
+        );
+        assert!(matches!(h, Handled::Reply(Reply::Model(e)) if e.id == "local/a"));
+    }
+}

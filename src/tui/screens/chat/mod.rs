@@ -231,7 +231,10 @@ impl ChatScreen {
                 Some(v) if v.id == m.id => {
                     v.key = key;
                     v.fresh = false;
-                    v.height = estimate_height(&m.content, width);
+                    // The answer streaming is laid out below anyway: no estimate for it.
+                    if streaming != Some(m.id) {
+                        v.height = estimate_height(&m.content, width);
+                    }
                 }
                 other => {
                     let view = MessageView {
@@ -254,33 +257,65 @@ impl ChatScreen {
         }
         // Lay out the window (a page above and below the view); laying out changes heights,
         // which moves the window: repeat until it holds only laid-out messages.
-        for _ in 0..8 {
-            if let Some((i, within)) = anchor {
-                let top = self.offset_of(i) + within;
-                self.scroll = top.min(self.max_scroll());
-            } else {
-                self.follow_end();
-            }
+        for round in 0..9 {
+            let total = self.total_lines();
             let rows = self.chat_rows();
-            let from = self.scroll.saturating_sub(rows);
-            let to = self.scroll + 2 * rows;
-            let mut laid_out = false;
+            let max = total.saturating_sub(rows);
+            match anchor {
+                Some((i, within)) => self.scroll = (self.offset_of(i) + within).min(max),
+                None => self.follow_to(max, rows),
+            }
+            if round == 8 {
+                break;
+            }
+            let stale = self.stale_in(
+                self.scroll.saturating_sub(rows),
+                self.scroll + 2 * rows,
+                total,
+            );
+            if stale.is_empty() {
+                break;
+            }
+            for i in stale {
+                self.lay_out(cx, i, width);
+            }
+        }
+    }
+
+    /// Messages not laid out that have a line in `[from, to)`; `total` is the line count.
+    /// Scans from the nearer end (following the bottom is the common case).
+    fn stale_in(&self, from: usize, to: usize, total: usize) -> Vec<usize> {
+        let mut stale = Vec::new();
+        if from > total / 2 {
+            let mut end = total;
+            for i in (0..self.views.len()).rev() {
+                let start = end.saturating_sub(self.message_height(i));
+                if start >= to {
+                    end = start;
+                    continue;
+                }
+                if end <= from {
+                    break;
+                }
+                if !self.views[i].fresh {
+                    stale.push(i);
+                }
+                end = start;
+            }
+        } else {
             let mut offset = 0;
             for i in 0..self.views.len() {
-                let h = self.message_height(i);
                 if offset >= to {
                     break;
                 }
+                let h = self.message_height(i);
                 if offset + h > from && !self.views[i].fresh {
-                    self.lay_out(cx, i, width);
-                    laid_out = true;
+                    stale.push(i);
                 }
                 offset += h;
             }
-            if !laid_out {
-                break;
-            }
         }
+        stale
     }
 
     /// Lays out message `i` for `width` (incrementally for an answer that grew).
@@ -334,17 +369,17 @@ impl ChatScreen {
             .sum()
     }
 
-    /// Keeps the newest line in view. While an answer streams, the view jumps a third of
-    /// a page at a time instead of one line per new line: every jump rewrites the whole
-    /// pane, which is what a slow SSH link pays for.
-    fn follow_end(&mut self) {
-        let max = self.max_scroll();
+    /// Keeps the newest line in view (`max` is the last scroll position, `rows` the pane
+    /// height). While an answer streams, the view jumps a third of a page at a time
+    /// instead of one line per new line: every jump rewrites the whole pane, which is
+    /// what a slow SSH link pays for.
+    fn follow_to(&mut self, max: usize, rows: usize) {
         if self.streaming.is_none() {
             self.scroll = max;
         } else {
             // Jump when the newest line left the view, or when the view overshoots by a
             // whole step (the answer shrank: regenerate, a resize, a session switch).
-            let step = (self.chat_rows() / 3).max(1);
+            let step = (rows / 3).max(1);
             if self.scroll < max || self.scroll >= max + step {
                 self.scroll = max + step - 1;
             }
