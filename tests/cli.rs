@@ -17,6 +17,16 @@ fn strata(dir: &std::path::Path) -> Command {
     cmd
 }
 
+/// `strata sessions list --json` of a test dir.
+fn sessions_json(dir: &std::path::Path) -> serde_json::Value {
+    json_of(
+        strata(dir)
+            .args(["sessions", "list", "--json"])
+            .output()
+            .unwrap(),
+    )
+}
+
 /// The JSON a successful run printed (failing with its stderr otherwise).
 fn json_of(out: std::process::Output) -> serde_json::Value {
     assert!(
@@ -322,12 +332,7 @@ async fn prompts_are_agent_runs_and_continue_their_session() {
         .assert()
         .success();
 
-    let list = json_of(
-        strata(dir.path())
-            .args(["sessions", "list", "--json"])
-            .output()
-            .unwrap(),
-    );
+    let list = sessions_json(dir.path());
     assert_eq!(
         list.as_array().unwrap().len(),
         2,
@@ -415,11 +420,7 @@ async fn a_kill_mid_answer_keeps_the_shown_text_marked_interrupted() {
     child.wait().unwrap();
     let shown = String::from_utf8_lossy(&shown).to_string();
 
-    let out = strata(dir.path())
-        .args(["sessions", "list", "--json"])
-        .output()
-        .unwrap();
-    let list = json_of(out);
+    let list = sessions_json(dir.path());
     let id = list[0]["id"].as_str().unwrap().to_string();
     let shown_session = json_of(
         strata(dir.path())
@@ -478,12 +479,7 @@ async fn stdin_and_argument_send_the_same_prompt_and_top_level_c_continues() {
         .args(["-c", "-p", "And of Italy?"])
         .assert()
         .success();
-    let list = json_of(
-        strata(dir.path())
-            .args(["sessions", "list", "--json"])
-            .output()
-            .unwrap(),
-    );
+    let list = sessions_json(dir.path());
     assert_eq!(
         list.as_array().unwrap().len(),
         1,
@@ -508,12 +504,7 @@ async fn a_call_that_cannot_start_leaves_no_session_behind() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("must end with a user message"));
-    let list = json_of(
-        strata(dir.path())
-            .args(["sessions", "list", "--json"])
-            .output()
-            .unwrap(),
-    );
+    let list = sessions_json(dir.path());
     assert!(list.as_array().unwrap().is_empty(), "{list}");
     // -c without -p in a terminal is refused rather than ignored (here: no question).
     strata(dir.path())

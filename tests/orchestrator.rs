@@ -100,6 +100,30 @@ async fn orchestrator(dir: &std::path::Path, config: Config) -> Orchestrator {
     Orchestrator::new(runtime).unwrap()
 }
 
+/// An orchestrator on a temp dir whose model `scripted/model` streams `pieces`, and a
+/// new session on it.
+async fn scripted_session(
+    pieces: &[&str],
+    ending: Ending,
+) -> (tempfile::TempDir, Orchestrator, strata::sessions::Session) {
+    let url = scripted::start(pieces.iter().map(|s| s.to_string()).collect(), ending).await;
+    let dir = tempfile::tempdir().unwrap();
+    let o = orchestrator(dir.path(), scripted::config(&url)).await;
+    let session = o.sessions.create("scripted/model").unwrap();
+    (dir, o, session)
+}
+
+/// The invocation record with this id.
+fn record(
+    o: &Orchestrator,
+    id: Option<strata::store::Id>,
+) -> strata::runtime::record::InvocationRecord {
+    o.runtime()
+        .record(id.expect("a record id"))
+        .unwrap()
+        .expect("the record is stored")
+}
+
 fn greedy(max_tokens: u32) -> Params {
     Params {
         temperature: Some(0.0),
@@ -197,14 +221,7 @@ async fn a_pattern_split_across_deltas_never_reaches_events_or_sled() {
         "3 and the rest",
         " is fine.",
     ];
-    let url = scripted::start(
-        pieces.iter().map(|s| s.to_string()).collect(),
-        Ending::Finished,
-    )
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let o = orchestrator(dir.path(), scripted::config(&url)).await;
-    let session = o.sessions.create("scripted/model").unwrap();
+    let (_dir, o, session) = scripted_session(&pieces, Ending::Finished).await;
     let check = MaskWord::new("sk-abc123", "v1");
 
     let (outcome, events) = ask(&o, session.id, "key?", vec![check.clone()]).await;
@@ -229,11 +246,7 @@ async fn a_pattern_split_across_deltas_never_reaches_events_or_sled() {
     assert_eq!(stored[1].content, shown, "the masked span is stored masked");
     let steps = o.runs.steps(outcome.run).unwrap();
     assert!(!steps[0].output.contains("abc"));
-    let record = o
-        .runtime()
-        .record(stored[1].record_id.unwrap())
-        .unwrap()
-        .unwrap();
+    let record = record(&o, stored[1].record_id);
     let decision = record
         .checks
         .iter()
@@ -374,14 +387,7 @@ async fn cached_answers_pass_the_checks_and_a_changed_check_misses_the_cache() {
 #[tokio::test]
 async fn a_blocked_answer_is_stored_and_recorded_as_blocked() {
     let pieces = ["Here is how: ", "first the ", "forbidden", " part"];
-    let url = scripted::start(
-        pieces.iter().map(|s| s.to_string()).collect(),
-        Ending::Finished,
-    )
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let o = orchestrator(dir.path(), scripted::config(&url)).await;
-    let session = o.sessions.create("scripted/model").unwrap();
+    let (_dir, o, session) = scripted_session(&pieces, Ending::Finished).await;
     let (outcome, events) = ask(
         &o,
         session.id,
@@ -395,11 +401,7 @@ async fn a_blocked_answer_is_stored_and_recorded_as_blocked() {
     let stored = o.sessions.messages(session.id).unwrap();
     assert_eq!(stored[1].status, MessageStatus::Blocked);
     assert!(!stored[1].content.contains("forbidden"));
-    let record = o
-        .runtime()
-        .record(stored[1].record_id.unwrap())
-        .unwrap()
-        .unwrap();
+    let record = record(&o, stored[1].record_id);
     assert_eq!(record.outcome, Outcome::Blocked);
     assert_eq!(record.guardrail.as_deref(), Some("block-word"));
     assert_eq!(
@@ -411,10 +413,7 @@ async fn a_blocked_answer_is_stored_and_recorded_as_blocked() {
 #[tokio::test]
 async fn cut_and_cancelled_calls_record_their_input_tokens() {
     // A cut stream from a remote model: input tokens estimated, and marked so.
-    let url = scripted::start(vec!["partial ".into(), "answer".into()], Ending::Cut).await;
-    let dir = tempfile::tempdir().unwrap();
-    let o = orchestrator(dir.path(), scripted::config(&url)).await;
-    let session = o.sessions.create("scripted/model").unwrap();
+    let (_dir, o, session) = scripted_session(&["partial ", "answer"], Ending::Cut).await;
     let (outcome, _) = ask(&o, session.id, "a question of some length", vec![]).await;
     assert_eq!(
         outcome.error.as_ref().unwrap().kind,
@@ -422,11 +421,7 @@ async fn cut_and_cancelled_calls_record_their_input_tokens() {
     );
     assert_eq!(outcome.answer.status, MessageStatus::Incomplete);
     assert_eq!(outcome.answer.content, "partial answer");
-    let record = o
-        .runtime()
-        .record(outcome.answer.record_id.unwrap())
-        .unwrap()
-        .unwrap();
+    let record = record(&o, outcome.answer.record_id);
     assert!(record.input_tokens > 0);
     assert!(record.usage_estimated);
 
@@ -491,10 +486,7 @@ impl Check for BlockInput {
 #[tokio::test]
 async fn a_blocked_question_never_reaches_the_model() {
     // The scripted server would answer; the check stops the call before it.
-    let url = scripted::start(vec!["an answer".into()], Ending::Finished).await;
-    let dir = tempfile::tempdir().unwrap();
-    let o = orchestrator(dir.path(), scripted::config(&url)).await;
-    let session = o.sessions.create("scripted/model").unwrap();
+    let (_dir, o, session) = scripted_session(&["an answer"], Ending::Finished).await;
     let (outcome, events) = ask(
         &o,
         session.id,
@@ -520,11 +512,7 @@ async fn a_blocked_question_never_reaches_the_model() {
     )));
     let steps = o.runs.steps(outcome.run).unwrap();
     assert_eq!(steps[0].outcome, "blocked");
-    let record = o
-        .runtime()
-        .record(steps[0].record_id.unwrap())
-        .unwrap()
-        .unwrap();
+    let record = record(&o, steps[0].record_id);
     assert_eq!(record.outcome, Outcome::Blocked);
     assert_eq!(record.checks[0].stage, Stage::Input);
     // The refused question is kept, marked blocked, and not sent again as history.
@@ -542,10 +530,7 @@ async fn a_blocked_question_never_reaches_the_model() {
 #[tokio::test]
 async fn a_held_tail_is_dropped_when_the_stream_is_cut() {
     // The stream breaks while a possible secret is being held back.
-    let url = scripted::start(vec!["Your key is sk-ab".into()], Ending::Cut).await;
-    let dir = tempfile::tempdir().unwrap();
-    let o = orchestrator(dir.path(), scripted::config(&url)).await;
-    let session = o.sessions.create("scripted/model").unwrap();
+    let (_dir, o, session) = scripted_session(&["Your key is sk-ab"], Ending::Cut).await;
     let (outcome, events) = ask(
         &o,
         session.id,
@@ -567,10 +552,7 @@ async fn a_held_tail_is_dropped_when_the_stream_is_cut() {
 
 #[tokio::test]
 async fn deleting_a_session_deletes_its_runs_and_steps() {
-    let url = scripted::start(vec!["fine".into()], Ending::Finished).await;
-    let dir = tempfile::tempdir().unwrap();
-    let o = orchestrator(dir.path(), scripted::config(&url)).await;
-    let session = o.sessions.create("scripted/model").unwrap();
+    let (_dir, o, session) = scripted_session(&["fine"], Ending::Finished).await;
     let (outcome, _) = ask(&o, session.id, "how are you?", vec![]).await;
     assert_eq!(o.runs.steps(outcome.run).unwrap().len(), 1);
     o.sessions.delete(session.id).unwrap();

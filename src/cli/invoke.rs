@@ -35,7 +35,7 @@ pub async fn run(runtime: Arc<Runtime>, args: InvokeArgs) -> Result<i32> {
             on_ctrl_c.cancel();
         }
     });
-    if args.ephemeral {
+    if args.target.ephemeral {
         let params = new_session_params(&Params::default(), &flags, &runtime);
         return ephemeral(&runtime, &args, system, conversation, params, cancel).await;
     }
@@ -174,10 +174,10 @@ fn print_intervention(check: &str, action: crate::runtime::checks::Action, detai
 /// one is made once the call can go ahead).
 fn continued_session(orchestrator: &Orchestrator, args: &InvokeArgs) -> Result<Option<Session>> {
     let store = &orchestrator.sessions;
-    if let Some(id) = &args.session {
+    if let Some(id) = &args.target.session {
         return super::sessions::find(store, id).map(Some);
     }
-    if args.continue_last {
+    if args.target.continue_last {
         let latest = store.latest()?;
         if latest.is_none() {
             eprintln!("(no earlier session; starting a new one)");

@@ -30,15 +30,9 @@ pub struct Cli {
     /// Ask once without the full screen (reads stdin when piped).
     #[arg(short = 'p', long = "prompt", value_name = "QUESTION")]
     pub prompt: Option<String>,
-    /// With -p: continue the most recent session.
-    #[arg(short = 'c', long = "continue")]
-    pub continue_last: bool,
-    /// With -p: continue this session (id, or a unique start or end of it).
-    #[arg(long, value_name = "ID", conflicts_with = "continue_last")]
-    pub session: Option<String>,
-    /// With -p: keep this call out of history (no session).
-    #[arg(long, conflicts_with_all = ["continue_last", "session"])]
-    pub ephemeral: bool,
+    /// With -p: which session the answer goes to.
+    #[command(flatten)]
+    pub target: SessionTarget,
     /// Colour depth: truecolor, 256, 16 or none (default: detected; NO_COLOR is honoured).
     #[arg(long, global = true, value_name = "DEPTH", value_parser = parse_color)]
     pub color: Option<ColorDepth>,
@@ -96,6 +90,26 @@ pub enum ModelsCommand {
         #[arg(long, value_name = "PATH")]
         from: Option<PathBuf>,
     },
+}
+
+/// Which session a one-shot question goes to (`invoke` and `-p`): a new one by default.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SessionTarget {
+    /// Continue the most recent session (its history is sent).
+    #[arg(short = 'c', long = "continue")]
+    pub continue_last: bool,
+    /// Continue this session (id, or a unique start or end of it).
+    #[arg(long, value_name = "ID", conflicts_with = "continue_last")]
+    pub session: Option<String>,
+    /// Keep this call out of history: no session, one plain pipeline call.
+    #[arg(long, conflicts_with_all = ["continue_last", "session"])]
+    pub ephemeral: bool,
+}
+
+impl SessionTarget {
+    fn is_set(&self) -> bool {
+        self.continue_last || self.session.is_some() || self.ephemeral
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,15 +172,8 @@ pub struct InvokeArgs {
     /// Answer identical deterministic requests from the response cache.
     #[arg(long)]
     pub cache: bool,
-    /// Continue the most recent session (its history is sent).
-    #[arg(short = 'c', long = "continue")]
-    pub continue_last: bool,
-    /// Continue this session (id, or a unique start or end of it).
-    #[arg(long, value_name = "ID", conflicts_with = "continue_last")]
-    pub session: Option<String>,
-    /// Keep this call out of history: no session, one plain pipeline call.
-    #[arg(long, conflicts_with_all = ["continue_last", "session"])]
-    pub ephemeral: bool,
+    #[command(flatten)]
+    pub target: SessionTarget,
     /// The prompt; `-` or nothing with piped stdin reads stdin.
     pub prompt: Option<String>,
 }
@@ -196,10 +203,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             crate::tui::run(runtime, tui(model)).await?;
             Ok(0)
         }
-        None if cli.prompt.is_none()
-            && std::io::stdin().is_terminal()
-            && (cli.continue_last || cli.session.is_some() || cli.ephemeral) =>
-        {
+        None if cli.prompt.is_none() && std::io::stdin().is_terminal() && cli.target.is_set() => {
             anyhow::bail!(
                 "-c, --session and --ephemeral go with -p QUESTION (or a question piped on stdin); \
                  the full-screen chat resumes your last session by itself"
@@ -239,9 +243,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);
             let args = InvokeArgs {
                 prompt: cli.prompt,
-                continue_last: cli.continue_last,
-                session: cli.session,
-                ephemeral: cli.ephemeral,
+                target: cli.target,
                 ..InvokeArgs::default()
             };
             invoke::run(runtime, args).await
