@@ -346,6 +346,16 @@ async fn ask_stream_regenerate_and_resume() {
     h.type_text("Name three colours.");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     assert!(h.app.chat.streaming.is_some(), "Enter sends");
+    let id = h.app.chat.session.id;
+    assert!(
+        h.app
+            .chat
+            .sidebar
+            .sessions
+            .iter()
+            .any(|s| s.id == id && s.title == "Name three colours."),
+        "the sidebar names the session while it answers"
+    );
     assert!(h.app.chat.composer.input.text().is_empty());
     h.settle().await;
     let first = h.last().clone();

@@ -680,6 +680,11 @@ impl ChatScreen {
         // The orchestrator names the stored session the same way; keep this copy in step.
         if self.session.title == crate::sessions::NEW_TITLE {
             self.session.title = crate::sessions::title_from(&text);
+            // The sidebar's copy too, before the store is listed again.
+            let id = self.session.id;
+            if let Some(listed) = self.sidebar.sessions.iter_mut().find(|s| s.id == id) {
+                listed.title = self.session.title.clone();
+            }
         }
         let mut user = ChatMessage::new(Role::User, text);
         user.id = turn.prompt_id;
