@@ -89,12 +89,14 @@ pub async fn fit(runtime: &Runtime, spec: &ModelSpec, mut request: ChatRequest) 
         };
     }
     let budget = prompt_budget(spec.context_window, request.params.max_tokens);
-    let costs: Vec<u32> = request
-        .messages
-        .iter()
-        .map(|m| counter.message(m))
-        .collect();
-    let mut keep = newest_that_fit(&request.messages, &costs, budget.saturating_sub(system));
+    // Only the newest messages are counted, up to the first that does not fit: a long
+    // session costs no more per turn than a short one.
+    let (mut keep, costs) = newest_that_fit(
+        &request.messages,
+        |m| counter.message(m),
+        budget.saturating_sub(system),
+    );
+    let counted_from = request.messages.len() - costs.len();
     // The per-message sum is close to the rendered prompt; where the template can be
     // rendered, check the real count and drop more while it is over.
     let mut prompt_tokens;
@@ -105,7 +107,7 @@ pub async fn fit(runtime: &Runtime, spec: &ModelSpec, mut request: ChatRequest) 
         };
         prompt_tokens = counter
             .prompt(&candidate)
-            .unwrap_or_else(|| costs[keep..].iter().sum::<u32>() + system);
+            .unwrap_or_else(|| costs[keep - counted_from..].iter().sum::<u32>() + system);
         if prompt_tokens <= budget || keep + 1 >= request.messages.len() {
             break;
         }
@@ -121,22 +123,32 @@ pub async fn fit(runtime: &Runtime, spec: &ModelSpec, mut request: ChatRequest) 
     }
 }
 
-/// The first message to keep so the newest ones fit in `budget` tokens.
-fn newest_that_fit(messages: &[Message], costs: &[u32], budget: u32) -> usize {
+/// The first message to keep so the newest ones fit in `budget` tokens, and the costs of
+/// the messages counted (the newest ones, oldest first; at least those kept).
+fn newest_that_fit(
+    messages: &[Message],
+    cost: impl Fn(&Message) -> u32,
+    budget: u32,
+) -> (usize, Vec<u32>) {
     let mut used = 0u32;
     let mut keep = messages.len();
-    for (i, cost) in costs.iter().enumerate().rev() {
-        used = used.saturating_add(*cost);
+    let mut costs = Vec::new();
+    for (i, m) in messages.iter().enumerate().rev() {
+        let c = cost(m);
+        used = used.saturating_add(c);
         if used > budget && i + 1 < messages.len() {
             break;
         }
+        costs.push(c);
         keep = i;
     }
-    if keep == 0 {
+    costs.reverse();
+    let keep = if keep == 0 {
         0
     } else {
         start_at_user(messages, keep)
-    }
+    };
+    (keep, costs)
 }
 
 /// Moves `keep` forward to a user message (never past the newest message).
@@ -167,17 +179,25 @@ mod tests {
     #[test]
     fn the_newest_turns_that_fit_are_kept_starting_with_a_user_turn() {
         let messages = alternating(100, 400);
-        let costs: Vec<u32> = messages
-            .iter()
-            .map(|m| Counter::Estimate.message(m))
-            .collect();
-        let keep = newest_that_fit(&messages, &costs, 1000);
+        let counted = std::cell::Cell::new(0);
+        let cost = |m: &Message| {
+            counted.set(counted.get() + 1);
+            Counter::Estimate.message(m)
+        };
+        let (keep, costs) = newest_that_fit(&messages, cost, 1000);
         assert!(keep > 0 && keep < 99);
         assert_eq!(messages[keep].role, Role::User);
-        assert!(costs[keep..].iter().sum::<u32>() <= 1000);
+        let from = messages.len() - costs.len();
+        assert!(costs[keep - from..].iter().sum::<u32>() <= 1000);
+        assert!(
+            counted.get() < 20,
+            "only the newest messages are counted, not all 100 ({})",
+            counted.get()
+        );
         // Nothing fits: the newest message still goes.
-        assert_eq!(newest_that_fit(&messages, &costs, 0), 99);
-        assert_eq!(newest_that_fit(&messages, &costs, u32::MAX), 0);
+        assert_eq!(newest_that_fit(&messages, cost, 0).0, 99);
+        let (all, costs) = newest_that_fit(&messages, cost, u32::MAX);
+        assert_eq!((all, costs.len()), (0, 100));
     }
 
     #[test]
