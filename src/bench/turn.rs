@@ -70,17 +70,23 @@ pub async fn run(model_dir: &std::path::Path, args: &TurnBenchArgs) -> Result<i3
     let question = "Name three colours.";
     let mut messages = history.clone();
     messages.push(Message::user(question));
+    // The baseline sends what a turn sends: the history fitted to the context window.
+    let spec = runtime.chat_model(Some(&model))?.clone();
+    let baseline = crate::orchestrator::fit::fit(
+        &runtime,
+        &spec,
+        ChatRequest {
+            model: String::new(),
+            system: None,
+            messages,
+            params: params.clone(),
+            tools: Vec::new(),
+        },
+    )
+    .await
+    .request;
     let direct = || {
-        let mut r = InvokeRequest::new(
-            model.clone(),
-            ChatRequest {
-                model: String::new(),
-                system: None,
-                messages: messages.clone(),
-                params: params.clone(),
-                tools: Vec::new(),
-            },
-        );
+        let mut r = InvokeRequest::new(model.clone(), baseline.clone());
         r.use_cache = Some(true);
         r.context = CallContext::new(Caller::Bench);
         r
