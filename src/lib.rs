@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod guardrails;
 pub mod orchestrator;
 pub mod runtime;
 pub mod sessions;

@@ -1,0 +1,439 @@
+//! The sensitive-information detectors and their check: positive and negative cases per
+//! type, and the streamed answer (nothing sensitive released before it is masked).
+
+use std::sync::Arc;
+
+use strata::guardrails::sensitive::{
+    find, EntityType, Finding, SensitiveAction, SensitiveInfoCheck,
+};
+use strata::runtime::checks::{Check, DecisionLog, InputDecision, OutputDecision};
+use strata::runtime::release::Releaser;
+use strata::runtime::types::{ChatRequest, Message, Role, ToolCall};
+
+/// The findings of `text` as (type, matched text).
+fn found(text: &str) -> Vec<(EntityType, &str)> {
+    find(text)
+        .into_iter()
+        .map(|f| (f.entity, &text[f.start..f.end]))
+        .collect()
+}
+
+fn finds(text: &str, entity: EntityType, value: &str) {
+    assert!(
+        found(text).contains(&(entity, value)),
+        "{entity:?} {value:?} not found in {text:?}: {:?}",
+        found(text)
+    );
+}
+
+fn no(text: &str, entity: EntityType) {
+    assert!(
+        found(text).iter().all(|(e, _)| *e != entity),
+        "{entity:?} wrongly found in {text:?}: {:?}",
+        found(text)
+    );
+}
+
+fn finding(text: &str, entity: EntityType) -> Finding {
+    find(text)
+        .into_iter()
+        .find(|f| f.entity == entity)
+        .unwrap_or_else(|| panic!("{entity:?} not found in {text:?}"))
+}
+
+#[test]
+fn credit_cards_need_the_luhn_check() {
+    finds(
+        "card 4111 1111 1111 1111 ok",
+        EntityType::CreditCard,
+        "4111 1111 1111 1111",
+    );
+    finds(
+        "5500-0055-5555-5559",
+        EntityType::CreditCard,
+        "5500-0055-5555-5559",
+    );
+    finds(
+        "amex 378282246310005.",
+        EntityType::CreditCard,
+        "378282246310005",
+    );
+    no("card 4111 1111 1111 1112 ok", EntityType::CreditCard);
+    no("4111-1111-1111-1112", EntityType::CreditCard);
+    // Too short, or part of a longer number.
+    no("411111111111", EntityType::CreditCard);
+    no("x41111111111111111111111", EntityType::CreditCard);
+    // A card is not also a phone number.
+    assert_eq!(
+        found("4111111111111111"),
+        vec![(EntityType::CreditCard, "4111111111111111")]
+    );
+}
+
+#[test]
+fn us_ssns_exclude_invalid_ranges() {
+    finds("ssn 123-45-6789.", EntityType::UsSsn, "123-45-6789");
+    finds("772-01-0001", EntityType::UsSsn, "772-01-0001");
+    for bad in [
+        "000-12-3456",
+        "666-12-3456",
+        "900-12-3456",
+        "999-12-3456",
+        "123-00-4567",
+        "123-45-0000",
+        "1123-45-6789",
+        "123-45-67890",
+    ] {
+        no(bad, EntityType::UsSsn);
+    }
+}
+
+#[test]
+fn korean_rrns_need_a_real_date_but_not_the_check_digit() {
+    // 900101-123456x: the check digit is 8.
+    let valid = finding("주민번호 900101-1234568 입니다", EntityType::KrRrn);
+    let no_check = finding("주민번호 900101-1234567 입니다", EntityType::KrRrn);
+    assert!(valid.confidence > no_check.confidence);
+    // Issued after 2020 (no valid check digit), born 2021.
+    finds("210315-4123456", EntityType::KrRrn, "210315-4123456");
+    // 2000 was a leap year (gender 3), 1900 was not (gender 1), 2001 was not.
+    finds("000229-3123456", EntityType::KrRrn, "000229-3123456");
+    no("000229-1123456", EntityType::KrRrn);
+    no("010229-3123456", EntityType::KrRrn);
+    // Impossible dates.
+    no("900230-1234567", EntityType::KrRrn);
+    no("901301-1234567", EntityType::KrRrn);
+    no("900100-1234567", EntityType::KrRrn);
+    no("900431-2234567", EntityType::KrRrn);
+    // 9 and 0 mean the 1800s: 1900-02-29 does not exist but 1896-02-29 does.
+    finds("960229-9123456", EntityType::KrRrn, "960229-9123456");
+    no("970229-0123456", EntityType::KrRrn);
+}
+
+#[test]
+fn ibans_need_the_mod_97_checksum() {
+    finds(
+        "pay to GB82 WEST 1234 5698 7654 32 please",
+        EntityType::Iban,
+        "GB82 WEST 1234 5698 7654 32",
+    );
+    finds(
+        "DE89370400440532013000",
+        EntityType::Iban,
+        "DE89370400440532013000",
+    );
+    finds(
+        "DE89 3704 0044 0532 0130 00 AND MORE",
+        EntityType::Iban,
+        "DE89 3704 0044 0532 0130 00",
+    );
+    no("GB82 WEST 1234 5698 7654 33", EntityType::Iban);
+    no("DE88370400440532013000", EntityType::Iban);
+}
+
+#[test]
+fn phones_in_korean_us_and_e164_formats() {
+    for (text, value) in [
+        ("휴대폰 010-1234-5678 로", "010-1234-5678"),
+        ("call 01012345678 now", "01012345678"),
+        ("서울 02-123-4567", "02-123-4567"),
+        ("경기 031-1234-5678", "031-1234-5678"),
+        ("intl +82 10 1234 5678.", "+82 10 1234 5678"),
+        ("+82-2-123-4567", "+82-2-123-4567"),
+        ("US (555) 123-4567", "(555) 123-4567"),
+        ("US +1 555 123 4567", "+1 555 123 4567"),
+        ("US 555-123-4567", "555-123-4567"),
+        ("DE +4915123456789", "+4915123456789"),
+        ("UK +44 20 7946 0958", "+44 20 7946 0958"),
+    ] {
+        finds(text, EntityType::Phone, value);
+    }
+    // Plain long numbers and other values are not phones.
+    no("order 20231115123456 shipped", EntityType::Phone);
+    no("id 1234567890", EntityType::Phone);
+    no("123-45-6789", EntityType::Phone);
+    no("version 1.2.3", EntityType::Phone);
+    no("4111 1111 1111 1111", EntityType::Phone);
+}
+
+#[test]
+fn emails_urls_and_addresses() {
+    finds(
+        "mail jane.doe+x@mail.example.co.kr.",
+        EntityType::Email,
+        "jane.doe+x@mail.example.co.kr",
+    );
+    no("not an email: jane@localhost", EntityType::Email);
+    no("a@b", EntityType::Email);
+    finds(
+        "see https://example.com/a?b=c).",
+        EntityType::Url,
+        "https://example.com/a?b=c",
+    );
+    finds("(http://x.org/path)", EntityType::Url, "http://x.org/path");
+    no("ftp://example.com", EntityType::Url);
+    // A URL holding an email: both are reported.
+    let text = "https://example.com/contact?to=jane@example.com";
+    finds(text, EntityType::Url, text);
+    finds(text, EntityType::Email, "jane@example.com");
+
+    finds("ip 192.168.0.1.", EntityType::Ipv4, "192.168.0.1");
+    finds("255.255.255.255", EntityType::Ipv4, "255.255.255.255");
+    no("ip 256.1.1.1", EntityType::Ipv4);
+    no("192.168.0.256", EntityType::Ipv4);
+    no("version 1.2.3.4.5", EntityType::Ipv4);
+
+    finds("v6 2001:db8::1 here", EntityType::Ipv6, "2001:db8::1");
+    finds(
+        "fe80::1ff:fe23:4567:890a",
+        EntityType::Ipv6,
+        "fe80::1ff:fe23:4567:890a",
+    );
+    finds(
+        "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+        EntityType::Ipv6,
+        "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+    );
+    no("use std::io::Read;", EntityType::Ipv6);
+    no("at 12:30:45", EntityType::Ipv6);
+    no("2001:db8:::1", EntityType::Ipv6);
+}
+
+#[test]
+fn keys_and_secrets() {
+    finds(
+        "key AKIAIOSFODNN7EXAMPLE",
+        EntityType::AwsAccessKey,
+        "AKIAIOSFODNN7EXAMPLE",
+    );
+    finds(
+        "ASIAIOSFODNN7EXAMPLE",
+        EntityType::AwsAccessKey,
+        "ASIAIOSFODNN7EXAMPLE",
+    );
+    no("AKIAIOSFODNN7EXAMPL", EntityType::AwsAccessKey);
+    no("AKIAiosfodnn7example", EntityType::AwsAccessKey);
+
+    for key in [
+        "sk-abcdefghijklmnopqrstuvwxyz012345",
+        "sk-proj-abcdefghijklmnopqrstuvwx",
+        "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+        "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+        "xoxb-123456789012-abcdefghijkl",
+        "AIzaSyA1234567890abcdefghijklmnopqrstuv",
+        "hf_abcdefghijklmnopqrstuvwxyzABCDEF",
+    ] {
+        finds(&format!("token: {key} end"), EntityType::ApiKey, key);
+    }
+    no("sk-short", EntityType::ApiKey);
+    no("task-abcdefghijklmnopqrstuvwxyz", EntityType::ApiKey);
+
+    let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA1234\nabcd==\n-----END RSA PRIVATE KEY-----";
+    let text = format!("here:\n{pem}\nthanks");
+    finds(&text, EntityType::PrivateKey, pem);
+    assert_eq!(find(&text).len(), 1, "{:?}", found(&text));
+    no(
+        "-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----",
+        EntityType::PrivateKey,
+    );
+    no(
+        "-----BEGIN PRIVATE KEY-----\nabc (cut)",
+        EntityType::PrivateKey,
+    );
+}
+
+/// Feeds `pieces` through a releaser with `check`; returns each released piece.
+async fn stream(pieces: &[String], check: Arc<dyn Check>) -> Result<Vec<String>, String> {
+    let checks = vec![check];
+    let mut r = Releaser::default();
+    let mut log = DecisionLog::default();
+    let mut out = Vec::new();
+    for (i, p) in pieces.iter().enumerate() {
+        match r.push(p, i + 1 == pieces.len(), &checks, &mut log).await {
+            Ok((text, _)) => out.push(text),
+            Err(b) => return Err(b.reason),
+        }
+    }
+    Ok(out)
+}
+
+fn split(text: &str, size: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut pieces: Vec<String> = chars.chunks(size).map(|c| c.iter().collect()).collect();
+    pieces.push(String::new());
+    pieces
+}
+
+#[tokio::test]
+async fn a_streamed_email_and_card_are_never_released_raw() {
+    let text = "Contact john.doe@example.com or pay with 4111 1111 1111 1111 today. 고마워요!";
+    let masked = "Contact {EMAIL} or pay with {CREDIT_CARD} today. 고마워요!";
+    for size in 1..=9 {
+        let out = stream(
+            &split(text, size),
+            Arc::new(SensitiveInfoCheck::anonymize_all()),
+        )
+        .await
+        .unwrap();
+        let mut seen = String::new();
+        for piece in &out {
+            assert!(
+                !piece.chars().any(|c| c.is_ascii_digit()),
+                "size {size}: a card digit was released in {piece:?} ({out:?})"
+            );
+            seen.push_str(piece);
+            for secret in ["john", "doe", "example"] {
+                assert!(
+                    !seen.contains(secret),
+                    "size {size}: {secret:?} released: {seen:?}"
+                );
+            }
+        }
+        assert_eq!(out.concat(), masked, "size {size}");
+    }
+}
+
+#[tokio::test]
+async fn a_streamed_key_phone_and_pem_block_are_masked() {
+    let text = "key sk-abcdefghijklmnopqrstuvwxyz0123 and 010-1234-5678\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----\nbye";
+    let masked = "key {API_KEY} and {PHONE}\n{PRIVATE_KEY}\nbye";
+    for size in [1, 2, 3, 5, 8] {
+        let out = stream(
+            &split(text, size),
+            Arc::new(SensitiveInfoCheck::anonymize_all()),
+        )
+        .await
+        .unwrap();
+        for piece in &out {
+            assert!(!piece.contains("sk-") && !piece.contains("MII") && !piece.contains("BEGIN"));
+            assert!(!piece.chars().any(|c| c.is_ascii_digit()), "{out:?}");
+        }
+        assert_eq!(out.concat(), masked, "size {size}");
+    }
+}
+
+#[tokio::test]
+async fn a_block_action_stops_the_answer_before_the_value() {
+    let check = SensitiveInfoCheck::anonymize_all()
+        .with_action(EntityType::CreditCard, SensitiveAction::Block);
+    let text = "the number is 4111 1111 1111 1111, keep it safe";
+    let err = stream(&split(text, 4), Arc::new(check)).await.unwrap_err();
+    assert!(err.contains("credit card"), "{err}");
+}
+
+#[tokio::test]
+async fn the_hold_covers_unfinished_values() {
+    let check = SensitiveInfoCheck::anonymize_all();
+    for (text, held) in [
+        ("write to jane", "jane"),
+        ("my card 4111 1111 ", "4111 1111 "),
+        ("token sk-", "sk-"),
+        ("token s", "s"),
+        ("here -----BEGIN", "-----BEGIN"),
+        (
+            "here:\n-----BEGIN PRIVATE KEY-----\nabc",
+            "-----BEGIN PRIVATE KEY-----\nabc",
+        ),
+        ("call (555) 123-", "(555) 123-"),
+    ] {
+        assert_eq!(
+            check.check_output(text, 0, false).await,
+            OutputDecision::Hold {
+                chars: held.chars().count()
+            },
+            "{text:?}"
+        );
+    }
+    assert_eq!(
+        check.check_output("all done. ", 0, false).await,
+        OutputDecision::Allow
+    );
+    // At the end there is nothing to wait for.
+    assert_eq!(
+        check.check_output("write to jane", 0, true).await,
+        OutputDecision::Allow
+    );
+}
+
+#[tokio::test]
+async fn input_and_tool_calls_are_masked_or_blocked() {
+    let check = SensitiveInfoCheck::anonymize_all();
+    let mut request = ChatRequest {
+        model: "m".into(),
+        system: Some("mail admin@example.com".into()),
+        messages: vec![
+            Message::new(Role::User, "I am jane@example.com, 010-1234-5678"),
+            Message::new(Role::Assistant, "ok"),
+        ],
+        params: Default::default(),
+        tools: Vec::new(),
+    };
+    let decision = check.check_input(&mut request).await;
+    assert!(
+        matches!(decision, InputDecision::Masked { .. }),
+        "{decision:?}"
+    );
+    assert_eq!(request.messages[0].content, "I am {EMAIL}, {PHONE}");
+    assert_eq!(request.messages[1].content, "ok");
+
+    let blocking = SensitiveInfoCheck::new([(EntityType::UsSsn, SensitiveAction::Block)]);
+    let mut request = ChatRequest {
+        model: "m".into(),
+        system: None,
+        messages: vec![Message::new(Role::User, "my ssn is 123-45-6789")],
+        params: Default::default(),
+        tools: Vec::new(),
+    };
+    assert!(matches!(
+        blocking.check_input(&mut request).await,
+        InputDecision::Block { .. }
+    ));
+    // Types without an action pass.
+    let mut request = ChatRequest {
+        model: "m".into(),
+        system: None,
+        messages: vec![Message::new(Role::User, "mail jane@example.com")],
+        params: Default::default(),
+        tools: Vec::new(),
+    };
+    assert_eq!(
+        blocking.check_input(&mut request).await,
+        InputDecision::Allow
+    );
+
+    let mut call = ToolCall {
+        id: "1".into(),
+        name: "send".into(),
+        arguments: r#"{"to":"jane@example.com","card":"4111111111111111"}"#.into(),
+    };
+    let mut log = DecisionLog::default();
+    let checks: Vec<Arc<dyn Check>> = vec![Arc::new(check)];
+    strata::runtime::release::check_tool_call(&mut call, &checks, &mut log)
+        .await
+        .unwrap();
+    assert_eq!(call.arguments, r#"{"to":"{EMAIL}","card":"{CREDIT_CARD}"}"#);
+    assert!(matches!(
+        blocking
+            .check_tool_call(&ToolCall {
+                id: "2".into(),
+                name: "f".into(),
+                arguments: r#"{"ssn":"123-45-6789"}"#.into(),
+            })
+            .await,
+        OutputDecision::Block { .. }
+    ));
+}
+
+#[test]
+fn the_digest_covers_the_configuration() {
+    let a = SensitiveInfoCheck::anonymize_all();
+    let b =
+        SensitiveInfoCheck::anonymize_all().with_action(EntityType::Email, SensitiveAction::Block);
+    let c = SensitiveInfoCheck::anonymize_all().with_min_confidence(0.8);
+    assert_eq!(
+        a.config_digest(),
+        SensitiveInfoCheck::anonymize_all().config_digest()
+    );
+    assert_ne!(a.config_digest(), b.config_digest());
+    assert_ne!(a.config_digest(), c.config_digest());
+}
