@@ -313,6 +313,39 @@ async fn a_streamed_key_phone_and_pem_block_are_masked() {
 }
 
 #[tokio::test]
+async fn a_streamed_korean_answer_is_masked() {
+    let text =
+        "연락처는 010-1234-5678이고 주민번호는 900101-1234568입니다. 메일은 kim@example.kr으로!";
+    let masked = "연락처는 {PHONE}이고 주민번호는 {KR_RRN}입니다. 메일은 {EMAIL}으로!";
+    for size in 1..=6 {
+        let out = stream(
+            &split(text, size),
+            Arc::new(SensitiveInfoCheck::anonymize_all()),
+        )
+        .await
+        .unwrap();
+        for piece in &out {
+            assert!(!piece.chars().any(|c| c.is_ascii_digit()), "{out:?}");
+            assert!(!piece.contains("kim"), "{out:?}");
+        }
+        assert_eq!(out.concat(), masked, "size {size}");
+    }
+}
+
+#[tokio::test]
+async fn a_value_partly_shown_blocks_instead_of_masking() {
+    // Released text cannot be masked: the check stops the answer rather than let the
+    // rest of the value through.
+    let check = SensitiveInfoCheck::anonymize_all();
+    let text = "mail jane@example.com now";
+    let released = "mail jane".len();
+    assert!(matches!(
+        check.check_output(text, released, true).await,
+        OutputDecision::Block { .. }
+    ));
+}
+
+#[tokio::test]
 async fn a_block_action_stops_the_answer_before_the_value() {
     let check = SensitiveInfoCheck::anonymize_all()
         .with_action(EntityType::CreditCard, SensitiveAction::Block);
@@ -422,6 +455,39 @@ async fn input_and_tool_calls_are_masked_or_blocked() {
             .await,
         OutputDecision::Block { .. }
     ));
+}
+
+#[test]
+fn values_glued_to_korean_text_are_found() {
+    finds("010-1234-5678로 전화", EntityType::Phone, "010-1234-5678");
+    finds(
+        "jane@example.com으로 보내",
+        EntityType::Email,
+        "jane@example.com",
+    );
+    finds(
+        "번호는900101-1234568입니다",
+        EntityType::KrRrn,
+        "900101-1234568",
+    );
+    finds(
+        "카드4111111111111111을",
+        EntityType::CreditCard,
+        "4111111111111111",
+    );
+    finds("서버192.168.0.1에", EntityType::Ipv4, "192.168.0.1");
+    finds(
+        "링크https://example.com/a입니다",
+        EntityType::Url,
+        "https://example.com/a입니다",
+    );
+    finds(
+        "키AKIAIOSFODNN7EXAMPLE를",
+        EntityType::AwsAccessKey,
+        "AKIAIOSFODNN7EXAMPLE",
+    );
+    // Digits of other scripts are not ASCII digits.
+    no("١٢٣-٤٥-٦٧٨٩", EntityType::UsSsn);
 }
 
 #[test]

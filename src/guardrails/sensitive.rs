@@ -134,8 +134,10 @@ fn after(text: &str, i: usize) -> Option<char> {
     text[i..].chars().next()
 }
 
+/// An ASCII word character: values written next to other scripts (Korean particles such
+/// as `010-1234-5678로`) still count as separate.
 fn is_word(c: Option<char>) -> bool {
-    c.is_some_and(|c| c.is_alphanumeric() || c == '_')
+    c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn is_digit(c: Option<char>) -> bool {
@@ -265,7 +267,7 @@ fn find_emails(text: &str, out: &mut Vec<Finding>) {
 }
 
 fn find_urls(text: &str, out: &mut Vec<Finding>) {
-    let re = regex!(r#"(?i)\bhttps?://[^\s<>"'`]+"#);
+    let re = regex!(r#"(?i)(?-u:\b)https?://[^\s<>"'`]+"#);
     for m in re.find_iter(text) {
         let s = m.as_str();
         let mut end = m.end();
@@ -303,7 +305,7 @@ fn find_private_keys(text: &str, out: &mut Vec<Finding>) {
 }
 
 fn find_aws_keys(text: &str, out: &mut Vec<Finding>) {
-    let re = regex!(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b");
+    let re = regex!(r"(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16}(?-u:\b)");
     for m in re.find_iter(text) {
         out.push(Finding {
             entity: EntityType::AwsAccessKey,
@@ -316,7 +318,7 @@ fn find_aws_keys(text: &str, out: &mut Vec<Finding>) {
 
 fn find_api_keys(text: &str, out: &mut Vec<Finding>) {
     let re = regex!(
-        r"\b(?:sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}|[sr]k_(?:live|test)_[A-Za-z0-9]{16,}|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|hf_[A-Za-z0-9]{30,})"
+        r"(?-u:\b)(?:sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}|[sr]k_(?:live|test)_[A-Za-z0-9]{16,}|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|hf_[A-Za-z0-9]{30,})"
     );
     for m in re.find_iter(text) {
         if is_word(before(text, m.start())) || before(text, m.start()) == Some('-') {
@@ -332,7 +334,7 @@ fn find_api_keys(text: &str, out: &mut Vec<Finding>) {
 }
 
 fn find_cards(text: &str, out: &mut Vec<Finding>) {
-    let re = regex!(r"\d(?:[ -]?\d){12,18}");
+    let re = regex!(r"[0-9](?:[ -]?[0-9]){12,18}");
     for m in re.find_iter(text) {
         if !digits_isolated(text, m.start(), m.end()) {
             continue;
@@ -360,7 +362,7 @@ fn find_cards(text: &str, out: &mut Vec<Finding>) {
 }
 
 fn find_ssns(text: &str, out: &mut Vec<Finding>) {
-    let re = regex!(r"\b(\d{3})-(\d{2})-(\d{4})\b");
+    let re = regex!(r"(?-u:\b)([0-9]{3})-([0-9]{2})-([0-9]{4})(?-u:\b)");
     for c in re.captures_iter(text) {
         let m = c.get(0).expect("whole match");
         if !digits_isolated(text, m.start(), m.end()) {
@@ -382,7 +384,7 @@ fn find_ssns(text: &str, out: &mut Vec<Finding>) {
 }
 
 fn find_rrns(text: &str, out: &mut Vec<Finding>) {
-    let re = regex!(r"\b(\d{2})(\d{2})(\d{2})-(\d)(\d{6})\b");
+    let re = regex!(r"(?-u:\b)([0-9]{2})([0-9]{2})([0-9]{2})-([0-9])([0-9]{6})(?-u:\b)");
     for c in re.captures_iter(text) {
         let m = c.get(0).expect("whole match");
         if !digits_isolated(text, m.start(), m.end()) {
@@ -417,7 +419,7 @@ fn find_rrns(text: &str, out: &mut Vec<Finding>) {
 }
 
 fn find_ibans(text: &str, out: &mut Vec<Finding>) {
-    let re = regex!(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b");
+    let re = regex!(r"(?-u:\b)[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}(?-u:\b)");
     for m in re.find_iter(text) {
         if is_word(before(text, m.start())) {
             continue;
@@ -446,7 +448,7 @@ fn find_ibans(text: &str, out: &mut Vec<Finding>) {
 }
 
 fn find_ipv4(text: &str, out: &mut Vec<Finding>) {
-    let re = regex!(r"\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\b");
+    let re = regex!(r"(?-u:\b)([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})(?-u:\b)");
     for c in re.captures_iter(text) {
         let m = c.get(0).expect("whole match");
         if !digits_isolated(text, m.start(), m.end()) {
@@ -494,28 +496,30 @@ fn find_phones(text: &str, out: &mut Vec<Finding>) {
     let patterns: [(&Regex, f32); 6] = [
         // Korean mobile: 010-1234-5678, 01012345678, 010 1234 5678.
         (
-            regex!(r"01[016789](?:-\d{3,4}-|\s\d{3,4}\s|\d{3,4})\d{4}"),
+            regex!(r"01[016789](?:-[0-9]{3,4}-| [0-9]{3,4} |[0-9]{3,4})[0-9]{4}"),
             0.85,
         ),
         // Korean landline: 02-123-4567, 031-123-4567.
         (
-            regex!(r"0(?:2|[3-6][1-5])(?:-\d{3,4}-|\)\s?\d{3,4}-)\d{4}"),
+            regex!(r"0(?:2|[3-6][1-5])(?:-[0-9]{3,4}-|\)\s?[0-9]{3,4}-)[0-9]{4}"),
             0.8,
         ),
         // Korean international: +82 10 1234 5678, +82-2-123-4567.
         (
-            regex!(r"\+82[ -]?(?:\(0\))?(?:1[016789]|2|[3-6][1-5])[ -]?\d{3,4}[ -]?\d{4}"),
+            regex!(r"\+82[ -]?(?:\(0\))?(?:1[016789]|2|[3-6][1-5])[ -]?[0-9]{3,4}[ -]?[0-9]{4}"),
             0.9,
         ),
         // US: (555) 123-4567, +1 555 123 4567, 555-123-4567.
         (
-            regex!(r"(?:\+1[ .-]?)?(?:\([2-9]\d{2}\)\s?|[2-9]\d{2}[ .-])\d{3}[ .-]\d{4}"),
+            regex!(
+                r"(?:\+1[ .-]?)?(?:\([2-9][0-9]{2}\)\s?|[2-9][0-9]{2}[ .-])[0-9]{3}[ .-][0-9]{4}"
+            ),
             0.75,
         ),
         // E.164 without separators: +4915123456789.
-        (regex!(r"\+[1-9]\d{7,14}"), 0.8),
+        (regex!(r"\+[1-9][0-9]{7,14}"), 0.8),
         // Other international numbers in groups: +44 20 7946 0958.
-        (regex!(r"\+[1-9]\d{0,3}(?:[ -]\d{1,4}){2,5}"), 0.7),
+        (regex!(r"\+[1-9][0-9]{0,3}(?:[ -][0-9]{1,4}){2,5}"), 0.7),
     ];
     for (re, confidence) in patterns {
         for m in re.find_iter(text) {
@@ -653,7 +657,11 @@ impl SensitiveInfoCheck {
 
     /// The findings this check acts on, each with its action.
     fn findings(&self, text: &str) -> Vec<(Finding, SensitiveAction)> {
-        find(text)
+        self.act_on(find(text))
+    }
+
+    fn act_on(&self, found: Vec<Finding>) -> Vec<(Finding, SensitiveAction)> {
+        found
             .into_iter()
             .filter(|f| f.confidence >= self.min_confidence)
             .filter_map(|f| self.actions.get(&f.entity).map(|a| (f, *a)))
@@ -713,6 +721,11 @@ impl SensitiveInfoCheck {
 /// unclosed `-----BEGIN` block, or a finding that touches the end. None when the text
 /// ends on a clear boundary.
 pub fn pending_start(text: &str) -> Option<usize> {
+    pending_from(text, &find(text))
+}
+
+/// `pending_start` with the text's findings already at hand.
+fn pending_from(text: &str, found: &[Finding]) -> Option<usize> {
     let mut start: Option<usize> = None;
     let mut earliest = |i: usize| {
         start = Some(start.map_or(i, |s: usize| s.min(i)));
@@ -769,7 +782,7 @@ pub fn pending_start(text: &str) -> Option<usize> {
             }
         }
     }
-    for f in find(text) {
+    for f in found {
         if f.end == text.len() {
             earliest(f.start);
         }
@@ -820,13 +833,16 @@ impl Check for SensitiveInfoCheck {
     async fn check_output(&self, text: &str, released: usize, end: bool) -> OutputDecision {
         // Before the end, the unfinished tail is left alone and held back; findings that
         // end before it are final.
+        let found = find(text);
         let pending = if end {
             text.len()
         } else {
-            pending_start(text).unwrap_or(text.len()).max(released)
+            pending_from(text, &found)
+                .unwrap_or(text.len())
+                .max(released)
         };
         let findings: Vec<(Finding, SensitiveAction)> = self
-            .findings(text)
+            .act_on(found)
             .into_iter()
             .filter(|(f, _)| f.end > released && f.end <= pending)
             .collect();
