@@ -346,6 +346,21 @@ async fn a_value_partly_shown_blocks_instead_of_masking() {
 }
 
 #[tokio::test]
+async fn a_long_multiline_answer_streams_in_small_pieces() {
+    let line = "row: mail a.b@example.org, card 5500-0055-5555-5559, ok\n";
+    let text = line.repeat(200);
+    let masked = "row: mail {EMAIL}, card {CREDIT_CARD}, ok\n".repeat(200);
+    let out = stream(
+        &split(&text, 3),
+        Arc::new(SensitiveInfoCheck::anonymize_all()),
+    )
+    .await
+    .unwrap();
+    assert!(out.iter().all(|p| !p.chars().any(|c| c.is_ascii_digit())));
+    assert_eq!(out.concat(), masked);
+}
+
+#[tokio::test]
 async fn a_block_action_stops_the_answer_before_the_value() {
     let check = SensitiveInfoCheck::anonymize_all()
         .with_action(EntityType::CreditCard, SensitiveAction::Block);

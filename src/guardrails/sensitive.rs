@@ -501,7 +501,7 @@ fn find_phones(text: &str, out: &mut Vec<Finding>) {
         ),
         // Korean landline: 02-123-4567, 031-123-4567.
         (
-            regex!(r"0(?:2|[3-6][1-5])(?:-[0-9]{3,4}-|\)\s?[0-9]{3,4}-)[0-9]{4}"),
+            regex!(r"0(?:2|[3-6][1-5])(?:-[0-9]{3,4}-|\) ?[0-9]{3,4}-)[0-9]{4}"),
             0.8,
         ),
         // Korean international: +82 10 1234 5678, +82-2-123-4567.
@@ -512,7 +512,7 @@ fn find_phones(text: &str, out: &mut Vec<Finding>) {
         // US: (555) 123-4567, +1 555 123 4567, 555-123-4567.
         (
             regex!(
-                r"(?:\+1[ .-]?)?(?:\([2-9][0-9]{2}\)\s?|[2-9][0-9]{2}[ .-])[0-9]{3}[ .-][0-9]{4}"
+                r"(?:\+1[ .-]?)?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[ .-])[0-9]{3}[ .-][0-9]{4}"
             ),
             0.75,
         ),
@@ -833,14 +833,23 @@ impl Check for SensitiveInfoCheck {
     async fn check_output(&self, text: &str, released: usize, end: bool) -> OutputDecision {
         // Before the end, the unfinished tail is left alone and held back; findings that
         // end before it are final.
-        let found = find(text);
+        // Only the line holding `released` and what follows can still change: no value
+        // but a PEM block spans a line break, and an open PEM block is never released.
+        // Scanning from there keeps a long answer from being rescanned whole per piece.
+        let from = text[..released].rfind('\n').map_or(0, |i| i + 1);
+        let window = &text[from..];
+        let mut found = find(window);
         let pending = if end {
             text.len()
         } else {
-            pending_from(text, &found)
-                .unwrap_or(text.len())
+            pending_from(window, &found)
+                .map_or(text.len(), |p| p + from)
                 .max(released)
         };
+        for f in &mut found {
+            f.start += from;
+            f.end += from;
+        }
         let findings: Vec<(Finding, SensitiveAction)> = self
             .act_on(found)
             .into_iter()
