@@ -240,6 +240,14 @@ fn keys_and_secrets() {
         "-----BEGIN PRIVATE KEY-----\nabc (cut)",
         EntityType::PrivateKey,
     );
+    // A block cut short still shows key material.
+    let cut = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7";
+    finds(&format!("{cut}\n(truncated)"), EntityType::PrivateKey, cut);
+    let whole = format!("{cut}\n-----END PRIVATE KEY-----");
+    assert_eq!(
+        found(&whole),
+        vec![(EntityType::PrivateKey, whole.as_str())]
+    );
 }
 
 /// Feeds `pieces` through a releaser with `check`; returns each released piece.

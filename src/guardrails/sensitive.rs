@@ -302,6 +302,17 @@ fn find_private_keys(text: &str, out: &mut Vec<Finding>) {
             confidence: 0.99,
         });
     }
+    // A block cut short (an answer stopped at its token limit) still shows key material:
+    // the header and the base64 lines that follow it.
+    let cut = regex!(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:\r?\n[A-Za-z0-9+/=]{16,})+");
+    for m in cut.find_iter(text) {
+        out.push(Finding {
+            entity: EntityType::PrivateKey,
+            start: m.start(),
+            end: m.end(),
+            confidence: 0.8,
+        });
+    }
 }
 
 fn find_aws_keys(text: &str, out: &mut Vec<Finding>) {
