@@ -113,6 +113,18 @@ pub struct Finding {
     pub confidence: f32,
 }
 
+impl Finding {
+    /// A finding covering a regex match.
+    fn of(entity: EntityType, m: &regex::Match<'_>, confidence: f32) -> Finding {
+        Finding {
+            entity,
+            start: m.start(),
+            end: m.end(),
+            confidence,
+        }
+    }
+}
+
 fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
     cell.get_or_init(|| Regex::new(pattern).expect("valid sensitive-info pattern"))
 }
@@ -257,12 +269,7 @@ fn find_emails(text: &str, out: &mut Vec<Finding>) {
         if is_word(after(text, m.end())) {
             continue;
         }
-        out.push(Finding {
-            entity: EntityType::Email,
-            start: m.start(),
-            end: m.end(),
-            confidence: 0.95,
-        });
+        out.push(Finding::of(EntityType::Email, &m, 0.95));
     }
 }
 
@@ -295,35 +302,20 @@ fn find_private_keys(text: &str, out: &mut Vec<Finding>) {
     let re =
         regex!(r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?-----END [A-Z0-9 ]*PRIVATE KEY-----");
     for m in re.find_iter(text) {
-        out.push(Finding {
-            entity: EntityType::PrivateKey,
-            start: m.start(),
-            end: m.end(),
-            confidence: 0.99,
-        });
+        out.push(Finding::of(EntityType::PrivateKey, &m, 0.99));
     }
     // A block cut short (an answer stopped at its token limit) still shows key material:
     // the header and the base64 lines that follow it.
     let cut = regex!(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:\r?\n[A-Za-z0-9+/=]{16,})+");
     for m in cut.find_iter(text) {
-        out.push(Finding {
-            entity: EntityType::PrivateKey,
-            start: m.start(),
-            end: m.end(),
-            confidence: 0.8,
-        });
+        out.push(Finding::of(EntityType::PrivateKey, &m, 0.8));
     }
 }
 
 fn find_aws_keys(text: &str, out: &mut Vec<Finding>) {
     let re = regex!(r"(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16}(?-u:\b)");
     for m in re.find_iter(text) {
-        out.push(Finding {
-            entity: EntityType::AwsAccessKey,
-            start: m.start(),
-            end: m.end(),
-            confidence: 0.95,
-        });
+        out.push(Finding::of(EntityType::AwsAccessKey, &m, 0.95));
     }
 }
 
@@ -335,12 +327,7 @@ fn find_api_keys(text: &str, out: &mut Vec<Finding>) {
         if is_word(before(text, m.start())) || before(text, m.start()) == Some('-') {
             continue;
         }
-        out.push(Finding {
-            entity: EntityType::ApiKey,
-            start: m.start(),
-            end: m.end(),
-            confidence: 0.9,
-        });
+        out.push(Finding::of(EntityType::ApiKey, &m, 0.9));
     }
 }
 
@@ -363,12 +350,11 @@ fn find_cards(text: &str, out: &mut Vec<Finding>) {
             continue;
         }
         let known_issuer = matches!(digits[0], 3..=6);
-        out.push(Finding {
-            entity: EntityType::CreditCard,
-            start: m.start(),
-            end: m.end(),
-            confidence: if known_issuer { 0.9 } else { 0.7 },
-        });
+        out.push(Finding::of(
+            EntityType::CreditCard,
+            &m,
+            if known_issuer { 0.9 } else { 0.7 },
+        ));
     }
 }
 
@@ -385,12 +371,7 @@ fn find_ssns(text: &str, out: &mut Vec<Finding>) {
         if area == 0 || area == 666 || area >= 900 || group == 0 || serial == 0 {
             continue;
         }
-        out.push(Finding {
-            entity: EntityType::UsSsn,
-            start: m.start(),
-            end: m.end(),
-            confidence: 0.85,
-        });
+        out.push(Finding::of(EntityType::UsSsn, &m, 0.85));
     }
 }
 
@@ -420,12 +401,7 @@ fn find_rrns(text: &str, out: &mut Vec<Finding>) {
         } else {
             0.75
         };
-        out.push(Finding {
-            entity: EntityType::KrRrn,
-            start: m.start(),
-            end: m.end(),
-            confidence,
-        });
+        out.push(Finding::of(EntityType::KrRrn, &m, confidence));
     }
 }
 
@@ -466,12 +442,7 @@ fn find_ipv4(text: &str, out: &mut Vec<Finding>) {
             continue;
         }
         if (1..=4).all(|i| c[i].parse::<u32>().is_ok_and(|v| v <= 255)) {
-            out.push(Finding {
-                entity: EntityType::Ipv4,
-                start: m.start(),
-                end: m.end(),
-                confidence: 0.8,
-            });
+            out.push(Finding::of(EntityType::Ipv4, &m, 0.8));
         }
     }
 }
