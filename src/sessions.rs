@@ -163,18 +163,14 @@ impl SessionStore {
     /// Messages that were streaming when an earlier process died become `interrupted`
     /// (their text is the last checkpoint). Call once at start-up.
     pub fn mark_interrupted(&self) -> Result<usize, StoreError> {
-        let mut n = 0;
-        for key in self.store.in_flight(MESSAGES)? {
-            if let Some(mut m) = self.store.get::<ChatMessage>(MESSAGES, &key, "message")? {
-                if m.status == MessageStatus::Streaming {
+        self.store
+            .settle_in_flight(MESSAGES, "message", |m: &mut ChatMessage| {
+                let streaming = m.status == MessageStatus::Streaming;
+                if streaming {
                     m.status = MessageStatus::Interrupted;
-                    self.store.put(MESSAGES, &key, &m)?;
-                    n += 1;
                 }
-            }
-            self.store.clear_in_flight(MESSAGES, &key)?;
-        }
-        Ok(n)
+                streaming
+            })
     }
 
     /// Stores a message that is still being written, marked in flight (see

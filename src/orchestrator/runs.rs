@@ -229,18 +229,13 @@ impl RunStore {
 
     /// Runs left running by a process that died become `interrupted`.
     pub fn mark_interrupted(&self) -> Result<usize, StoreError> {
-        let mut n = 0;
-        for key in self.store.in_flight(RUNS)? {
-            if let Some(mut run) = self.store.get::<Run>(RUNS, &key, "run")? {
-                if run.status == RunStatus::Running {
-                    run.status = RunStatus::Interrupted;
-                    run.ended_us = Some(now_micros());
-                    self.store.put(RUNS, &key, &run)?;
-                    n += 1;
-                }
+        self.store.settle_in_flight(RUNS, "run", |run: &mut Run| {
+            let running = run.status == RunStatus::Running;
+            if running {
+                run.status = RunStatus::Interrupted;
+                run.ended_us = Some(now_micros());
             }
-            self.store.clear_in_flight(RUNS, &key)?;
-        }
-        Ok(n)
+            running
+        })
     }
 }

@@ -95,19 +95,18 @@ impl Runtime {
     /// Records still marked running from an earlier process (it crashed or was killed)
     /// become `interrupted`.
     fn mark_interrupted_records(&self) -> Result<(), StoreError> {
-        for key in self.store.in_flight(trees::INVOCATIONS)? {
-            if let Ok(Some(mut record)) =
-                self.store
-                    .get::<InvocationRecord>(trees::INVOCATIONS, &key, "invocation")
-            {
-                if record.outcome == Outcome::Running {
+        self.store.settle_in_flight(
+            trees::INVOCATIONS,
+            "invocation",
+            |record: &mut InvocationRecord| {
+                let running = record.outcome == Outcome::Running;
+                if running {
                     record.outcome = Outcome::Interrupted;
                     record.error = Some("the process ended while the call was running".into());
-                    self.store.put(trees::INVOCATIONS, &key, &record)?;
                 }
-            }
-            self.store.clear_in_flight(trees::INVOCATIONS, &key)?;
-        }
+                running
+            },
+        )?;
         Ok(())
     }
 

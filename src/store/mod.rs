@@ -146,16 +146,33 @@ impl Store {
         Ok(())
     }
 
-    /// The keys of `tree` still marked in flight (at start-up, when no call of this
-    /// process can be running yet). Clear each mark once its record is rewritten, so a
-    /// crash in between finds it again.
-    pub fn in_flight(&self, tree: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+    /// Settles the records of `tree` still marked in flight (at start-up, when no call of
+    /// this process can be running yet): `settle` rewrites a record cut off by a crash and
+    /// says whether it changed it. Each mark is cleared only after its record is rewritten,
+    /// so a crash in between finds it again. Returns how many records changed.
+    pub fn settle_in_flight<T: Serialize + DeserializeOwned>(
+        &self,
+        tree: &str,
+        what: &'static str,
+        mut settle: impl FnMut(&mut T) -> bool,
+    ) -> Result<usize, StoreError> {
         let prefix = in_flight_key(tree, b"");
-        let mut keys = Vec::new();
+        let mut changed = 0;
         for mark in self.tree(trees::IN_FLIGHT)?.scan_prefix(&prefix).keys() {
-            keys.push(mark?[prefix.len()..].to_vec());
+            let key = mark?[prefix.len()..].to_vec();
+            match self.get::<T>(tree, &key, what) {
+                Ok(Some(mut record)) => {
+                    if settle(&mut record) {
+                        self.put(tree, &key, &record)?;
+                        changed += 1;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("{e}"),
+            }
+            self.clear_in_flight(tree, &key)?;
         }
-        Ok(keys)
+        Ok(changed)
     }
 
     /// Flushes to disk.
