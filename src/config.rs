@@ -124,6 +124,10 @@ pub struct Config {
     /// (default: the model's own limit).
     #[serde(default)]
     pub max_tokens: Option<u32>,
+    /// Guardrail (NAME or NAME@VERSION) of new sessions and of headless calls that name
+    /// none.
+    #[serde(default)]
+    pub guardrail: Option<String>,
     /// How many times a throttled or failed call is retried.
     #[serde(default)]
     pub max_retries: Option<u32>,
@@ -176,27 +180,12 @@ impl Config {
 
     /// Parses config text; errors name the file, line, column and key.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let deserializer = toml::Deserializer::parse(text).map_err(|e| {
-            let (line, column) = line_col(text, e.span().map(|s| s.start).unwrap_or(0));
-            ConfigError::Parse {
-                path: path.to_path_buf(),
-                line,
-                column,
-                key: String::from("(syntax)"),
-                message: e.message().to_string(),
-            }
-        })?;
-        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let key = e.path().to_string();
-            let inner = e.into_inner();
-            let (line, column) = line_col(text, inner.span().map(|s| s.start).unwrap_or(0));
-            ConfigError::Parse {
-                path: path.to_path_buf(),
-                line,
-                column,
-                key,
-                message: inner.message().to_string(),
-            }
+        let config: Config = parse_toml(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            line: e.line,
+            column: e.column,
+            key: e.key,
+            message: e.message,
         })?;
         config.validate(path)
     }
@@ -351,7 +340,43 @@ fn entropy_bits_per_char(text: &str) -> f64 {
 }
 
 /// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+/// Where and why a TOML text failed to deserialize: 1-based line and column, the key
+/// path (`providers.openai.base_url`; `(syntax)` for a syntax error) and the message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TomlError {
+    pub line: usize,
+    pub column: usize,
+    pub key: String,
+    pub message: String,
+}
+
+/// Deserializes TOML text into `T`, naming the line, column and key of the first problem.
+/// Every TOML file Strata reads (config, guardrail policies) goes through here.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, TomlError> {
+    let deserializer = toml::Deserializer::parse(text).map_err(|e| {
+        let (line, column) = line_col(text, e.span().map(|s| s.start).unwrap_or(0));
+        TomlError {
+            line,
+            column,
+            key: String::from("(syntax)"),
+            message: e.message().to_string(),
+        }
+    })?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let (line, column) = line_col(text, inner.span().map(|s| s.start).unwrap_or(0));
+        TomlError {
+            line,
+            column,
+            key,
+            message: inner.message().to_string(),
+        }
+    })
+}
+
+/// The 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before

@@ -47,6 +47,11 @@ pub enum MessageStatus {
     Blocked,
     /// The call failed; `content` holds the error.
     Error,
+    /// A guardrail held the answer for approval: shown as awaiting review, not final
+    /// and not sent as history until approved.
+    AwaitingReview,
+    /// A reviewer rejected the held answer.
+    Rejected,
 }
 
 impl MessageStatus {
@@ -60,12 +65,20 @@ impl MessageStatus {
             MessageStatus::Interrupted => "interrupted",
             MessageStatus::Blocked => "blocked",
             MessageStatus::Error => "error",
+            MessageStatus::AwaitingReview => "awaiting_review",
+            MessageStatus::Rejected => "rejected",
         }
     }
 
     /// Whether the message takes part in later requests (failed ones do not).
     pub fn is_history(self) -> bool {
-        !matches!(self, MessageStatus::Error | MessageStatus::Blocked)
+        !matches!(
+            self,
+            MessageStatus::Error
+                | MessageStatus::Blocked
+                | MessageStatus::AwaitingReview
+                | MessageStatus::Rejected
+        )
     }
 }
 
@@ -96,6 +109,9 @@ pub struct ChatMessage {
     /// The invocation record of the call that wrote an assistant message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_id: Option<Id>,
+    /// Why a guardrail blocked the message or held it for review (which policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub created_us: u64,
 }
 
@@ -114,6 +130,7 @@ impl ChatMessage {
             usage_estimated: false,
             run_id: None,
             record_id: None,
+            note: None,
             created_us: now_micros(),
         }
     }
@@ -287,6 +304,29 @@ impl SessionStore {
                 }
             })?;
         Ok(())
+    }
+
+    /// Approves (the answer becomes final and part of history) or rejects an answer a
+    /// guardrail held for review. Err(None) when there is no such answer awaiting review.
+    pub fn review(
+        &self,
+        session: Id,
+        message: Id,
+        approve: bool,
+    ) -> Result<ChatMessage, Option<StoreError>> {
+        let mut m = self
+            .message(session, message)
+            .map_err(Some)?
+            .filter(|m| m.status == MessageStatus::AwaitingReview)
+            .ok_or(None)?;
+        m.status = if approve {
+            MessageStatus::Complete
+        } else {
+            MessageStatus::Rejected
+        };
+        let mut s = self.get(session).map_err(Some)?.ok_or(None)?;
+        self.put_message(&mut s, &m).map_err(Some)?;
+        Ok(m)
     }
 
     /// The session's messages in order.

@@ -10,6 +10,8 @@ use anyhow::{bail, Context, Result};
 use tokio_util::sync::CancellationToken;
 
 use super::InvokeArgs;
+use crate::guardrails::embed::DEFAULT_EMBEDDINGS_MODEL;
+use crate::guardrails::{GuardrailCheck, GuardrailRef, GuardrailUpdate, Guardrails, Source};
 use crate::orchestrator::events::{RunErrorKind, RunEvent};
 use crate::orchestrator::{describe_intervention, Orchestrator, Turn, TurnInput};
 use crate::runtime::context::{CallContext, Caller};
@@ -23,6 +25,8 @@ use crate::sessions::{AgentConfig, ChatMessage, Session};
 const EXIT_INCOMPLETE: i32 = 3;
 /// Exit code of an answer a guardrail blocked.
 const EXIT_BLOCKED: i32 = 4;
+/// Exit code of an answer a guardrail held for review.
+const EXIT_NEEDS_REVIEW: i32 = 5;
 const EXIT_CANCELLED: i32 = 130;
 
 pub async fn run(runtime: Arc<Runtime>, args: InvokeArgs) -> Result<i32> {
@@ -53,25 +57,32 @@ pub async fn run(runtime: Arc<Runtime>, args: InvokeArgs) -> Result<i32> {
         .or(existing.as_ref().map(|s| s.agent.model.as_str()));
     let model = runtime.chat_model(requested)?.id.clone();
     super::ensure_pulled(&runtime, &model).await?;
-    let (session, agent, save_agent) = match existing {
+    let (existing, mut agent) = match existing {
         // Flags given with -c/--session apply to this turn only.
         Some(session) => {
             let mut agent = session.agent.clone();
             agent.model = model;
             agent.instructions = system.or(agent.instructions);
             agent.params = merge(&agent.params, &flags);
-            (session, agent, false)
+            (Some(session), agent)
         }
         None => {
             let mut agent = AgentConfig::default_for(&model);
             agent.instructions = system;
             agent.params = new_session_params(&agent.params, &flags, &runtime);
-            (
-                orchestrator.sessions.create_with(agent.clone())?,
-                agent,
-                true,
-            )
+            (None, agent)
         }
+    };
+    if args.guardrail.is_some() {
+        agent.guardrail = args.guardrail.clone();
+    }
+    // A guardrail that cannot load stops the call before a session is made.
+    if let Some(reference) = orchestrator.guardrail_of(&agent) {
+        prepare_guardrail(&orchestrator.guardrails, &reference).await?;
+    }
+    let (session, save_agent) = match existing {
+        Some(session) => (session, false),
+        None => (orchestrator.sessions.create_with(agent.clone())?, true),
     };
     // Earlier turns of a --messages file become the session's history.
     let mut stored = session.clone();
@@ -89,8 +100,17 @@ pub async fn run(runtime: Arc<Runtime>, args: InvokeArgs) -> Result<i32> {
     turn.save_agent = save_agent;
     turn.use_cache = args.cache.then_some(true);
     let json = args.json;
+    let seen = Arc::new(std::sync::Mutex::new(GuardrailSeen::default()));
+    let noted = seen.clone();
     let outcome = orchestrator
-        .run_turn(turn, move |event| print_event(&event, json))
+        .run_turn(turn, move |event| {
+            if let RunEvent::Guardrail { update, .. } = &event {
+                if let Ok(mut seen) = noted.lock() {
+                    seen.note(update.clone());
+                }
+            }
+            print_event(&event, json)
+        })
         .await?;
 
     let mut stdout = std::io::stdout();
@@ -103,6 +123,11 @@ pub async fn run(runtime: Arc<Runtime>, args: InvokeArgs) -> Result<i32> {
         value["run_id"] = outcome.run.to_string().into();
         value["message_id"] = outcome.answer.id.to_string().into();
         value["status"] = outcome.answer.status.as_str().into();
+        if let Ok(seen) = seen.lock() {
+            if let Some(g) = seen.to_json() {
+                value["guardrail"] = g;
+            }
+        }
         if let Some(e) = &outcome.error {
             value["error"] = e.message.clone().into();
             value["error_kind"] = e.kind.as_str().into();
@@ -113,6 +138,13 @@ pub async fn run(runtime: Arc<Runtime>, args: InvokeArgs) -> Result<i32> {
         writeln!(stdout)?;
     }
     stdout.flush()?;
+    if let (None, Some(reason)) = (&outcome.error, &outcome.review) {
+        eprintln!(
+            "needs_review: the answer is held for review ({reason}); approve or reject it in the TUI (session {})",
+            session.id
+        );
+        return Ok(EXIT_NEEDS_REVIEW);
+    }
     Ok(match &outcome.error {
         None => 0,
         Some(e) => match e.kind {
@@ -138,6 +170,55 @@ pub async fn run(runtime: Arc<Runtime>, args: InvokeArgs) -> Result<i32> {
             }
         },
     })
+}
+
+/// The last assessments a guardrail reported per side, for `--json`.
+#[derive(Default)]
+struct GuardrailSeen {
+    input: Option<GuardrailUpdate>,
+    output: Option<GuardrailUpdate>,
+}
+
+impl GuardrailSeen {
+    fn note(&mut self, update: GuardrailUpdate) {
+        match update.source {
+            Source::Input => self.input = Some(update),
+            Source::Output => self.output = Some(update),
+        }
+    }
+
+    fn to_json(&self) -> Option<serde_json::Value> {
+        let name = self
+            .input
+            .as_ref()
+            .or(self.output.as_ref())
+            .map(|u| u.guardrail.clone())?;
+        let side = |u: &Option<GuardrailUpdate>| {
+            u.as_ref().map(|u| {
+                serde_json::json!({
+                    "action": u.action,
+                    "assessments": u.rows,
+                })
+            })
+        };
+        Some(serde_json::json!({
+            "name": name,
+            "input": side(&self.input),
+            "output": side(&self.output),
+        }))
+    }
+}
+
+/// Makes sure a guardrail loads (pulling its embeddings model once if it needs one).
+async fn prepare_guardrail(guardrails: &Guardrails, reference: &str) -> Result<()> {
+    let r = GuardrailRef::parse(reference)?;
+    let store = guardrails.store().clone();
+    let resolved = tokio::task::spawn_blocking(move || store.resolve(&r)).await??;
+    if resolved.policy.needs_embeddings() {
+        super::ensure_pulled(guardrails.runtime(), DEFAULT_EMBEDDINGS_MODEL).await?;
+    }
+    guardrails.load(reference).await?;
+    Ok(())
 }
 
 /// Streams a run's events: answer text to stdout (unless `--json`), the rest to stderr.
@@ -214,7 +295,7 @@ fn merge(session: &Params, flags: &Params) -> Params {
 
 /// One pipeline call with no session (`--ephemeral`).
 async fn ephemeral(
-    runtime: &Runtime,
+    runtime: &Arc<Runtime>,
     args: &InvokeArgs,
     system: Option<String>,
     messages: Vec<Message>,
@@ -223,6 +304,18 @@ async fn ephemeral(
 ) -> Result<i32> {
     let model = runtime.chat_model(args.model.as_deref())?.id.clone();
     super::ensure_pulled(runtime, &model).await?;
+    let mut context = CallContext::new(Caller::Cli);
+    let (updates_tx, mut updates) = tokio::sync::mpsc::unbounded_channel();
+    if let Some(reference) = args.guardrail.clone().or(runtime.config.guardrail.clone()) {
+        if reference != crate::orchestrator::NO_GUARDRAIL {
+            let guardrails = Guardrails::new(runtime.clone());
+            prepare_guardrail(&guardrails, &reference).await?;
+            let g = guardrails.load(&reference).await?;
+            context
+                .checks
+                .push(Arc::new(GuardrailCheck::new(g, Some(updates_tx))));
+        }
+    }
     let json = args.json;
     let sink = move |event: &StreamEvent| match event {
         StreamEvent::TextDelta { text } if !json => print_text(text),
@@ -243,19 +336,45 @@ async fn ephemeral(
             tools: Vec::new(),
         },
         use_cache: args.cache.then_some(true),
-        context: CallContext::new(Caller::Cli),
+        context,
     };
-    let response = match runtime.invoke(request, sink, cancel.clone()).await {
+    let result = runtime.invoke(request, sink, cancel.clone()).await;
+    let mut seen = GuardrailSeen::default();
+    while let Ok(update) = updates.try_recv() {
+        seen.note(update);
+    }
+    let response = match result {
         Ok(response) => response,
-        Err(e @ InvokeError::Blocked { .. }) => {
-            eprintln!("{e}");
+        Err(InvokeError::Blocked {
+            hook,
+            reason,
+            message,
+            ..
+        }) => {
+            if json {
+                let value = serde_json::json!({
+                    "blocked": true,
+                    "text": message,
+                    "error": format!("blocked by `{hook}`: {reason}"),
+                    "guardrail": seen.to_json(),
+                });
+                println!("{value}");
+            }
+            match message {
+                Some(m) => eprintln!("{m} (blocked by `{hook}`: {reason})"),
+                None => eprintln!("blocked by guardrail `{hook}`: {reason}"),
+            }
             return Ok(EXIT_BLOCKED);
         }
         Err(e) => return Err(e.into()),
     };
     let mut stdout = std::io::stdout();
     if json {
-        serde_json::to_writer(&mut stdout, &response)?;
+        let mut value = serde_json::to_value(&response)?;
+        if let Some(g) = seen.to_json() {
+            value["guardrail"] = g;
+        }
+        serde_json::to_writer(&mut stdout, &value)?;
         writeln!(stdout)?;
     } else {
         if !response.text.ends_with('\n') {
@@ -268,11 +387,20 @@ async fn ephemeral(
     stdout.flush()?;
     if response.blocked {
         eprintln!(
-            "blocked by guardrail `{}`: {}",
+            "{}blocked by guardrail `{}`: {}",
+            response
+                .blocked_message
+                .as_ref()
+                .map(|m| format!("{m}\n"))
+                .unwrap_or_default(),
             response.guardrail.as_deref().unwrap_or(""),
             response.error.as_deref().unwrap_or("")
         );
         return Ok(EXIT_BLOCKED);
+    }
+    if let Some(reason) = &response.needs_review {
+        eprintln!("needs_review: the answer is held for review ({reason})");
+        return Ok(EXIT_NEEDS_REVIEW);
     }
     if let Some(error) = &response.error {
         eprintln!("error: {error}\n(the answer above is incomplete)");

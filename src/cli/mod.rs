@@ -1,6 +1,7 @@
 //! The command line: clap definitions and dispatch to the subcommands. Every subcommand is
 //! a thin client of the library API (the TUI is the other client).
 
+mod guardrail;
 mod invoke;
 mod models;
 mod progress;
@@ -33,6 +34,9 @@ pub struct Cli {
     /// With -p: which session the answer goes to.
     #[command(flatten)]
     pub target: SessionTarget,
+    /// With -p: the guardrail (NAME, NAME@VERSION or NAME@draft) on this call.
+    #[arg(long, value_name = "NAME[@VERSION]")]
+    pub guardrail: Option<String>,
     /// Colour depth: truecolor, 256, 16 or none (default: detected; NO_COLOR is honoured).
     #[arg(long, global = true, value_name = "DEPTH", value_parser = parse_color)]
     pub color: Option<ColorDepth>,
@@ -64,6 +68,9 @@ pub enum Command {
     /// List, show, export and delete chat sessions.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Guardrails: create from a policy file, version, diff, export, apply to a text.
+    #[command(subcommand)]
+    Guardrail(guardrail::GuardrailCommand),
     /// Measure performance.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -174,6 +181,9 @@ pub struct InvokeArgs {
     pub cache: bool,
     #[command(flatten)]
     pub target: SessionTarget,
+    /// Guardrail (NAME, NAME@VERSION or NAME@draft) on this call; a new session keeps it.
+    #[arg(long, value_name = "NAME[@VERSION]")]
+    pub guardrail: Option<String>,
     /// The prompt; `-` or nothing with piped stdin reads stdin.
     pub prompt: Option<String>,
 }
@@ -186,6 +196,9 @@ pub enum BenchCommand {
     Tui(crate::tui::bench::TuiBenchArgs),
     /// The orchestrator's cost per turn, model time excluded.
     Turn(crate::bench::turn::TurnBenchArgs),
+    /// ApplyGuardrail per KB (deterministic and model-based policies), the streaming
+    /// check's throughput, and PII precision/recall (optionally against Presidio).
+    Guardrail(crate::bench::guardrail::GuardrailBenchArgs),
 }
 
 /// Parses arguments and runs the command; returns the process exit code.
@@ -226,6 +239,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);
             invoke::run(runtime, args).await
         }
+        Some(Command::Guardrail(cmd)) => {
+            let runtime = std::sync::Arc::new(Runtime::open(paths)?);
+            let guardrails = crate::guardrails::Guardrails::new(runtime);
+            guardrail::run(&guardrails, cmd).await
+        }
         Some(Command::Sessions(cmd)) => {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);
             let orchestrator = crate::orchestrator::Orchestrator::new(runtime)?;
@@ -234,6 +252,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Some(Command::Bench(BenchCommand::Tui(args))) => crate::tui::bench::run(&args),
         Some(Command::Bench(BenchCommand::Turn(args))) => {
             crate::bench::turn::run(&paths.model_dir, &args).await
+        }
+        Some(Command::Bench(BenchCommand::Guardrail(args))) => {
+            let runtime = std::sync::Arc::new(Runtime::open(paths)?);
+            crate::bench::guardrail::run(runtime, &args).await
         }
         Some(Command::Bench(BenchCommand::Local(args))) => {
             let runtime = Runtime::open(paths)?;
@@ -244,6 +266,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let args = InvokeArgs {
                 prompt: cli.prompt,
                 target: cli.target,
+                guardrail: cli.guardrail,
                 ..InvokeArgs::default()
             };
             invoke::run(runtime, args).await

@@ -342,6 +342,11 @@ fn find_cards(text: &str, out: &mut Vec<Finding>) {
         if s.contains(' ') && s.contains('-') {
             continue;
         }
+        // Six digits, a hyphen, seven: the Korean RRN shape, never how cards are grouped
+        // (4-4-4-4, 4-6-5): the RRN detector judges it (by its date and gender digit).
+        if s.len() == 14 && s.find('-') == Some(6) && s.matches('-').count() == 1 {
+            continue;
+        }
         let digits = digits_of(s);
         if !(13..=19).contains(&digits.len()) || !luhn_valid(&digits) {
             continue;
@@ -707,7 +712,7 @@ pub fn pending_start(text: &str) -> Option<usize> {
 }
 
 /// `pending_start` with the text's findings already at hand.
-fn pending_from(text: &str, found: &[Finding]) -> Option<usize> {
+pub fn pending_from(text: &str, found: &[Finding]) -> Option<usize> {
     let mut start: Option<usize> = None;
     let mut earliest = |i: usize| {
         start = Some(start.map_or(i, |s: usize| s.min(i)));

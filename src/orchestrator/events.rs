@@ -101,6 +101,12 @@ pub enum RunEvent {
         action: Action,
         detail: String,
     },
+    /// A guardrail's per-policy assessments of the question or the answer so far (for the
+    /// live panel).
+    Guardrail {
+        answer: Id,
+        update: crate::guardrails::GuardrailUpdate,
+    },
     /// Token counts of the answer so far.
     Usage {
         answer: Id,

@@ -19,6 +19,7 @@ use rig_core::message::{AssistantMessage, ToolResultContent, UserContent};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
+use crate::guardrails::{Guardrail, GuardrailCheck, GuardrailUpdate, Guardrails};
 use crate::runtime::checks::{Action, Checks};
 use crate::runtime::context::{CallContext, CallIds, Caller};
 use crate::runtime::invoke::{InvokeError, InvokeRequest, InvokeResponse};
@@ -28,6 +29,9 @@ use crate::sessions::{AgentConfig, ChatMessage, MessageStatus, Session, SessionS
 use crate::store::{now_micros, Id, StoreError};
 use events::{RunError, RunErrorKind, RunEvent};
 use runs::{Run, RunStatus, RunStore, Step, StepKind};
+
+/// A session's guardrail setting that opts out of the config's default guardrail.
+pub const NO_GUARDRAIL: &str = "none";
 
 /// How often a growing answer is written to sled (a kill -9 keeps what was shown up to
 /// the last checkpoint).
@@ -100,6 +104,8 @@ pub struct TurnOutcome {
     /// The answer as stored.
     pub answer: ChatMessage,
     pub error: Option<RunError>,
+    /// Why a guardrail held the answer for review (the answer awaits approval).
+    pub review: Option<String>,
     /// The last model call's response (absent when no call produced one).
     pub response: Option<InvokeResponse>,
 }
@@ -121,6 +127,7 @@ pub struct Orchestrator {
     runtime: Arc<Runtime>,
     pub sessions: SessionStore,
     pub runs: RunStore,
+    pub guardrails: Arc<Guardrails>,
 }
 
 impl Orchestrator {
@@ -135,6 +142,7 @@ impl Orchestrator {
             tracing::info!("marked {messages} answer(s) and {interrupted} run(s) interrupted");
         }
         Ok(Orchestrator {
+            guardrails: Arc::new(Guardrails::new(runtime.clone())),
             runtime,
             sessions,
             runs,
@@ -207,6 +215,17 @@ impl Orchestrator {
             }
         };
         let agent = turn.agent.clone().unwrap_or_else(|| session.agent.clone());
+        // The agent's guardrail, else the config's default; a guardrail that cannot be
+        // loaded stops the turn before anything is stored (never run unguarded).
+        let guardrail = match self.guardrail_of(&agent) {
+            None => None,
+            Some(reference) => Some(
+                self.guardrails
+                    .load(&reference)
+                    .await
+                    .map_err(|e| TurnError::BadInput(e.to_string()))?,
+            ),
+        };
         let mut answer = ChatMessage::new(Role::Assistant, "");
         answer.id = turn.answer_id;
         answer.model = Some(agent.model.clone());
@@ -230,6 +249,7 @@ impl Orchestrator {
             response: None,
             record_id: None,
             input_blocked: false,
+            review: None,
         };
         let started = self
             .start_answer(&mut session, &mut history, prompt, &answer)
@@ -258,6 +278,7 @@ impl Orchestrator {
                     answer: &mut answer,
                     emit: &mut emit,
                     state: &mut state,
+                    guardrail: guardrail.clone(),
                 };
                 driver.drive(conversation).await;
             }
@@ -271,12 +292,18 @@ impl Orchestrator {
         answer.latency_ms = Some(state.latency_ms);
         answer.record_id = state.record_id;
         answer.status = match error.as_ref().map(|e| e.kind) {
+            None if state.review.is_some() => MessageStatus::AwaitingReview,
             None => MessageStatus::Complete,
             Some(RunErrorKind::Cancelled) => MessageStatus::Cancelled,
             Some(RunErrorKind::Blocked) => MessageStatus::Blocked,
             Some(RunErrorKind::BrokenStream) => MessageStatus::Incomplete,
             Some(_) if !answer.content.is_empty() => MessageStatus::Incomplete,
             Some(_) => MessageStatus::Error,
+        };
+        answer.note = match answer.status {
+            MessageStatus::Blocked => error.as_ref().map(|e| e.message.clone()),
+            MessageStatus::AwaitingReview => state.review.clone(),
+            _ => None,
         };
         if answer.status == MessageStatus::Error {
             if let Some(e) = &error {
@@ -301,6 +328,7 @@ impl Orchestrator {
             .flatten()
             .map(|question| {
                 question.status = MessageStatus::Blocked;
+                question.note = error.as_ref().map(|e| e.message.clone());
                 question.clone()
             });
         let stored = self.end_answer(
@@ -331,8 +359,34 @@ impl Orchestrator {
             run: run.id,
             answer,
             error,
+            review: state.review,
             response: state.response,
         })
+    }
+
+    /// The guardrail reference a run of `agent` uses: its own, else the config's default.
+    /// `none` opts a session out of the default.
+    pub fn guardrail_of(&self, agent: &AgentConfig) -> Option<String> {
+        agent
+            .guardrail
+            .clone()
+            .or_else(|| self.runtime.config.guardrail.clone())
+            .filter(|g| g != NO_GUARDRAIL)
+    }
+
+    /// Approves or rejects an answer a guardrail held for review.
+    pub fn review(
+        &self,
+        session: Id,
+        message: Id,
+        approve: bool,
+    ) -> Result<ChatMessage, TurnError> {
+        self.sessions
+            .review(session, message, approve)
+            .map_err(|e| match e {
+                Some(e) => TurnError::Store(e),
+                None => TurnError::BadInput("that answer is not awaiting review".into()),
+            })
     }
 
     /// Stores the question (if new) and the empty answer; returns the stored question.
@@ -404,6 +458,8 @@ struct TurnState {
     record_id: Option<Id>,
     /// A check refused the question itself (it must not be sent again as history).
     input_blocked: bool,
+    /// A guardrail held the answer for review, and why.
+    review: Option<String>,
 }
 
 /// The state of one turn while rig's run asks for model calls and tool results.
@@ -417,6 +473,8 @@ struct Driver<'a, E: FnMut(RunEvent) + Send> {
     answer: &'a mut ChatMessage,
     emit: &'a mut E,
     state: &'a mut TurnState,
+    /// The run's guardrail: each model call gets its own check of it.
+    guardrail: Option<Arc<Guardrail>>,
 }
 
 impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
@@ -550,6 +608,12 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
             outcome: "running".into(),
         };
         self.store_step(&step);
+        let mut checks = self.turn.checks.clone();
+        let (updates_tx, updates) = tokio::sync::mpsc::unbounded_channel::<GuardrailUpdate>();
+        if let Some(g) = &self.guardrail {
+            checks.push(Arc::new(GuardrailCheck::new(g.clone(), Some(updates_tx))));
+        }
+        let updates = std::sync::Mutex::new(updates);
         let request = InvokeRequest {
             model: spec.id.clone(),
             chat: fitted.request,
@@ -562,7 +626,7 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
                     step: Some(index),
                     tags: self.turn.tags.clone(),
                 },
-                checks: self.turn.checks.clone(),
+                checks,
             },
         };
 
@@ -571,44 +635,55 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
         let live = std::sync::Mutex::new((std::mem::take(&mut self.answer.content), false));
         let result = {
             let emit = &mut *self.emit;
-            let sink = |event: &StreamEvent| match event {
-                StreamEvent::TextDelta { text } => {
-                    if let Ok(mut live) = live.lock() {
-                        live.0.push_str(text);
-                        live.1 = true;
+            let mut sink = |event: &StreamEvent| {
+                // The guardrail's assessments so far come first: they explain the event.
+                if let Ok(mut rx) = updates.lock() {
+                    while let Ok(update) = rx.try_recv() {
+                        emit(RunEvent::Guardrail {
+                            answer: answer_id,
+                            update,
+                        });
                     }
-                    emit(RunEvent::TextDelta {
-                        answer: answer_id,
-                        text: text.clone(),
-                    });
                 }
-                StreamEvent::ToolCallDelta {
-                    id,
-                    name,
-                    arguments,
-                    ..
-                } => emit(RunEvent::ToolCall {
-                    answer: answer_id,
-                    call: ToolCall {
-                        id: id.clone().unwrap_or_default(),
-                        name: name.clone().unwrap_or_default(),
-                        arguments: arguments.clone(),
-                    },
-                }),
-                StreamEvent::Intervention {
-                    check,
-                    action,
-                    detail,
-                } => emit(RunEvent::Intervention {
-                    answer: answer_id,
-                    check: check.clone(),
-                    action: *action,
-                    detail: detail.clone(),
-                }),
-                // Usage is reported once per step, as the turn's running total (below).
-                StreamEvent::Usage(_) | StreamEvent::Stop { .. } => {}
+                match event {
+                    StreamEvent::TextDelta { text } => {
+                        if let Ok(mut live) = live.lock() {
+                            live.0.push_str(text);
+                            live.1 = true;
+                        }
+                        emit(RunEvent::TextDelta {
+                            answer: answer_id,
+                            text: text.clone(),
+                        });
+                    }
+                    StreamEvent::ToolCallDelta {
+                        id,
+                        name,
+                        arguments,
+                        ..
+                    } => emit(RunEvent::ToolCall {
+                        answer: answer_id,
+                        call: ToolCall {
+                            id: id.clone().unwrap_or_default(),
+                            name: name.clone().unwrap_or_default(),
+                            arguments: arguments.clone(),
+                        },
+                    }),
+                    StreamEvent::Intervention {
+                        check,
+                        action,
+                        detail,
+                    } => emit(RunEvent::Intervention {
+                        answer: answer_id,
+                        check: check.clone(),
+                        action: *action,
+                        detail: detail.clone(),
+                    }),
+                    // Usage is reported once per step, as the turn's running total (below).
+                    StreamEvent::Usage(_) | StreamEvent::Stop { .. } => {}
+                }
             };
-            let call = runtime.invoke(request, sink, self.turn.cancel.clone());
+            let call = runtime.invoke(request, &mut sink, self.turn.cancel.clone());
             tokio::pin!(call);
             let mut ticker = tokio::time::interval(CHECKPOINT_EVERY);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -634,18 +709,36 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
             result
         };
         self.answer.content = live.into_inner().map(|l| l.0).unwrap_or_default();
+        if let Ok(mut rx) = updates.lock() {
+            while let Ok(update) = rx.try_recv() {
+                (self.emit)(RunEvent::Guardrail {
+                    answer: answer_id,
+                    update,
+                });
+            }
+        }
 
         let response = match result {
             Ok(response) => response,
             Err(e) => {
                 let kind = RunErrorKind::from_invoke(&e);
-                if let InvokeError::Blocked { record_id, .. } = &e {
+                let mut message = e.to_string();
+                if let InvokeError::Blocked {
+                    record_id,
+                    message: shown,
+                    hook,
+                    reason,
+                } = &e
+                {
                     step.record_id = Some(*record_id);
                     self.state.record_id = Some(*record_id);
                     self.state.input_blocked = true;
+                    if let Some(shown) = shown {
+                        message = format!("{shown} (blocked by `{hook}`: {reason})");
+                    }
                 }
                 step.outcome = kind.as_str().to_string();
-                self.fail(kind, e.to_string());
+                self.fail(kind, message);
                 self.store_step(&step);
                 return None;
             }
@@ -674,9 +767,17 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
             let reason = response.error.clone().unwrap_or_default();
             self.fail(
                 RunErrorKind::Blocked,
-                format!("blocked by guardrail `{check}`: {reason}"),
+                match &response.blocked_message {
+                    Some(shown) => format!("{shown} (blocked by `{check}`: {reason})"),
+                    None => format!("blocked by guardrail `{check}`: {reason}"),
+                },
             );
             "blocked".into()
+        } else if let Some(reason) = &response.needs_review {
+            // The held answer is stored, awaiting approval; nothing of it was streamed.
+            self.answer.content = response.text.clone();
+            self.state.review = Some(reason.clone());
+            "needs_review".into()
         } else if response.stop_reason == StopReason::Cancelled {
             self.fail(RunErrorKind::Cancelled, "cancelled".into());
             "cancelled".into()
@@ -776,6 +877,7 @@ pub fn describe_intervention(check: &str, action: Action, detail: &str) -> Strin
         Action::Allow => "allowed",
         Action::Hold => "held",
         Action::Mask => "masked",
+        Action::Review => "held for review",
         Action::Block => "blocked",
     };
     format!("{check} {verb}: {detail}")

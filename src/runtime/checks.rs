@@ -44,6 +44,10 @@ pub enum OutputDecision {
     Mask(Vec<MaskSpan>),
     /// Stop the answer; nothing unreleased is shown or stored.
     Block { reason: String },
+    /// The answer waits for a person's approval (the response-approval workflow). Before
+    /// the end it holds everything unreleased; at the end the held answer is kept back from
+    /// the caller's stream and returned as needing review.
+    Review { reason: String },
 }
 
 /// Where in the call a check ran.
@@ -62,6 +66,7 @@ pub enum Action {
     Allow,
     Hold,
     Mask,
+    Review,
     Block,
 }
 
@@ -100,6 +105,12 @@ pub trait Check: Send + Sync {
     /// the stream has ended: the whole answer, nothing more to wait for.
     async fn check_output(&self, _text: &str, _released: usize, _end: bool) -> OutputDecision {
         OutputDecision::Allow
+    }
+
+    /// The message shown in place of what this check blocked at `stage` (a guardrail's
+    /// blocked-input or blocked-output message); None shows the reason instead.
+    fn blocked_message(&self, _stage: Stage) -> Option<String> {
+        None
     }
 
     /// Runs on each tool call before it reaches the caller; masks apply to the arguments.

@@ -106,6 +106,12 @@ pub struct InvokeResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guardrail: Option<String>,
     pub blocked: bool,
+    /// What to show in place of a blocked answer (the guardrail's blocked-output message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked_message: Option<String>,
+    /// Why the answer waits for approval (`text` is the held answer, not shown yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needs_review: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<super::checks::CheckDecision>,
     pub record_id: Id,
@@ -125,6 +131,8 @@ pub enum InvokeError {
     Blocked {
         hook: String,
         reason: String,
+        /// What to show in place of the answer (the guardrail's blocked-input message).
+        message: Option<String>,
         record_id: Id,
     },
     #[error("model `{model}` cannot {what}")]
@@ -258,6 +266,7 @@ impl Runtime {
                     return Err(InvokeError::Blocked {
                         hook: check.name().to_string(),
                         reason,
+                        message: check.blocked_message(Stage::Input),
                         record_id: record.id,
                     });
                 }
@@ -447,6 +456,13 @@ impl Runtime {
         record.cost_usd = spec.cost(usage.input_tokens, usage.output_tokens);
         record.checks = std::mem::take(&mut collected.log.entries);
         let mut stop = collected.stop.unwrap_or(StopReason::EndTurn);
+        let review = collected.answer.review().cloned();
+        let blocked_message = collected.blocked.as_ref().and_then(|b| {
+            checks
+                .iter()
+                .find(|c| c.name() == b.check)
+                .and_then(|c| c.blocked_message(Stage::Output))
+        });
         if let Some(blocked) = &collected.blocked {
             record.outcome = Outcome::Blocked;
             record.guardrail = Some(blocked.check.clone());
@@ -460,6 +476,10 @@ impl Runtime {
             stop = StopReason::Incomplete;
         } else if stop == StopReason::Cancelled {
             record.outcome = Outcome::Cancelled;
+        } else if let Some(review) = &review {
+            record.outcome = Outcome::NeedsReview;
+            record.guardrail = Some(review.check.clone());
+            record.error = Some(review.reason.clone());
         } else {
             record.outcome = Outcome::Ok;
         }
@@ -468,7 +488,11 @@ impl Runtime {
         self.finish_record(&record);
         InvokeResponse {
             model: record.model.clone(),
-            text: collected.answer.released().to_string(),
+            text: if review.is_some() {
+                collected.answer.text().to_string()
+            } else {
+                collected.answer.released().to_string()
+            },
             tool_calls,
             stop_reason: stop,
             usage,
@@ -483,6 +507,8 @@ impl Runtime {
             error_kind: failure.map(|e| e.kind),
             guardrail: record.guardrail.clone(),
             blocked: collected.blocked.is_some(),
+            blocked_message,
+            needs_review: review.map(|r| format!("{}: {}", r.check, r.reason)),
             checks: record.checks.clone(),
             record_id: record.id,
             masked_request: None,

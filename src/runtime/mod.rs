@@ -208,6 +208,30 @@ impl Runtime {
         Ok(provider)
     }
 
+    /// Embeds texts without an invocation record: for checks that run inside a call,
+    /// whose own record keeps their time.
+    pub async fn embed_unrecorded(
+        &self,
+        model: &str,
+        inputs: Vec<String>,
+    ) -> Result<EmbedResponse, InvokeError> {
+        let spec = self.catalog.get(model)?.clone();
+        if !spec.has(Capability::Embeddings) {
+            return Err(InvokeError::Unsupported {
+                model: spec.id,
+                what: "embed text",
+            });
+        }
+        let provider = self.provider(&spec).map_err(InvokeError::Provider)?;
+        provider
+            .embed(EmbedRequest {
+                model: spec.remote_name().to_string(),
+                inputs,
+            })
+            .await
+            .map_err(InvokeError::Provider)
+    }
+
     /// Embeds texts with an embeddings model, recording the call.
     pub async fn embed(
         &self,

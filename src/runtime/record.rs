@@ -24,6 +24,8 @@ pub enum Outcome {
     Cancelled,
     /// A check stopped the call or its answer.
     Blocked,
+    /// A check held the answer for a person's approval.
+    NeedsReview,
     /// The process ended while the call was running (found running at the next start).
     Interrupted,
 }
@@ -43,6 +45,7 @@ impl Outcome {
         match self {
             Outcome::Running => "running",
             Outcome::Ok => "ok",
+            Outcome::NeedsReview => "needs_review",
             Outcome::ClientError => "client_error",
             Outcome::ServerError => "server_error",
             Outcome::Throttled => "throttled",

@@ -30,12 +30,19 @@ const MASK_ROUNDS: usize = 4;
 pub struct Releaser {
     text: String,
     released: usize,
+    /// A check held the whole answer for review (set at the end of the stream).
+    review: Option<Blocked>,
 }
 
 impl Releaser {
     /// All text so far (masked), released or not.
     pub fn text(&self) -> &str {
         &self.text
+    }
+
+    /// The check and reason that held the answer for review, if one did.
+    pub fn review(&self) -> Option<&Blocked> {
+        self.review.as_ref()
     }
 
     /// The released part: what the caller has seen and what may be stored.
@@ -90,11 +97,31 @@ impl Releaser {
                         masked = true;
                     }
                     OutputDecision::Block { reason } => return Err(step.block(reason)),
+                    OutputDecision::Review { reason } => {
+                        step.note_detail(Action::Review, reason.clone());
+                        if end {
+                            interventions.push(Intervention {
+                                check: check.name().to_string(),
+                                action: Action::Review,
+                                detail: reason.clone(),
+                            });
+                            self.review.get_or_insert(Blocked {
+                                check: check.name().to_string(),
+                                reason,
+                            });
+                        } else {
+                            hold_chars = hold_chars.max(self.text[self.released..].chars().count());
+                        }
+                    }
                 }
             }
             if !masked {
                 break;
             }
+        }
+        if self.review.is_some() {
+            // Held for review: nothing more reaches the caller's stream.
+            return Ok((String::new(), interventions));
         }
         let limit = hold_back(&self.text, hold_chars).max(self.released);
         let out = self.text[self.released..limit].to_string();
@@ -124,6 +151,11 @@ impl<'a> Decision<'a> {
     fn note(&mut self, action: Action) {
         self.log
             .note(self.check, self.stage, action, None, self.took);
+    }
+
+    fn note_detail(&mut self, action: Action, detail: String) {
+        self.log
+            .note(self.check, self.stage, action, Some(detail), self.took);
     }
 
     fn block(&mut self, reason: String) -> Blocked {
@@ -223,6 +255,10 @@ pub async fn check_tool_call(
                 interventions.push(step.mask(&mut call.arguments, 0, spans, detail)?);
             }
             OutputDecision::Block { reason } => return Err(step.block(reason)),
+            // A tool call cannot wait for a person mid-run: it is stopped instead.
+            OutputDecision::Review { reason } => {
+                return Err(step.block(format!("{reason} (a tool call cannot wait for review)")))
+            }
         }
     }
     Ok(interventions)

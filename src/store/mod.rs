@@ -191,7 +191,8 @@ struct Envelope<T> {
     data: T,
 }
 
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+/// A record as stored (for writes inside sled transactions).
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Serializing our own plain structs to JSON cannot fail.
     serde_json::to_vec(&Envelope {
         v: VERSION,
@@ -282,6 +283,13 @@ pub fn now_micros() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
         .unwrap_or(0)
+}
+
+/// A stored timestamp as `YYYY-MM-DD HH:MM` (UTC), for lists.
+pub fn format_micros(us: u64) -> String {
+    chrono::DateTime::from_timestamp_micros(us as i64)
+        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "?".into())
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use super::keymap::{Action, Context, KeyResolver, Resolution};
 use super::markdown::Highlighter;
 use super::palette::{Palette, PaletteEntry};
 use super::screens::chat::ChatScreen;
+use super::screens::guardrails::GuardrailsScreen;
 use super::screens::{Event, Screen, ScreenId, Shared};
 use super::theme::Theme;
 use crate::orchestrator::events::RunEvent;
@@ -77,6 +78,8 @@ pub enum Msg {
     Exported(Result<PathBuf, String>),
     /// A background save failed.
     StoreFailed(String),
+    /// Guardrail work answered (lists, versions, attach, sandbox, review).
+    Guard(super::guard_jobs::GuardMsg),
     /// Sessions matching a session search.
     SessionHits {
         /// Which search this answers (only the latest counts).
@@ -95,6 +98,8 @@ pub enum Effect {
     Copy(String),
     /// Hand the terminal to `$EDITOR` on this text (answered by `Msg::EditorDone`).
     OpenEditor(String),
+    /// Guardrail work off the UI task (answered by `Msg::Guard`).
+    Guard(super::guard_jobs::GuardJob),
     /// Storage work, run in order off the UI task (answered per job, see `jobs`).
     Store(Vec<StoreJob>),
     SetMouse(bool),
@@ -110,6 +115,7 @@ pub enum Effect {
 pub struct App {
     pub cx: Shared,
     pub chat: ChatScreen,
+    pub guardrails: GuardrailsScreen,
     pub active: ScreenId,
     pub quit: bool,
 }
@@ -169,6 +175,7 @@ impl App {
                 layers: Vec::new(),
             },
             chat,
+            guardrails: GuardrailsScreen::default(),
             active: ScreenId::Chat,
             quit: false,
         };
@@ -180,12 +187,14 @@ impl App {
     pub fn screen(&self) -> &dyn Screen {
         match self.active {
             ScreenId::Chat => &self.chat,
+            ScreenId::Guardrails => &self.guardrails,
         }
     }
 
     fn screen_mut(&mut self) -> (&mut dyn Screen, &mut Shared) {
         match self.active {
             ScreenId::Chat => (&mut self.chat, &mut self.cx),
+            ScreenId::Guardrails => (&mut self.guardrails, &mut self.cx),
         }
     }
 
@@ -238,6 +247,14 @@ impl App {
                     }
                 }
                 self.chat.update(Event::Msg(msg), &mut self.cx)
+            }
+            // Guardrail answers: the screen that asked takes what is its own.
+            Msg::Guard(g) => {
+                let mut fx = self
+                    .guardrails
+                    .update(Event::Msg(Msg::Guard(g.clone())), &mut self.cx);
+                fx.extend(self.chat.update(Event::Msg(Msg::Guard(g)), &mut self.cx));
+                fx
             }
             // The rest belongs to the chat screen's work, whichever screen is shown.
             other => self.chat.update(Event::Msg(other), &mut self.cx),
@@ -301,7 +318,7 @@ impl App {
                 self.cx.open(Layer::Palette(palette));
                 self.cx.keys.reset();
             }
-            A::NextScreen => self.switch_screen(self.active.next()),
+            A::NextScreen => return self.switch_screen(self.active.next()),
             A::ToggleMouse => {
                 self.cx.mouse = !self.cx.mouse;
                 self.cx.flash = Some(format!(
@@ -315,10 +332,12 @@ impl App {
         Vec::new()
     }
 
-    fn switch_screen(&mut self, to: ScreenId) {
+    fn switch_screen(&mut self, to: ScreenId) -> Vec<Effect> {
         self.active = to;
         self.cx.keys.reset();
         self.cx.flash = Some(format!("{} screen", to.name()));
+        let (screen, cx) = self.screen_mut();
+        screen.on_show(cx)
     }
 
     /// A layer closed with an answer: the app's own, or the screen's.
@@ -340,8 +359,7 @@ impl App {
     fn run_palette_choice(&mut self, entry: PaletteEntry) -> Vec<Effect> {
         self.cx.keys.reset();
         if let Some(screen) = entry.screen {
-            self.switch_screen(screen);
-            return Vec::new();
+            return self.switch_screen(screen);
         }
         let (screen, cx) = self.screen_mut();
         screen.focus_context(entry.context, cx);

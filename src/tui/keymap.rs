@@ -141,6 +141,16 @@ actions! {
     CommandPalette = "command_palette",
     /// Switch to the next screen.
     NextScreen = "next_screen",
+    /// Attach, switch or detach the session's guardrail (NAME, NAME@VERSION, none).
+    AttachGuardrail = "attach_guardrail",
+    /// Show or hide the live guardrail panel beside the chat.
+    ToggleGuardrailPanel = "toggle_guardrail_panel",
+    /// Approve the answer a guardrail held for review.
+    ApproveAnswer = "approve_answer",
+    /// Reject the answer a guardrail held for review.
+    RejectAnswer = "reject_answer",
+    /// Switch what the guardrail sandbox assesses (input or output).
+    ToggleSandboxSource = "toggle_sandbox_source",
 }
 
 impl Action {

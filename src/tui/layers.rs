@@ -28,6 +28,8 @@ pub enum PromptKind {
     Params,
     SearchChat,
     SearchSessions,
+    /// The session's guardrail (NAME, NAME@VERSION, or none).
+    Guardrail,
 }
 
 impl PromptKind {
@@ -38,6 +40,9 @@ impl PromptKind {
             PromptKind::Params => "Parameters (temperature, max_tokens, repeat_penalty)",
             PromptKind::SearchChat => "Search this conversation",
             PromptKind::SearchSessions => "Search all sessions",
+            PromptKind::Guardrail => {
+                "Guardrail: NAME, NAME@VERSION or NAME@draft (empty or none detaches)"
+            }
         }
     }
 }

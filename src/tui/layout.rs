@@ -19,6 +19,25 @@ pub struct Areas {
     pub chat: Rect,
     pub input: Rect,
     pub status: Rect,
+    /// The guardrail panel beside the chat (zero-sized when hidden).
+    pub panel: Rect,
+}
+
+impl Areas {
+    /// Takes `width` columns off the right of the chat for a side panel.
+    pub fn with_panel(mut self, width: u16) -> Areas {
+        if self.too_small || width == 0 || self.chat.width < width + 20 {
+            return self;
+        }
+        self.chat.width -= width;
+        self.panel = Rect::new(
+            self.chat.x + self.chat.width,
+            self.chat.y,
+            width,
+            self.chat.height,
+        );
+        self
+    }
 }
 
 fn sidebar_width(width: u16, sidebar_focused: bool) -> u16 {
@@ -58,6 +77,7 @@ pub fn areas(
             chat: zero,
             input: zero,
             status: zero,
+            panel: zero,
         };
     }
     let side = sidebar_width(width, sidebar_focused);
@@ -73,6 +93,7 @@ pub fn areas(
         chat: Rect::new(main_x, 0, main_w, chat_h),
         input: Rect::new(main_x, chat_h, main_w, input_h),
         status,
+        panel: zero,
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod bench;
 pub mod clipboard;
+pub mod guard_jobs;
 pub mod incremental;
 pub mod input;
 pub mod jobs;
@@ -368,6 +369,7 @@ pub fn run_effect(effect: Effect, orchestrator: &Orchestrator, tx: &UnboundedSen
             let tx = tx.clone();
             tokio::task::spawn_blocking(move || jobs::run_batch(&store, jobs, &tx));
         }
+        Effect::Guard(job) => guard_jobs::run(job, orchestrator, tx),
         Effect::OpenEditor(_) | Effect::Quit => {}
     }
 }

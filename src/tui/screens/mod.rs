@@ -6,6 +6,7 @@
 //! module's.
 
 pub mod chat;
+pub mod guardrails;
 
 use std::path::PathBuf;
 
@@ -25,16 +26,19 @@ use crate::sessions::SessionStore;
 pub enum ScreenId {
     /// Sessions, the conversation and the input box.
     Chat,
+    /// Guardrails: their versions with diffs, and a sandbox.
+    Guardrails,
 }
 
 impl ScreenId {
     /// Every screen, in switching order.
-    pub const ALL: &'static [ScreenId] = &[ScreenId::Chat];
+    pub const ALL: &'static [ScreenId] = &[ScreenId::Chat, ScreenId::Guardrails];
 
     /// The screen's name, as the palette and the status bar show it.
     pub fn name(self) -> &'static str {
         match self {
             ScreenId::Chat => "Chat",
+            ScreenId::Guardrails => "Guardrails",
         }
     }
 
@@ -42,6 +46,7 @@ impl ScreenId {
     pub fn description(self) -> &'static str {
         match self {
             ScreenId::Chat => "conversations with a model",
+            ScreenId::Guardrails => "guardrail versions, diffs and a sandbox",
         }
     }
 
@@ -104,6 +109,11 @@ pub trait Screen {
 
     /// Applies one event; returns the effects to run.
     fn update(&mut self, event: Event, cx: &mut Shared) -> Vec<Effect>;
+
+    /// The screen is being shown: what to load for it.
+    fn on_show(&mut self, _cx: &mut Shared) -> Vec<Effect> {
+        Vec::new()
+    }
 
     /// Draws the screen into `area` (the window above the status bar).
     fn draw(&self, frame: &mut Frame, area: Rect, cx: &Shared);

@@ -20,6 +20,7 @@ use ratatui::Frame;
 use tokio_util::sync::CancellationToken;
 
 pub mod composer;
+pub mod guard_panel;
 pub mod sidebar;
 
 use super::{Event, Screen, ScreenId, Shared};
@@ -30,6 +31,7 @@ use crate::runtime::types::{Role, StreamEvent};
 use crate::sessions::{ChatMessage, MessageStatus, Session, UiState};
 use crate::store::Id;
 use crate::tui::app::{Effect, Msg};
+use crate::tui::guard_jobs::{GuardJob, GuardMsg};
 use crate::tui::incremental::{content_hash, Incremental};
 use crate::tui::input::InputBox;
 use crate::tui::jobs::{OpenTarget, Opened, StoreJob};
@@ -38,6 +40,7 @@ use crate::tui::layers::{self, Layer, ModelEntry, Picker, PromptKind, PullState,
 use crate::tui::layout::{self, Areas};
 use crate::tui::markdown::{self, Rendered};
 use composer::Composer;
+use guard_panel::GuardPanel;
 use sidebar::Sidebar;
 
 /// Which pane has the keyboard.
@@ -109,6 +112,8 @@ pub struct ChatScreen {
     pub code_block_cursor: usize,
     /// Scroll position to restore once the terminal size is known.
     pub resume_scroll: Option<usize>,
+    /// The live guardrail panel.
+    pub guard: GuardPanel,
 }
 
 impl ChatScreen {
@@ -156,6 +161,7 @@ impl ChatScreen {
             search: None,
             code_block_cursor: 0,
             resume_scroll: ui.scroll,
+            guard: GuardPanel::default(),
         }
     }
 
@@ -194,13 +200,21 @@ impl ChatScreen {
 
     /// The panes' rectangles for the current size and focus.
     pub fn areas(&self) -> Areas {
-        layout::areas(
+        let areas = layout::areas(
             self.size.0,
             self.size.1,
             self.focus == Focus::Sidebar,
             &self.composer.input,
             self.input_rows(),
-        )
+        );
+        if self
+            .guard
+            .visible(self.session.agent.guardrail.is_some(), self.size.0)
+        {
+            areas.with_panel(GuardPanel::width(self.size.0))
+        } else {
+            areas
+        }
     }
 
     fn input_rows(&self) -> u16 {
@@ -490,6 +504,33 @@ impl ChatScreen {
                 result,
             } => self.on_opened(cx, seq, list_seq, result),
             Msg::Deleted { id, title, result } => self.on_deleted(cx, id, title, result),
+            Msg::Guard(GuardMsg::Attached {
+                session,
+                reference,
+                result,
+            }) => match result {
+                Ok(label) => {
+                    if session == self.session.id {
+                        self.session.agent.guardrail = Some(reference);
+                        self.guard.reset();
+                        self.save_draft();
+                        self.refresh_views(cx);
+                    }
+                    cx.flash = Some(format!("guardrail {label} attached"));
+                }
+                Err(e) => cx.flash = Some(format!("cannot attach the guardrail: {e}")),
+            },
+            Msg::Guard(GuardMsg::Reviewed(result)) => match result {
+                Ok(m) => {
+                    cx.flash = Some(format!("answer {}", m.status.as_str()));
+                    if let Some(old) = self.messages.iter_mut().find(|x| x.id == m.id) {
+                        *old = m;
+                    }
+                    self.refresh_views(cx);
+                }
+                Err(e) => cx.flash = Some(format!("review failed: {e}")),
+            },
+            Msg::Guard(_) => {}
             Msg::Exported(result) => {
                 cx.flash = Some(match result {
                     Ok(path) => format!("exported to {}", path.display()),
@@ -557,6 +598,36 @@ impl ChatScreen {
             A::PickModel => {
                 let picker = Picker::new(&cx.catalog, &self.session.agent.model);
                 cx.open(Layer::Picker(picker));
+            }
+            A::AttachGuardrail => {
+                let current = self.session.agent.guardrail.clone().unwrap_or_default();
+                cx.open(Layer::Prompt(
+                    PromptKind::Guardrail,
+                    InputBox::with_text(&current),
+                ));
+            }
+            A::ToggleGuardrailPanel => {
+                let attached = self.session.agent.guardrail.is_some();
+                let now = self.guard.visible(attached, self.size.0);
+                self.guard.shown = Some(!now);
+                self.refresh_views(cx);
+            }
+            // The guardrails screen's own.
+            A::ToggleSandboxSource => {}
+            A::ApproveAnswer | A::RejectAnswer => {
+                let held = self
+                    .messages
+                    .iter()
+                    .rev()
+                    .find(|m| m.status == MessageStatus::AwaitingReview);
+                match held {
+                    Some(m) => fx.push(Effect::Guard(GuardJob::Review {
+                        session: self.session.id,
+                        message: m.id,
+                        approve: action == A::ApproveAnswer,
+                    })),
+                    None => cx.flash = Some("no answer is awaiting review".into()),
+                }
             }
             A::NewSession => self.new_session(cx),
             A::RenameSession => {
@@ -733,6 +804,7 @@ impl ChatScreen {
                     describe_intervention(&check, action, &detail)
                 ))
             }
+            RunEvent::Guardrail { update, .. } => self.guard.note(update),
             RunEvent::ToolCall { call, .. } => {
                 cx.flash = Some(format!("tool call: {}({})", call.name, call.arguments))
             }
@@ -743,7 +815,8 @@ impl ChatScreen {
                 error,
                 ..
             } => self.on_finished(cx, session, answer, prompt, error),
-            RunEvent::Started { .. } | RunEvent::TextDelta { .. } | RunEvent::Usage { .. } => {}
+            RunEvent::Started { .. } => self.guard.reset(),
+            RunEvent::TextDelta { .. } | RunEvent::Usage { .. } => {}
         }
     }
 
@@ -886,6 +959,21 @@ impl ChatScreen {
     fn submit_prompt(&mut self, cx: &mut Shared, kind: PromptKind, input: InputBox) {
         let text = input.text().trim().to_string();
         match kind {
+            PromptKind::Guardrail => {
+                if text.is_empty() || text == crate::orchestrator::NO_GUARDRAIL {
+                    self.session.agent.guardrail = None;
+                    self.guard.reset();
+                    self.save_draft();
+                    self.refresh_views(cx);
+                    cx.flash = Some("guardrail detached".into());
+                } else {
+                    cx.flash = Some(format!("loading guardrail {text}…"));
+                    self.deferred.push(Effect::Guard(GuardJob::Attach {
+                        session: self.session.id,
+                        reference: text,
+                    }));
+                }
+            }
             PromptKind::Rename => {
                 let id = self.sidebar.selected_session().map(|s| s.id);
                 if let (Some(id), false) = (id, text.is_empty()) {
@@ -1259,6 +1347,10 @@ impl Screen for ChatScreen {
                 .draw(cx, frame, areas.sidebar, self.session.id, focused);
         }
         self.draw_chat(cx, frame, areas.chat);
+        if areas.panel.width > 0 {
+            let label = self.session.agent.guardrail.as_deref();
+            self.guard.draw(cx, frame, areas.panel, label);
+        }
         let focused = self.focus == Focus::Input && cx.layers.is_empty();
         let streaming = self.streaming.is_some();
         self.composer
@@ -1275,7 +1367,17 @@ impl Screen for ChatScreen {
         if let Some(ms) = self.last_latency() {
             parts.push(format!("last {:.1}s", ms / 1000.0));
         }
-        parts.push("guardrail: off".into());
+        parts.push(format!(
+            "guardrail: {}",
+            self.session.agent.guardrail.as_deref().unwrap_or("off")
+        ));
+        if self
+            .messages
+            .iter()
+            .any(|m| m.status == MessageStatus::AwaitingReview)
+        {
+            parts.push("answer awaiting review (A approve · D reject)".into());
+        }
         if let Some(p) = &cx.pull {
             let pct = p.total.filter(|t| *t > 0).map(|t| p.done * 100 / t);
             parts.push(match pct {
@@ -1367,8 +1469,25 @@ impl ChatScreen {
                 "  [interrupted: the program ended while it was written]".to_string(),
                 t.warning,
             )),
-            (false, MessageStatus::Blocked) => {
-                Some(("  [blocked by a guardrail]".to_string(), t.error))
+            (false, MessageStatus::Blocked) => Some((
+                match &m.note {
+                    Some(note) => format!("  [blocked: {note}]"),
+                    None => "  [blocked by a guardrail]".to_string(),
+                },
+                t.error,
+            )),
+            (false, MessageStatus::AwaitingReview) => Some((
+                format!(
+                    "  [awaiting review{}: A approve · D reject]",
+                    m.note
+                        .as_ref()
+                        .map(|n| format!(" — {n}"))
+                        .unwrap_or_default()
+                ),
+                t.warning,
+            )),
+            (false, MessageStatus::Rejected) => {
+                Some(("  [rejected in review]".to_string(), t.error))
             }
             (false, MessageStatus::Error) => Some(("  [error]".to_string(), t.error)),
             _ => None,
@@ -1429,8 +1548,10 @@ impl ChatScreen {
                 .take(if view.fresh { usize::MAX } else { 0 });
             if m.status == MessageStatus::Error {
                 all.extend(body.map(|l| l.clone().style(Style::default().fg(t.error))));
+            } else if m.status == MessageStatus::Rejected {
+                all.extend(body.map(|l| l.clone().style(Style::default().fg(t.muted))));
             } else {
-                all.extend(body.cloned());
+                all.extend(body.map(|l| guard_panel::mark_masked(l.clone(), t)));
             }
             all.resize(h - 1, Line::default());
             all.push(Line::default());

@@ -1,0 +1,396 @@
+//! A guardrail as the checks of one call: the request is assessed before the model (masked
+//! or blocked); the answer is assessed while it streams (filtered words and secrets held
+//! until whole and masked or blocked, sentences scored by meaning as they complete,
+//! review and grounding holding the answer to its end). Each change of the per-policy
+//! assessments is sent to the caller for the live panel.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::classify;
+use super::engine::{
+    ApplyContext, FinalAction, Guardrail, PolicyAssessment, PolicyKind, Source, Verdict,
+};
+use super::policy::PolicyAction;
+use crate::runtime::checks::{Check, InputDecision, MaskSpan, OutputDecision, Stage};
+use crate::runtime::types::{ChatRequest, Role, ToolCall};
+
+/// The assessments of one side of a call so far (for the live panel).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuardrailUpdate {
+    /// `name@version`.
+    pub guardrail: String,
+    pub source: Source,
+    pub rows: Vec<PolicyAssessment>,
+    /// The final action once the side is done (None while the answer streams).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<FinalAction>,
+}
+
+#[derive(Default)]
+struct State {
+    ctx: ApplyContext,
+    output_rows: BTreeMap<(PolicyKind, String), PolicyAssessment>,
+    /// Sentences already scored by meaning (by text, so masks do not shift them).
+    scored: HashSet<String>,
+    /// A policy asked for review while the answer streamed.
+    review: Option<String>,
+}
+
+/// One call's guardrail check.
+pub struct GuardrailCheck {
+    guardrail: Arc<Guardrail>,
+    name: String,
+    state: Mutex<State>,
+    updates: Option<UnboundedSender<GuardrailUpdate>>,
+}
+
+impl GuardrailCheck {
+    /// A check for one call; `updates` receives each change of the assessments.
+    pub fn new(
+        guardrail: Arc<Guardrail>,
+        updates: Option<UnboundedSender<GuardrailUpdate>>,
+    ) -> Self {
+        GuardrailCheck {
+            name: format!("guardrail:{}", guardrail.label),
+            guardrail,
+            state: Mutex::new(State::default()),
+            updates,
+        }
+    }
+
+    /// Grounding sources for this call (knowledge-base passages, a file).
+    pub fn with_sources(self, sources: Vec<String>) -> Self {
+        self.lock().ctx.sources = sources;
+        self
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn send(&self, source: Source, rows: Vec<PolicyAssessment>, action: Option<FinalAction>) {
+        if let Some(tx) = &self.updates {
+            let _ = tx.send(GuardrailUpdate {
+                guardrail: self.guardrail.label.clone(),
+                source,
+                rows,
+                action,
+            });
+        }
+    }
+
+    /// Merges output rows and sends the panel the whole picture.
+    fn note_output(&self, rows: Vec<PolicyAssessment>, action: Option<FinalAction>) {
+        let all = {
+            let mut state = self.lock();
+            for row in rows {
+                let key = (row.policy, row.name.clone());
+                match state.output_rows.get_mut(&key) {
+                    Some(r) => r.merge(row),
+                    None => {
+                        state.output_rows.insert(key, row);
+                    }
+                }
+            }
+            state.output_rows.values().cloned().collect()
+        };
+        self.send(Source::Output, all, action);
+    }
+
+    fn reason(&self, row: &PolicyAssessment) -> String {
+        row.describe()
+    }
+}
+
+#[async_trait]
+impl Check for GuardrailCheck {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn config_digest(&self) -> String {
+        self.guardrail.digest().to_string()
+    }
+
+    fn blocked_message(&self, stage: Stage) -> Option<String> {
+        let source = match stage {
+            Stage::Input => Source::Input,
+            _ => Source::Output,
+        };
+        Some(self.guardrail.blocked_message(source).to_string())
+    }
+
+    async fn check_input(&self, request: &mut ChatRequest) -> InputDecision {
+        // The newest user message and what tools returned after it (where injected
+        // instructions hide); earlier turns were checked when they were sent.
+        let last_user = request.messages.iter().rposition(|m| m.role == Role::User);
+        let Some(last_user) = last_user else {
+            return InputDecision::Allow;
+        };
+        let query = request.messages[last_user].content.clone();
+        self.lock().ctx.query = Some(query);
+        let ctx = self.lock().ctx.clone();
+        let mut rows: BTreeMap<(PolicyKind, String), PolicyAssessment> = BTreeMap::new();
+        let mut masked = 0usize;
+        let mut blocked: Option<String> = None;
+        for m in request.messages[last_user..]
+            .iter_mut()
+            .filter(|m| matches!(m.role, Role::User | Role::Tool))
+        {
+            let assessment = match self.guardrail.apply(Source::Input, &m.content, &ctx).await {
+                Ok(a) => a,
+                Err(e) => {
+                    // A guardrail that cannot run must not let the request through.
+                    self.send(Source::Input, Vec::new(), Some(FinalAction::Blocked));
+                    return InputDecision::Block {
+                        reason: format!("the guardrail could not run: {e}"),
+                    };
+                }
+            };
+            for row in assessment.assessments {
+                let key = (row.policy, row.name.clone());
+                match rows.get_mut(&key) {
+                    Some(r) => r.merge(row),
+                    None => {
+                        rows.insert(key, row);
+                    }
+                }
+            }
+            match assessment.action {
+                FinalAction::Blocked => {
+                    blocked = assessment.blocked_by;
+                    break;
+                }
+                FinalAction::Anonymized => {
+                    masked += 1;
+                    m.content = assessment.output;
+                }
+                _ => {}
+            }
+        }
+        let rows: Vec<PolicyAssessment> = rows.into_values().collect();
+        let action = if blocked.is_some() {
+            FinalAction::Blocked
+        } else if masked > 0 {
+            FinalAction::Anonymized
+        } else {
+            FinalAction::None
+        };
+        let items: Vec<String> = rows
+            .iter()
+            .filter(|r| r.verdict == Verdict::Anonymized)
+            .flat_map(|r| r.items.iter().map(|i| i.label.clone()))
+            .collect();
+        self.send(Source::Input, rows, Some(action));
+        match blocked {
+            Some(by) => InputDecision::Block { reason: by },
+            None if masked > 0 => InputDecision::Masked {
+                detail: format!("masked {}", items.join(", ")),
+            },
+            None => InputDecision::Allow,
+        }
+    }
+
+    async fn check_output(&self, text: &str, released: usize, end: bool) -> OutputDecision {
+        let g = &self.guardrail;
+        let started = Instant::now();
+        // 1. Words and sensitive values: only the line holding `released` onward can
+        // still change (as in the sensitive-information check).
+        let from = text[..released].rfind('\n').map_or(0, |i| i + 1);
+        let window = &text[from..];
+        let pending = if end {
+            text.len()
+        } else {
+            g.pending_start(window)
+                .map_or(text.len(), |p| p + from)
+                .max(released)
+        };
+        let mut hits = g.deterministic(window);
+        for h in &mut hits {
+            h.start += from;
+            h.end += from;
+        }
+        hits.retain(|h| h.end > released && h.end <= pending);
+        let took = started.elapsed().as_micros() as u64;
+        if !hits.is_empty() || end {
+            let rows = g.deterministic_rows(&hits, Source::Output, took);
+            self.note_output(rows, None);
+        }
+        if let Some(h) = hits
+            .iter()
+            .find(|h| h.action == PolicyAction::Block || h.start < released)
+        {
+            let row = PolicyAssessment {
+                items: Vec::new(),
+                ..g.deterministic_rows(std::slice::from_ref(h), Source::Output, 0)
+                    .remove(0)
+            };
+            self.note_output(Vec::new(), Some(FinalAction::Blocked));
+            return OutputDecision::Block {
+                reason: format!("{} ({})", self.reason(&row), h.label),
+            };
+        }
+        if let Some(h) = hits.iter().find(|h| h.action == PolicyAction::Review) {
+            self.lock()
+                .review
+                .get_or_insert(format!("word filter ({})", h.label));
+        }
+        let spans: Vec<MaskSpan> = hits
+            .iter()
+            .filter(|h| h.action == PolicyAction::Anonymize)
+            .map(|h| MaskSpan {
+                start: h.start,
+                end: h.end,
+                placeholder: h.placeholder.clone(),
+            })
+            .collect();
+        if !spans.is_empty() {
+            return OutputDecision::Mask(spans);
+        }
+
+        // 2. Meaning: complete sentences not scored yet.
+        let mut boundary = text.len();
+        if g.scores_by_meaning(Source::Output) {
+            if !end {
+                if let Some(u) = classify::unfinished_from(text) {
+                    boundary = u.max(released);
+                }
+            }
+            let todo: Vec<(usize, usize)> = classify::pieces(&text[from..boundary])
+                .into_iter()
+                .map(|(s, e)| (s + from, e + from))
+                .filter(|(s, e)| !self.lock().scored.contains(&text[*s..*e]))
+                .collect();
+            if !todo.is_empty() {
+                let rows = match g.semantic(Source::Output, text, &todo).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        return OutputDecision::Block {
+                            reason: format!("the guardrail could not run: {e}"),
+                        }
+                    }
+                };
+                {
+                    let mut state = self.lock();
+                    for (s, e) in &todo {
+                        state.scored.insert(text[*s..*e].to_string());
+                    }
+                }
+                let flagged = rows
+                    .iter()
+                    .filter(|r| r.verdict > Verdict::Pass)
+                    .max_by_key(|r| r.verdict)
+                    .cloned();
+                self.note_output(rows, None);
+                if let Some(row) = flagged {
+                    if row.verdict == Verdict::Blocked {
+                        self.note_output(Vec::new(), Some(FinalAction::Blocked));
+                        return OutputDecision::Block {
+                            reason: self.reason(&row),
+                        };
+                    }
+                    self.lock().review.get_or_insert(self.reason(&row));
+                }
+            } else if end {
+                self.note_output(g.semantic_rows_idle(Source::Output), None);
+            }
+        }
+
+        // 3. The end: grounding, relevance and review.
+        let ctx = self.lock().ctx.clone();
+        if !end {
+            if g.holds_whole_answer(&ctx) {
+                return OutputDecision::Hold {
+                    chars: text[released..].chars().count(),
+                };
+            }
+            let hold_from = pending.min(boundary).max(released);
+            return if hold_from < text.len() {
+                OutputDecision::Hold {
+                    chars: text[hold_from..].chars().count(),
+                }
+            } else {
+                OutputDecision::Allow
+            };
+        }
+        let rows = match g.grounding(text, &ctx).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                return OutputDecision::Block {
+                    reason: format!("the guardrail could not run: {e}"),
+                }
+            }
+        };
+        let failed = rows
+            .iter()
+            .filter(|r| r.verdict > Verdict::Pass)
+            .max_by_key(|r| r.verdict)
+            .cloned();
+        self.note_output(rows, None);
+        if let Some(row) = &failed {
+            if row.verdict == Verdict::Blocked {
+                self.note_output(Vec::new(), Some(FinalAction::Blocked));
+                return OutputDecision::Block {
+                    reason: self.reason(row),
+                };
+            }
+            self.lock().review.get_or_insert(self.reason(row));
+        }
+        if g.policy.review.all_outputs {
+            self.lock()
+                .review
+                .get_or_insert("every answer waits for approval".into());
+        }
+        let review = self.lock().review.clone();
+        match review {
+            Some(reason) => {
+                self.note_output(Vec::new(), Some(FinalAction::NeedsReview));
+                OutputDecision::Review { reason }
+            }
+            None => {
+                let anonymized = self
+                    .lock()
+                    .output_rows
+                    .values()
+                    .any(|r| r.verdict == Verdict::Anonymized);
+                self.note_output(
+                    Vec::new(),
+                    Some(if anonymized {
+                        FinalAction::Anonymized
+                    } else {
+                        FinalAction::None
+                    }),
+                );
+                OutputDecision::Allow
+            }
+        }
+    }
+
+    async fn check_tool_call(&self, call: &ToolCall) -> OutputDecision {
+        let hits = self.guardrail.deterministic(&call.arguments);
+        if let Some(h) = hits.iter().find(|h| h.action != PolicyAction::Anonymize) {
+            return OutputDecision::Block {
+                reason: format!("the arguments of {} hold {}", call.name, h.label),
+            };
+        }
+        let spans: Vec<MaskSpan> = hits
+            .iter()
+            .map(|h| MaskSpan {
+                start: h.start,
+                end: h.end,
+                placeholder: h.placeholder.clone(),
+            })
+            .collect();
+        if spans.is_empty() {
+            OutputDecision::Allow
+        } else {
+            OutputDecision::Mask(spans)
+        }
+    }
+}

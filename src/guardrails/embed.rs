@@ -1,0 +1,156 @@
+//! Sentence embeddings for the model-based policies: the `Embed` trait (the runtime's local
+//! embeddings model behind it), cosine similarity, and a cache so a guardrail's exemplars
+//! are embedded once per version (in memory, and in sled across runs).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+
+use crate::runtime::Runtime;
+use crate::store::Store;
+
+/// The embeddings model guardrails use unless the config names another.
+pub const DEFAULT_EMBEDDINGS_MODEL: &str = "local/all-minilm-l6-v2";
+
+/// Tree of cached exemplar embeddings, keyed by sha256(model, text).
+pub const EMBEDDINGS: &str = "guardrail_embeddings";
+
+/// Turns texts into vectors.
+#[async_trait]
+pub trait Embed: Send + Sync {
+    /// The model's catalog id (part of cache keys and digests).
+    fn model(&self) -> &str;
+    /// One vector per text, in order.
+    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, String>;
+}
+
+/// The runtime's embeddings model, called without an invocation record of its own: the
+/// call a guardrail runs inside already records the guardrail's time.
+pub struct RuntimeEmbedder {
+    pub runtime: Arc<Runtime>,
+    pub model: String,
+}
+
+#[async_trait]
+impl Embed for RuntimeEmbedder {
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, String> {
+        self.runtime
+            .embed_unrecorded(&self.model, texts)
+            .await
+            .map(|r| r.vectors)
+            .map_err(|e| {
+                format!(
+                    "the guardrail's embeddings model {} failed: {e} (download it with `strata models pull {}`)",
+                    self.model, self.model
+                )
+            })
+    }
+}
+
+/// Embeddings of fixed texts (exemplars, topic definitions) cached in memory and sled.
+pub struct ExemplarCache {
+    embed: Arc<dyn Embed>,
+    store: Option<Store>,
+    memory: Mutex<HashMap<[u8; 32], Arc<Vec<f32>>>>,
+}
+
+impl ExemplarCache {
+    pub fn new(embed: Arc<dyn Embed>, store: Option<Store>) -> ExemplarCache {
+        ExemplarCache {
+            embed,
+            store,
+            memory: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn embedder(&self) -> &Arc<dyn Embed> {
+        &self.embed
+    }
+
+    fn key(&self, text: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(self.embed.model().as_bytes());
+        h.update([0]);
+        h.update(text.as_bytes());
+        h.finalize().into()
+    }
+
+    /// Vectors for `texts`, computing only those never seen with this model.
+    pub async fn vectors(&self, texts: &[String]) -> Result<Vec<Arc<Vec<f32>>>, String> {
+        let keys: Vec<[u8; 32]> = texts.iter().map(|t| self.key(t)).collect();
+        let mut out: Vec<Option<Arc<Vec<f32>>>> = vec![None; texts.len()];
+        {
+            let memory = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+            for (i, k) in keys.iter().enumerate() {
+                out[i] = memory.get(k).cloned();
+            }
+        }
+        let tree = self.store.as_ref().and_then(|s| s.tree(EMBEDDINGS).ok());
+        if let Some(tree) = &tree {
+            for (i, k) in keys.iter().enumerate() {
+                if out[i].is_none() {
+                    if let Ok(Some(bytes)) = tree.get(k) {
+                        out[i] = decode(&bytes).map(Arc::new);
+                    }
+                }
+            }
+        }
+        let missing: Vec<usize> = (0..texts.len()).filter(|i| out[*i].is_none()).collect();
+        if !missing.is_empty() {
+            let fresh = self
+                .embed
+                .embed(missing.iter().map(|i| texts[*i].clone()).collect())
+                .await?;
+            for (i, v) in missing.iter().zip(fresh) {
+                if let Some(tree) = &tree {
+                    if let Err(e) = tree.insert(keys[*i], encode(&v)) {
+                        tracing::warn!("could not cache an exemplar embedding: {e}");
+                    }
+                }
+                out[*i] = Some(Arc::new(v));
+            }
+        }
+        let mut memory = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+        let mut result = Vec::with_capacity(texts.len());
+        for (k, v) in keys.iter().zip(out) {
+            let v = v.ok_or("the embeddings model returned too few vectors")?;
+            memory.insert(*k, v.clone());
+            result.push(v);
+        }
+        Ok(result)
+    }
+}
+
+fn encode(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn decode(bytes: &[u8]) -> Option<Vec<f32>> {
+    (bytes.len() % 4 == 0 && !bytes.is_empty()).then(|| {
+        bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    })
+}
+
+/// Cosine similarity; 0 for empty or zero vectors.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let (mut dot, mut na, mut nb) = (0f32, 0f32, 0f32);
+    for (x, y) in a.iter().zip(b) {
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na.sqrt() * nb.sqrt())
+    }
+}

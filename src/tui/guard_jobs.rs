@@ -1,0 +1,188 @@
+//! Guardrail work the UI asks for instead of doing it on its own task: listing guardrails,
+//! a guardrail's versions with their diffs, checking a reference before attaching it,
+//! the sandbox's debounced ApplyGuardrail, and approving or rejecting a held answer. The
+//! runner runs each job on a task and answers with a `Msg::Guard`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::app::Msg;
+use crate::guardrails::engine::Assessment;
+use crate::guardrails::store::{diff, GuardrailEntry, GuardrailRef, Revision};
+use crate::guardrails::{ApplyContext, Source};
+use crate::orchestrator::Orchestrator;
+use crate::sessions::ChatMessage;
+use crate::store::Id;
+
+/// How long the sandbox waits after the last key before assessing.
+pub const SANDBOX_DEBOUNCE: Duration = Duration::from_millis(250);
+
+/// One piece of guardrail work.
+#[derive(Debug, Clone)]
+pub enum GuardJob {
+    /// All guardrails (answered by `GuardMsg::List`).
+    List,
+    /// One guardrail's revisions, each with its diff from the one before.
+    Detail { name: String },
+    /// Whether a reference loads, before a session's guardrail is set to it.
+    Attach { session: Id, reference: String },
+    /// ApplyGuardrail for the sandbox, after the debounce, unless `latest` moved on.
+    Sandbox {
+        reference: String,
+        source: Source,
+        text: String,
+        seq: u64,
+        latest: Arc<AtomicU64>,
+    },
+    /// Approve or reject an answer held for review.
+    Review {
+        session: Id,
+        message: Id,
+        approve: bool,
+    },
+}
+
+/// A revision of a guardrail as the screen lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevisionView {
+    /// `name@3` or `name@draft`.
+    pub label: String,
+    pub created_us: u64,
+    pub note: Option<String>,
+    /// The unified diff from the revision before (empty for the first).
+    pub diff: String,
+}
+
+/// The answers.
+#[derive(Debug, Clone)]
+pub enum GuardMsg {
+    List(Result<Vec<GuardrailEntry>, String>),
+    Detail {
+        name: String,
+        result: Result<Vec<RevisionView>, String>,
+    },
+    Attached {
+        session: Id,
+        reference: String,
+        result: Result<String, String>,
+    },
+    Sandbox {
+        seq: u64,
+        result: Result<Assessment, String>,
+    },
+    Reviewed(Result<ChatMessage, String>),
+}
+
+/// Starts a job on a task; its answer comes back as `Msg::Guard`.
+pub fn run(job: GuardJob, orchestrator: &Orchestrator, tx: &UnboundedSender<Msg>) {
+    let orchestrator = orchestrator.clone();
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        let guardrails = orchestrator.guardrails.clone();
+        let answer = match job {
+            GuardJob::List => {
+                let store = guardrails.store().clone();
+                let result = tokio::task::spawn_blocking(move || store.list())
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()));
+                Some(GuardMsg::List(result))
+            }
+            GuardJob::Detail { name } => {
+                let store = guardrails.store().clone();
+                let n = name.clone();
+                let result = tokio::task::spawn_blocking(move || revisions(&store, &n))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r);
+                Some(GuardMsg::Detail { name, result })
+            }
+            GuardJob::Attach { session, reference } => {
+                let result = guardrails
+                    .load(&reference)
+                    .await
+                    .map(|g| g.label.clone())
+                    .map_err(|e| e.to_string());
+                Some(GuardMsg::Attached {
+                    session,
+                    reference,
+                    result,
+                })
+            }
+            GuardJob::Sandbox {
+                reference,
+                source,
+                text,
+                seq,
+                latest,
+            } => {
+                tokio::time::sleep(SANDBOX_DEBOUNCE).await;
+                if latest.load(Ordering::SeqCst) != seq {
+                    None
+                } else {
+                    let result = guardrails
+                        .apply(&reference, source, &text, &ApplyContext::default())
+                        .await
+                        .map_err(|e| e.to_string());
+                    Some(GuardMsg::Sandbox { seq, result })
+                }
+            }
+            GuardJob::Review {
+                session,
+                message,
+                approve,
+            } => {
+                let o = orchestrator.clone();
+                let result =
+                    tokio::task::spawn_blocking(move || o.review(session, message, approve))
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r.map_err(|e| e.to_string()));
+                Some(GuardMsg::Reviewed(result))
+            }
+        };
+        if let Some(answer) = answer {
+            let _ = tx.send(Msg::Guard(answer));
+        }
+    });
+}
+
+/// Every revision of a guardrail, oldest first, then the draft, each with its diff.
+fn revisions(
+    store: &crate::guardrails::GuardrailStore,
+    name: &str,
+) -> Result<Vec<RevisionView>, String> {
+    let entry = store.get(name).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let mut previous: Option<(String, String)> = None;
+    let mut revs: Vec<(Revision, u64, Option<String>)> = entry
+        .versions
+        .iter()
+        .map(|v| (Revision::Version(v.version), v.created_us, v.note.clone()))
+        .collect();
+    revs.push((Revision::Draft, entry.updated_us, None));
+    for (revision, created_us, note) in revs {
+        let r = GuardrailRef {
+            name: name.to_string(),
+            revision,
+        };
+        let resolved = store.resolve(&r).map_err(|e| e.to_string())?;
+        let label = resolved.label();
+        let d = match &previous {
+            Some((plabel, ptoml)) => diff(plabel, ptoml, &label, &resolved.toml),
+            None => String::new(),
+        };
+        previous = Some((label.clone(), resolved.toml));
+        out.push(RevisionView {
+            label,
+            created_us,
+            note,
+            diff: d,
+        });
+    }
+    out.reverse();
+    Ok(out)
+}
