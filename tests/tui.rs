@@ -795,7 +795,9 @@ async fn layers_take_keys_first_and_esc_pops_the_top_one() {
     key(&mut app, KeyCode::Enter, none);
     assert!(app.top_layer().is_none());
     assert_eq!(app.active, ScreenId::Chat);
-    // The screen key cycles through the screens (one, for now).
+    // The screen key cycles through the screens: guardrails, then back to the chat.
+    key(&mut app, KeyCode::F(3), none);
+    assert_eq!(app.active, ScreenId::Guardrails);
     key(&mut app, KeyCode::F(3), none);
     assert_eq!(app.active, ScreenId::Chat);
     assert!(
@@ -975,4 +977,192 @@ async fn a_long_session_is_laid_out_around_the_view() {
     let screen = text(&draw(&mut app, 100, 30));
     assert!(screen.contains(&format!("Answer {}:", n - 1)), "{screen}");
     assert_eq!(app.chat.scroll + 30 - 1 - 3 - 2, app.chat.total_lines());
+}
+
+/// A guardrail stored through the runner's orchestrator (as `strata guardrail create` does).
+fn store_guardrail(h: &Harness, toml: &str) {
+    let p = strata::guardrails::policy::Policy::parse(toml, "test").unwrap();
+    let store = h.runner.orchestrator().guardrails.store().clone();
+    store.save_draft(&p, toml, false).unwrap();
+    store.create_version(&p.name, None).unwrap();
+}
+
+/// Times vary from run to run, and embedding scores in their last digit from one CPU to
+/// another: snapshots show them as `N.Nms` and `S.SS`.
+fn redact_times(screen: &str) -> String {
+    let times = regex::Regex::new(r"\d+(\.\d)? ?ms").unwrap();
+    let scores = regex::Regex::new(r"\b\d\.\d\d\b").unwrap();
+    scores
+        .replace_all(&times.replace_all(screen, "N.Nms"), "S.SS")
+        .into_owned()
+}
+
+const PANEL_POLICY: &str = r#"
+name = "secrets"
+[[denied_topics]]
+name = "investment advice"
+definition = "Recommendations about which stocks, bonds or crypto assets to buy or sell."
+examples = ["Should I buy Tesla shares now?"]
+[sensitive_information]
+email = "anonymize"
+[word_filters]
+words = ["frobnicate"]
+"#;
+
+/// Attach a guardrail from the keyboard (Ctrl-G), ask, and see the masked answer with the
+/// live panel beside it; detach again. Snapshots of the panel at 80x24 and 120x40.
+#[tokio::test]
+async fn attach_a_guardrail_and_see_a_masked_answer() {
+    let url = common::scripted::start(
+        vec![
+            "Write to ja".into(),
+            "ne.doe@exam".into(),
+            "ple.com today.".into(),
+        ],
+        common::scripted::Ending::Finished,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::with_config(dir.path(), common::scripted::config(&url)).await;
+    store_guardrail(&h, PANEL_POLICY);
+    h.app.chat.session.agent.model = "scripted/model".into();
+
+    h.key(KeyCode::Char('g'), KeyModifiers::CONTROL);
+    assert!(
+        matches!(h.app.top_layer(), Some(Layer::Prompt(..))),
+        "Ctrl-G asks which guardrail"
+    );
+    h.type_text("secrets@1");
+    h.key(KeyCode::Enter, KeyModifiers::NONE);
+    h.pump_until(|app| app.chat.session.agent.guardrail.is_some())
+        .await;
+    assert_eq!(
+        h.app.chat.session.agent.guardrail.as_deref(),
+        Some("secrets@1")
+    );
+    assert!(
+        text(&draw(&mut h.app, 120, 40)).contains("guardrail: secrets@1"),
+        "the status bar names it"
+    );
+
+    h.type_text("Where do I write?");
+    h.key(KeyCode::Enter, KeyModifiers::NONE);
+    h.settle().await;
+    let answer = h.last().clone();
+    assert_eq!(answer.content, "Write to {EMAIL} today.");
+    assert_eq!(answer.status, MessageStatus::Complete);
+    let stored = h.app.cx.store.messages(h.app.chat.session.id).unwrap();
+    assert_eq!(stored.last().unwrap().content, "Write to {EMAIL} today.");
+    let output = h
+        .app
+        .chat
+        .guard
+        .output
+        .clone()
+        .expect("the panel got the answer's assessments");
+    assert!(output
+        .rows
+        .iter()
+        .any(|r| r.name == "investment advice" && r.score.is_some()));
+
+    // 120 wide: the panel shows by itself beside the chat; 80 wide: F4 shows it.
+    let wide = text(&draw(&mut h.app, 120, 40));
+    assert!(
+        wide.contains("Guardrail") && wide.contains("secrets@1"),
+        "{wide}"
+    );
+    assert!(
+        wide.contains("{EMAIL}") && wide.contains("investment advice"),
+        "{wide}"
+    );
+    insta::assert_snapshot!("guardrail_panel_120x40", redact_times(&wide));
+    let narrow = text(&draw(&mut h.app, 80, 24));
+    assert!(
+        !narrow.contains("investment advice"),
+        "hidden at 80 until asked: {narrow}"
+    );
+    h.key(KeyCode::F(4), KeyModifiers::NONE);
+    let narrow = text(&draw(&mut h.app, 80, 24));
+    assert!(
+        narrow.contains("Guardrail") && narrow.contains("sensitive"),
+        "{narrow}"
+    );
+    insta::assert_snapshot!("guardrail_panel_80x24", redact_times(&narrow));
+
+    // The masked span is marked in the conversation.
+    let buf = draw(&mut h.app, 120, 40);
+    let marked = (0..buf.area.height).any(|y| {
+        (0..buf.area.width).any(|x| {
+            buf[(x, y)].symbol() == "{"
+                && buf[(x, y)]
+                    .modifier
+                    .contains(ratatui::style::Modifier::REVERSED)
+        })
+    });
+    assert!(marked, "the {{EMAIL}} span is marked");
+
+    // Detach: an empty answer to Ctrl-G.
+    h.key(KeyCode::Char('g'), KeyModifiers::CONTROL);
+    for _ in 0.."secrets@1".len() {
+        h.key(KeyCode::Backspace, KeyModifiers::NONE);
+    }
+    h.key(KeyCode::Enter, KeyModifiers::NONE);
+    assert_eq!(h.app.chat.session.agent.guardrail, None);
+}
+
+/// The guardrails screen: the list, versions with the diff from the one before, and the
+/// sandbox assessing as you type (debounced, off the UI task). Snapshots at both sizes.
+#[tokio::test]
+async fn guardrails_screen_versions_and_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    store_guardrail(&h, PANEL_POLICY);
+    // A second version with one more word, so there is a diff.
+    let store = h.runner.orchestrator().guardrails.store().clone();
+    let v2 = PANEL_POLICY.replace("[\"frobnicate\"]", "[\"frobnicate\", \"quux\"]");
+    store
+        .save_draft(
+            &strata::guardrails::policy::Policy::parse(&v2, "t").unwrap(),
+            &v2,
+            true,
+        )
+        .unwrap();
+    store
+        .create_version("secrets", Some("quux too".into()))
+        .unwrap();
+
+    h.key(KeyCode::F(3), KeyModifiers::NONE);
+    assert_eq!(h.app.active, ScreenId::Guardrails);
+    h.pump_until(|app| !app.guardrails.revisions.is_empty())
+        .await;
+    assert_eq!(h.app.guardrails.revisions[0].label, "secrets@draft");
+    assert!(h
+        .app
+        .guardrails
+        .revisions
+        .iter()
+        .any(|r| r.label == "secrets@2" && r.diff.contains("+words = [\"frobnicate\", \"quux\"]")));
+    // To the versions, pick version 2, then to the sandbox and type.
+    h.key(KeyCode::Tab, KeyModifiers::NONE);
+    h.key(KeyCode::Down, KeyModifiers::NONE);
+    assert_eq!(h.app.guardrails.reference().as_deref(), Some("secrets@2"));
+    h.key(KeyCode::Tab, KeyModifiers::NONE);
+    h.type_text("mail jane@example.com to frobnicate");
+    h.pump_until(|app| {
+        matches!(&app.guardrails.result, Some(Ok(a)) if a.action == strata::guardrails::FinalAction::Blocked)
+            && !app.guardrails.pending
+    })
+    .await;
+    for (w, hgt) in [(80u16, 24u16), (120, 40)] {
+        let screen = text(&draw(&mut h.app, w, hgt));
+        assert!(
+            screen.contains("Sandbox") && screen.contains("blocked"),
+            "{screen}"
+        );
+        assert!(screen.contains("secrets@2"), "{screen}");
+        insta::assert_snapshot!(
+            format!("guardrails_screen_{w}x{hgt}"),
+            redact_times(&screen)
+        );
+    }
 }

@@ -35,9 +35,11 @@ impl GuardrailRef {
             Some((n, "draft" | "DRAFT")) => (n, Revision::Draft),
             Some((n, v)) => match v.trim_start_matches(['v', 'V']).parse::<u32>() {
                 Ok(v) if v > 0 => (n, Revision::Version(v)),
-                _ => return Err(GuardrailError::BadRef(format!(
+                _ => {
+                    return Err(GuardrailError::BadRef(format!(
                     "{text:?}: the part after @ must be a version number (like {n}@2) or `draft`"
-                ))),
+                )))
+                }
             },
         };
         if !super::policy::valid_name(name) {

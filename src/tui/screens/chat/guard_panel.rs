@@ -48,7 +48,7 @@ impl GuardPanel {
     /// Its width at a terminal width.
     pub fn width(width: u16) -> u16 {
         if width >= 120 {
-            38
+            44
         } else {
             30
         }
@@ -68,8 +68,10 @@ impl GuardPanel {
             Style::default().fg(t.accent).add_modifier(Modifier::BOLD),
         ))];
         for (title, side) in [("question", &self.input), ("answer", &self.output)] {
+            let head = format!("─ {title} ");
+            let rule = "─".repeat(w.saturating_sub(head.chars().count()));
             lines.push(Line::from(Span::styled(
-                fit(&format!("─ {title} {}", "─".repeat(w)), w),
+                fit(&format!("{head}{rule}"), w),
                 Style::default().fg(t.muted),
             )));
             match side {
@@ -79,7 +81,7 @@ impl GuardPanel {
                 ))),
                 Some(u) => {
                     for row in &u.rows {
-                        lines.push(row_line(t, row, w));
+                        lines.extend(row_lines(t, row, w));
                     }
                     if let Some(a) = u.action {
                         let (word, colour) = match a {
@@ -103,8 +105,9 @@ impl GuardPanel {
     }
 }
 
-/// One policy as a panel line: mark, name, score/threshold, time.
-fn row_line<'a>(t: &Theme, row: &PolicyAssessment, width: usize) -> Line<'a> {
+/// One policy as panel lines: mark, name, score/threshold, time; on one line when it fits,
+/// else the figures go on a second line.
+fn row_lines<'a>(t: &Theme, row: &PolicyAssessment, width: usize) -> Vec<Line<'a>> {
     let (mark, colour) = match row.verdict {
         Verdict::Skipped => ("·", t.muted),
         Verdict::Pass => ("✓", t.success),
@@ -125,14 +128,31 @@ fn row_line<'a>(t: &Theme, row: &PolicyAssessment, width: usize) -> Line<'a> {
         _ if !row.items.is_empty() => format!("{} hit", row.items.len()),
         _ => String::new(),
     };
-    let time = format!("{:.1}ms", row.time_us as f64 / 1000.0);
+    let ms = row.time_us as f64 / 1000.0;
+    let time = if ms < 10.0 {
+        format!("{ms:.1}ms")
+    } else {
+        format!("{ms:.0}ms")
+    };
     let tail = format!(" {score:>9} {time:>7}");
-    let name_w = width.saturating_sub(3 + tail.chars().count()).max(4);
-    Line::from(vec![
-        Span::styled(format!(" {mark} "), Style::default().fg(colour)),
-        Span::raw(format!("{:<name_w$}", fit(&name, name_w))),
-        Span::styled(tail, Style::default().fg(t.muted)),
-    ])
+    let mark = Span::styled(format!(" {mark} "), Style::default().fg(colour));
+    let one_line = 3 + name.chars().count() + tail.chars().count() <= width;
+    if one_line {
+        let name_w = width.saturating_sub(3 + tail.chars().count());
+        return vec![Line::from(vec![
+            mark,
+            Span::raw(format!("{name:<name_w$}")),
+            Span::styled(tail, Style::default().fg(t.muted)),
+        ])];
+    }
+    let figures = format!("{score} {time}");
+    vec![
+        Line::from(vec![mark, Span::raw(fit(&name, width.saturating_sub(3)))]),
+        Line::from(Span::styled(
+            format!("{:>width$}", fit(&figures, width)),
+            Style::default().fg(t.muted),
+        )),
+    ]
 }
 
 fn fit(s: &str, w: usize) -> String {
