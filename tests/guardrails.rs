@@ -61,16 +61,20 @@ fn the_issue_example_loads_and_bad_files_say_where() {
     let bad_regex = "name = \"x\"\n[[sensitive_information.regex]]\nname = \"ticket\"\npattern = \"TCK-[0-9\"\naction = \"anonymize\"\n";
     let e = Policy::parse(bad_regex, "re.toml").unwrap_err().to_string();
     assert!(
-        e.contains("re.toml") && e.contains("ticket") && e.contains("regex"),
+        e.contains("re.toml:4") && e.contains("ticket") && e.contains("regex"),
         "{e}"
     );
 
     let threshold = "name = \"x\"\n[grounding]\ngrounding_threshold = 1.5\n";
     let e = Policy::parse(threshold, "g.toml").unwrap_err().to_string();
     assert!(
-        e.contains("grounding.grounding_threshold") && e.contains("0.99"),
+        e.contains("g.toml:3") && e.contains("grounding.grounding_threshold") && e.contains("0.99"),
         "{e}"
     );
+    let none = Policy::parse("name = \"none\"\n", "n.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(none.contains("`none` means"), "{none}");
 }
 
 #[tokio::test]
@@ -126,6 +130,12 @@ async fn versions_are_immutable_and_diffable() {
     assert!(e.contains("did you mean \"support-bot\""), "{e}");
     assert_eq!(store.delete("support-bot").unwrap(), 2);
     assert!(store.list().unwrap().is_empty());
+    // Made again: numbering goes on, so a session pinned to @1 never gets another policy.
+    store.save_draft(&p, &text, false).unwrap();
+    assert_eq!(store.create_version("support-bot", None).unwrap(), 3);
+    assert!(store
+        .resolve(&GuardrailRef::parse("support-bot@1").unwrap())
+        .is_err());
 }
 
 #[tokio::test]
@@ -643,4 +653,253 @@ async fn library_apply_reports_every_policy() {
         .unwrap();
     assert_eq!(a.action, FinalAction::Blocked);
     assert_eq!(a.output, "The answer was withheld by policy.");
+}
+
+/// A config file serving `lab/m` from a scripted loopback server, plus `extra` lines.
+fn lab_config(dir: &Path, url: &str, extra: &str) {
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "{extra}\n[providers.lab]\nkind = \"openai\"\nbase_url = \"{url}\"\n[[models]]\nid = \"lab/m\"\nprovider = \"lab\"\ncapabilities = [\"chat\"]\n"
+        ),
+    )
+    .unwrap();
+}
+
+// The binary calls a server this test serves: its runtime must keep serving meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headless_calls_apply_a_guardrail_and_report_its_assessments() {
+    common::ensure_models().await;
+    let url = common::scripted::start(
+        vec![
+            "Mail ja".into(),
+            "ne.doe@example.com".into(),
+            " now.".into(),
+        ],
+        common::scripted::Ending::Finished,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    lab_config(dir.path(), &url, "");
+    let policy = dir.path().join("secrets.toml");
+    std::fs::write(&policy, SECRETS).unwrap();
+    strata(dir.path())
+        .args(["guardrail", "create", "--version", "--file"])
+        .arg(&policy)
+        .assert()
+        .success();
+
+    // invoke --guardrail: masked on stdout and in --json, with the assessments.
+    let out = strata(dir.path())
+        .args([
+            "invoke",
+            "-m",
+            "lab/m",
+            "--guardrail",
+            "secrets@1",
+            "where?",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Mail {EMAIL} now.\n");
+    let out = strata(dir.path())
+        .args([
+            "invoke",
+            "-m",
+            "lab/m",
+            "--guardrail",
+            "secrets",
+            "--json",
+            "where?",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["text"], "Mail {EMAIL} now.");
+    assert_eq!(v["guardrail"]["name"], "secrets@1");
+    assert_eq!(v["guardrail"]["output"]["action"], "anonymized");
+    assert!(v["guardrail"]["output"]["assessments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["policy"] == "sensitive_information" && r["verdict"] == "anonymized"));
+    // The session keeps its guardrail: a follow-up with -c is guarded without the flag.
+    let session: String = v["session_id"].as_str().unwrap().into();
+    let out = strata(dir.path())
+        .args(["sessions", "show", &session, "--json"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"guardrail\": \"secrets\""));
+    let out = strata(dir.path())
+        .args(["-c", "-p", "again?"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Mail {EMAIL} now.\n");
+
+    // -p --guardrail with a blocked input: exit 4 and the guardrail's message.
+    let out = strata(dir.path())
+        .args([
+            "-p",
+            "my key AKIAIOSFODNN7EXAMPLE",
+            "--guardrail",
+            "secrets",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sensitive information"), "{err}");
+
+    // An unknown guardrail stops the call before anything is stored.
+    let before = strata(dir.path())
+        .args(["sessions", "list", "--json"])
+        .output()
+        .unwrap();
+    let out = strata(dir.path())
+        .args(["invoke", "-m", "lab/m", "--guardrail", "secretz", "hi"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean \"secrets\""));
+    let after = strata(dir.path())
+        .args(["sessions", "list", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(before.stdout, after.stdout, "no session left behind");
+}
+
+// The binary calls a server this test serves: its runtime must keep serving meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_config_default_guardrail_applies_unless_a_session_opts_out() {
+    common::ensure_models().await;
+    let url = common::scripted::start(
+        vec!["Write ".into(), "to jane@example.com".into()],
+        common::scripted::Ending::Finished,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    lab_config(
+        dir.path(),
+        &url,
+        "default_model = \"lab/m\"\nguardrail = \"secrets\"",
+    );
+    let policy = dir.path().join("secrets.toml");
+    std::fs::write(&policy, SECRETS).unwrap();
+    strata(dir.path())
+        .args(["guardrail", "create", "--file"])
+        .arg(&policy)
+        .assert()
+        .success();
+    let out = strata(dir.path()).args(["-p", "hi"]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Write to {EMAIL}\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = strata(dir.path())
+        .args(["-p", "hi", "--ephemeral"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Write to {EMAIL}\n");
+    let out = strata(dir.path())
+        .args(["-p", "hi", "--guardrail", "none"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Write to jane@example.com\n"
+    );
+
+    // Review: held, exit 5, not printed.
+    let reviewed = dir.path().join("reviewed.toml");
+    std::fs::write(
+        &reviewed,
+        "name = \"reviewed\"\n[review]\nall_outputs = true\n",
+    )
+    .unwrap();
+    strata(dir.path())
+        .args(["guardrail", "create", "--file"])
+        .arg(&reviewed)
+        .assert()
+        .success();
+    let out = strata(dir.path())
+        .args(["invoke", "--guardrail", "reviewed", "--json", "hi"])
+        .output();
+    let out = out.unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "awaiting_review");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs_review"));
+}
+
+#[tokio::test]
+async fn history_and_questions_are_masked_and_custom_patterns_span_lines() {
+    let url = common::scripted::start(
+        vec![
+            "Your ACCOUNT\n12".into(),
+            "34567 is ".into(),
+            "open.".into(),
+        ],
+        common::scripted::Ending::Finished,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = Arc::new(common::runtime(dir.path(), common::scripted::config(&url)).await);
+    with_guardrail(
+        rt.clone(),
+        "name = \"acct\"\n[sensitive_information]\nemail = \"anonymize\"\n[[sensitive_information.regex]]\nname = \"account\"\npattern = \"ACCOUNT\\\\s+[0-9]+\"\naction = \"anonymize\"\n",
+    )
+    .await;
+    let o = Orchestrator::new(rt.clone()).unwrap();
+    // A first turn before any guardrail: the email is stored as typed.
+    let session = o
+        .sessions
+        .create_with(AgentConfig::default_for("scripted/model"))
+        .unwrap();
+    o.run_turn(
+        Turn::new(
+            session.id,
+            TurnInput::Ask("I am bob@example.com".into()),
+            Caller::Cli,
+        ),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    // Attach it; the next turn masks the old question in what is sent, stores the new
+    // question masked, and masks a pattern split across a line break and pieces.
+    let mut agent = o.sessions.get(session.id).unwrap().unwrap().agent;
+    agent.guardrail = Some("acct".into());
+    let mut turn = Turn::new(
+        session.id,
+        TurnInput::Ask("mail me at amy@example.com".into()),
+        Caller::Cli,
+    );
+    turn.agent = Some(agent);
+    turn.save_agent = true;
+    let mut shown = String::new();
+    let outcome = o
+        .run_turn(turn, |e| {
+            if let RunEvent::TextDelta { text, .. } = e {
+                shown.push_str(&text);
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(shown, "Your {ACCOUNT} is open.");
+    let steps = o.runs.steps(outcome.run).unwrap();
+    let sent: Vec<&str> = steps[0].input.iter().map(|m| m.content.as_str()).collect();
+    assert!(sent.contains(&"I am {EMAIL}"), "{sent:?}");
+    assert!(sent.contains(&"mail me at {EMAIL}"), "{sent:?}");
+    assert!(!sent.iter().any(|m| m.contains("@example.com")), "{sent:?}");
+    let stored = o.sessions.messages(session.id).unwrap();
+    let question = &stored[stored.len() - 2];
+    assert_eq!(question.content, "mail me at {EMAIL}", "stored as sent");
 }

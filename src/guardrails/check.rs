@@ -14,7 +14,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::classify;
 use super::engine::{
-    ApplyContext, FinalAction, Guardrail, PolicyAssessment, PolicyKind, Source, Verdict,
+    ApplyContext, FinalAction, Guardrail, Hit, PolicyAssessment, PolicyKind, Source, Verdict,
 };
 use super::policy::PolicyAction;
 use crate::runtime::checks::{Check, InputDecision, MaskSpan, OutputDecision, Stage};
@@ -128,7 +128,10 @@ impl Check for GuardrailCheck {
 
     async fn check_input(&self, request: &mut ChatRequest) -> InputDecision {
         // The newest user message and what tools returned after it (where injected
-        // instructions hide); earlier turns were checked when they were sent.
+        // instructions hide) get every policy. Earlier turns get the deterministic ones:
+        // values found there are masked (whatever their action: it is history, not the new
+        // request), so a secret sent before the guardrail was attached never reaches the
+        // model again.
         let last_user = request.messages.iter().rposition(|m| m.role == Role::User);
         let Some(last_user) = last_user else {
             return InputDecision::Allow;
@@ -139,6 +142,34 @@ impl Check for GuardrailCheck {
         let mut rows: BTreeMap<(PolicyKind, String), PolicyAssessment> = BTreeMap::new();
         let mut masked = 0usize;
         let mut blocked: Option<String> = None;
+        let mut merge = |found: Vec<PolicyAssessment>| {
+            for row in found {
+                let key = (row.policy, row.name.clone());
+                match rows.get_mut(&key) {
+                    Some(r) => r.merge(row),
+                    None => {
+                        rows.insert(key, row);
+                    }
+                }
+            }
+        };
+        for m in request.messages[..last_user]
+            .iter_mut()
+            .filter(|m| matches!(m.role, Role::User | Role::Tool))
+        {
+            let hits = self.guardrail.deterministic(&m.content);
+            if !hits.is_empty() {
+                let all: Vec<Hit> = hits
+                    .into_iter()
+                    .map(|h| Hit {
+                        action: PolicyAction::Anonymize,
+                        ..h
+                    })
+                    .collect();
+                m.content = super::engine::mask(&m.content, &all);
+                masked += 1;
+            }
+        }
         for m in request.messages[last_user..]
             .iter_mut()
             .filter(|m| matches!(m.role, Role::User | Role::Tool))
@@ -153,15 +184,7 @@ impl Check for GuardrailCheck {
                     };
                 }
             };
-            for row in assessment.assessments {
-                let key = (row.policy, row.name.clone());
-                match rows.get_mut(&key) {
-                    Some(r) => r.merge(row),
-                    None => {
-                        rows.insert(key, row);
-                    }
-                }
-            }
+            merge(assessment.assessments);
             match assessment.action {
                 FinalAction::Blocked => {
                     blocked = assessment.blocked_by;
@@ -182,16 +205,22 @@ impl Check for GuardrailCheck {
         } else {
             FinalAction::None
         };
-        let items: Vec<String> = rows
+        let mut items: Vec<String> = rows
             .iter()
             .filter(|r| r.verdict == Verdict::Anonymized)
             .flat_map(|r| r.items.iter().map(|i| i.label.clone()))
             .collect();
+        items.sort();
+        items.dedup();
         self.send(Source::Input, rows, Some(action));
         match blocked {
             Some(by) => InputDecision::Block { reason: by },
             None if masked > 0 => InputDecision::Masked {
-                detail: format!("masked {}", items.join(", ")),
+                detail: if items.is_empty() {
+                    "masked values in earlier turns".into()
+                } else {
+                    format!("masked {}", items.join(", "))
+                },
             },
             None => InputDecision::Allow,
         }
@@ -202,7 +231,11 @@ impl Check for GuardrailCheck {
         let started = Instant::now();
         // 1. Words and sensitive values: only the line holding `released` onward can
         // still change (as in the sensitive-information check).
-        let from = text[..released].rfind('\n').map_or(0, |i| i + 1);
+        let mut from = text[..released].rfind('\n').map_or(0, |i| i + 1);
+        if g.has_custom_entities() && from > 0 {
+            // Custom patterns may span one line break: start a line earlier.
+            from = text[..from - 1].rfind('\n').map_or(0, |i| i + 1);
+        }
         let window = &text[from..];
         let pending = if end {
             text.len()
@@ -218,28 +251,28 @@ impl Check for GuardrailCheck {
         }
         hits.retain(|h| h.end > released && h.end <= pending);
         let took = started.elapsed().as_micros() as u64;
-        if !hits.is_empty() || end {
-            let rows = g.deterministic_rows(&hits, Source::Output, took);
+        // Hits held for review stay in the (held) text and are found again on every piece:
+        // the panel counts them once, at the end.
+        let acted: Vec<Hit> = hits
+            .iter()
+            .filter(|h| end || h.action != PolicyAction::Review)
+            .cloned()
+            .collect();
+        if !acted.is_empty() || end {
+            let rows = g.deterministic_rows(&acted, Source::Output, took);
             self.note_output(rows, None);
         }
         if let Some(h) = hits
             .iter()
             .find(|h| h.action == PolicyAction::Block || h.start < released)
         {
-            let row = PolicyAssessment {
-                items: Vec::new(),
-                ..g.deterministic_rows(std::slice::from_ref(h), Source::Output, 0)
-                    .remove(0)
-            };
             self.note_output(Vec::new(), Some(FinalAction::Blocked));
             return OutputDecision::Block {
-                reason: format!("{} ({})", self.reason(&row), h.label),
+                reason: Guardrail::hit_reason(h),
             };
         }
         if let Some(h) = hits.iter().find(|h| h.action == PolicyAction::Review) {
-            self.lock()
-                .review
-                .get_or_insert(format!("word filter ({})", h.label));
+            self.lock().review.get_or_insert(Guardrail::hit_reason(h));
         }
         let spans: Vec<MaskSpan> = hits
             .iter()
@@ -376,7 +409,11 @@ impl Check for GuardrailCheck {
         let hits = self.guardrail.deterministic(&call.arguments);
         if let Some(h) = hits.iter().find(|h| h.action != PolicyAction::Anonymize) {
             return OutputDecision::Block {
-                reason: format!("the arguments of {} hold {}", call.name, h.label),
+                reason: format!(
+                    "the arguments of {}: {}",
+                    call.name,
+                    Guardrail::hit_reason(h)
+                ),
             };
         }
         let spans: Vec<MaskSpan> = hits
@@ -384,7 +421,7 @@ impl Check for GuardrailCheck {
             .map(|h| MaskSpan {
                 start: h.start,
                 end: h.end,
-                placeholder: h.placeholder.clone(),
+                placeholder: json_safe(&call.arguments, h.start, &h.placeholder),
             })
             .collect();
         if spans.is_empty() {
@@ -392,5 +429,43 @@ impl Check for GuardrailCheck {
         } else {
             OutputDecision::Mask(spans)
         }
+    }
+}
+
+/// A placeholder that keeps JSON arguments valid: quoted when the value it replaces is
+/// not inside a JSON string (a bare number such as a card number).
+fn json_safe(arguments: &str, start: usize, placeholder: &str) -> String {
+    if serde_json::from_str::<serde_json::Value>(arguments).is_err() {
+        return placeholder.to_string();
+    }
+    let mut inside = false;
+    let mut escaped = false;
+    for c in arguments[..start].chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => inside = !inside,
+            _ => {}
+        }
+    }
+    if inside {
+        placeholder.to_string()
+    } else {
+        format!("\"{placeholder}\"")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_safe;
+
+    #[test]
+    fn placeholders_keep_json_arguments_valid() {
+        let args = r#"{"card": 4111111111111111, "note": "pay 4111111111111111"}"#;
+        let bare = args.find("4111").unwrap();
+        let quoted = args.rfind("4111").unwrap();
+        assert_eq!(json_safe(args, bare, "{CREDIT_CARD}"), "\"{CREDIT_CARD}\"");
+        assert_eq!(json_safe(args, quoted, "{CREDIT_CARD}"), "{CREDIT_CARD}");
+        assert_eq!(json_safe("not json 4111", 9, "{X}"), "{X}");
     }
 }

@@ -119,7 +119,15 @@ impl PolicyAssessment {
             };
             s.push_str(&format!(" ({score:.2} {cmp} {t:.2})"));
         } else if !self.items.is_empty() {
-            let mut labels: Vec<&str> = self.items.iter().map(|i| i.label.as_str()).collect();
+            // Custom words are never repeated in reasons (the list may hold code names).
+            let mut labels: Vec<&str> = self
+                .items
+                .iter()
+                .map(|i| match self.policy {
+                    PolicyKind::WordFilter if i.label != "profanity" => "a custom word",
+                    _ => i.label.as_str(),
+                })
+                .collect();
             labels.sort();
             labels.dedup();
             s.push_str(&format!(" ({})", labels.join(", ")));
@@ -221,6 +229,10 @@ impl std::fmt::Debug for Guardrail {
             .finish()
     }
 }
+
+/// Characters of a streamed answer held back while custom regex entities are on: a custom
+/// match longer than this that began in released text stops the answer instead.
+pub const CUSTOM_HOLD: usize = 64;
 
 /// The engine's version, part of every digest: bump it when scoring changes.
 const ENGINE_VERSION: &str = "guardrail-engine-v1";
@@ -368,16 +380,16 @@ impl Guardrail {
                 });
             }
         }
-        // Overlaps: the earliest, then longest, wins (masks cannot nest).
+        // Overlaps become one span (masks cannot nest): the earliest hit's label and
+        // placeholder over both, with the stronger action (block over review over mask).
         hits.sort_by_key(|h| (h.start, std::cmp::Reverse(h.end)));
         let mut kept: Vec<Hit> = Vec::new();
         for h in hits {
-            match kept.last() {
+            match kept.last_mut() {
                 Some(k) if h.start < k.end => {
-                    // Keep a block over a mask whatever the order.
-                    if h.action == PolicyAction::Block && k.action != PolicyAction::Block {
-                        let k = kept.last_mut().expect("checked above");
-                        k.action = PolicyAction::Block;
+                    k.end = k.end.max(h.end);
+                    if strength(h.action) > strength(k.action) {
+                        k.action = h.action;
                     }
                 }
                 _ => kept.push(h),
@@ -400,7 +412,33 @@ impl Guardrail {
         if !self.entity_actions.is_empty() || !self.custom.is_empty() {
             earliest(sensitive::pending_start(text));
         }
+        // A custom pattern may hold spaces or any script: keep its longest plausible match
+        // (`CUSTOM_HOLD` characters) back until more text shows whether it matches.
+        if !self.custom.is_empty() {
+            earliest(
+                text.char_indices()
+                    .rev()
+                    .nth(CUSTOM_HOLD - 1)
+                    .map(|(i, _)| i)
+                    .or(Some(0)),
+            );
+        }
         start
+    }
+
+    /// Whether custom regex entities are on (their matches may span one line break).
+    pub fn has_custom_entities(&self) -> bool {
+        !self.custom.is_empty()
+    }
+
+    /// A user-facing reason for a filtered word or sensitive value, which never repeats a
+    /// custom word (the list may hold secret code names).
+    pub fn hit_reason(hit: &Hit) -> String {
+        match hit.policy {
+            PolicyKind::WordFilter if hit.label == "profanity" => "word filter (profanity)".into(),
+            PolicyKind::WordFilter => "word filter (a custom word)".into(),
+            _ => format!("sensitive information ({})", hit.label),
+        }
     }
 
     /// Rows for the deterministic policies from their hits.
@@ -474,6 +512,9 @@ impl Guardrail {
                     .collect(),
             )
             .await?;
+        if vecs.len() != spans.len() {
+            return Err(too_few(spans.len(), vecs.len()));
+        }
         let embed_us = started.elapsed().as_micros() as u64;
         let mut rows = Vec::new();
         for c in &self.categories {
@@ -626,6 +667,7 @@ impl Guardrail {
                     .iter()
                     .map(|(s, e)| source[*s..*e].to_string())
                     .collect();
+                let wanted = passages.len();
                 let source_vecs: Vec<Arc<Vec<f32>>> = embed
                     .embed(passages)
                     .await?
@@ -633,6 +675,12 @@ impl Guardrail {
                     .map(Arc::new)
                     .collect();
                 let answer_vecs = embed.embed(sentences.clone()).await?;
+                if source_vecs.len() != wanted || answer_vecs.len() != sentences.len() {
+                    return Err(too_few(
+                        wanted + sentences.len(),
+                        source_vecs.len() + answer_vecs.len(),
+                    ));
+                }
                 let mut total = 0f32;
                 let mut weight = 0f32;
                 for ((sentence, v), (s, e)) in sentences.iter().zip(&answer_vecs).zip(&spans) {
@@ -670,7 +718,11 @@ impl Guardrail {
                 Some(query) if !sentences.is_empty() => {
                     let mut texts = vec![query.clone(), answer.to_string()];
                     texts.extend(sentences.iter().cloned());
+                    let wanted = texts.len();
                     let vecs = embed.embed(texts).await?;
+                    if vecs.len() != wanted {
+                        return Err(too_few(wanted, vecs.len()));
+                    }
                     let answer_vecs: Vec<Arc<Vec<f32>>> =
                         vecs[1..].iter().cloned().map(Arc::new).collect();
                     let score = classify::relevance(&vecs[0], &answer_vecs);
@@ -756,6 +808,10 @@ impl Guardrail {
     }
 }
 
+fn too_few(wanted: usize, got: usize) -> String {
+    format!("the embeddings model returned {got} vectors for {wanted} texts")
+}
+
 async fn embed_set(
     cache: &ExemplarCache,
     positive: Vec<String>,
@@ -810,6 +866,15 @@ fn row_action(_row: &PolicyAssessment, hits: &[Hit], kind: PolicyKind) -> Policy
         PolicyAction::Review
     } else {
         PolicyAction::Anonymize
+    }
+}
+
+/// How strongly an action acts, for merging overlapping hits.
+fn strength(a: PolicyAction) -> u8 {
+    match a {
+        PolicyAction::Anonymize => 0,
+        PolicyAction::Review => 1,
+        PolicyAction::Block => 2,
     }
 }
 

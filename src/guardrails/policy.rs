@@ -322,9 +322,11 @@ pub enum PolicyError {
         key: String,
         message: String,
     },
-    #[error("{file}: `{key}`: {message}")]
+    #[error("{file}:{line}: `{key}`: {message}")]
     Invalid {
         file: String,
+        /// Where the key is written (0 when it could not be found).
+        line: usize,
         key: String,
         message: String,
     },
@@ -355,7 +357,17 @@ impl Policy {
             key: e.key,
             message: e.message,
         })?;
-        policy.validate(file)?;
+        policy.validate(file).map_err(|e| match e {
+            PolicyError::Invalid {
+                file, key, message, ..
+            } => PolicyError::Invalid {
+                line: line_of(text, &key),
+                file,
+                key,
+                message,
+            },
+            other => other,
+        })?;
         Ok(policy)
     }
 
@@ -368,9 +380,17 @@ impl Policy {
     pub fn validate(&self, file: &str) -> Result<(), PolicyError> {
         let invalid = |key: String, message: String| PolicyError::Invalid {
             file: file.to_string(),
+            line: 0,
             key,
             message,
         };
+        if self.name == "none" {
+            return Err(invalid(
+                "name".into(),
+                "`none` means \"no guardrail\" wherever a guardrail is named: pick another name"
+                    .into(),
+            ));
+        }
         if !valid_name(&self.name) {
             return Err(invalid(
                 "name".into(),
@@ -500,6 +520,46 @@ impl Policy {
                 .grounding
                 .is_some_and(|g| g.action == PolicyAction::Review)
     }
+}
+
+/// The line where `key` (`denied_topics[1].threshold`) is written in `text`: the n-th
+/// table of an array, then the last part's `name =` line inside it. 0 when not found.
+fn line_of(text: &str, key: &str) -> usize {
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut from = 0usize;
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        let (name, index) = match part.split_once('[') {
+            Some((n, i)) => (n, i.trim_end_matches(']').parse::<usize>().unwrap_or(0)),
+            None => (*part, 0),
+        };
+        let header = |l: &str| {
+            let l = l.trim();
+            l == format!("[[{name}]]")
+                || l.ends_with(&format!(".{name}]]"))
+                || l == format!("[{name}]")
+        };
+        match text
+            .lines()
+            .enumerate()
+            .skip(from)
+            .filter(|(_, l)| header(l))
+            .nth(index)
+        {
+            Some((n, _)) => from = n,
+            None => continue,
+        }
+    }
+    let last = parts.last().copied().unwrap_or_default();
+    let last = last.split('[').next().unwrap_or(last);
+    text.lines()
+        .enumerate()
+        .skip(from)
+        .find(|(_, l)| {
+            let l = l.trim_start();
+            l.strip_prefix(last)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map_or(0, |(n, _)| n + 1)
 }
 
 /// Names of guardrails and custom entities: letters, digits, `-`, `_`, `.`; 1–64 long.

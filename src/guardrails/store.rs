@@ -10,6 +10,8 @@ use crate::store::{encode, now_micros, Store, StoreError};
 pub const GUARDRAILS: &str = "guardrails";
 /// Tree of frozen versions, keyed `name \0 version(u32 BE)` (`StoredVersion`).
 pub const VERSIONS: &str = "guardrail_versions";
+/// The highest version number each name ever had (u32 BE), kept after a delete.
+pub const VERSION_FLOOR: &str = "guardrail_version_floor";
 
 /// Which policy text a reference means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,42 +218,64 @@ impl GuardrailStore {
         Ok(entry)
     }
 
-    /// Freezes the draft as the next version and returns its number.
+    /// Freezes the draft as the next version and returns its number. Numbers are never
+    /// reused, not even after the guardrail was deleted and made again: a session pinned
+    /// to `name@1` never silently gets another policy.
     pub fn create_version(&self, name: &str, note: Option<String>) -> Result<u32, GuardrailError> {
-        let mut entry = self.get(name)?;
+        let entry = self.get(name)?;
         // The draft was valid when saved; parse again so a version is always loadable.
         Policy::parse(&entry.draft, &format!("{name}@draft"))?;
-        let version = entry.versions.last().map_or(1, |v| v.version + 1);
-        let now = now_micros();
-        let stored = StoredVersion {
-            version,
-            toml: entry.draft.clone(),
-            created_us: now,
-            note: note.clone(),
-        };
-        entry.versions.push(VersionInfo {
-            version,
-            created_us: now,
-            note,
-        });
-        entry.updated_us = now;
-        // Both writes or neither: a version never exists without its entry listing it.
         let versions = self.store.tree(VERSIONS)?;
         let guardrails = self.store.tree(GUARDRAILS)?;
-        let stored_bytes = encode(&stored);
-        let entry_bytes = encode(&entry);
+        let floors = self.store.tree(VERSION_FLOOR)?;
+        use sled::transaction::{ConflictableTransactionError as Abort, TransactionError};
         use sled::Transactional;
-        (&versions, &guardrails)
-            .transaction(|(v, g)| {
-                v.insert(version_key(name, version), stored_bytes.clone())?;
-                g.insert(name.as_bytes(), entry_bytes.clone())?;
-                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| StoreError::Corrupt {
-                what: "guardrail version",
-                detail: format!("{e:?}"),
-            })?;
-        Ok(version)
+        let result = (&versions, &guardrails, &floors).transaction(|(v, g, f)| {
+            // Read inside the transaction: a concurrent edit retries it.
+            let Some(bytes) = g.get(name.as_bytes())? else {
+                return Err(Abort::Abort(None));
+            };
+            let mut entry: GuardrailEntry = crate::store::decode(&bytes, "guardrail")
+                .map_err(|e| Abort::Abort(Some(e.to_string())))?;
+            let floor = f
+                .get(name.as_bytes())?
+                .and_then(|b| <[u8; 4]>::try_from(b.as_ref()).ok())
+                .map_or(0, u32::from_be_bytes);
+            let version = entry.versions.last().map_or(0, |v| v.version).max(floor) + 1;
+            let key = version_key(name, version);
+            if v.get(&key)?.is_some() {
+                return Err(Abort::Abort(Some(format!(
+                    "version {version} exists already"
+                ))));
+            }
+            let now = now_micros();
+            let stored = StoredVersion {
+                version,
+                toml: entry.draft.clone(),
+                created_us: now,
+                note: note.clone(),
+            };
+            entry.versions.push(VersionInfo {
+                version,
+                created_us: now,
+                note: note.clone(),
+            });
+            entry.updated_us = now;
+            v.insert(key, encode(&stored))?;
+            g.insert(name.as_bytes(), encode(&entry))?;
+            f.insert(name.as_bytes(), &version.to_be_bytes())?;
+            Ok(version)
+        });
+        match result {
+            Ok(v) => Ok(v),
+            Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e).into()),
+            Err(TransactionError::Abort(None)) => Err(self.not_found(name)),
+            Err(TransactionError::Abort(Some(detail))) => Err(StoreError::Corrupt {
+                what: "guardrail",
+                detail,
+            }
+            .into()),
+        }
     }
 
     /// The policy a reference means.
@@ -307,6 +331,7 @@ impl GuardrailStore {
         let entry = self.get(name)?;
         let versions = self.store.tree(VERSIONS)?;
         let guardrails = self.store.tree(GUARDRAILS)?;
+        use sled::transaction::TransactionError;
         use sled::Transactional;
         (&versions, &guardrails)
             .transaction(|(v, g)| {
@@ -316,9 +341,12 @@ impl GuardrailStore {
                 g.remove(name.as_bytes())?;
                 Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
             })
-            .map_err(|e| StoreError::Corrupt {
-                what: "guardrail",
-                detail: format!("{e:?}"),
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => StoreError::Sled(e),
+                TransactionError::Abort(()) => StoreError::Corrupt {
+                    what: "guardrail",
+                    detail: "the delete was aborted".into(),
+                },
             })?;
         Ok(entry.versions.len())
     }

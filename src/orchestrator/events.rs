@@ -114,7 +114,8 @@ pub enum RunEvent {
         estimated: bool,
     },
     /// The run ended: the answer as stored, the question when the run changed it (a
-    /// check refused it: marked blocked), and the error if it did not complete.
+    /// check refused it: marked blocked; or masked it: stored as sent), and the error if
+    /// it did not complete.
     Finished {
         session: Id,
         run: Id,

@@ -219,12 +219,17 @@ impl Orchestrator {
         // loaded stops the turn before anything is stored (never run unguarded).
         let guardrail = match self.guardrail_of(&agent) {
             None => None,
-            Some(reference) => Some(
-                self.guardrails
-                    .load(&reference)
-                    .await
-                    .map_err(|e| TurnError::BadInput(e.to_string()))?,
-            ),
+            Some(reference) => Some(self.guardrails.load(&reference).await.map_err(|e| {
+                let from = if agent.guardrail.is_some() {
+                    "the session's guardrail"
+                } else {
+                    "the config's default `guardrail`"
+                };
+                TurnError::BadInput(format!(
+                    "{from} {reference:?} cannot be used: {e}; attach another (Ctrl-G in the \
+                     TUI, --guardrail NAME) or detach it (`none`)"
+                ))
+            })?),
         };
         let mut answer = ChatMessage::new(Role::Assistant, "");
         answer.id = turn.answer_id;
@@ -250,6 +255,7 @@ impl Orchestrator {
             record_id: None,
             input_blocked: false,
             review: None,
+            masked_question: None,
         };
         let started = self
             .start_answer(&mut session, &mut history, prompt, &answer)
@@ -322,13 +328,18 @@ impl Orchestrator {
         // A question refused before the model was called stays visible, marked, and is
         // not sent again. (The check refused the request; the newest question is what the
         // user can change.)
-        let blocked_prompt = state
-            .input_blocked
+        // A question an input check masked is stored as it was sent (masked), so the
+        // value is not kept, shown or sent again as history.
+        let blocked_prompt = (state.input_blocked || state.masked_question.is_some())
             .then(|| history.iter_mut().rev().find(|m| m.role == Role::User))
             .flatten()
             .map(|question| {
-                question.status = MessageStatus::Blocked;
-                question.note = error.as_ref().map(|e| e.message.clone());
+                if state.input_blocked {
+                    question.status = MessageStatus::Blocked;
+                    question.note = error.as_ref().map(|e| e.message.clone());
+                } else if let Some(masked) = &state.masked_question {
+                    question.content = masked.clone();
+                }
                 question.clone()
             });
         let stored = self.end_answer(
@@ -460,6 +471,8 @@ struct TurnState {
     input_blocked: bool,
     /// A guardrail held the answer for review, and why.
     review: Option<String>,
+    /// The question as an input check masked it (what was sent instead).
+    masked_question: Option<String>,
 }
 
 /// The state of one turn while rig's run asks for model calls and tool results.
@@ -528,7 +541,7 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
                         serde_json::json!({ "record_id": response.record_id.to_string() }),
                     );
                     self.state.response = Some(response);
-                    if self.state.error.is_some() {
+                    if self.state.error.is_some() || self.state.review.is_some() {
                         break;
                     }
                     if let Err(e) = agent_run.model_response(turn) {
@@ -732,7 +745,9 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
                 {
                     step.record_id = Some(*record_id);
                     self.state.record_id = Some(*record_id);
-                    self.state.input_blocked = true;
+                    // Only the first call's input is the user's question; later calls are
+                    // refused for what tools returned.
+                    self.state.input_blocked = index == 1;
                     if let Some(shown) = shown {
                         message = format!("{shown} (blocked by `{hook}`: {reason})");
                     }
@@ -747,6 +762,14 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
             // An input check rewrote the request: the step keeps what was really sent.
             step.input = sent.messages.clone();
             step.system = sent.system.clone();
+            if index == 1 {
+                self.state.masked_question = sent
+                    .messages
+                    .iter()
+                    .rev()
+                    .find(|m| m.role == Role::User)
+                    .map(|m| m.content.clone());
+            }
         }
         step.output = response.text.clone();
         step.tool_calls = response.tool_calls.clone();
@@ -774,8 +797,9 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
             );
             "blocked".into()
         } else if let Some(reason) = &response.needs_review {
-            // The held answer is stored, awaiting approval; nothing of it was streamed.
-            self.answer.content = response.text.clone();
+            // The held answer is stored, awaiting approval; nothing of it was streamed, and
+            // the run stops here (no tools run for an answer nobody approved yet).
+            self.answer.content.push_str(&response.text);
             self.state.review = Some(reason.clone());
             "needs_review".into()
         } else if response.stop_reason == StopReason::Cancelled {

@@ -366,7 +366,13 @@ impl Runtime {
             .await;
         response.masked_request = input_masked.then(|| Box::new(chat.clone()));
         if let (Some(text), Some(tool_calls)) = (raw, raw_tools) {
-            if response.stop_reason != StopReason::Cancelled && !response.blocked {
+            // A check that masked, held or blocked something saw a value that must not be
+            // stored: only answers every check allowed as they were are cached.
+            let untouched = response
+                .checks
+                .iter()
+                .all(|c| c.stage != Stage::Output || c.action <= Action::Hold);
+            if response.stop_reason != StopReason::Cancelled && !response.blocked && untouched {
                 // Stored as the model gave it: every hit passes the checks again.
                 let answer = CachedAnswer {
                     text,
@@ -408,6 +414,10 @@ impl Runtime {
                 .await;
         }
         let mut tool_calls = std::mem::take(&mut collected.tools).finish();
+        // An answer held for review stops here: its tool calls wait with it.
+        if collected.answer.review().is_some() {
+            tool_calls.clear();
+        }
         if ended_by_itself && collected.blocked.is_none() {
             for (index, call) in tool_calls.iter_mut().enumerate() {
                 match release::check_tool_call(call, checks, &mut collected.log).await {

@@ -201,7 +201,8 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     .unwrap_or_default()
 }
 
-fn decode<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, StoreError> {
+/// A stored record read back (for reads inside sled transactions).
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, StoreError> {
     let envelope: Envelope<T> = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         what,
         detail: e.to_string(),

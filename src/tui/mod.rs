@@ -83,6 +83,7 @@ pub fn build_app(runtime: &Runtime, options: &TuiOptions) -> Result<App> {
         KeyResolver::new(keymap),
         runtime.paths.data_dir.join("exports"),
     )?;
+    app.chat.default_guardrail = runtime.config.guardrail.clone();
     if options.model.is_some() && app.chat.session.agent.model != default_model {
         let session = app.cx.store.create(&default_model)?;
         let chat = &mut app.chat;

@@ -90,13 +90,15 @@ impl GuardrailsScreen {
 
     /// Asks for an assessment of the sandbox text (the runner waits out the debounce).
     fn assess(&mut self) -> Vec<Effect> {
+        // Every change moves the sequence on, so an answer still on its way for older text
+        // is dropped (also when the text was cleared).
+        self.seq += 1;
+        self.latest.store(self.seq, Ordering::SeqCst);
         let (Some(reference), false) = (self.reference(), self.sandbox.is_blank()) else {
             self.result = None;
             self.pending = false;
             return Vec::new();
         };
-        self.seq += 1;
-        self.latest.store(self.seq, Ordering::SeqCst);
         self.pending = true;
         vec![Effect::Guard(GuardJob::Sandbox {
             reference,

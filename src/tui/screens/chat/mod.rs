@@ -114,6 +114,8 @@ pub struct ChatScreen {
     pub resume_scroll: Option<usize>,
     /// The live guardrail panel.
     pub guard: GuardPanel,
+    /// The config's default guardrail (for sessions that name none).
+    pub default_guardrail: Option<String>,
 }
 
 impl ChatScreen {
@@ -162,6 +164,7 @@ impl ChatScreen {
             code_block_cursor: 0,
             resume_scroll: ui.scroll,
             guard: GuardPanel::default(),
+            default_guardrail: None,
         }
     }
 
@@ -207,14 +210,22 @@ impl ChatScreen {
             &self.composer.input,
             self.input_rows(),
         );
-        if self
-            .guard
-            .visible(self.session.agent.guardrail.is_some(), self.size.0)
-        {
+        if self.guard.visible(self.guardrail().is_some(), self.size.0) {
             areas.with_panel(GuardPanel::width(self.size.0))
         } else {
             areas
         }
+    }
+
+    /// The guardrail this session's turns run with: its own, else the config's default;
+    /// None when detached (`none`).
+    pub fn guardrail(&self) -> Option<&str> {
+        self.session
+            .agent
+            .guardrail
+            .as_deref()
+            .or(self.default_guardrail.as_deref())
+            .filter(|g| *g != crate::orchestrator::NO_GUARDRAIL)
     }
 
     fn input_rows(&self) -> u16 {
@@ -600,15 +611,14 @@ impl ChatScreen {
                 cx.open(Layer::Picker(picker));
             }
             A::AttachGuardrail => {
-                let current = self.session.agent.guardrail.clone().unwrap_or_default();
+                let current = self.guardrail().unwrap_or_default().to_string();
                 cx.open(Layer::Prompt(
                     PromptKind::Guardrail,
                     InputBox::with_text(&current),
                 ));
             }
             A::ToggleGuardrailPanel => {
-                let attached = self.session.agent.guardrail.is_some();
-                let now = self.guard.visible(attached, self.size.0);
+                let now = self.guard.visible(self.guardrail().is_some(), self.size.0);
                 self.guard.shown = Some(!now);
                 self.refresh_views(cx);
             }
@@ -961,7 +971,11 @@ impl ChatScreen {
         match kind {
             PromptKind::Guardrail => {
                 if text.is_empty() || text == crate::orchestrator::NO_GUARDRAIL {
-                    self.session.agent.guardrail = None;
+                    // With a config default, `none` opts this session out of it.
+                    self.session.agent.guardrail = self
+                        .default_guardrail
+                        .as_ref()
+                        .map(|_| crate::orchestrator::NO_GUARDRAIL.to_string());
                     self.guard.reset();
                     self.save_draft();
                     self.refresh_views(cx);
@@ -1348,8 +1362,7 @@ impl Screen for ChatScreen {
         }
         self.draw_chat(cx, frame, areas.chat);
         if areas.panel.width > 0 {
-            let label = self.session.agent.guardrail.as_deref();
-            self.guard.draw(cx, frame, areas.panel, label);
+            self.guard.draw(cx, frame, areas.panel, self.guardrail());
         }
         let focused = self.focus == Focus::Input && cx.layers.is_empty();
         let streaming = self.streaming.is_some();
@@ -1367,10 +1380,13 @@ impl Screen for ChatScreen {
         if let Some(ms) = self.last_latency() {
             parts.push(format!("last {:.1}s", ms / 1000.0));
         }
-        parts.push(format!(
-            "guardrail: {}",
-            self.session.agent.guardrail.as_deref().unwrap_or("off")
-        ));
+        parts.push(
+            match (self.guardrail(), self.session.agent.guardrail.is_none()) {
+                (Some(g), true) => format!("guardrail: {g} (config default)"),
+                (Some(g), false) => format!("guardrail: {g}"),
+                (None, _) => "guardrail: off".into(),
+            },
+        );
         if self
             .messages
             .iter()
