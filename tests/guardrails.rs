@@ -418,6 +418,11 @@ async fn a_secret_split_across_pieces_never_reaches_the_caller_or_the_store() {
     // The step and the record keep the intervention.
     let steps = o.runs.steps(outcome.run).unwrap();
     assert_eq!(steps[0].output, shown);
+    assert!(steps[0]
+        .checks
+        .iter()
+        .any(|c| c.check == "guardrail:secrets@1"
+            && c.action == strata::runtime::checks::Action::Mask));
     let record = rt
         .record(outcome.answer.record_id.unwrap())
         .unwrap()

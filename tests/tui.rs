@@ -1166,3 +1166,32 @@ async fn guardrails_screen_versions_and_sandbox() {
         );
     }
 }
+
+/// An answer held for review shows as awaiting review; A approves it (stored as final).
+#[tokio::test]
+async fn approve_an_answer_held_for_review() {
+    let url = common::scripted::start(
+        vec!["Held ".into(), "answer.".into()],
+        common::scripted::Ending::Finished,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::with_config(dir.path(), common::scripted::config(&url)).await;
+    store_guardrail(&h, "name = \"reviewed\"\n[review]\nall_outputs = true\n");
+    h.app.chat.session.agent.model = "scripted/model".into();
+    h.app.chat.session.agent.guardrail = Some("reviewed".into());
+    h.type_text("q");
+    h.key(KeyCode::Enter, KeyModifiers::NONE);
+    h.settle().await;
+    assert_eq!(h.last().status, MessageStatus::AwaitingReview);
+    assert_eq!(h.last().content, "Held answer.");
+    let screen = text(&draw(&mut h.app, 120, 40));
+    assert!(screen.contains("awaiting review"), "{screen}");
+    // A in the chat pane approves.
+    h.key(KeyCode::Tab, KeyModifiers::SHIFT);
+    h.key(KeyCode::Char('A'), KeyModifiers::SHIFT);
+    h.pump_until(|app| app.chat.messages.last().unwrap().status == MessageStatus::Complete)
+        .await;
+    let stored = h.app.cx.store.messages(h.app.chat.session.id).unwrap();
+    assert_eq!(stored.last().unwrap().status, MessageStatus::Complete);
+}

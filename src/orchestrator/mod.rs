@@ -619,6 +619,7 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
             latency_ms: 0.0,
             record_id: None,
             outcome: "running".into(),
+            checks: Vec::new(),
         };
         self.store_step(&step);
         let mut checks = self.turn.checks.clone();
@@ -773,6 +774,7 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
         }
         step.output = response.text.clone();
         step.tool_calls = response.tool_calls.clone();
+        step.checks = response.checks.clone();
         step.usage = response.usage;
         step.usage_estimated = response.usage_estimated;
         step.latency_ms = response.latency_ms;
@@ -865,6 +867,7 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
             latency_ms: 0.0,
             record_id: None,
             outcome: "unavailable".into(),
+            checks: Vec::new(),
         };
         self.store_step(&step);
         results

@@ -90,6 +90,9 @@ pub struct Step {
     pub record_id: Option<Id>,
     /// How the step ended (`ok`, `cancelled`, `blocked`, an error kind…).
     pub outcome: String,
+    /// What each check (guardrail) decided on this call, with its time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<crate::runtime::checks::CheckDecision>,
 }
 
 fn pair_key(a: Id, b: Id) -> Vec<u8> {
