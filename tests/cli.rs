@@ -3,19 +3,10 @@
 
 mod common;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 
 /// The binary with its config, data and model cache pointed at test locations.
-fn strata(dir: &std::path::Path) -> Command {
-    let mut cmd = Command::cargo_bin("strata").unwrap();
-    cmd.env("STRATA_CONFIG", dir.join("config.toml"))
-        .env("STRATA_DATA_DIR", dir.join("data"))
-        .env("STRATA_CACHE_DIR", common::model_dir())
-        .env("XDG_STATE_HOME", dir.join("state"))
-        .env_remove("STRATA_LOG");
-    cmd
-}
+use common::strata;
 
 /// `strata sessions list --json` of a test dir.
 fn sessions_json(dir: &std::path::Path) -> serde_json::Value {

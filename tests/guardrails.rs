@@ -10,7 +10,6 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use assert_cmd::Command;
 use strata::guardrails::engine::{FinalAction, PolicyKind, Verdict};
 use strata::guardrails::policy::Policy;
 use strata::guardrails::sensitive;
@@ -26,15 +25,7 @@ const EXAMPLE: &str = concat!(
     "/tests/data/guardrails/support-bot.toml"
 );
 
-fn strata(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("strata").unwrap();
-    cmd.env("STRATA_CONFIG", dir.join("config.toml"))
-        .env("STRATA_DATA_DIR", dir.join("data"))
-        .env("STRATA_CACHE_DIR", common::model_dir())
-        .env("XDG_STATE_HOME", dir.join("state"))
-        .env_remove("STRATA_LOG");
-    cmd
-}
+use common::strata;
 
 #[test]
 fn the_issue_example_loads_and_bad_files_say_where() {
@@ -264,45 +255,19 @@ async fn cli_create_version_diff_export_apply() {
         "The Eiffel Tower is 330 metres tall. It was finished in 1889 in Paris.",
     )
     .unwrap();
-    let grounded = strata(dir.path())
-        .args([
-            "guardrail",
-            "apply",
-            "support-bot",
-            "--source",
-            "output",
-            "--json",
-            "--grounding-source",
-        ])
-        .arg(&source)
-        .args([
-            "--query",
-            "How tall is the Eiffel Tower?",
-            "The Eiffel Tower is 330 metres tall.",
-        ])
-        .output()
-        .unwrap();
-    let g: serde_json::Value = serde_json::from_slice(&grounded.stdout).unwrap();
+    let grounded_on = |answer: &str| -> serde_json::Value {
+        let out = strata(dir.path())
+            .args(["guardrail", "apply", "support-bot", "--source", "output"])
+            .args(["--json", "--grounding-source"])
+            .arg(&source)
+            .args(["--query", "How tall is the Eiffel Tower?", answer])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let g = grounded_on("The Eiffel Tower is 330 metres tall.");
     assert_eq!(g["action"], "none", "{g}");
-    let made_up = strata(dir.path())
-        .args([
-            "guardrail",
-            "apply",
-            "support-bot",
-            "--source",
-            "output",
-            "--json",
-            "--grounding-source",
-        ])
-        .arg(&source)
-        .args([
-            "--query",
-            "How tall is the Eiffel Tower?",
-            "Bananas are rich in potassium and grow in 42 countries.",
-        ])
-        .output()
-        .unwrap();
-    let g: serde_json::Value = serde_json::from_slice(&made_up.stdout).unwrap();
+    let g = grounded_on("Bananas are rich in potassium and grow in 42 countries.");
     assert_eq!(g["action"], "blocked", "{g}");
     let grounding = g["assessments"]
         .as_array()

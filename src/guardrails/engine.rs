@@ -517,81 +517,49 @@ impl Guardrail {
         }
         let embed_us = started.elapsed().as_micros() as u64;
         let mut rows = Vec::new();
+        let share = embed_us / self.model_rows(source) as u64;
         for c in &self.categories {
             let strength = strength_for(c.strength, source);
             let Some(threshold) = classify::category_threshold(c.category, strength) else {
                 continue;
             };
             let t = Instant::now();
-            let mut row = PolicyAssessment::new(
+            let row = PolicyAssessment::new(
                 PolicyKind::ContentFilter,
                 c.category.as_str(),
                 c.strength.action,
             );
-            row.threshold = Some(threshold);
-            let mut best = 0f32;
-            for ((s, e), v) in spans.iter().zip(&vecs) {
+            let mut row = score_spans(row, threshold, spans, &vecs, |(s, e), v| {
                 let sim = c.set.similarity(v);
-                let mut score = sim.score;
-                let mut label = c
-                    .set
-                    .positive_texts
-                    .get(sim.nearest)
-                    .cloned()
-                    .unwrap_or_default();
-                if c.category == Category::PromptAttack {
-                    if let Some((h, _, _)) = classify::attack_heuristic(&text[*s..*e]) {
-                        if h > score {
-                            score = h;
-                            label = "attack phrasing".into();
-                        }
-                    }
+                let label = c.set.positive_texts.get(sim.nearest).cloned();
+                let heuristic = (c.category == Category::PromptAttack)
+                    .then(|| classify::attack_heuristic(&text[s..e]))
+                    .flatten();
+                match heuristic {
+                    Some((h, _, _)) if h > sim.score => (h, "attack phrasing".into()),
+                    _ => (sim.score, label.unwrap_or_default()),
                 }
-                best = best.max(score);
-                if score >= threshold {
-                    row.items.push(Item {
-                        start: *s,
-                        end: *e,
-                        label,
-                        score: Some(score),
-                    });
-                }
-            }
-            row.score = Some(best);
+            });
             if !row.items.is_empty() {
                 row.verdict = verdict_of(c.strength.action, source);
             }
-            row.time_us =
-                embed_us / self.model_rows(source) as u64 + t.elapsed().as_micros() as u64;
+            row.time_us = share + t.elapsed().as_micros() as u64;
             rows.push(row);
         }
         for topic in self.topics.iter().filter(|t| topic_on(&t.topic, source)) {
             let t = Instant::now();
-            let mut row = PolicyAssessment::new(
+            let row = PolicyAssessment::new(
                 PolicyKind::DeniedTopic,
                 &topic.topic.name,
                 topic.topic.action,
             );
-            row.threshold = Some(topic.threshold);
-            let mut best = 0f32;
-            for ((s, e), v) in spans.iter().zip(&vecs) {
-                let sim = topic.set.similarity(v);
-                best = best.max(sim.score);
-                if sim.score >= topic.threshold {
-                    row.items.push(Item {
-                        start: *s,
-                        end: *e,
-                        label: topic.topic.name.clone(),
-                        score: Some(sim.score),
-                    });
-                }
-            }
-            row.score = Some(best);
+            let mut row = score_spans(row, topic.threshold, spans, &vecs, |_, v| {
+                (topic.set.similarity(v).score, topic.topic.name.clone())
+            });
             if !row.items.is_empty() {
                 row.verdict = verdict_of(topic.topic.action, source);
             }
-            row.time_us =
-                embed_us / self.model_rows(source) as u64 + t.elapsed().as_micros() as u64;
+            row.time_us = share + t.elapsed().as_micros() as u64;
             rows.push(row);
         }
         Ok(rows)
@@ -806,6 +774,33 @@ impl Guardrail {
             time_us: started.elapsed().as_micros() as u64,
         }
     }
+}
+
+/// Scores each span with `score` (its score and the label of what it matched): the row's
+/// score is the best, its items the spans at or above `threshold`.
+fn score_spans(
+    mut row: PolicyAssessment,
+    threshold: f32,
+    spans: &[(usize, usize)],
+    vecs: &[Vec<f32>],
+    score: impl Fn((usize, usize), &[f32]) -> (f32, String),
+) -> PolicyAssessment {
+    row.threshold = Some(threshold);
+    let mut best = 0f32;
+    for (span, v) in spans.iter().zip(vecs) {
+        let (s, label) = score(*span, v);
+        best = best.max(s);
+        if s >= threshold {
+            row.items.push(Item {
+                start: span.0,
+                end: span.1,
+                label,
+                score: Some(s),
+            });
+        }
+    }
+    row.score = Some(best);
+    row
 }
 
 fn too_few(wanted: usize, got: usize) -> String {

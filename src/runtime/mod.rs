@@ -208,13 +208,8 @@ impl Runtime {
         Ok(provider)
     }
 
-    /// Embeds texts without an invocation record: for checks that run inside a call,
-    /// whose own record keeps their time.
-    pub async fn embed_unrecorded(
-        &self,
-        model: &str,
-        inputs: Vec<String>,
-    ) -> Result<EmbedResponse, InvokeError> {
+    /// The catalog entry of an embeddings model (an error for a chat-only one).
+    fn embeddings_model(&self, model: &str) -> Result<ModelSpec, InvokeError> {
         let spec = self.catalog.get(model)?.clone();
         if !spec.has(Capability::Embeddings) {
             return Err(InvokeError::Unsupported {
@@ -222,6 +217,17 @@ impl Runtime {
                 what: "embed text",
             });
         }
+        Ok(spec)
+    }
+
+    /// Embeds texts without an invocation record: for checks that run inside a call,
+    /// whose own record keeps their time.
+    pub async fn embed_unrecorded(
+        &self,
+        model: &str,
+        inputs: Vec<String>,
+    ) -> Result<EmbedResponse, InvokeError> {
+        let spec = self.embeddings_model(model)?;
         let provider = self.provider(&spec).map_err(InvokeError::Provider)?;
         provider
             .embed(EmbedRequest {
@@ -238,13 +244,7 @@ impl Runtime {
         model: &str,
         inputs: Vec<String>,
     ) -> Result<EmbedResponse, InvokeError> {
-        let spec = self.catalog.get(model)?.clone();
-        if !spec.has(Capability::Embeddings) {
-            return Err(InvokeError::Unsupported {
-                model: spec.id,
-                what: "embed text",
-            });
-        }
+        let spec = self.embeddings_model(model)?;
         let started = Instant::now();
         let mut record = InvocationRecord::start(
             &spec.id,

@@ -58,6 +58,17 @@ pub async fn runtime(dir: &Path, config: Config) -> Runtime {
     Runtime::with_config(paths, config).expect("open runtime")
 }
 
+/// The built binary on `dir` (config, data and state there; models from the test cache).
+pub fn strata(dir: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("strata").unwrap();
+    cmd.env("STRATA_CONFIG", dir.join("config.toml"))
+        .env("STRATA_DATA_DIR", dir.join("data"))
+        .env("STRATA_CACHE_DIR", model_dir())
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env_remove("STRATA_LOG");
+    cmd
+}
+
 /// The SmolLM2 GGUF in the test cache (after `ensure_models`).
 pub fn chat_gguf() -> PathBuf {
     let catalog = strata::runtime::catalog::Catalog::builtin();
