@@ -31,15 +31,15 @@ fn lines(name: &str) -> Vec<serde_json::Value> {
 
 async fn compile(toml: &str, dir: &std::path::Path) -> Guardrail {
     let rt = Arc::new(common::runtime(dir, Default::default()).await);
-    let cache = ExemplarCache::new(
+    let cache = Arc::new(ExemplarCache::new(
         Arc::new(RuntimeEmbedder {
             runtime: rt.clone(),
             model: DEFAULT_EMBEDDINGS_MODEL.into(),
         }),
         Some(rt.store.clone()),
-    );
+    ));
     let p = Policy::parse(toml, "eval").unwrap();
-    Guardrail::compile("eval", p, Some(&cache)).await.unwrap()
+    Guardrail::compile("eval", p, Some(cache)).await.unwrap()
 }
 
 #[derive(Default, Debug)]

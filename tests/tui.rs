@@ -988,12 +988,16 @@ fn store_guardrail(h: &Harness, toml: &str) {
 }
 
 /// Times vary from run to run, and embedding scores in their last digit from one CPU to
-/// another: snapshots show them as `N.Nms` and `S.SS`.
+/// another: snapshots show them as `N.Nms` and `S.SS`, with runs of spaces collapsed.
 fn redact_times(screen: &str) -> String {
     let times = regex::Regex::new(r"\d+(\.\d)? ?ms").unwrap();
     let scores = regex::Regex::new(r"\b\d\.\d\d\b").unwrap();
-    scores
-        .replace_all(&times.replace_all(screen, "N.Nms"), "S.SS")
+    let timed = times.replace_all(screen, "N.Nms");
+    let redacted = scores.replace_all(&timed, "S.SS");
+    // Figures of another width shift what follows them: compare with spaces collapsed.
+    regex::Regex::new(" +")
+        .unwrap()
+        .replace_all(&redacted, " ")
         .into_owned()
 }
 

@@ -121,14 +121,14 @@ pub async fn run(runtime: Arc<Runtime>, args: &GuardrailBenchArgs) -> Result<i32
     deterministic_policy.content_filters = Default::default();
     deterministic_policy.denied_topics.clear();
     deterministic_policy.grounding = None;
-    let cache = ExemplarCache::new(
+    let cache = Arc::new(ExemplarCache::new(
         Arc::new(RuntimeEmbedder {
             runtime: runtime.clone(),
             model: DEFAULT_EMBEDDINGS_MODEL.to_string(),
         }),
         None,
-    );
-    let all = Guardrail::compile("bench-all", policy, Some(&cache))
+    ));
+    let all = Guardrail::compile("bench-all", policy, Some(cache.clone()))
         .await
         .map_err(anyhow::Error::msg)?;
     let det = Guardrail::compile("bench-deterministic", deterministic_policy, None)
@@ -196,7 +196,7 @@ pub async fn run(runtime: Arc<Runtime>, args: &GuardrailBenchArgs) -> Result<i32
     let mut stream = Vec::new();
     for (label, g) in [("deterministic", &det), ("all", &all)] {
         let guardrail = Arc::new(
-            Guardrail::compile(label, g.policy.clone(), Some(&cache))
+            Guardrail::compile(label, g.policy.clone(), Some(cache.clone()))
                 .await
                 .map_err(anyhow::Error::msg)?,
         );
@@ -441,6 +441,10 @@ fn write_corpus(
     std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))
 }
 
+const NAMES: &[&str] = &[
+    "Alice", "Bruno", "Chen", "Dana", "Emeka", "Farah", "Goran", "Hana", "Ivan", "Jun",
+];
+
 const FILLER: &[&str] = &[
     "Thanks for getting back to me about the order.",
     "The shipment left the warehouse on Tuesday and should arrive within 5 business days.",
@@ -462,8 +466,15 @@ fn generate(rng: &mut StdRng, bytes: usize) -> (String, Vec<(EntityType, usize, 
     let mut text = String::new();
     let mut gold = Vec::new();
     while text.len() < bytes {
-        text.push_str(FILLER[rng.gen_range(0..FILLER.len())]);
-        text.push(' ');
+        // Each sentence different (a reference number and a name), as in real text: the
+        // engine embeds a sentence once per text, so repeats would flatter it.
+        let filler = FILLER[rng.gen_range(0..FILLER.len())];
+        let name = NAMES[rng.gen_range(0..NAMES.len())];
+        text.push_str(&format!(
+            "{} {name} noted it under reference {}. ",
+            filler.trim_end_matches('.'),
+            rng.gen_range(1000..99999)
+        ));
         if rng.gen_bool(0.45) {
             let (lead, entity, value) = entity(rng);
             text.push_str(lead);

@@ -236,6 +236,11 @@ impl Check for GuardrailCheck {
             // Custom patterns may span one line break: start a line earlier.
             from = text[..from - 1].rfind('\n').map_or(0, |i| i + 1);
         }
+        // A long line is not rescanned whole per piece: `SCAN_BACK` bytes before the
+        // released point suffice (a longer value that began before them and is still
+        // growing is found starting in released text, which blocks the answer).
+        let floor = floor_char(text, released.saturating_sub(SCAN_BACK));
+        from = from.max(floor);
         let window = &text[from..];
         let pending = if end {
             text.len()
@@ -301,7 +306,8 @@ impl Check for GuardrailCheck {
                 .filter(|(s, e)| !self.lock().scored.contains(&text[*s..*e]))
                 .collect();
             if !todo.is_empty() {
-                let rows = match g.semantic(Source::Output, text, &todo).await {
+                let mut memo = super::embed::Memo::default();
+                let rows = match g.semantic(Source::Output, text, &todo, &mut memo).await {
                     Ok(rows) => rows,
                     Err(e) => {
                         return OutputDecision::Block {
@@ -352,7 +358,7 @@ impl Check for GuardrailCheck {
                 OutputDecision::Allow
             };
         }
-        let rows = match g.grounding(text, &ctx).await {
+        let rows = match g.grounding(text, &ctx, &mut super::embed::Memo::default()).await {
             Ok(rows) => rows,
             Err(e) => {
                 return OutputDecision::Block {
@@ -430,6 +436,17 @@ impl Check for GuardrailCheck {
             OutputDecision::Mask(spans)
         }
     }
+}
+
+/// How far before the released point the output check looks again.
+const SCAN_BACK: usize = 512;
+
+/// The char boundary at or before `i`.
+fn floor_char(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 /// A placeholder that keeps JSON arguments valid: quoted when the value it replaces is

@@ -265,8 +265,8 @@ pub fn support(
     score.clamp(0.0, 1.0)
 }
 
-/// Relevance of an answer to its query: the best similarity of the query to the whole
-/// answer or one of its sentences, scaled so a direct answer scores near 1.
+/// Relevance of an answer to its query: the best similarity of the query to one of the
+/// answer's sentences, scaled so a direct answer scores near 1.
 pub fn relevance(query_vec: &[f32], answer_vecs: &[Arc<Vec<f32>>]) -> f32 {
     let best = answer_vecs
         .iter()

@@ -154,3 +154,47 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
         dot / (na.sqrt() * nb.sqrt())
     }
 }
+
+/// The vectors one assessment has embedded, so a sentence is embedded once however many
+/// policies (categories, topics, grounding, relevance) score it.
+#[derive(Default)]
+pub struct Memo(HashMap<String, Arc<Vec<f32>>>);
+
+impl Memo {
+    /// Vectors for `texts`, embedding (in one batch) only those not seen yet.
+    pub async fn vectors(
+        &mut self,
+        embed: &dyn Embed,
+        texts: &[String],
+    ) -> Result<Vec<Arc<Vec<f32>>>, String> {
+        let mut missing: Vec<String> = texts
+            .iter()
+            .filter(|t| !self.0.contains_key(*t))
+            .cloned()
+            .collect();
+        missing.sort();
+        missing.dedup();
+        if !missing.is_empty() {
+            let fresh = embed.embed(missing.clone()).await?;
+            if fresh.len() != missing.len() {
+                return Err(format!(
+                    "the embeddings model returned {} vectors for {} texts",
+                    fresh.len(),
+                    missing.len()
+                ));
+            }
+            for (t, v) in missing.into_iter().zip(fresh) {
+                self.0.insert(t, Arc::new(v));
+            }
+        }
+        texts
+            .iter()
+            .map(|t| {
+                self.0
+                    .get(t)
+                    .cloned()
+                    .ok_or_else(|| "an embedding went missing".to_string())
+            })
+            .collect()
+    }
+}

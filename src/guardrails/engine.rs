@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::classify::{self, ExemplarSet};
-use super::embed::{Embed, ExemplarCache};
+use super::embed::{ExemplarCache, Memo};
 use super::policy::{Category, DeniedTopic, FilterStrength, Policy, PolicyAction, Strength};
 use super::sensitive::{self, EntityType, SensitiveAction};
 use super::words::WordFilter;
@@ -218,7 +218,8 @@ pub struct Guardrail {
     custom: Vec<(String, Regex, SensitiveAction)>,
     categories: Vec<CategoryFilter>,
     topics: Vec<TopicFilter>,
-    embed: Option<Arc<dyn Embed>>,
+    /// Embeds texts (exemplars and sources cached); None when no policy scores by meaning.
+    cache: Option<Arc<ExemplarCache>>,
     digest: String,
 }
 
@@ -243,7 +244,7 @@ impl Guardrail {
     pub async fn compile(
         label: &str,
         policy: Policy,
-        cache: Option<&ExemplarCache>,
+        cache: Option<Arc<ExemplarCache>>,
     ) -> Result<Guardrail, String> {
         let words = WordFilter::new(&policy.word_filters.words, policy.word_filters.profanity);
         let entity_actions = policy.sensitive_information.actions();
@@ -255,7 +256,7 @@ impl Guardrail {
         }
         let mut categories = Vec::new();
         let mut topics = Vec::new();
-        let embed = if policy.needs_embeddings() {
+        let cache = if policy.needs_embeddings() {
             let cache = cache.ok_or_else(|| {
                 format!("guardrail {label} scores by meaning and needs an embeddings model")
             })?;
@@ -264,7 +265,7 @@ impl Guardrail {
                 categories.push(CategoryFilter {
                     category,
                     strength,
-                    set: embed_set(cache, texts.positive, texts.benign).await?,
+                    set: embed_set(&cache, texts.positive, texts.benign).await?,
                 });
             }
             let contrast = if policy.denied_topics.is_empty() {
@@ -279,19 +280,19 @@ impl Guardrail {
                 benign.extend(contrast.iter().cloned());
                 topics.push(TopicFilter {
                     topic: topic.clone(),
-                    set: embed_set(cache, positive, benign).await?,
+                    set: embed_set(&cache, positive, benign).await?,
                     threshold: topic.threshold.unwrap_or(classify::TOPIC_THRESHOLD),
                 });
             }
-            Some(cache.embedder().clone())
+            Some(cache)
         } else {
             None
         };
         let mut h = Sha256::new();
         h.update(ENGINE_VERSION.as_bytes());
         h.update(policy.to_toml().as_bytes());
-        if let Some(e) = &embed {
-            h.update(e.model().as_bytes());
+        if let Some(c) = &cache {
+            h.update(c.embedder().model().as_bytes());
         }
         Ok(Guardrail {
             label: label.to_string(),
@@ -301,7 +302,7 @@ impl Guardrail {
             custom,
             categories,
             topics,
-            embed,
+            cache,
             digest: hex::encode(h.finalize()),
         })
     }
@@ -495,26 +496,21 @@ impl Guardrail {
         source: Source,
         text: &str,
         spans: &[(usize, usize)],
+        memo: &mut Memo,
     ) -> Result<Vec<PolicyAssessment>, String> {
         if !self.scores_by_meaning(source) || spans.is_empty() {
             return Ok(self.semantic_rows_idle(source));
         }
-        let embed = self
-            .embed
+        let cache = self
+            .cache
             .as_ref()
             .ok_or("the guardrail has no embeddings model")?;
         let started = Instant::now();
-        let vecs = embed
-            .embed(
-                spans
-                    .iter()
-                    .map(|(s, e)| text[*s..*e].to_string())
-                    .collect(),
-            )
-            .await?;
-        if vecs.len() != spans.len() {
-            return Err(too_few(spans.len(), vecs.len()));
-        }
+        let texts: Vec<String> = spans
+            .iter()
+            .map(|(s, e)| text[*s..*e].to_string())
+            .collect();
+        let vecs = memo.vectors(cache.embedder().as_ref(), &texts).await?;
         let embed_us = started.elapsed().as_micros() as u64;
         let mut rows = Vec::new();
         let share = embed_us / self.model_rows(source) as u64;
@@ -608,14 +604,16 @@ impl Guardrail {
         &self,
         answer: &str,
         ctx: &ApplyContext,
+        memo: &mut Memo,
     ) -> Result<Vec<PolicyAssessment>, String> {
         let Some(g) = self.policy.grounding else {
             return Ok(Vec::new());
         };
-        let embed = self
-            .embed
+        let cache = self
+            .cache
             .as_ref()
             .ok_or("the guardrail has no embeddings model")?;
+        let embed = cache.embedder().as_ref();
         let mut rows = Vec::new();
         let spans = classify::pieces(answer);
         let sentences: Vec<String> = spans
@@ -635,20 +633,10 @@ impl Guardrail {
                     .iter()
                     .map(|(s, e)| source[*s..*e].to_string())
                     .collect();
-                let wanted = passages.len();
-                let source_vecs: Vec<Arc<Vec<f32>>> = embed
-                    .embed(passages)
-                    .await?
-                    .into_iter()
-                    .map(Arc::new)
-                    .collect();
-                let answer_vecs = embed.embed(sentences.clone()).await?;
-                if source_vecs.len() != wanted || answer_vecs.len() != sentences.len() {
-                    return Err(too_few(
-                        wanted + sentences.len(),
-                        source_vecs.len() + answer_vecs.len(),
-                    ));
-                }
+                // Sources (knowledge-base passages, documents) come back call after call:
+                // their vectors are cached like exemplars.
+                let source_vecs = cache.vectors(&passages).await?;
+                let answer_vecs = memo.vectors(embed, &sentences).await?;
                 let mut total = 0f32;
                 let mut weight = 0f32;
                 for ((sentence, v), (s, e)) in sentences.iter().zip(&answer_vecs).zip(&spans) {
@@ -684,16 +672,9 @@ impl Guardrail {
                     row.note = Some("no query given".into());
                 }
                 Some(query) if !sentences.is_empty() => {
-                    let mut texts = vec![query.clone(), answer.to_string()];
-                    texts.extend(sentences.iter().cloned());
-                    let wanted = texts.len();
-                    let vecs = embed.embed(texts).await?;
-                    if vecs.len() != wanted {
-                        return Err(too_few(wanted, vecs.len()));
-                    }
-                    let answer_vecs: Vec<Arc<Vec<f32>>> =
-                        vecs[1..].iter().cloned().map(Arc::new).collect();
-                    let score = classify::relevance(&vecs[0], &answer_vecs);
+                    let query_vec = memo.vectors(embed, std::slice::from_ref(query)).await?;
+                    let answer_vecs = memo.vectors(embed, &sentences).await?;
+                    let score = classify::relevance(&query_vec[0], &answer_vecs);
                     row.score = Some(score);
                     if score < threshold {
                         row.verdict = verdict_of(g.action, Source::Output);
@@ -719,9 +700,11 @@ impl Guardrail {
         let hits = self.deterministic(text);
         let mut rows = self.deterministic_rows(&hits, source, t.elapsed().as_micros() as u64);
         let spans = classify::pieces(text);
-        rows.extend(self.semantic(source, text, &spans).await?);
+        // One memo for the whole assessment: each sentence is embedded once.
+        let mut memo = Memo::default();
+        rows.extend(self.semantic(source, text, &spans, &mut memo).await?);
         if source == Source::Output {
-            rows.extend(self.grounding(text, ctx).await?);
+            rows.extend(self.grounding(text, ctx, &mut memo).await?);
             if self.policy.review.all_outputs {
                 let mut row =
                     PolicyAssessment::new(PolicyKind::Review, "all_outputs", PolicyAction::Review);
@@ -782,7 +765,7 @@ fn score_spans(
     mut row: PolicyAssessment,
     threshold: f32,
     spans: &[(usize, usize)],
-    vecs: &[Vec<f32>],
+    vecs: &[Arc<Vec<f32>>],
     score: impl Fn((usize, usize), &[f32]) -> (f32, String),
 ) -> PolicyAssessment {
     row.threshold = Some(threshold);
@@ -801,10 +784,6 @@ fn score_spans(
     }
     row.score = Some(best);
     row
-}
-
-fn too_few(wanted: usize, got: usize) -> String {
-    format!("the embeddings model returned {got} vectors for {wanted} texts")
 }
 
 async fn embed_set(

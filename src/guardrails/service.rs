@@ -64,7 +64,7 @@ impl Guardrails {
         if let Some(g) = self.lock().get(&key) {
             return Ok(g.clone());
         }
-        let compiled = Guardrail::compile(&label, resolved.policy, Some(&self.cache))
+        let compiled = Guardrail::compile(&label, resolved.policy, Some(self.cache.clone()))
             .await
             .map_err(|message| GuardrailError::Compile {
                 label: label.clone(),
