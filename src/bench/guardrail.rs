@@ -207,15 +207,27 @@ pub async fn run(runtime: Arc<Runtime>, args: &GuardrailBenchArgs) -> Result<i32
         let mut piece_start = 0;
         let t = Instant::now();
         let chars: Vec<(usize, char)> = answer.char_indices().collect();
+        let mut blocked = None;
         for chunk in chars.chunks(4) {
             let end = chunk.last().map_or(piece_start, |(i, c)| i + c.len_utf8());
-            // A block ends the stream; the bench text has no blocked content.
-            let _ = releaser
+            // A block ends the stream (as in the pipeline); the bench text should not.
+            if let Err(b) = releaser
                 .push(&answer[piece_start..end], false, &checks, &mut log)
-                .await;
+                .await
+            {
+                blocked = Some(b.reason);
+                break;
+            }
             piece_start = end;
         }
-        let _ = releaser.push("", true, &checks, &mut log).await;
+        if blocked.is_none() {
+            if let Err(b) = releaser.push("", true, &checks, &mut log).await {
+                blocked = Some(b.reason);
+            }
+        }
+        if let Some(reason) = &blocked {
+            bail!("the streaming bench text was blocked at byte {piece_start}: {reason}");
+        }
         let secs = t.elapsed().as_secs_f64();
         stream.push(serde_json::json!({
             "policies": label,

@@ -242,7 +242,7 @@ impl Check for GuardrailCheck {
         let floor = floor_char(text, released.saturating_sub(SCAN_BACK));
         from = from.max(floor);
         let window = &text[from..];
-        let pending = if end {
+        let mut pending = if end {
             text.len()
         } else {
             g.pending_start(window)
@@ -253,6 +253,13 @@ impl Check for GuardrailCheck {
         for h in &mut hits {
             h.start += from;
             h.end += from;
+        }
+        // Never release part of a value: a hit across the hold point is held from its start
+        // (it may still grow, so it is not masked yet).
+        for h in &hits {
+            if h.start < pending && h.end > pending && h.start >= released {
+                pending = h.start;
+            }
         }
         hits.retain(|h| h.end > released && h.end <= pending);
         let took = started.elapsed().as_micros() as u64;
@@ -475,6 +482,40 @@ fn json_safe(arguments: &str, start: usize, placeholder: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::json_safe;
+    use super::GuardrailCheck;
+    use crate::guardrails::engine::Guardrail;
+    use crate::guardrails::policy::Policy;
+    use crate::runtime::checks::{Check, DecisionLog};
+    use crate::runtime::release::Releaser;
+    use std::sync::Arc;
+
+    /// The custom-pattern hold (the last 64 characters) can fall inside a finished URL:
+    /// the URL is then held whole, never released in part (which would block the answer).
+    #[tokio::test]
+    async fn a_hold_point_inside_a_value_holds_the_whole_value() {
+        let policy = "name = \"p\"\n[sensitive_information]\nurl = \"anonymize\"\n\
+            [[sensitive_information.regex]]\nname = \"t\"\npattern = \"TCK-[0-9]{6}\"\n\
+            action = \"anonymize\"\n";
+        let g = Guardrail::compile("p", Policy::parse(policy, "t").unwrap(), None)
+            .await
+            .unwrap();
+        let checks: Vec<Arc<dyn Check>> = vec![Arc::new(GuardrailCheck::new(Arc::new(g), None))];
+        let text = "Please see https://docs.example.com/page/0476. After that, carry on with \
+            the rest of the steps in the usual order, as described.";
+        let mut r = Releaser::default();
+        let mut log = DecisionLog::default();
+        let mut shown = String::new();
+        let bytes: Vec<usize> = (1..=text.len()).filter(|i| text.is_char_boundary(*i)).collect();
+        let mut start = 0;
+        for end in bytes.chunks(3).filter_map(|c| c.last().copied()) {
+            let (out, _) = r.push(&text[start..end], false, &checks, &mut log).await.unwrap();
+            shown.push_str(&out);
+            start = end;
+        }
+        let (out, _) = r.push("", true, &checks, &mut log).await.unwrap();
+        shown.push_str(&out);
+        assert!(shown.starts_with("Please see {URL}. After that"), "{shown}");
+    }
 
     #[test]
     fn placeholders_keep_json_arguments_valid() {
