@@ -41,16 +41,17 @@ pub struct GuardrailBenchArgs {
     pub json: bool,
 }
 
-/// The policy with everything on that the timing runs use.
+/// The policy with everything on that the timing runs use (content filters at medium: at
+/// high, ordinary business text trips a filter now and then, which would end the stream).
 const ALL_POLICIES: &str = r#"
 name = "bench-all"
 [content_filters]
-hate = { input = "high", output = "high" }
-insults = { input = "high", output = "high" }
-sexual = { input = "high", output = "high" }
-violence = { input = "high", output = "high" }
-misconduct = { input = "high", output = "high" }
-prompt_attack = { input = "high", output = "high" }
+hate = { input = "medium", output = "medium" }
+insults = { input = "medium", output = "medium" }
+sexual = { input = "medium", output = "medium" }
+violence = { input = "medium", output = "medium" }
+misconduct = { input = "medium", output = "medium" }
+prompt_attack = { input = "medium", output = "medium" }
 [[denied_topics]]
 name = "investment advice"
 definition = "Recommendations about which stocks, bonds or crypto assets to buy or sell."
@@ -225,14 +226,15 @@ pub async fn run(runtime: Arc<Runtime>, args: &GuardrailBenchArgs) -> Result<i32
                 blocked = Some(b.reason);
             }
         }
-        if let Some(reason) = &blocked {
-            bail!("the streaming bench text was blocked at byte {piece_start}: {reason}");
-        }
+        // A block (a false positive on this ordinary text) ends the stream: the figures
+        // cover what was streamed, and the block is reported.
         let secs = t.elapsed().as_secs_f64();
+        let kib = piece_start.max(1) as f64 / 1024.0;
         stream.push(serde_json::json!({
             "policies": label,
-            "kb_per_s": answer.len() as f64 / 1024.0 / secs,
-            "ms_per_kb": secs * 1000.0 / (answer.len() as f64 / 1024.0),
+            "kb_per_s": kib / secs,
+            "ms_per_kb": secs * 1000.0 / kib,
+            "blocked_at": blocked.as_ref().map(|r| format!("byte {piece_start}: {r}")),
         }));
     }
 
@@ -357,10 +359,14 @@ fn print_report(report: &serde_json::Value, sizes: &[SizeFigures]) {
     println!("Streaming output check (10 KB in 4-byte pieces):");
     for s in report["streaming"].as_array().into_iter().flatten() {
         println!(
-            "  {:<14} {:>10.1} KB/s  {:>8.2} ms/KB",
+            "  {:<14} {:>10.1} KB/s  {:>8.2} ms/KB{}",
             s["policies"].as_str().unwrap_or(""),
             s["kb_per_s"].as_f64().unwrap_or(0.0),
-            s["ms_per_kb"].as_f64().unwrap_or(0.0)
+            s["ms_per_kb"].as_f64().unwrap_or(0.0),
+            s["blocked_at"]
+                .as_str()
+                .map(|b| format!("  (blocked at {b})"))
+                .unwrap_or_default()
         );
     }
     let pii = &report["pii"];
