@@ -400,11 +400,11 @@ async fn a_secret_split_across_pieces_never_reaches_the_caller_or_the_store() {
     // The live panel's events: output rows with the sensitive-information verdict.
     let last_output = events
         .iter()
-        .filter_map(|e| match e {
+        .rev()
+        .find_map(|e| match e {
             RunEvent::Guardrail { update, .. } if update.source == Source::Output => Some(update),
             _ => None,
         })
-        .last()
         .expect("guardrail updates reached the caller");
     assert_eq!(last_output.action, Some(FinalAction::Anonymized));
     assert!(last_output

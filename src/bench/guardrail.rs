@@ -239,8 +239,7 @@ pub async fn run(runtime: Arc<Runtime>, args: &GuardrailBenchArgs) -> Result<i32
     }
 
     // PII accuracy on a generated labelled corpus.
-    let corpus: Vec<(String, Vec<(EntityType, usize, usize)>)> =
-        (0..args.texts).map(|_| generate(&mut rng, 600)).collect();
+    let corpus: Vec<Labelled> = (0..args.texts).map(|_| generate(&mut rng, 600)).collect();
     let mut counts: std::collections::BTreeMap<String, Counts> = Default::default();
     let t = Instant::now();
     let mut found_all = Vec::new();
@@ -436,10 +435,7 @@ fn run_presidio(corpus: &std::path::Path) -> Result<serde_json::Value> {
 }
 
 /// Writes the corpus as compare.py reads it: code-point offsets.
-fn write_corpus(
-    path: &std::path::Path,
-    corpus: &[(String, Vec<(EntityType, usize, usize)>)],
-) -> Result<()> {
+fn write_corpus(path: &std::path::Path, corpus: &[Labelled]) -> Result<()> {
     let mut out = String::new();
     for (i, (text, gold)) in corpus.iter().enumerate() {
         let cp = |b: usize| text[..b].chars().count();
@@ -458,6 +454,9 @@ fn write_corpus(
     }
     std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))
 }
+
+/// A generated text and its sensitive values: (type, byte start, byte end).
+type Labelled = (String, Vec<(EntityType, usize, usize)>);
 
 const NAMES: &[&str] = &[
     "Alice", "Bruno", "Chen", "Dana", "Emeka", "Farah", "Goran", "Hana", "Ivan", "Jun",
@@ -480,7 +479,7 @@ const FILLER: &[&str] = &[
 
 /// A text of about `bytes` bytes: filler sentences with sensitive values between them,
 /// and the values' (type, byte start, byte end).
-fn generate(rng: &mut StdRng, bytes: usize) -> (String, Vec<(EntityType, usize, usize)>) {
+fn generate(rng: &mut StdRng, bytes: usize) -> Labelled {
     let mut text = String::new();
     let mut gold = Vec::new();
     while text.len() < bytes {

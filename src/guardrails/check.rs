@@ -365,7 +365,10 @@ impl Check for GuardrailCheck {
                 OutputDecision::Allow
             };
         }
-        let rows = match g.grounding(text, &ctx, &mut super::embed::Memo::default()).await {
+        let rows = match g
+            .grounding(text, &ctx, &mut super::embed::Memo::default())
+            .await
+        {
             Ok(rows) => rows,
             Err(e) => {
                 return OutputDecision::Block {
@@ -505,10 +508,15 @@ mod tests {
         let mut r = Releaser::default();
         let mut log = DecisionLog::default();
         let mut shown = String::new();
-        let bytes: Vec<usize> = (1..=text.len()).filter(|i| text.is_char_boundary(*i)).collect();
+        let bytes: Vec<usize> = (1..=text.len())
+            .filter(|i| text.is_char_boundary(*i))
+            .collect();
         let mut start = 0;
         for end in bytes.chunks(3).filter_map(|c| c.last().copied()) {
-            let (out, _) = r.push(&text[start..end], false, &checks, &mut log).await.unwrap();
+            let (out, _) = r
+                .push(&text[start..end], false, &checks, &mut log)
+                .await
+                .unwrap();
             shown.push_str(&out);
             start = end;
         }

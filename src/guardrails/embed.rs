@@ -132,7 +132,7 @@ fn encode(v: &[f32]) -> Vec<u8> {
 }
 
 fn decode(bytes: &[u8]) -> Option<Vec<f32>> {
-    (bytes.len() % 4 == 0 && !bytes.is_empty()).then(|| {
+    (bytes.len().is_multiple_of(4) && !bytes.is_empty()).then(|| {
         bytes
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))

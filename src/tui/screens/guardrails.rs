@@ -118,16 +118,17 @@ impl GuardrailsScreen {
                 return self.detail();
             }
             GuardMsg::List(Err(e)) => self.error = Some(e),
-            GuardMsg::Detail { name, result } => {
-                if self.list.get(self.selected).is_some_and(|e| e.name == name) {
-                    match result {
-                        Ok(revisions) => {
-                            self.revisions = revisions;
-                            self.revision = 0;
-                            return self.assess();
-                        }
-                        Err(e) => self.error = Some(e),
+            // Only the selected guardrail's answer counts (the selection may have moved on).
+            GuardMsg::Detail { name, result }
+                if self.list.get(self.selected).is_some_and(|e| e.name == name) =>
+            {
+                match result {
+                    Ok(revisions) => {
+                        self.revisions = revisions;
+                        self.revision = 0;
+                        return self.assess();
                     }
+                    Err(e) => self.error = Some(e),
                 }
             }
             GuardMsg::Sandbox { seq, result } if seq == self.seq => {
