@@ -85,6 +85,19 @@ async fn drive_the_binary_in_tmux() {
         s.contains("READY$")
     });
 
+    // A guardrail made with the CLI beforehand, attached from the TUI below.
+    let policy = dir.path().join("e2e.toml");
+    std::fs::write(
+        &policy,
+        "name = \"e2e\"\n[sensitive_information]\nemail = \"anonymize\"\n[word_filters]\nprofanity = true\n",
+    )
+    .unwrap();
+    common::strata(dir.path())
+        .args(["guardrail", "create", "--version", "--file"])
+        .arg(&policy)
+        .assert()
+        .success();
+
     let command = format!(
         "EDITOR='sed -i s/^/EDITED-/' STRATA_DATA_DIR={d}/data STRATA_CONFIG={d}/config.toml XDG_STATE_HOME={d}/state STRATA_CACHE_DIR={m} {bin}",
         d = dir.path().display(),
@@ -111,12 +124,34 @@ async fn drive_the_binary_in_tmux() {
         s.contains("parameters saved")
     });
 
-    // Ask and watch the answer arrive.
+    // Attach the guardrail (Ctrl-G): the status bar names it, the panel shows beside the
+    // chat at 100 columns.
+    tmux.send(&["C-g"]);
+    tmux.wait_for("the guardrail prompt", Duration::from_secs(10), |s| {
+        s.contains("Guardrail: NAME")
+    });
+    tmux.send(&["C-u", "e2e@1", "Enter"]);
+    tmux.wait_for("the attached guardrail", Duration::from_secs(20), |s| {
+        s.contains("guardrail: e2e@1") && s.contains("Guardrail")
+    });
+
+    // Ask and watch the answer arrive, with the panel's verdicts for it.
     tmux.send(&["Say hello in five words.", "Enter"]);
     let screen = tmux.wait_for("a finished answer", Duration::from_secs(120), |s| {
-        s.contains(" tok · ")
+        s.contains(" tok · ") && s.contains("─ answer") && s.contains("→")
     });
     assert!(screen.contains("Say hello in five words."));
+    assert!(screen.contains("sensitive"), "{screen}");
+
+    // F3: the guardrails screen lists it; F3 again is the chat.
+    tmux.send(&["F3"]);
+    tmux.wait_for("the guardrails screen", Duration::from_secs(10), |s| {
+        s.contains("e2e (1v)") && s.contains("Sandbox")
+    });
+    tmux.send(&["F3"]);
+    tmux.wait_for("the chat again", Duration::from_secs(10), |s| {
+        s.contains("Sessions")
+    });
 
     // Ask for something long and cancel it mid-way.
     tmux.send(&["C-t"]);
