@@ -988,11 +988,13 @@ fn store_guardrail(h: &Harness, toml: &str) {
 }
 
 /// Times vary from run to run, and embedding scores in their last digit from one CPU to
-/// another: snapshots show them as `N.Nms` and `S.SS`, with runs of spaces collapsed.
+/// another: snapshots show them as `N.Nms`, `N.Ns` and `S.SS`, with runs of spaces collapsed.
 fn redact_times(screen: &str) -> String {
     let times = regex::Regex::new(r"\d+(\.\d)? ?ms").unwrap();
     let scores = regex::Regex::new(r"\b\d\.\d\d\b").unwrap();
+    let seconds = regex::Regex::new(r"\b\d+\.\ds\b").unwrap();
     let timed = times.replace_all(screen, "N.Nms");
+    let timed = seconds.replace_all(&timed, "N.Ns");
     let redacted = scores.replace_all(&timed, "S.SS");
     // Figures of another width shift what follows them: compare with spaces collapsed.
     regex::Regex::new(" +")
