@@ -307,9 +307,12 @@ impl Check for GuardrailCheck {
                     boundary = u.max(released);
                 }
             }
-            let todo: Vec<(usize, usize)> = classify::pieces(&text[from..boundary])
+            // Whole sentences only: from the start of the one holding `released` (the
+            // deterministic window above may begin mid-sentence).
+            let sem_from = classify::sentence_start(text, released).min(boundary);
+            let todo: Vec<(usize, usize)> = classify::pieces(&text[sem_from..boundary])
                 .into_iter()
-                .map(|(s, e)| (s + from, e + from))
+                .map(|(s, e)| (s + sem_from, e + sem_from))
                 .filter(|(s, e)| !self.lock().scored.contains(&text[*s..*e]))
                 .collect();
             if !todo.is_empty() {

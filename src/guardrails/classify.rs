@@ -188,6 +188,40 @@ fn push_trimmed(text: &str, start: usize, end: usize, out: &mut Vec<(usize, usiz
     }
 }
 
+/// A piece as the embeddings model should read it: without the placeholders of masked
+/// values (`{EMAIL}`, `{TICKET}`).
+pub fn for_meaning(piece: &str) -> String {
+    static PLACEHOLDER: OnceLock<Option<Regex>> = OnceLock::new();
+    match PLACEHOLDER
+        .get_or_init(|| Regex::new(r"\{[A-Z][A-Z0-9_]{1,30}\}").ok())
+        .as_ref()
+    {
+        Some(re) if piece.contains('{') => re.replace_all(piece, "").into_owned(),
+        _ => piece.to_string(),
+    }
+}
+
+/// Where the sentence holding byte `pos` begins: just after the last sentence end (as
+/// `pieces` cuts) before it, or at the text's start.
+pub fn sentence_start(text: &str, pos: usize) -> usize {
+    let pos = pos.min(text.len());
+    let mut start = 0;
+    let mut iter = text[..pos].char_indices().peekable();
+    while let Some((i, c)) = iter.next() {
+        let end = i + c.len_utf8();
+        let next = iter
+            .peek()
+            .map(|(_, n)| *n)
+            .or_else(|| text[pos..].chars().next());
+        let terminal = matches!(c, '\n' | '。' | '！' | '？')
+            || matches!(c, '.' | '!' | '?') && next.is_none_or(char::is_whitespace);
+        if terminal {
+            start = end;
+        }
+    }
+    start
+}
+
 /// Where the unfinished sentence at the end of a streaming text begins (None when the
 /// text ends a sentence). Text before it can be scored now.
 pub fn unfinished_from(text: &str) -> Option<usize> {
@@ -273,4 +307,30 @@ pub fn relevance(query_vec: &[f32], answer_vecs: &[Arc<Vec<f32>>]) -> f32 {
         .map(|v| cosine(v, query_vec))
         .fold(0f32, f32::max);
     (best / 0.7).clamp(0.0, 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_and_sentence_starts_agree() {
+        let text = "Version 1.4.2 is out. It fixes the crash!\nNext line here";
+        let cut: Vec<&str> = pieces(text).iter().map(|(s, e)| &text[*s..*e]).collect();
+        assert_eq!(
+            cut,
+            [
+                "Version 1.4.2 is out.",
+                "It fixes the crash!",
+                "Next line here"
+            ]
+        );
+        assert_eq!(sentence_start(text, 10), 0, "1.4.2 is not a sentence end");
+        assert_eq!(sentence_start(text, 30), 21);
+        assert_eq!(sentence_start(text, text.len()), 42);
+        assert_eq!(unfinished_from(text), Some(42));
+        // A final "." may still be a decimal point: the sentence ends with what follows it.
+        assert_eq!(unfinished_from("Done."), Some(0));
+        assert_eq!(unfinished_from("Done. "), None);
+    }
 }

@@ -506,10 +506,17 @@ impl Guardrail {
             .as_ref()
             .ok_or("the guardrail has no embeddings model")?;
         let started = Instant::now();
-        let texts: Vec<String> = spans
+        // Placeholders of masked values (`{CREDIT_CARD}`) say nothing about meaning and pull
+        // sentences towards fraud exemplars: they are left out, and a piece with nothing
+        // else is not scored.
+        let kept: Vec<((usize, usize), String)> = spans
             .iter()
-            .map(|(s, e)| text[*s..*e].to_string())
+            .map(|(s, e)| ((*s, *e), classify::for_meaning(&text[*s..*e])))
+            .filter(|(_, t)| t.chars().filter(|c| c.is_alphabetic()).count() >= 3)
             .collect();
+        let spans: Vec<(usize, usize)> = kept.iter().map(|(s, _)| *s).collect();
+        let spans = spans.as_slice();
+        let texts: Vec<String> = kept.into_iter().map(|(_, t)| t).collect();
         let vecs = memo.vectors(cache.embedder().as_ref(), &texts).await?;
         let embed_us = started.elapsed().as_micros() as u64;
         let mut rows = Vec::new();
