@@ -89,22 +89,10 @@ impl GuardrailCheck {
     fn note_output(&self, rows: Vec<PolicyAssessment>, action: Option<FinalAction>) {
         let all = {
             let mut state = self.lock();
-            for row in rows {
-                let key = (row.policy, row.name.clone());
-                match state.output_rows.get_mut(&key) {
-                    Some(r) => r.merge(row),
-                    None => {
-                        state.output_rows.insert(key, row);
-                    }
-                }
-            }
+            merge_rows(&mut state.output_rows, rows);
             state.output_rows.values().cloned().collect()
         };
         self.send(Source::Output, all, action);
-    }
-
-    fn reason(&self, row: &PolicyAssessment) -> String {
-        row.describe()
     }
 }
 
@@ -142,17 +130,6 @@ impl Check for GuardrailCheck {
         let mut rows: BTreeMap<(PolicyKind, String), PolicyAssessment> = BTreeMap::new();
         let mut masked = 0usize;
         let mut blocked: Option<String> = None;
-        let mut merge = |found: Vec<PolicyAssessment>| {
-            for row in found {
-                let key = (row.policy, row.name.clone());
-                match rows.get_mut(&key) {
-                    Some(r) => r.merge(row),
-                    None => {
-                        rows.insert(key, row);
-                    }
-                }
-            }
-        };
         for m in request.messages[..last_user]
             .iter_mut()
             .filter(|m| matches!(m.role, Role::User | Role::Tool))
@@ -184,7 +161,7 @@ impl Check for GuardrailCheck {
                     };
                 }
             };
-            merge(assessment.assessments);
+            merge_rows(&mut rows, assessment.assessments);
             match assessment.action {
                 FinalAction::Blocked => {
                     blocked = assessment.blocked_by;
@@ -341,10 +318,10 @@ impl Check for GuardrailCheck {
                     if row.verdict == Verdict::Blocked {
                         self.note_output(Vec::new(), Some(FinalAction::Blocked));
                         return OutputDecision::Block {
-                            reason: self.reason(&row),
+                            reason: row.describe(),
                         };
                     }
-                    self.lock().review.get_or_insert(self.reason(&row));
+                    self.lock().review.get_or_insert(row.describe());
                 }
             } else if end {
                 self.note_output(g.semantic_rows_idle(Source::Output), None);
@@ -389,10 +366,10 @@ impl Check for GuardrailCheck {
             if row.verdict == Verdict::Blocked {
                 self.note_output(Vec::new(), Some(FinalAction::Blocked));
                 return OutputDecision::Block {
-                    reason: self.reason(row),
+                    reason: row.describe(),
                 };
             }
-            self.lock().review.get_or_insert(self.reason(row));
+            self.lock().review.get_or_insert(row.describe());
         }
         if g.policy.review.all_outputs {
             self.lock()
@@ -447,6 +424,22 @@ impl Check for GuardrailCheck {
             OutputDecision::Allow
         } else {
             OutputDecision::Mask(spans)
+        }
+    }
+}
+
+/// Rows of the same policy merged into one (strongest verdict, best score, items added).
+fn merge_rows(
+    into: &mut BTreeMap<(PolicyKind, String), PolicyAssessment>,
+    rows: Vec<PolicyAssessment>,
+) {
+    for row in rows {
+        let key = (row.policy, row.name.clone());
+        match into.get_mut(&key) {
+            Some(r) => r.merge(row),
+            None => {
+                into.insert(key, row);
+            }
         }
     }
 }

@@ -202,6 +202,12 @@ struct CategoryFilter {
     set: ExemplarSet,
 }
 
+/// A model-based policy: a content category or a denied topic.
+enum Filter<'a> {
+    Category(&'a CategoryFilter),
+    Topic(&'a TopicFilter),
+}
+
 struct TopicFilter {
     topic: DeniedTopic,
     set: ExemplarSet,
@@ -322,10 +328,33 @@ impl Guardrail {
 
     /// Whether any policy scores by meaning in this direction.
     pub fn scores_by_meaning(&self, source: Source) -> bool {
-        self.categories
-            .iter()
-            .any(|c| strength_for(c.strength, source) != Strength::None)
-            || self.topics.iter().any(|t| topic_on(&t.topic, source))
+        !self.active_filters(source).is_empty()
+    }
+
+    /// The content filters and denied topics on for a direction, each with its row as it
+    /// stands before anything is scored (name, action, threshold). One list serves the
+    /// scoring, the idle rows the panel shows, and the share of the embedding time.
+    fn active_filters(&self, source: Source) -> Vec<(PolicyAssessment, Filter<'_>)> {
+        let mut out = Vec::new();
+        for c in &self.categories {
+            let strength = strength_for(c.strength, source);
+            if let Some(threshold) = classify::category_threshold(c.category, strength) {
+                let mut row = PolicyAssessment::new(
+                    PolicyKind::ContentFilter,
+                    c.category.as_str(),
+                    c.strength.action,
+                );
+                row.threshold = Some(threshold);
+                out.push((row, Filter::Category(c)));
+            }
+        }
+        for t in self.topics.iter().filter(|t| topic_on(&t.topic, source)) {
+            let mut row =
+                PolicyAssessment::new(PolicyKind::DeniedTopic, &t.topic.name, t.topic.action);
+            row.threshold = Some(t.threshold);
+            out.push((row, Filter::Topic(t)));
+        }
+        out
     }
 
     /// Whether answers wait for their end (review or grounding): nothing is released early.
@@ -471,8 +500,13 @@ impl Guardrail {
             };
             let mut row = PolicyAssessment::new(kind, name, action);
             row.time_us = took;
+            // A row that matched shows the strongest action of its hits.
+            let mut strongest: Option<PolicyAction> = None;
             for h in hits.iter().filter(|h| h.policy == kind) {
                 row.verdict = row.verdict.max(verdict_of(h.action, source));
+                if strongest.is_none_or(|a| strength(h.action) > strength(a)) {
+                    strongest = Some(h.action);
+                }
                 row.items.push(Item {
                     start: h.start,
                     end: h.end,
@@ -480,9 +514,7 @@ impl Guardrail {
                     score: None,
                 });
             }
-            if row.verdict > Verdict::Pass {
-                row.action = row_action(&row, hits, kind);
-            }
+            row.action = strongest.unwrap_or(action);
             rows.push(row);
         }
         rows
@@ -498,8 +530,9 @@ impl Guardrail {
         spans: &[(usize, usize)],
         memo: &mut Memo,
     ) -> Result<Vec<PolicyAssessment>, String> {
-        if !self.scores_by_meaning(source) || spans.is_empty() {
-            return Ok(self.semantic_rows_idle(source));
+        let active = self.active_filters(source);
+        if active.is_empty() || spans.is_empty() {
+            return Ok(active.into_iter().map(|(row, _)| row).collect());
         }
         let cache = self
             .cache
@@ -519,48 +552,28 @@ impl Guardrail {
         let texts: Vec<String> = kept.into_iter().map(|(_, t)| t).collect();
         let vecs = memo.vectors(cache.embedder().as_ref(), &texts).await?;
         let embed_us = started.elapsed().as_micros() as u64;
+        let share = embed_us / active.len() as u64;
         let mut rows = Vec::new();
-        let share = embed_us / self.model_rows(source) as u64;
-        for c in &self.categories {
-            let strength = strength_for(c.strength, source);
-            let Some(threshold) = classify::category_threshold(c.category, strength) else {
-                continue;
+        for (row, filter) in active {
+            let t = Instant::now();
+            let mut row = match filter {
+                Filter::Category(c) => score_spans(row, spans, &vecs, |(s, e), v| {
+                    let sim = c.set.similarity(v);
+                    let label = c.set.positive_texts.get(sim.nearest).cloned();
+                    let heuristic = (c.category == Category::PromptAttack)
+                        .then(|| classify::attack_heuristic(&text[s..e]))
+                        .flatten();
+                    match heuristic {
+                        Some((h, _, _)) if h > sim.score => (h, "attack phrasing".into()),
+                        _ => (sim.score, label.unwrap_or_default()),
+                    }
+                }),
+                Filter::Topic(topic) => score_spans(row, spans, &vecs, |_, v| {
+                    (topic.set.similarity(v).score, topic.topic.name.clone())
+                }),
             };
-            let t = Instant::now();
-            let row = PolicyAssessment::new(
-                PolicyKind::ContentFilter,
-                c.category.as_str(),
-                c.strength.action,
-            );
-            let mut row = score_spans(row, threshold, spans, &vecs, |(s, e), v| {
-                let sim = c.set.similarity(v);
-                let label = c.set.positive_texts.get(sim.nearest).cloned();
-                let heuristic = (c.category == Category::PromptAttack)
-                    .then(|| classify::attack_heuristic(&text[s..e]))
-                    .flatten();
-                match heuristic {
-                    Some((h, _, _)) if h > sim.score => (h, "attack phrasing".into()),
-                    _ => (sim.score, label.unwrap_or_default()),
-                }
-            });
             if !row.items.is_empty() {
-                row.verdict = verdict_of(c.strength.action, source);
-            }
-            row.time_us = share + t.elapsed().as_micros() as u64;
-            rows.push(row);
-        }
-        for topic in self.topics.iter().filter(|t| topic_on(&t.topic, source)) {
-            let t = Instant::now();
-            let row = PolicyAssessment::new(
-                PolicyKind::DeniedTopic,
-                &topic.topic.name,
-                topic.topic.action,
-            );
-            let mut row = score_spans(row, topic.threshold, spans, &vecs, |_, v| {
-                (topic.set.similarity(v).score, topic.topic.name.clone())
-            });
-            if !row.items.is_empty() {
-                row.verdict = verdict_of(topic.topic.action, source);
+                row.verdict = verdict_of(row.action, source);
             }
             row.time_us = share + t.elapsed().as_micros() as u64;
             rows.push(row);
@@ -568,42 +581,12 @@ impl Guardrail {
         Ok(rows)
     }
 
-    fn model_rows(&self, source: Source) -> usize {
-        let n = self
-            .categories
-            .iter()
-            .filter(|c| strength_for(c.strength, source) != Strength::None)
-            .count()
-            + self
-                .topics
-                .iter()
-                .filter(|t| topic_on(&t.topic, source))
-                .count();
-        n.max(1)
-    }
-
     /// The model-based rows before anything was scored (so the panel lists them).
     pub fn semantic_rows_idle(&self, source: Source) -> Vec<PolicyAssessment> {
-        let mut rows = Vec::new();
-        for c in &self.categories {
-            let strength = strength_for(c.strength, source);
-            if let Some(threshold) = classify::category_threshold(c.category, strength) {
-                let mut row = PolicyAssessment::new(
-                    PolicyKind::ContentFilter,
-                    c.category.as_str(),
-                    c.strength.action,
-                );
-                row.threshold = Some(threshold);
-                rows.push(row);
-            }
-        }
-        for t in self.topics.iter().filter(|t| topic_on(&t.topic, source)) {
-            let mut row =
-                PolicyAssessment::new(PolicyKind::DeniedTopic, &t.topic.name, t.topic.action);
-            row.threshold = Some(t.threshold);
-            rows.push(row);
-        }
-        rows
+        self.active_filters(source)
+            .into_iter()
+            .map(|(row, _)| row)
+            .collect()
     }
 
     /// Grounding of `answer` in the sources and its relevance to the query (outputs).
@@ -767,15 +750,14 @@ impl Guardrail {
 }
 
 /// Scores each span with `score` (its score and the label of what it matched): the row's
-/// score is the best, its items the spans at or above `threshold`.
+/// score is the best, its items the spans at or above the row's threshold.
 fn score_spans(
     mut row: PolicyAssessment,
-    threshold: f32,
     spans: &[(usize, usize)],
     vecs: &[Arc<Vec<f32>>],
     score: impl Fn((usize, usize), &[f32]) -> (f32, String),
 ) -> PolicyAssessment {
-    row.threshold = Some(threshold);
+    let threshold = row.threshold.unwrap_or(f32::INFINITY);
     let mut best = 0f32;
     for (span, v) in spans.iter().zip(vecs) {
         let (s, label) = score(*span, v);
@@ -831,22 +813,6 @@ fn verdict_of(action: PolicyAction, source: Source) -> Verdict {
         (PolicyAction::Block, _) | (PolicyAction::Review, Source::Input) => Verdict::Blocked,
         (PolicyAction::Review, Source::Output) => Verdict::NeedsReview,
         (PolicyAction::Anonymize, _) => Verdict::Anonymized,
-    }
-}
-
-/// The action shown on a row that matched: the strongest of its hits'.
-fn row_action(_row: &PolicyAssessment, hits: &[Hit], kind: PolicyKind) -> PolicyAction {
-    let acts: Vec<PolicyAction> = hits
-        .iter()
-        .filter(|h| h.policy == kind)
-        .map(|h| h.action)
-        .collect();
-    if acts.contains(&PolicyAction::Block) {
-        PolicyAction::Block
-    } else if acts.contains(&PolicyAction::Review) {
-        PolicyAction::Review
-    } else {
-        PolicyAction::Anonymize
     }
 }
 
