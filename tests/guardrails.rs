@@ -324,6 +324,57 @@ async fn with_guardrail(rt: Arc<strata::runtime::Runtime>, toml: &str) -> Guardr
     g
 }
 
+/// A session on a scripted server that streams `pieces`, guarded by `policy` (stored and
+/// frozen as version 1) under `reference`.
+struct Guarded {
+    _dir: tempfile::TempDir,
+    rt: Arc<strata::runtime::Runtime>,
+    o: Orchestrator,
+    session: strata::store::Id,
+}
+
+async fn guarded(pieces: &[&str], policy: &str, reference: &str) -> Guarded {
+    let url = common::scripted::start(
+        pieces.iter().map(|p| p.to_string()).collect(),
+        common::scripted::Ending::Finished,
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = Arc::new(common::runtime(dir.path(), common::scripted::config(&url)).await);
+    with_guardrail(rt.clone(), policy).await;
+    let o = Orchestrator::new(rt.clone()).unwrap();
+    let mut agent = AgentConfig::default_for("scripted/model");
+    agent.guardrail = Some(reference.into());
+    let session = o.sessions.create_with(agent).unwrap().id;
+    Guarded {
+        _dir: dir,
+        rt,
+        o,
+        session,
+    }
+}
+
+impl Guarded {
+    /// Asks `question`; returns how the turn ended and every event it reported.
+    async fn ask(&self, question: &str) -> (strata::orchestrator::TurnOutcome, Vec<RunEvent>) {
+        let turn = Turn::new(self.session, TurnInput::Ask(question.into()), Caller::Cli);
+        let mut events = Vec::new();
+        let outcome = self.o.run_turn(turn, |e| events.push(e)).await.unwrap();
+        (outcome, events)
+    }
+}
+
+/// The answer text the caller was shown.
+fn shown(events: &[RunEvent]) -> String {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::TextDelta { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
 const SECRETS: &str = r#"
 name = "secrets"
 blocked_output_message = "Withheld."
@@ -337,33 +388,20 @@ words = ["frobnicate"]
 
 #[tokio::test]
 async fn a_secret_split_across_pieces_never_reaches_the_caller_or_the_store() {
-    let url = common::scripted::start(
-        vec![
-            "Sure, write to ja".into(),
-            "ne.doe@exam".into(),
-            "ple.com or pay with 4111 11".into(),
-            "11 1111 1111 today.".into(),
+    let g = guarded(
+        &[
+            "Sure, write to ja",
+            "ne.doe@exam",
+            "ple.com or pay with 4111 11",
+            "11 1111 1111 today.",
         ],
-        common::scripted::Ending::Finished,
+        SECRETS,
+        "secrets@1",
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let rt = Arc::new(common::runtime(dir.path(), common::scripted::config(&url)).await);
-    with_guardrail(rt.clone(), SECRETS).await;
-    let o = Orchestrator::new(rt.clone()).unwrap();
-    let mut agent = AgentConfig::default_for("scripted/model");
-    agent.guardrail = Some("secrets@1".into());
-    let session = o.sessions.create_with(agent).unwrap();
-    let turn = Turn::new(session.id, TurnInput::Ask("contact?".into()), Caller::Cli);
-    let mut events = Vec::new();
-    let outcome = o.run_turn(turn, |e| events.push(e)).await.unwrap();
-    let shown: String = events
-        .iter()
-        .filter_map(|e| match e {
-            RunEvent::TextDelta { text, .. } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect();
+    let (o, rt) = (&g.o, &g.rt);
+    let (outcome, events) = g.ask("contact?").await;
+    let shown = shown(&events);
     assert_eq!(
         shown,
         "Sure, write to {EMAIL} or pay with {CREDIT_CARD} today."
@@ -378,7 +416,7 @@ async fn a_secret_split_across_pieces_never_reaches_the_caller_or_the_store() {
         }
     }
     assert!(outcome.error.is_none());
-    let stored = o.sessions.messages(session.id).unwrap();
+    let stored = o.sessions.messages(g.session).unwrap();
     assert_eq!(stored[1].content, shown, "stored masked");
     // The step and the record keep the intervention.
     let steps = o.runs.steps(outcome.run).unwrap();
@@ -415,58 +453,30 @@ async fn a_secret_split_across_pieces_never_reaches_the_caller_or_the_store() {
 
 #[tokio::test]
 async fn blocked_output_and_input_carry_the_policy_and_its_message() {
-    let url = common::scripted::start(
-        vec!["Fine. Just frob".into(), "nicate it and go.".into()],
-        common::scripted::Ending::Finished,
+    let g = guarded(
+        &["Fine. Just frob", "nicate it and go."],
+        SECRETS,
+        "secrets",
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let rt = Arc::new(common::runtime(dir.path(), common::scripted::config(&url)).await);
-    with_guardrail(rt.clone(), SECRETS).await;
-    let o = Orchestrator::new(rt.clone()).unwrap();
-    let mut agent = AgentConfig::default_for("scripted/model");
-    agent.guardrail = Some("secrets".into());
-    let session = o.sessions.create_with(agent).unwrap();
-    let mut events = Vec::new();
-    let outcome = o
-        .run_turn(
-            Turn::new(session.id, TurnInput::Ask("how?".into()), Caller::Cli),
-            |e| events.push(e),
-        )
-        .await
-        .unwrap();
+    let o = &g.o;
+    let (outcome, events) = g.ask("how?").await;
     let error = outcome.error.unwrap();
     assert_eq!(error.kind, RunErrorKind::Blocked);
     assert!(error.message.starts_with("Withheld."), "{}", error.message);
     assert!(error.message.contains("word filter"), "{}", error.message);
-    let shown: String = events
-        .iter()
-        .filter_map(|e| match e {
-            RunEvent::TextDelta { text, .. } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect();
+    let shown = shown(&events);
     assert!(
         !shown.contains("frob"),
         "the blocked word never shows: {shown:?}"
     );
-    let stored = o.sessions.messages(session.id).unwrap();
+    let stored = o.sessions.messages(g.session).unwrap();
     assert_eq!(stored[1].status, MessageStatus::Blocked);
     assert!(!stored[1].content.contains("frob"));
     assert!(stored[1].note.as_deref().unwrap().contains("word filter"));
 
     // Input: an AWS key is blocked before the model; the question is marked blocked.
-    let outcome = o
-        .run_turn(
-            Turn::new(
-                session.id,
-                TurnInput::Ask("use AKIAIOSFODNN7EXAMPLE".into()),
-                Caller::Cli,
-            ),
-            |_| {},
-        )
-        .await
-        .unwrap();
+    let (outcome, _) = g.ask("use AKIAIOSFODNN7EXAMPLE").await;
     let error = outcome.error.unwrap();
     assert_eq!(error.kind, RunErrorKind::Blocked);
     assert!(
@@ -474,7 +484,7 @@ async fn blocked_output_and_input_carry_the_policy_and_its_message() {
         "{}",
         error.message
     );
-    let stored = o.sessions.messages(session.id).unwrap();
+    let stored = o.sessions.messages(g.session).unwrap();
     let question = stored
         .iter()
         .rev()
@@ -485,30 +495,10 @@ async fn blocked_output_and_input_carry_the_policy_and_its_message() {
 
 #[tokio::test]
 async fn review_holds_the_answer_until_approved() {
-    let url = common::scripted::start(
-        vec!["The answer ".into(), "is 42.".into()],
-        common::scripted::Ending::Finished,
-    )
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let rt = Arc::new(common::runtime(dir.path(), common::scripted::config(&url)).await);
-    with_guardrail(
-        rt.clone(),
-        "name = \"reviewed\"\n[review]\nall_outputs = true\n",
-    )
-    .await;
-    let o = Orchestrator::new(rt.clone()).unwrap();
-    let mut agent = AgentConfig::default_for("scripted/model");
-    agent.guardrail = Some("reviewed".into());
-    let session = o.sessions.create_with(agent).unwrap();
-    let mut events = Vec::new();
-    let outcome = o
-        .run_turn(
-            Turn::new(session.id, TurnInput::Ask("q".into()), Caller::Cli),
-            |e| events.push(e),
-        )
-        .await
-        .unwrap();
+    let review = "name = \"reviewed\"\n[review]\nall_outputs = true\n";
+    let g = guarded(&["The answer ", "is 42."], review, "reviewed").await;
+    let (o, rt) = (&g.o, &g.rt);
+    let (outcome, events) = g.ask("q").await;
     assert!(outcome.error.is_none());
     assert!(outcome.review.is_some());
     assert!(
@@ -521,10 +511,10 @@ async fn review_holds_the_answer_until_approved() {
     assert_eq!(outcome.answer.content, "The answer is 42.");
     // Not history until approved.
     assert!(!outcome.answer.status.is_history());
-    let approved = o.review(session.id, outcome.answer.id, true).unwrap();
+    let approved = o.review(g.session, outcome.answer.id, true).unwrap();
     assert_eq!(approved.status, MessageStatus::Complete);
     assert!(
-        o.review(session.id, outcome.answer.id, true).is_err(),
+        o.review(g.session, outcome.answer.id, true).is_err(),
         "only once"
     );
     let rec = rt
