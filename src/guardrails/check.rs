@@ -219,14 +219,12 @@ impl Check for GuardrailCheck {
         let floor = floor_char(text, released.saturating_sub(SCAN_BACK));
         from = from.max(floor);
         let window = &text[from..];
+        let (mut hits, held) = g.scan(window, !end);
         let mut pending = if end {
             text.len()
         } else {
-            g.pending_start(window)
-                .map_or(text.len(), |p| p + from)
-                .max(released)
+            held.map_or(text.len(), |p| p + from).max(released)
         };
-        let mut hits = g.deterministic(window);
         for h in &mut hits {
             h.start += from;
             h.end += from;

@@ -368,6 +368,12 @@ impl Guardrail {
 
     /// Filtered words and sensitive values in `text`, each with its action.
     pub fn deterministic(&self, text: &str) -> Vec<Hit> {
+        self.scan(text, false).0
+    }
+
+    /// The hits of `text` and, for a streamed text (`streaming`), where a word or value may
+    /// still be arriving at its end (hold from there). One pass of the detectors serves both.
+    pub fn scan(&self, text: &str, streaming: bool) -> (Vec<Hit>, Option<usize>) {
         let mut hits = Vec::new();
         if let Some(words) = &self.words {
             let action = self.policy.word_filters.action;
@@ -384,8 +390,13 @@ impl Guardrail {
                 placeholder: "{WORD}".into(),
             }));
         }
+        let found = if !self.entity_actions.is_empty() || streaming && !self.custom.is_empty() {
+            sensitive::find(text)
+        } else {
+            Vec::new()
+        };
         if !self.entity_actions.is_empty() {
-            for f in sensitive::find(text) {
+            for f in &found {
                 if let Some((_, a)) = self.entity_actions.iter().find(|(e, _)| *e == f.entity) {
                     hits.push(Hit {
                         policy: PolicyKind::SensitiveInformation,
@@ -425,11 +436,17 @@ impl Guardrail {
                 _ => kept.push(h),
             }
         }
-        kept
+        let pending = if streaming {
+            self.pending_start(text, &found)
+        } else {
+            None
+        };
+        (kept, pending)
     }
 
-    /// Where a value or word may still be arriving at the end of a streamed `text`.
-    pub fn pending_start(&self, text: &str) -> Option<usize> {
+    /// Where a value or word may still be arriving at the end of a streamed `text` whose
+    /// sensitive findings are `found`.
+    fn pending_start(&self, text: &str, found: &[sensitive::Finding]) -> Option<usize> {
         let mut start: Option<usize> = None;
         let mut earliest = |i: Option<usize>| {
             if let Some(i) = i {
@@ -440,7 +457,7 @@ impl Guardrail {
             earliest(w.pending_start(text));
         }
         if !self.entity_actions.is_empty() || !self.custom.is_empty() {
-            earliest(sensitive::pending_start(text));
+            earliest(sensitive::pending_from(text, found));
         }
         // A custom pattern may hold spaces or any script: keep its longest plausible match
         // (`CUSTOM_HOLD` characters) back until more text shows whether it matches.
