@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod guardrails;
+pub mod knowledge;
 pub mod orchestrator;
 pub mod runtime;
 pub mod sessions;

@@ -112,6 +112,13 @@ pub struct ChatMessage {
     /// Why a guardrail blocked the message or held it for review (which policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The knowledge-base passages the answer was grounded in, numbered as the model saw
+    /// them; `cited` marks those its citations point at.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<crate::knowledge::SourceRef>,
+    /// Citation numbers in the answer that matched no retrieved passage (dropped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped_citations: Vec<u32>,
     pub created_us: u64,
 }
 
@@ -131,6 +138,8 @@ impl ChatMessage {
             run_id: None,
             record_id: None,
             note: None,
+            sources: Vec::new(),
+            dropped_citations: Vec::new(),
             created_us: now_micros(),
         }
     }

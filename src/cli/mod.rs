@@ -3,6 +3,7 @@
 
 mod guardrail;
 mod invoke;
+mod kb;
 mod models;
 mod progress;
 mod sessions;
@@ -71,6 +72,9 @@ pub enum Command {
     /// Guardrails: create from a policy file, version, diff, export, apply to a text.
     #[command(subcommand)]
     Guardrail(guardrail::GuardrailCommand),
+    /// Knowledge bases: create from folders, files and URLs, sync, query, ask with citations.
+    #[command(subcommand)]
+    Kb(kb::KbCommand),
     /// Measure performance.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -243,6 +247,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);
             let guardrails = crate::guardrails::Guardrails::new(runtime);
             guardrail::run(&guardrails, cmd).await
+        }
+        Some(Command::Kb(cmd)) => {
+            let runtime = std::sync::Arc::new(Runtime::open(paths)?);
+            kb::run(runtime, cmd).await
         }
         Some(Command::Sessions(cmd)) => {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);

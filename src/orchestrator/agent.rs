@@ -26,6 +26,9 @@ pub struct AgentConfig {
     /// Knowledge bases whose passages ground the answers, by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub knowledge_bases: Vec<String>,
+    /// Passages retrieved per question from the knowledge bases (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knowledge_top_k: Option<usize>,
     /// The guardrail (NAME or NAME@VERSION) whose checks apply to every call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrail: Option<String>,
@@ -46,6 +49,7 @@ impl AgentConfig {
             },
             tools: Vec::new(),
             knowledge_bases: Vec::new(),
+            knowledge_top_k: None,
             guardrail: None,
             max_turns: None,
         }

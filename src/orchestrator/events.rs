@@ -90,6 +90,11 @@ pub enum RunEvent {
         prompt: Option<ChatMessage>,
         answer: ChatMessage,
     },
+    /// The knowledge-base passages this answer is grounded in (before any text).
+    Retrieved {
+        answer: Id,
+        sources: Vec<crate::knowledge::SourceRef>,
+    },
     /// Answer text released by every check.
     TextDelta { answer: Id, text: String },
     /// The model asked for a tool (after the checks on its arguments).

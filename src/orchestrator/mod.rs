@@ -20,6 +20,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use crate::guardrails::{Guardrail, GuardrailCheck, GuardrailUpdate, Guardrails};
+use crate::knowledge::cite::{self, SourceRef, DEFAULT_TOP_K};
+use crate::knowledge::retrieve::Query;
+use crate::knowledge::Knowledge;
 use crate::runtime::checks::{Action, Checks};
 use crate::runtime::context::{CallContext, CallIds, Caller};
 use crate::runtime::invoke::{InvokeError, InvokeRequest, InvokeResponse};
@@ -128,6 +131,7 @@ pub struct Orchestrator {
     pub sessions: SessionStore,
     pub runs: RunStore,
     pub guardrails: Arc<Guardrails>,
+    pub knowledge: Arc<Knowledge>,
 }
 
 impl Orchestrator {
@@ -143,6 +147,7 @@ impl Orchestrator {
         }
         Ok(Orchestrator {
             guardrails: Arc::new(Guardrails::new(runtime.clone())),
+            knowledge: Arc::new(Knowledge::new(runtime.clone())),
             runtime,
             sessions,
             runs,
@@ -231,6 +236,35 @@ impl Orchestrator {
                 ))
             })?),
         };
+        // Knowledge bases: the passages for the newest question, retrieved before anything
+        // is stored (a base that cannot be searched stops the turn, like a guardrail).
+        let retrieved = if agent.knowledge_bases.is_empty() {
+            None
+        } else {
+            let question = prompt
+                .as_ref()
+                .map(|p| p.content.clone())
+                .or_else(|| {
+                    history
+                        .iter()
+                        .rev()
+                        .find(|m| m.role == Role::User)
+                        .map(|m| m.content.clone())
+                })
+                .unwrap_or_default();
+            let query = Query::new(question, agent.knowledge_top_k.unwrap_or(DEFAULT_TOP_K));
+            let hits = self
+                .knowledge
+                .retrieve(&agent.knowledge_bases, &query)
+                .await
+                .map_err(|e| {
+                    TurnError::BadInput(format!(
+                        "the session's knowledge bases cannot be searched: {e}"
+                    ))
+                })?;
+            Some(hits)
+        };
+        let mut sources = retrieved.as_deref().map(cite::sources);
         let mut answer = ChatMessage::new(Role::Assistant, "");
         answer.id = turn.answer_id;
         answer.model = Some(agent.model.clone());
@@ -268,6 +302,12 @@ impl Orchestrator {
                     prompt,
                     answer: answer.clone(),
                 });
+                if let Some(sources) = &sources {
+                    emit(RunEvent::Retrieved {
+                        answer: answer.id,
+                        sources: sources.clone(),
+                    });
+                }
                 let conversation: Vec<_> = history
                     .iter()
                     .filter(|m| {
@@ -285,12 +325,17 @@ impl Orchestrator {
                     emit: &mut emit,
                     state: &mut state,
                     guardrail: guardrail.clone(),
+                    grounding: sources.as_deref(),
                 };
                 driver.drive(conversation).await;
             }
             Err(e) => state.error = Some(e),
         }
 
+        if let (Some(hits), Some(mut sources)) = (retrieved.as_ref(), sources.take()) {
+            self.cite(&mut answer, hits, &mut sources).await;
+            answer.sources = sources;
+        }
         let error = state.error.clone();
         answer.usage = Some(state.usage);
         answer.usage_estimated = state.usage_estimated;
@@ -373,6 +418,29 @@ impl Orchestrator {
             review: state.review,
             response: state.response,
         })
+    }
+
+    /// Marks the passages the answer cites (dropping markers that match none); an answer
+    /// without markers is attributed by similarity.
+    async fn cite(
+        &self,
+        answer: &mut ChatMessage,
+        hits: &[crate::knowledge::retrieve::Hit],
+        sources: &mut [SourceRef],
+    ) {
+        if answer.content.trim().is_empty() {
+            return;
+        }
+        answer.dropped_citations = cite::apply(&answer.content, sources);
+        if !sources.iter().any(|s| s.cited) {
+            if let Err(e) = self
+                .knowledge
+                .infer_citations(&answer.content, hits, sources)
+                .await
+            {
+                tracing::warn!("could not attribute the answer to its sources: {e}");
+            }
+        }
     }
 
     /// The guardrail reference a run of `agent` uses: its own, else the config's default.
@@ -488,6 +556,8 @@ struct Driver<'a, E: FnMut(RunEvent) + Send> {
     state: &'a mut TurnState,
     /// The run's guardrail: each model call gets its own check of it.
     guardrail: Option<Arc<Guardrail>>,
+    /// Knowledge-base passages that ground every model call of the run.
+    grounding: Option<&'a [SourceRef]>,
 }
 
 impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
@@ -592,9 +662,17 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
                 return None;
             }
         };
+        let system = match (
+            agent.instructions.clone(),
+            self.grounding.map(cite::grounding_prompt),
+        ) {
+            (Some(instructions), Some(grounding)) => Some(format!("{instructions}\n\n{grounding}")),
+            (instructions, None) => instructions,
+            (None, grounding) => grounding,
+        };
         let request = ChatRequest {
             model: String::new(),
-            system: agent.instructions.clone(),
+            system,
             messages,
             params: agent.params.clone(),
             tools: agent.tools.clone(),
@@ -625,7 +703,13 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
         let mut checks = self.turn.checks.clone();
         let (updates_tx, updates) = tokio::sync::mpsc::unbounded_channel::<GuardrailUpdate>();
         if let Some(g) = &self.guardrail {
-            checks.push(Arc::new(GuardrailCheck::new(g.clone(), Some(updates_tx))));
+            let passages = self
+                .grounding
+                .map(|s| s.iter().map(|p| p.text.clone()).collect())
+                .unwrap_or_default();
+            checks.push(Arc::new(
+                GuardrailCheck::new(g.clone(), Some(updates_tx)).with_sources(passages),
+            ));
         }
         let updates = std::sync::Mutex::new(updates);
         let request = InvokeRequest {

@@ -10,11 +10,13 @@ use std::path::PathBuf;
 use crossterm::event::KeyEvent;
 
 use super::jobs::{Opened, StoreJob};
+use super::kb_jobs::KbMsg;
 use super::keymap::{Action, Context, KeyResolver, Resolution};
 use super::markdown::Highlighter;
 use super::palette::{Palette, PaletteEntry};
 use super::screens::chat::ChatScreen;
 use super::screens::guardrails::GuardrailsScreen;
+use super::screens::knowledge::KnowledgeScreen;
 use super::screens::{Event, Screen, ScreenId, Shared};
 use super::theme::Theme;
 use crate::orchestrator::events::RunEvent;
@@ -80,6 +82,10 @@ pub enum Msg {
     StoreFailed(String),
     /// Guardrail work answered (lists, versions, attach, sandbox, review).
     Guard(super::guard_jobs::GuardMsg),
+    /// `$EDITOR` closed on a cited file.
+    FileClosed(Result<(), String>),
+    /// Knowledge-base answers (lists, sync progress, queries, checks, cited chunks).
+    Kb(super::kb_jobs::KbMsg),
     /// Sessions matching a session search.
     SessionHits {
         /// Which search this answers (only the latest counts).
@@ -100,6 +106,13 @@ pub enum Effect {
     OpenEditor(String),
     /// Guardrail work off the UI task (answered by `Msg::Guard`).
     Guard(super::guard_jobs::GuardJob),
+    /// Knowledge-base work off the UI task (answered by `Msg::Kb`).
+    Kb(super::kb_jobs::KbJob),
+    /// Hand the terminal to `$EDITOR` on a file at a line.
+    OpenFile {
+        path: String,
+        line: usize,
+    },
     /// Storage work, run in order off the UI task (answered per job, see `jobs`).
     Store(Vec<StoreJob>),
     SetMouse(bool),
@@ -116,6 +129,7 @@ pub struct App {
     pub cx: Shared,
     pub chat: ChatScreen,
     pub guardrails: GuardrailsScreen,
+    pub knowledge: KnowledgeScreen,
     pub active: ScreenId,
     pub quit: bool,
 }
@@ -176,6 +190,7 @@ impl App {
             },
             chat,
             guardrails: GuardrailsScreen::default(),
+            knowledge: KnowledgeScreen::default(),
             active: ScreenId::Chat,
             quit: false,
         };
@@ -188,6 +203,7 @@ impl App {
         match self.active {
             ScreenId::Chat => &self.chat,
             ScreenId::Guardrails => &self.guardrails,
+            ScreenId::Knowledge => &self.knowledge,
         }
     }
 
@@ -195,6 +211,7 @@ impl App {
         match self.active {
             ScreenId::Chat => (&mut self.chat, &mut self.cx),
             ScreenId::Guardrails => (&mut self.guardrails, &mut self.cx),
+            ScreenId::Knowledge => (&mut self.knowledge, &mut self.cx),
         }
     }
 
@@ -254,6 +271,29 @@ impl App {
                     .guardrails
                     .update(Event::Msg(Msg::Guard(g.clone())), &mut self.cx);
                 fx.extend(self.chat.update(Event::Msg(Msg::Guard(g)), &mut self.cx));
+                fx
+            }
+            Msg::FileClosed(result) => {
+                if let Err(e) = result {
+                    self.cx.flash = Some(format!("editor: {e}"));
+                }
+                Vec::new()
+            }
+            // A cited chunk in context opens over whatever is shown.
+            Msg::Kb(KbMsg::Context(result)) => {
+                match result {
+                    Ok(ctx) => self.cx.open(Layer::Citation(Box::new(ctx))),
+                    Err(e) => self.cx.flash = Some(format!("cannot open the source: {e}")),
+                }
+                Vec::new()
+            }
+            // Knowledge answers: syncs and queries are the knowledge screen's (also while
+            // another screen is shown), checks of attached bases the chat's.
+            Msg::Kb(k) => {
+                let mut fx = self
+                    .knowledge
+                    .update(Event::Msg(Msg::Kb(k.clone())), &mut self.cx);
+                fx.extend(self.chat.update(Event::Msg(Msg::Kb(k)), &mut self.cx));
                 fx
             }
             // The rest belongs to the chat screen's work, whichever screen is shown.
@@ -346,10 +386,16 @@ impl App {
             Reply::Quit => {
                 let (screen, cx) = self.screen_mut();
                 screen.on_quit(cx);
+                // Syncs run whichever screen is shown; quitting stops them cleanly (the
+                // next sync resumes).
+                if self.active != ScreenId::Knowledge {
+                    self.knowledge.on_quit(&mut self.cx);
+                }
                 self.quit = true;
                 vec![Effect::Quit]
             }
             Reply::Palette(entry) => self.run_palette_choice(entry),
+            Reply::OpenFile { path, line } => vec![Effect::OpenFile { path, line }],
             other => self.send_to_screen(Event::Reply(other)),
         }
     }

@@ -151,6 +151,12 @@ actions! {
     RejectAnswer = "reject_answer",
     /// Switch what the guardrail sandbox assesses (input or output).
     ToggleSandboxSource = "toggle_sandbox_source",
+    /// Attach knowledge bases to the session (names separated by commas; empty detaches).
+    AttachKnowledge = "attach_knowledge",
+    /// Open a source the selected (or last) answer cites, in context.
+    OpenCitation = "open_citation",
+    /// Sync the selected knowledge base.
+    SyncKnowledgeBase = "sync_knowledge_base",
 }
 
 impl Action {

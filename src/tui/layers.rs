@@ -30,6 +30,8 @@ pub enum PromptKind {
     SearchSessions,
     /// The session's guardrail (NAME, NAME@VERSION, or none).
     Guardrail,
+    /// The session's knowledge bases (names separated by commas; empty detaches).
+    Knowledge,
 }
 
 impl PromptKind {
@@ -43,6 +45,7 @@ impl PromptKind {
             PromptKind::Guardrail => {
                 "Guardrail: NAME, NAME@VERSION or NAME@draft (empty or none detaches)"
             }
+            PromptKind::Knowledge => "Knowledge bases: NAME, NAME… (empty detaches)",
         }
     }
 }
@@ -116,6 +119,9 @@ pub enum Layer {
     Prompt(PromptKind, InputBox),
     /// The command palette: every keymap action and every screen, fuzzy-searched.
     Palette(Palette),
+    /// A cited chunk in context: its file, lines and the text around it (`e` opens
+    /// `$EDITOR` there).
+    Citation(Box<super::kb_jobs::ChunkContext>),
 }
 
 /// What a layer closed with, for the screen (or the router) to act on.
@@ -131,6 +137,8 @@ pub enum Reply {
     Prompt(PromptKind, InputBox),
     /// A palette entry chosen.
     Palette(PaletteEntry),
+    /// Open this file at this line in `$EDITOR`.
+    OpenFile { path: String, line: usize },
 }
 
 /// A layer's answer to a key.
@@ -153,7 +161,7 @@ impl Layer {
             Layer::ConfirmQuit | Layer::ConfirmDelete { .. } => vec![Context::Confirm],
             Layer::Picker(_) | Layer::Palette(_) => vec![Context::Picker],
             Layer::Prompt(..) => vec![Context::Search],
-            Layer::Help(_) => vec![Context::Global],
+            Layer::Help(_) | Layer::Citation(_) => vec![Context::Global],
         }
     }
 
@@ -212,6 +220,18 @@ impl Layer {
 
     /// Keys with no binding: typing into the layer's text field, or scrolling the help.
     fn on_text_key(&mut self, key: KeyEvent, catalog: &[ModelEntry]) -> Handled {
+        if let Layer::Citation(c) = self {
+            return match key.code {
+                KeyCode::Char('e') if !crate::knowledge::spec::is_url(&c.source.file) => {
+                    Handled::Reply(Reply::OpenFile {
+                        path: c.source.file.clone(),
+                        line: c.source.line_start,
+                    })
+                }
+                KeyCode::Char('q') | KeyCode::Enter => Handled::Close,
+                _ => Handled::Consumed,
+            };
+        }
         if let Layer::Help(scroll) = self {
             match key.code {
                 KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
@@ -258,6 +278,7 @@ impl Layer {
         match self {
             Layer::ConfirmQuit | Layer::ConfirmDelete { .. } => centred(body, 50, 3),
             Layer::Help(_) => centred(body, 70, body.height.saturating_sub(4)),
+            Layer::Citation(_) => centred(body, 100, body.height.saturating_sub(2)),
             Layer::Prompt(..) => centred(body, 70, 3),
             Layer::Picker(_) | Layer::Palette(_) => {
                 centred(body, 90, body.height.saturating_sub(4))
@@ -284,6 +305,52 @@ impl Layer {
                     Paragraph::new(text)
                         .alignment(Alignment::Center)
                         .block(view::modal_block(t, "Confirm")),
+                    r,
+                );
+            }
+            Layer::Citation(c) => {
+                let s = &c.source;
+                let mut lines = vec![
+                    Line::from(Span::styled(
+                        format!("[{}] {}", s.number, s.label()),
+                        Style::default().fg(t.heading).add_modifier(Modifier::BOLD),
+                    )),
+                    Line::from(Span::styled(
+                        format!(
+                            "{}  (knowledge base {}, score {:.3})",
+                            s.location(),
+                            s.base,
+                            s.score
+                        ),
+                        Style::default().fg(t.accent),
+                    )),
+                    Line::from(""),
+                ];
+                for (n, text, inside) in &c.lines {
+                    let style = if *inside {
+                        Style::default().fg(t.fg)
+                    } else {
+                        Style::default().fg(t.muted)
+                    };
+                    let number = if *n > 0 {
+                        format!("{n:>5} ")
+                    } else {
+                        String::new()
+                    };
+                    lines.push(Line::from(vec![
+                        Span::styled(number, Style::default().fg(t.muted)),
+                        Span::styled(text.clone(), style),
+                    ]));
+                }
+                lines.push(Line::from(""));
+                lines.push(Line::from(Span::styled(
+                    "e opens $EDITOR at these lines · Esc closes",
+                    Style::default().fg(t.muted),
+                )));
+                frame.render_widget(
+                    Paragraph::new(lines)
+                        .wrap(ratatui::widgets::Wrap { trim: false })
+                        .block(view::modal_block(t, "Source")),
                     r,
                 );
             }

@@ -10,6 +10,7 @@ pub mod guard_jobs;
 pub mod incremental;
 pub mod input;
 pub mod jobs;
+pub mod kb_jobs;
 pub mod keymap;
 pub mod layers;
 pub mod layout;
@@ -135,7 +136,7 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
                 }
                 let mut effects = Vec::new();
                 for msg in batch {
-                    if let Msg::EditorDone(_) = msg {
+                    if matches!(msg, Msg::EditorDone(_) | Msg::FileClosed(_)) {
                         // The editor gave the terminal back: take it again, read keys again.
                         terminal::resume(&mut terminal, app.cx.mouse)?;
                         input = spawn_input(tx.clone());
@@ -153,6 +154,14 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
                             let tx = tx.clone();
                             tokio::task::spawn_blocking(move || {
                                 let _ = tx.send(Msg::EditorDone(edit_in_editor(&text)));
+                            });
+                        }
+                        Effect::OpenFile { path, line } if !editing => {
+                            input.abort();
+                            editing = true;
+                            let tx = tx.clone();
+                            tokio::task::spawn_blocking(move || {
+                                let _ = tx.send(Msg::FileClosed(open_in_editor(&path, line)));
                             });
                         }
                         other => runner.run(other),
@@ -371,8 +380,30 @@ pub fn run_effect(effect: Effect, orchestrator: &Orchestrator, tx: &UnboundedSen
             tokio::task::spawn_blocking(move || jobs::run_batch(&store, jobs, &tx));
         }
         Effect::Guard(job) => guard_jobs::run(job, orchestrator, tx),
-        Effect::OpenEditor(_) | Effect::Quit => {}
+        Effect::Kb(job) => kb_jobs::run(job, orchestrator, tx),
+        Effect::OpenEditor(_) | Effect::OpenFile { .. } | Effect::Quit => {}
     }
+}
+
+/// Opens $VISUAL / $EDITOR (else vi) on a file at a line (`+LINE`, which vi, vim, nano,
+/// emacs and helix understand).
+fn open_in_editor(path: &str, line: usize) -> Result<(), String> {
+    terminal::suspend().map_err(|e| e.to_string())?;
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".into());
+    let mut parts = editor.split_whitespace();
+    let program = parts.next().unwrap_or("vi");
+    let status = std::process::Command::new(program)
+        .args(parts)
+        .arg(format!("+{line}"))
+        .arg(path)
+        .status();
+    let status = status.map_err(|e| format!("cannot run `{editor}`: {e}; set $EDITOR"))?;
+    if !status.success() {
+        return Err(format!("`{editor}` exited with {status}"));
+    }
+    Ok(())
 }
 
 /// Opens $VISUAL / $EDITOR (else vi) on `text`; returns the edited text.

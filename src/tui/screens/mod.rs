@@ -7,6 +7,7 @@
 
 pub mod chat;
 pub mod guardrails;
+pub mod knowledge;
 
 use std::path::PathBuf;
 
@@ -28,17 +29,21 @@ pub enum ScreenId {
     Chat,
     /// Guardrails: their versions with diffs, and a sandbox.
     Guardrails,
+    /// Knowledge bases: sync progress and a query playground.
+    Knowledge,
 }
 
 impl ScreenId {
     /// Every screen, in switching order.
-    pub const ALL: &'static [ScreenId] = &[ScreenId::Chat, ScreenId::Guardrails];
+    pub const ALL: &'static [ScreenId] =
+        &[ScreenId::Chat, ScreenId::Guardrails, ScreenId::Knowledge];
 
     /// The screen's name, as the palette and the status bar show it.
     pub fn name(self) -> &'static str {
         match self {
             ScreenId::Chat => "Chat",
             ScreenId::Guardrails => "Guardrails",
+            ScreenId::Knowledge => "Knowledge",
         }
     }
 
@@ -47,6 +52,7 @@ impl ScreenId {
         match self {
             ScreenId::Chat => "conversations with a model",
             ScreenId::Guardrails => "guardrail versions, diffs and a sandbox",
+            ScreenId::Knowledge => "knowledge bases, sync progress and a query playground",
         }
     }
 

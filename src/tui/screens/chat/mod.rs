@@ -35,6 +35,7 @@ use crate::tui::guard_jobs::{GuardJob, GuardMsg};
 use crate::tui::incremental::{content_hash, Incremental};
 use crate::tui::input::InputBox;
 use crate::tui::jobs::{OpenTarget, Opened, StoreJob};
+use crate::tui::kb_jobs::{KbJob, KbMsg};
 use crate::tui::keymap::{Action, Context};
 use crate::tui::layers::{self, Layer, ModelEntry, Picker, PromptKind, PullState, Reply};
 use crate::tui::layout::{self, Areas};
@@ -103,6 +104,8 @@ pub struct ChatScreen {
     /// Keep the newest line in view while streaming.
     pub follow: bool,
     pub selected_message: Option<usize>,
+    /// The message whose sources `o` cycles through, how many, and which is next.
+    citation_cursor: Option<(Id, usize, usize)>,
     /// The input box and its history.
     pub composer: Composer,
     pub streaming: Option<Streaming>,
@@ -152,6 +155,7 @@ impl ChatScreen {
             scroll: 0,
             follow: true,
             selected_message: None,
+            citation_cursor: None,
             composer: Composer {
                 input,
                 history,
@@ -414,7 +418,8 @@ impl ChatScreen {
     /// Height in lines of message `i` (header, body, blank line); estimated for a message
     /// not laid out yet.
     pub fn message_height(&self, i: usize) -> usize {
-        self.views.get(i).map_or(0, |v| v.height + 2)
+        let footer = self.messages.get(i).map_or(0, sources_height);
+        self.views.get(i).map_or(0, |v| v.height + 2 + footer)
     }
 
     /// Messages laid out for the current width (the others have estimated heights).
@@ -531,6 +536,23 @@ impl ChatScreen {
                 }
                 Err(e) => cx.flash = Some(format!("cannot attach the guardrail: {e}")),
             },
+            Msg::Kb(KbMsg::Checked {
+                session,
+                names,
+                result,
+            }) => match result {
+                Ok(()) => {
+                    if session == self.session.id {
+                        self.session.agent.knowledge_bases = names.clone();
+                        self.save_draft();
+                    }
+                    cx.flash = Some(format!(
+                        "answers now draw on {} and cite them",
+                        names.join(", ")
+                    ));
+                }
+                Err(e) => cx.flash = Some(format!("cannot attach: {e}")),
+            },
             Msg::Guard(GuardMsg::Reviewed(result)) => match result {
                 Ok(m) => {
                     cx.flash = Some(format!("answer {}", m.status.as_str()));
@@ -541,7 +563,7 @@ impl ChatScreen {
                 }
                 Err(e) => cx.flash = Some(format!("review failed: {e}")),
             },
-            Msg::Guard(_) => {}
+            Msg::Guard(_) | Msg::Kb(_) | Msg::FileClosed(_) => {}
             Msg::Exported(result) => {
                 cx.flash = Some(match result {
                     Ok(path) => format!("exported to {}", path.display()),
@@ -617,13 +639,21 @@ impl ChatScreen {
                     InputBox::with_text(&current),
                 ));
             }
+            A::AttachKnowledge => {
+                let current = self.session.agent.knowledge_bases.join(", ");
+                cx.open(Layer::Prompt(
+                    PromptKind::Knowledge,
+                    InputBox::with_text(&current),
+                ));
+            }
+            A::OpenCitation => self.open_citation(cx, fx),
             A::ToggleGuardrailPanel => {
                 let now = self.guard.visible(self.guardrail().is_some(), self.size.0);
                 self.guard.shown = Some(!now);
                 self.refresh_views(cx);
             }
             // The guardrails screen's own.
-            A::ToggleSandboxSource => {}
+            A::ToggleSandboxSource | A::SyncKnowledgeBase => {}
             A::ApproveAnswer | A::RejectAnswer => {
                 let held = self
                     .messages
@@ -713,7 +743,7 @@ impl ChatScreen {
             Reply::Delete { id, title } => self.delete_session(id, &title),
             Reply::Model(entry) => self.choose_model(cx, entry, fx),
             Reply::Prompt(kind, input) => self.submit_prompt(cx, kind, input),
-            Reply::Quit | Reply::Palette(_) => {}
+            Reply::Quit | Reply::Palette(_) | Reply::OpenFile { .. } => {}
         }
     }
 
@@ -826,6 +856,11 @@ impl ChatScreen {
                 ..
             } => self.on_finished(cx, session, answer, prompt, error),
             RunEvent::Started { .. } => self.guard.reset(),
+            RunEvent::Retrieved { answer, sources } => {
+                if let Some(m) = self.messages.iter_mut().rev().find(|m| m.id == answer) {
+                    m.sources = sources;
+                }
+            }
             RunEvent::TextDelta { .. } | RunEvent::Usage { .. } => {}
         }
     }
@@ -969,6 +1004,25 @@ impl ChatScreen {
     fn submit_prompt(&mut self, cx: &mut Shared, kind: PromptKind, input: InputBox) {
         let text = input.text().trim().to_string();
         match kind {
+            PromptKind::Knowledge => {
+                let names: Vec<String> = text
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(String::from)
+                    .collect();
+                if names.is_empty() {
+                    self.session.agent.knowledge_bases.clear();
+                    self.save_draft();
+                    cx.flash = Some("knowledge bases detached".into());
+                } else {
+                    cx.flash = Some(format!("checking {}…", names.join(", ")));
+                    self.deferred.push(Effect::Kb(KbJob::Check {
+                        session: self.session.id,
+                        names,
+                    }));
+                }
+            }
             PromptKind::Guardrail => {
                 if text.is_empty() || text == crate::orchestrator::NO_GUARDRAIL {
                     // With a config default, `none` opts this session out of it.
@@ -1068,6 +1122,31 @@ impl ChatScreen {
                 cx.flash = Some("copied the last answer".into());
             }
             None => cx.flash = Some("no answer to copy".into()),
+        }
+    }
+
+    /// Opens the next source of the selected (or last grounded) answer in context, cited
+    /// ones first, cycling on repeat.
+    fn open_citation(&mut self, cx: &mut Shared, fx: &mut Vec<Effect>) {
+        let message = self
+            .selected_message
+            .and_then(|i| self.messages.get(i))
+            .filter(|m| !m.sources.is_empty())
+            .or_else(|| self.messages.iter().rev().find(|m| !m.sources.is_empty()));
+        let Some(m) = message else {
+            cx.flash = Some("no answer here cites a knowledge base (F5 attaches one)".into());
+            return;
+        };
+        let mut order: Vec<_> = m.sources.iter().filter(|s| s.cited).collect();
+        order.extend(m.sources.iter().filter(|s| !s.cited));
+        let key = (m.id, order.len());
+        let next = match self.citation_cursor {
+            Some((id, n, i)) if (id, n) == key => (i + 1) % order.len(),
+            _ => 0,
+        };
+        self.citation_cursor = Some((key.0, key.1, next));
+        if let Some(source) = order.get(next) {
+            fx.push(Effect::Kb(KbJob::Context(Box::new((*source).clone()))));
         }
     }
 
@@ -1569,7 +1648,9 @@ impl ChatScreen {
             } else {
                 all.extend(body.map(|l| guard_panel::mark_masked(l.clone(), t)));
             }
-            all.resize(h - 1, Line::default());
+            let footer = sources_lines(m, t);
+            all.resize(h - 1 - footer.len(), Line::default());
+            all.extend(footer);
             all.push(Line::default());
             let skip = self.scroll.saturating_sub(offset);
             lines.extend(all.into_iter().skip(skip).take(rows - lines.len()));
@@ -1577,6 +1658,51 @@ impl ChatScreen {
         }
         frame.render_widget(Paragraph::new(lines), inner);
     }
+}
+
+/// Lines under an answer grounded in knowledge bases: one per retrieved passage, the
+/// cited ones bright (`o` opens them in context).
+fn sources_height(m: &ChatMessage) -> usize {
+    if m.sources.is_empty() {
+        0
+    } else {
+        1 + m.sources.len()
+    }
+}
+
+fn sources_lines(m: &ChatMessage, t: &crate::tui::theme::Theme) -> Vec<Line<'static>> {
+    if m.sources.is_empty() {
+        return Vec::new();
+    }
+    let cited = m.sources.iter().filter(|s| s.cited).count();
+    let dropped = if m.dropped_citations.is_empty() {
+        String::new()
+    } else {
+        format!(" · dropped {:?} (no such source)", m.dropped_citations)
+    };
+    let mut lines = vec![Line::from(Span::styled(
+        format!("Sources ({cited} cited{dropped}) · o opens"),
+        Style::default().fg(t.muted).add_modifier(Modifier::BOLD),
+    ))];
+    for s in &m.sources {
+        let file = s.file.rsplit('/').next().unwrap_or(&s.file).to_string();
+        let mark = match (s.cited, s.inferred) {
+            (true, false) => "✓",
+            (true, true) => "≈",
+            _ => " ",
+        };
+        let style = if s.cited {
+            Style::default().fg(t.accent)
+        } else {
+            Style::default().fg(t.muted)
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {mark} [{}] ", s.number), style),
+            Span::styled(format!("{file}:{}-{} ", s.line_start, s.line_end), style),
+            Span::styled(s.label(), Style::default().fg(t.muted)),
+        ]));
+    }
+    lines
 }
 
 fn gauge(pct: u64) -> String {

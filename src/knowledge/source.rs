@@ -1,0 +1,370 @@
+//! Finding and reading a base's documents: folders walked with include/exclude globs
+//! (hidden folders, `target` and `node_modules` left out), single files, and http(s)
+//! URLs. Reading decides what is text: binary and unreadable files are skipped with a
+//! reason, invalid UTF-8 is decoded lossily and flagged, and files over `LARGE` bytes are
+//! streamed in pieces instead of read whole.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::chunk::{self, Chunk, DocKind};
+use super::spec::{is_url, Chunking, KbSpec, SpecError};
+
+/// Files above this size are streamed in pieces (and cut as plain text).
+pub const LARGE: u64 = 8 * 1024 * 1024;
+/// A streamed piece.
+const PIECE: usize = 1024 * 1024;
+/// The most a URL may return.
+const MAX_PAGE: usize = 32 * 1024 * 1024;
+
+/// A document to ingest.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// Absolute path or URL: the document's identity in the base.
+    pub key: String,
+    pub path: Option<PathBuf>,
+    pub kind: Option<DocKind>,
+    pub size: u64,
+    pub mtime: Option<i64>,
+}
+
+/// A document left out of a sync, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub key: String,
+    pub reason: String,
+}
+
+/// A document read and cut into chunks.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub title: Option<String>,
+    pub hash: String,
+    pub lossy: bool,
+    pub chunks: Vec<Chunk>,
+}
+
+fn globs(patterns: &[String]) -> Result<Option<GlobSet>, SpecError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut set = GlobSetBuilder::new();
+    for p in patterns {
+        set.add(Glob::new(p).map_err(|e| SpecError::BadGlob {
+            glob: p.clone(),
+            reason: e.kind().to_string(),
+        })?);
+    }
+    set.build().map(Some).map_err(|e| SpecError::BadGlob {
+        glob: patterns.join(", "),
+        reason: e.to_string(),
+    })
+}
+
+/// A glob set matches a file by its path relative to its source or by its name.
+fn matches(set: &GlobSet, relative: &Path) -> bool {
+    set.is_match(relative) || relative.file_name().is_some_and(|n| set.is_match(n))
+}
+
+/// Every document of a base's sources, in a stable order.
+pub fn discover(spec: &KbSpec) -> Result<(Vec<Found>, Vec<Skipped>), SpecError> {
+    let include = globs(&spec.include)?;
+    let exclude = globs(&spec.exclude)?;
+    let mut found = Vec::new();
+    let mut skipped = Vec::new();
+    for source in &spec.sources {
+        if is_url(source) {
+            found.push(Found {
+                key: source.clone(),
+                path: None,
+                kind: None,
+                size: 0,
+                mtime: None,
+            });
+            continue;
+        }
+        let root = Path::new(source);
+        if !root.exists() {
+            return Err(SpecError::MissingSource(source.clone()));
+        }
+        if root.is_file() {
+            let name = Path::new(root.file_name().unwrap_or_default());
+            if exclude.as_ref().is_some_and(|e| matches(e, name)) {
+                continue;
+            }
+            push_file(root, &mut found, &mut skipped);
+            continue;
+        }
+        let walker = walkdir::WalkDir::new(root)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| {
+                e.depth() == 0
+                    || !(e.file_name().to_string_lossy().starts_with('.')
+                        || (e.file_type().is_dir()
+                            && matches!(
+                                e.file_name().to_str(),
+                                Some("target" | "node_modules" | "__pycache__")
+                            )))
+            });
+        for entry in walker {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    skipped.push(Skipped {
+                        key: e.path().map_or(source.clone(), |p| p.display().to_string()),
+                        reason: format!("unreadable: {e}"),
+                    });
+                    continue;
+                }
+            };
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let relative = entry.path().strip_prefix(root).unwrap_or(entry.path());
+            if include.as_ref().is_some_and(|i| !matches(i, relative))
+                || exclude.as_ref().is_some_and(|e| matches(e, relative))
+            {
+                continue;
+            }
+            push_file(entry.path(), &mut found, &mut skipped);
+        }
+    }
+    found.sort_by(|a, b| a.key.cmp(&b.key));
+    found.dedup_by(|a, b| a.key == b.key);
+    Ok((found, skipped))
+}
+
+fn push_file(path: &Path, found: &mut Vec<Found>, skipped: &mut Vec<Skipped>) {
+    let key = path.display().to_string();
+    let kind = DocKind::of_path(&key);
+    if kind.is_none() {
+        skipped.push(Skipped {
+            key,
+            reason: "binary format (by its extension)".into(),
+        });
+        return;
+    }
+    match std::fs::metadata(path) {
+        Ok(meta) => found.push(Found {
+            key,
+            path: Some(path.to_path_buf()),
+            kind,
+            size: meta.len(),
+            mtime: meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos() as i64),
+        }),
+        Err(e) => skipped.push(Skipped {
+            key,
+            reason: format!("unreadable: {e}"),
+        }),
+    }
+}
+
+fn hex_sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Whether bytes look binary (a NUL in the first 8 KB).
+fn looks_binary(bytes: &[u8]) -> bool {
+    bytes.iter().take(8192).any(|&b| b == 0)
+}
+
+/// Reads and chunks a file; `Err` is the reason to skip it.
+pub fn read_file(found: &Found, chunking: &Chunking) -> Result<Parsed, String> {
+    let path = found.path.as_ref().ok_or("not a file")?;
+    let kind = found.kind.unwrap_or(DocKind::Text);
+    if found.size > LARGE {
+        return stream_file(path, chunking);
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("unreadable: {e}"))?;
+    parse_bytes(&bytes, kind, chunking)
+}
+
+/// Chunks a document's bytes (a file read whole or a fetched page).
+pub fn parse_bytes(bytes: &[u8], kind: DocKind, chunking: &Chunking) -> Result<Parsed, String> {
+    if looks_binary(bytes) {
+        return Err("binary content (NUL bytes)".into());
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let lossy = matches!(text, std::borrow::Cow::Owned(_));
+    let out = chunk::chunk(kind, &text, chunking);
+    Ok(Parsed {
+        title: out.title,
+        hash: hex_sha(bytes),
+        lossy,
+        chunks: out.chunks,
+    })
+}
+
+/// A large file read in pieces (cut at a line end), hashed as it goes, as plain text.
+fn stream_file(path: &Path, chunking: &Chunking) -> Result<Parsed, String> {
+    let mut file = std::fs::File::open(path).map_err(|e| format!("unreadable: {e}"))?;
+    let mut hasher = Sha256::new();
+    let mut chunks = Vec::new();
+    let mut carry: Vec<u8> = Vec::new();
+    let mut offset = 0usize;
+    let mut line = 1usize;
+    let mut lossy = false;
+    let mut buf = vec![0u8; PIECE];
+    let mut first = true;
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| format!("unreadable: {e}"))?;
+        if first && looks_binary(&buf[..n]) {
+            return Err("binary content (NUL bytes)".into());
+        }
+        first = false;
+        hasher.update(&buf[..n]);
+        carry.extend_from_slice(&buf[..n]);
+        let cut = if n == 0 {
+            carry.len()
+        } else {
+            match carry.iter().rposition(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None if carry.len() > 4 * PIECE => carry.len(),
+                None => continue,
+            }
+        };
+        let piece: Vec<u8> = carry.drain(..cut).collect();
+        let text = String::from_utf8_lossy(&piece);
+        lossy |= matches!(text, std::borrow::Cow::Owned(_));
+        chunks.extend(chunk::chunk_piece(&text, offset, line, chunking));
+        offset += piece.len();
+        line += piece.iter().filter(|&&b| b == b'\n').count();
+        if n == 0 {
+            break;
+        }
+    }
+    Ok(Parsed {
+        title: None,
+        hash: hex::encode(hasher.finalize()),
+        lossy,
+        chunks,
+    })
+}
+
+/// Fetches and chunks a URL; `Err` is the reason to skip it.
+pub async fn fetch_url(url: &str, chunking: &Chunking) -> Result<(Parsed, DocKind, u64), String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| format!("cannot fetch: {e}"))?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("cannot fetch: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("the server answered {}", response.status()));
+    }
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let kind = DocKind::of_content_type(&content_type, url)
+        .ok_or_else(|| format!("not a text page (content type {content_type})"))?;
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| format!("cannot fetch: {e}"))?;
+    if bytes.len() > MAX_PAGE {
+        return Err(format!("the page is larger than {} MB", MAX_PAGE >> 20));
+    }
+    let size = bytes.len() as u64;
+    let chunking = *chunking;
+    let read = tokio::task::spawn_blocking(move || parse_bytes(&bytes, kind, &chunking))
+        .await
+        .map_err(|e| format!("reading failed: {e}"))??;
+    Ok((read, kind, size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::knowledge::spec::{Strategy, DEFAULT_EMBEDDING};
+
+    #[test]
+    fn globs_hidden_folders_and_binary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("docs/deep")).unwrap();
+        std::fs::create_dir_all(d.join(".git")).unwrap();
+        std::fs::write(d.join("docs/a.md"), "# A\n\ntext").unwrap();
+        std::fs::write(d.join("docs/deep/b.md"), "# B\n\ntext").unwrap();
+        std::fs::write(d.join("docs/draft.md"), "# D").unwrap();
+        std::fs::write(d.join("docs/logo.png"), [0u8, 1, 2]).unwrap();
+        std::fs::write(d.join(".git/c.md"), "# C").unwrap();
+        let spec = KbSpec {
+            name: "t".into(),
+            sources: vec![d.display().to_string()],
+            include: vec!["*.md".into(), "*.png".into()],
+            exclude: vec!["draft*".into()],
+            chunking: Chunking::default(),
+            embedding: DEFAULT_EMBEDDING.into(),
+        };
+        let (found, skipped) = discover(&spec).unwrap();
+        let names: Vec<_> = found
+            .iter()
+            .map(|f| {
+                f.key
+                    .strip_prefix(&d.display().to_string())
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(names, ["/docs/a.md", "/docs/deep/b.md"]);
+        assert_eq!(skipped.len(), 1);
+        assert!(skipped[0].key.ends_with("logo.png"));
+    }
+
+    #[test]
+    fn binary_lossy_and_streamed_files() {
+        let c = Chunking {
+            strategy: Strategy::Structure,
+            size: 400,
+            overlap: 50,
+        };
+        assert!(parse_bytes(b"abc\0def", DocKind::Text, &c).is_err());
+        let lossy = parse_bytes(b"caf\xe9 au lait", DocKind::Text, &c).unwrap();
+        assert!(lossy.lossy);
+        assert!(lossy.chunks[0].text.contains('\u{FFFD}'));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.log");
+        let line = "a log line with some words in it\n";
+        let body = line.repeat((LARGE as usize / line.len()) + 1000);
+        std::fs::write(&path, &body).unwrap();
+        let found = Found {
+            key: path.display().to_string(),
+            path: Some(path),
+            kind: Some(DocKind::Text),
+            size: body.len() as u64,
+            mtime: None,
+        };
+        let read = read_file(&found, &c).unwrap();
+        assert_eq!(read.hash, hex_sha(body.as_bytes()));
+        let last = read.chunks.last().unwrap();
+        assert_eq!(&body[last.bytes.clone()], last.text);
+        let lines = body.lines().count();
+        assert_eq!(last.lines.1, lines);
+        let mid = &read.chunks[read.chunks.len() / 2];
+        assert_eq!(&body[mid.bytes.clone()], mid.text);
+        assert_eq!(
+            body[..mid.bytes.start].matches('\n').count() + 1,
+            mid.lines.0
+        );
+    }
+}

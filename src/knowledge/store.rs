@@ -1,0 +1,291 @@
+//! Knowledge bases in sled. A base's record points at its committed *generation*; the
+//! file entries (with each chunk's text, range, heading path and vector key) are stored
+//! per generation, and vectors by content (model + embedded text), so a sync writes a
+//! whole new generation beside the old one and commits by switching the pointer in one
+//! write. Readers only ever see a complete generation; what an interrupted sync wrote is
+//! either reused by the next one (vectors) or swept (stale entries).
+//!
+//! Trees: `kb_bases` (name → record), `kb_files` (base id + generation + file key →
+//! entry), `kb_vectors` (base id + vector key → little-endian f32s), `kb_sync` (base id →
+//! the marker of a sync in progress).
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::chunk::DocKind;
+use super::spec::KbSpec;
+use crate::store::{decode, encode, Id, Store, StoreError};
+
+pub const BASES: &str = "kb_bases";
+pub const FILES: &str = "kb_files";
+pub const VECTORS: &str = "kb_vectors";
+pub const SYNCS: &str = "kb_sync";
+
+/// A knowledge base as stored: its definition and its committed state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KbRecord {
+    pub id: Id,
+    pub spec: KbSpec,
+    pub created_us: u64,
+    /// The committed generation (0: never synced).
+    #[serde(default)]
+    pub generation: u64,
+    /// The model whose vectors the committed generation holds.
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub dims: usize,
+    #[serde(default)]
+    pub files: usize,
+    #[serde(default)]
+    pub chunks: usize,
+    #[serde(default)]
+    pub synced_us: Option<u64>,
+    /// The last completed sync's report.
+    #[serde(default)]
+    pub last_report: Option<super::sync::SyncReport>,
+}
+
+/// One file (or URL) of a generation, with its chunks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Absolute path or URL.
+    pub key: String,
+    pub kind: DocKind,
+    pub title: Option<String>,
+    /// sha256 of the bytes.
+    pub hash: String,
+    pub size: u64,
+    #[serde(default)]
+    pub mtime: Option<i64>,
+    /// Invalid UTF-8 was replaced while reading.
+    #[serde(default)]
+    pub lossy: bool,
+    /// The chunking and model its chunks were made with (a change re-chunks it).
+    #[serde(default)]
+    pub recipe: String,
+    pub chunks: Vec<StoredChunk>,
+}
+
+/// A chunk as stored in its file's entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredChunk {
+    pub text: String,
+    pub start: usize,
+    pub end: usize,
+    pub line_start: usize,
+    pub line_end: usize,
+    #[serde(default)]
+    pub heading: Vec<String>,
+    /// sha256 of the text (its content hash).
+    pub hash: String,
+    /// Key of its vector in `kb_vectors` (model + embedded text).
+    pub vector: [u8; 16],
+}
+
+/// The marker of a sync that started and has not committed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyncMarker {
+    pub started_us: u64,
+    pub generation: u64,
+    pub model: String,
+    pub pid: u32,
+}
+
+/// Access to the knowledge base trees.
+#[derive(Clone)]
+pub struct KbStore {
+    store: Store,
+}
+
+fn file_prefix(base: Id, generation: u64) -> Vec<u8> {
+    let mut k = base.as_bytes().to_vec();
+    k.extend_from_slice(&generation.to_be_bytes());
+    k
+}
+
+fn vector_key(base: Id, key: &[u8; 16]) -> Vec<u8> {
+    let mut k = base.as_bytes().to_vec();
+    k.extend_from_slice(key);
+    k
+}
+
+/// Vectors as stored: little-endian f32s.
+pub fn vector_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn vector_from(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+impl KbStore {
+    pub fn new(store: Store) -> KbStore {
+        KbStore { store }
+    }
+
+    pub fn get(&self, name: &str) -> Result<Option<KbRecord>, StoreError> {
+        self.store.get(BASES, name.as_bytes(), "knowledge base")
+    }
+
+    pub fn list(&self) -> Result<Vec<KbRecord>, StoreError> {
+        self.store.scan_prefix(BASES, b"", "knowledge base")
+    }
+
+    pub fn put(&self, record: &KbRecord) -> Result<(), StoreError> {
+        self.store.put(BASES, record.spec.name.as_bytes(), record)?;
+        self.store.flush()
+    }
+
+    /// The committed file entries of a base.
+    pub fn files(&self, record: &KbRecord) -> Result<Vec<FileEntry>, StoreError> {
+        if record.generation == 0 {
+            return Ok(Vec::new());
+        }
+        self.store.scan_prefix(
+            FILES,
+            &file_prefix(record.id, record.generation),
+            "knowledge base file",
+        )
+    }
+
+    /// Writes a file entry into a (not yet committed) generation.
+    pub fn put_file(&self, base: Id, generation: u64, entry: &FileEntry) -> Result<(), StoreError> {
+        let mut key = file_prefix(base, generation);
+        key.extend_from_slice(entry.key.as_bytes());
+        self.store.tree(FILES)?.insert(key, encode(entry))?;
+        Ok(())
+    }
+
+    pub fn has_vector(&self, base: Id, key: &[u8; 16]) -> Result<bool, StoreError> {
+        Ok(self
+            .store
+            .tree(VECTORS)?
+            .contains_key(vector_key(base, key))?)
+    }
+
+    pub fn vector(&self, base: Id, key: &[u8; 16]) -> Result<Option<Vec<f32>>, StoreError> {
+        Ok(self
+            .store
+            .tree(VECTORS)?
+            .get(vector_key(base, key))?
+            .map(|b| vector_from(&b)))
+    }
+
+    pub fn put_vectors(
+        &self,
+        base: Id,
+        vectors: &[([u8; 16], Vec<f32>)],
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (key, v) in vectors {
+            batch.insert(vector_key(base, key), vector_bytes(v));
+        }
+        self.store.tree(VECTORS)?.apply_batch(batch)?;
+        Ok(())
+    }
+
+    pub fn marker(&self, base: Id) -> Result<Option<SyncMarker>, StoreError> {
+        self.store.get(SYNCS, base.as_bytes(), "sync marker")
+    }
+
+    pub fn set_marker(&self, base: Id, marker: &SyncMarker) -> Result<(), StoreError> {
+        self.store.put(SYNCS, base.as_bytes(), marker)?;
+        self.store.flush()
+    }
+
+    /// Makes `next` the committed generation (one write: readers see the old state or the
+    /// new one, never a mix) and clears the sync marker.
+    pub fn commit(&self, next: &KbRecord) -> Result<(), StoreError> {
+        self.store.flush()?;
+        let bases = self.store.tree(BASES)?;
+        let syncs = self.store.tree(SYNCS)?;
+        let name = next.spec.name.as_bytes().to_vec();
+        let id = next.id.as_bytes().to_vec();
+        let value = encode(next);
+        use sled::Transactional;
+        (&bases, &syncs)
+            .transaction(|(b, s)| {
+                b.insert(name.clone(), value.clone())?;
+                s.remove(id.clone())?;
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| StoreError::Corrupt {
+                what: "knowledge base commit",
+                detail: format!("{e:?}"),
+            })?;
+        self.store.flush()
+    }
+
+    /// Removes file entries of every generation but the committed one (what an
+    /// interrupted sync or an old generation left).
+    pub fn sweep_files(&self, record: &KbRecord) -> Result<(), StoreError> {
+        let files = self.store.tree(FILES)?;
+        let keep = file_prefix(record.id, record.generation);
+        for item in files.scan_prefix(record.id.as_bytes()) {
+            let (key, _) = item?;
+            if !key.starts_with(&keep) {
+                files.remove(key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `sweep_files`, then removes vectors no committed chunk uses. Returns how many
+    /// vectors went.
+    pub fn sweep(&self, record: &KbRecord) -> Result<usize, StoreError> {
+        self.sweep_files(record)?;
+        let used: HashSet<[u8; 16]> = self
+            .files(record)?
+            .iter()
+            .flat_map(|f| f.chunks.iter().map(|c| c.vector))
+            .collect();
+        let vectors = self.store.tree(VECTORS)?;
+        let mut removed = 0;
+        for item in vectors.scan_prefix(record.id.as_bytes()) {
+            let (key, _) = item?;
+            let Ok(vkey) = <[u8; 16]>::try_from(&key[12..]) else {
+                continue;
+            };
+            if !used.contains(&vkey) {
+                vectors.remove(key)?;
+                removed += 1;
+            }
+        }
+        self.store.flush()?;
+        Ok(removed)
+    }
+
+    /// Deletes a base with everything stored for it.
+    pub fn delete(&self, record: &KbRecord) -> Result<(), StoreError> {
+        for tree in [FILES, VECTORS] {
+            let t = self.store.tree(tree)?;
+            for item in t.scan_prefix(record.id.as_bytes()) {
+                t.remove(item?.0)?;
+            }
+        }
+        self.store.tree(SYNCS)?.remove(record.id.as_bytes())?;
+        self.store
+            .tree(BASES)?
+            .remove(record.spec.name.as_bytes())?;
+        self.store.flush()
+    }
+
+    /// How many vectors are stored for a base (committed or left by a sync).
+    pub fn vector_count(&self, base: Id) -> Result<usize, StoreError> {
+        Ok(self
+            .store
+            .tree(VECTORS)?
+            .scan_prefix(base.as_bytes())
+            .count())
+    }
+}
+
+/// A stored entry read back (for tests and tools that read raw trees).
+pub fn decode_entry(bytes: &[u8]) -> Result<FileEntry, StoreError> {
+    decode(bytes, "knowledge base file")
+}

@@ -1,0 +1,390 @@
+//! Sync: bring a base's committed state up to date with its sources. Files whose bytes
+//! (or recipe: chunking and model) did not change keep their chunks and vectors; changed
+//! and new files are re-chunked and only chunks whose vectors are missing are embedded
+//! (in batches, through the runtime); files gone from the sources drop out. Everything
+//! is written as a new generation and committed in one write at the end, so a query
+//! during or after an interrupted sync sees the last complete state, and the next sync
+//! reuses every vector the interrupted one stored.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use super::source::{self, Found, Skipped};
+use super::store::{FileEntry, KbRecord, KbStore, StoredChunk, SyncMarker};
+use super::{embed_text, KbError};
+use crate::runtime::Runtime;
+use crate::store::now_micros;
+
+/// How a sync runs.
+#[derive(Clone)]
+pub struct SyncOptions {
+    /// Chunks per embedding call.
+    pub batch: usize,
+    /// Allow switching the base to another embedding model (everything is re-embedded).
+    pub reembed: bool,
+    /// Switch to this model (with `reembed`).
+    pub embedding: Option<String>,
+    pub cancel: CancellationToken,
+}
+
+impl Default for SyncOptions {
+    fn default() -> SyncOptions {
+        SyncOptions {
+            batch: 32,
+            reembed: false,
+            embedding: None,
+            cancel: CancellationToken::new(),
+        }
+    }
+}
+
+/// Where a sync is, for progress bars.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    pub phase: Phase,
+    pub files_done: usize,
+    pub files_total: usize,
+    pub chunks_done: usize,
+    /// Chunks this sync must embed.
+    pub chunks_total: usize,
+    pub chunks_per_s: f64,
+    pub eta_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Phase {
+    #[default]
+    Reading,
+    Embedding,
+    Committing,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncReport {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub unchanged: usize,
+    pub removed: Vec<String>,
+    /// Binary, unreadable or unfetchable documents, with the reason.
+    pub skipped: Vec<Skipped>,
+    /// Documents with invalid UTF-8 (decoded lossily).
+    pub lossy: Vec<String>,
+    pub files: usize,
+    pub chunks: usize,
+    /// Chunks embedded by this sync.
+    pub embedded: usize,
+    /// Chunks whose vectors were already stored (unchanged text, or left by an
+    /// interrupted sync).
+    pub reused: usize,
+    /// It picked up after an interrupted sync.
+    pub resumed: bool,
+    /// It was interrupted (nothing committed).
+    pub interrupted: bool,
+    pub seconds: f64,
+    pub chunks_per_s: f64,
+    pub model: String,
+}
+
+/// What decides whether an unchanged file keeps its chunks.
+fn recipe(record: &KbRecord, model: &str) -> String {
+    let c = &record.spec.chunking;
+    format!("{:?}/{}/{}/{model}", c.strategy, c.size, c.overlap)
+}
+
+/// Key of a chunk's vector: the model and exactly what it embeds.
+pub fn vector_key(model: &str, text: &str) -> [u8; 16] {
+    let digest = Sha256::new()
+        .chain_update(model.as_bytes())
+        .chain_update([0u8])
+        .chain_update(text.as_bytes())
+        .finalize();
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
+/// Runs a sync of `record`; `progress` sees each step.
+pub async fn run(
+    runtime: &Arc<Runtime>,
+    kb: &KbStore,
+    mut record: KbRecord,
+    options: &SyncOptions,
+    mut progress: impl FnMut(&Progress) + Send,
+) -> Result<SyncReport, KbError> {
+    let started = Instant::now();
+    let name = record.spec.name.clone();
+    if let Some(next) = &options.embedding {
+        if *next != record.spec.embedding {
+            if record.generation > 0 && !options.reembed {
+                return Err(KbError::ModelChange {
+                    name,
+                    from: record.spec.embedding.clone(),
+                    to: next.clone(),
+                });
+            }
+            record.spec.embedding = next.clone();
+        }
+    }
+    let model = record.spec.embedding.clone();
+    if record.model.as_deref().is_some_and(|m| m != model) && !options.reembed {
+        return Err(KbError::ModelChange {
+            name,
+            from: record.model.clone().unwrap_or_default(),
+            to: model,
+        });
+    }
+    runtime
+        .catalog
+        .get(&model)
+        .map_err(|e| KbError::Embed(format!("{e}")))?;
+    record.spec.check_sources()?;
+
+    let mut report = SyncReport {
+        model: model.clone(),
+        ..SyncReport::default()
+    };
+    let next_generation = record.generation + 1;
+    report.resumed = kb.marker(record.id)?.is_some();
+    // Entries an interrupted sync left are rewritten below; its vectors are kept.
+    let kb2 = kb.clone();
+    let rec2 = record.clone();
+    tokio::task::spawn_blocking(move || kb2.sweep_files(&rec2))
+        .await
+        .map_err(|e| KbError::Io(e.to_string()))??;
+    kb.set_marker(
+        record.id,
+        &SyncMarker {
+            started_us: now_micros(),
+            generation: next_generation,
+            model: model.clone(),
+            pid: std::process::id(),
+        },
+    )?;
+
+    // Read: list the sources, keep unchanged files, chunk the rest.
+    let spec = record.spec.clone();
+    let (found, skipped) = tokio::task::spawn_blocking(move || source::discover(&spec))
+        .await
+        .map_err(|e| KbError::Io(e.to_string()))??;
+    report.skipped = skipped;
+    let previous: HashMap<String, FileEntry> = kb
+        .files(&record)?
+        .into_iter()
+        .map(|e| (e.key.clone(), e))
+        .collect();
+    let recipe = recipe(&record, &model);
+    let mut entries: Vec<FileEntry> = Vec::with_capacity(found.len());
+    let mut pending: Vec<([u8; 16], String)> = Vec::new();
+    let mut queued: HashSet<[u8; 16]> = HashSet::new();
+    let mut state = Progress {
+        files_total: found.len(),
+        ..Progress::default()
+    };
+    for (i, doc) in found.iter().enumerate() {
+        if options.cancel.is_cancelled() {
+            report.interrupted = true;
+            report.seconds = started.elapsed().as_secs_f64();
+            return Ok(report);
+        }
+        state.files_done = i;
+        progress(&state);
+        let prior = previous.get(&doc.key);
+        if let Some(p) = prior.filter(|p| {
+            doc.path.is_some()
+                && p.size == doc.size
+                && p.mtime.is_some()
+                && p.mtime == doc.mtime
+                && p.recipe == recipe
+        }) {
+            report.unchanged += 1;
+            entries.push(p.clone());
+            continue;
+        }
+        let entry = match read(doc, &record).await {
+            Ok(mut entry) => {
+                entry.recipe = recipe.clone();
+                entry
+            }
+            Err(reason) => {
+                report.skipped.push(Skipped {
+                    key: doc.key.clone(),
+                    reason,
+                });
+                continue;
+            }
+        };
+        match prior {
+            Some(p) if p.hash == entry.hash && p.recipe == recipe => {
+                report.unchanged += 1;
+                // Same bytes (touched): keep the stored chunks, note the new mtime.
+                let mut kept = p.clone();
+                kept.mtime = entry.mtime;
+                entries.push(kept);
+                continue;
+            }
+            Some(_) => report.changed.push(doc.key.clone()),
+            None => report.added.push(doc.key.clone()),
+        }
+        if entry.lossy {
+            report.lossy.push(doc.key.clone());
+        }
+        entries.push(entry);
+    }
+    // Which vectors are missing (new text, or never stored by an interrupted sync).
+    let mut chunks_total = 0;
+    for entry in entries.iter_mut() {
+        for chunk in entry.chunks.iter_mut() {
+            chunks_total += 1;
+            let text = embed_text(&chunk.heading, entry.title.as_deref(), &chunk.text);
+            chunk.vector = vector_key(&model, &text);
+            if queued.contains(&chunk.vector) {
+                continue;
+            }
+            if kb.has_vector(record.id, &chunk.vector)? {
+                report.reused += 1;
+            } else {
+                queued.insert(chunk.vector);
+                pending.push((chunk.vector, text));
+            }
+        }
+    }
+    report.removed = previous
+        .keys()
+        .filter(|k| !entries.iter().any(|e| &e.key == *k))
+        .cloned()
+        .collect();
+    report.removed.sort();
+
+    // Embed what is missing, in batches; every batch is stored (and flushed) at once.
+    state.phase = super::sync::Phase::Embedding;
+    state.files_done = found.len();
+    state.chunks_total = pending.len();
+    progress(&state);
+    let embed_started = Instant::now();
+    let mut dims = record.dims;
+    for batch in pending.chunks(options.batch.max(1)) {
+        if options.cancel.is_cancelled() {
+            report.interrupted = true;
+            report.seconds = started.elapsed().as_secs_f64();
+            return Ok(report);
+        }
+        let texts: Vec<String> = batch.iter().map(|(_, t)| t.clone()).collect();
+        let response = runtime
+            .embed(&model, texts)
+            .await
+            .map_err(|e| KbError::Embed(e.to_string()))?;
+        if response.vectors.len() != batch.len() {
+            return Err(KbError::Embed(format!(
+                "{model} returned {} vectors for {} texts",
+                response.vectors.len(),
+                batch.len()
+            )));
+        }
+        let vectors: Vec<([u8; 16], Vec<f32>)> = batch
+            .iter()
+            .zip(response.vectors)
+            .map(|((key, _), v)| (*key, super::vectors::normalized(v)))
+            .collect();
+        dims = vectors.first().map_or(dims, |(_, v)| v.len());
+        let kb2 = kb.clone();
+        let id = record.id;
+        tokio::task::spawn_blocking(move || kb2.put_vectors(id, &vectors))
+            .await
+            .map_err(|e| KbError::Io(e.to_string()))??;
+        report.embedded += batch.len();
+        state.chunks_done = report.embedded;
+        let secs = embed_started.elapsed().as_secs_f64().max(1e-6);
+        state.chunks_per_s = report.embedded as f64 / secs;
+        state.eta_s = Some((state.chunks_total - state.chunks_done) as f64 / state.chunks_per_s);
+        progress(&state);
+    }
+
+    // Commit: write the new generation, then switch to it in one write.
+    state.phase = Phase::Committing;
+    progress(&state);
+    if dims == 0 {
+        dims = first_dims(kb, &record, &entries)?;
+    }
+    report.files = entries.len();
+    report.chunks = chunks_total;
+    report.seconds = started.elapsed().as_secs_f64();
+    report.chunks_per_s = report.embedded as f64 / embed_started.elapsed().as_secs_f64().max(1e-6);
+    let mut next = record.clone();
+    next.generation = next_generation;
+    next.model = Some(model.clone());
+    next.dims = dims;
+    next.files = entries.len();
+    next.chunks = chunks_total;
+    next.synced_us = Some(now_micros());
+    next.last_report = Some(report.clone());
+    let kb2 = kb.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), KbError> {
+        for entry in &entries {
+            kb2.put_file(next.id, next.generation, entry)?;
+        }
+        kb2.commit(&next)?;
+        kb2.sweep(&next)?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| KbError::Io(e.to_string()))??;
+    Ok(report)
+}
+
+fn first_dims(kb: &KbStore, record: &KbRecord, entries: &[FileEntry]) -> Result<usize, KbError> {
+    for chunk in entries.iter().flat_map(|e| &e.chunks) {
+        if let Some(v) = kb.vector(record.id, &chunk.vector)? {
+            return Ok(v.len());
+        }
+    }
+    Ok(0)
+}
+
+/// Reads one document into an entry (chunks without vector keys yet).
+async fn read(doc: &Found, record: &KbRecord) -> Result<FileEntry, String> {
+    let chunking = record.spec.chunking;
+    let (parsed, kind, size) = match &doc.path {
+        Some(_) => {
+            let doc2 = doc.clone();
+            let parsed = tokio::task::spawn_blocking(move || source::read_file(&doc2, &chunking))
+                .await
+                .map_err(|e| format!("reading failed: {e}"))??;
+            (
+                parsed,
+                doc.kind.unwrap_or(super::chunk::DocKind::Text),
+                doc.size,
+            )
+        }
+        None => source::fetch_url(&doc.key, &chunking).await?,
+    };
+    Ok(FileEntry {
+        key: doc.key.clone(),
+        kind,
+        title: parsed.title,
+        hash: parsed.hash,
+        size,
+        mtime: doc.mtime,
+        lossy: parsed.lossy,
+        recipe: String::new(),
+        chunks: parsed
+            .chunks
+            .into_iter()
+            .map(|c| StoredChunk {
+                hash: hex::encode(Sha256::digest(c.text.as_bytes())),
+                text: c.text,
+                start: c.bytes.start,
+                end: c.bytes.end,
+                line_start: c.lines.0,
+                line_end: c.lines.1,
+                heading: c.heading,
+                vector: [0; 16],
+            })
+            .collect(),
+    })
+}

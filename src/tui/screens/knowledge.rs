@@ -1,0 +1,522 @@
+//! The knowledge screen: the bases (left: files, chunks, last sync, and a progress bar
+//! while one syncs; syncs keep running while other screens are shown), the selected
+//! base's settings and last sync report (right), and a query playground (bottom) that
+//! shows the retrieved chunks with their scores and sources. Enter on a result opens it
+//! in context (the citation view, from which `e` opens `$EDITOR` at its lines).
+
+use std::collections::HashMap;
+
+use crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::Frame;
+use tokio_util::sync::CancellationToken;
+
+use super::{Event, Screen, ScreenId, Shared};
+use crate::knowledge::cite::DEFAULT_TOP_K;
+use crate::knowledge::store::KbRecord;
+use crate::knowledge::sync::Phase;
+use crate::knowledge::Progress;
+use crate::store::format_micros;
+use crate::tui::app::{Effect, Msg};
+use crate::tui::input::InputBox;
+use crate::tui::kb_jobs::{KbJob, KbMsg, ResultView};
+use crate::tui::keymap::{Action, Context};
+use crate::tui::layers::{self, Layer};
+
+/// Which part has the keyboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KFocus {
+    List,
+    Playground,
+    Results,
+}
+
+/// A sync running in the background.
+#[derive(Debug, Clone)]
+pub struct Running {
+    pub progress: Progress,
+    pub cancel: CancellationToken,
+}
+
+/// The knowledge screen's state.
+pub struct KnowledgeScreen {
+    pub list: Vec<KbRecord>,
+    pub selected: usize,
+    pub focus: KFocus,
+    pub query: InputBox,
+    pub results: Vec<ResultView>,
+    pub result: usize,
+    pub query_ms: Option<f64>,
+    pub syncs: HashMap<String, Running>,
+    seq: u64,
+    pub pending: bool,
+    pub error: Option<String>,
+}
+
+impl Default for KnowledgeScreen {
+    fn default() -> Self {
+        KnowledgeScreen {
+            list: Vec::new(),
+            selected: 0,
+            focus: KFocus::List,
+            query: InputBox::default(),
+            results: Vec::new(),
+            result: 0,
+            query_ms: None,
+            syncs: HashMap::new(),
+            seq: 0,
+            pending: false,
+            error: None,
+        }
+    }
+}
+
+impl KnowledgeScreen {
+    fn selected_name(&self) -> Option<String> {
+        self.list.get(self.selected).map(|r| r.spec.name.clone())
+    }
+
+    fn sync(&mut self, cx: &mut Shared) -> Vec<Effect> {
+        let Some(name) = self.selected_name() else {
+            return Vec::new();
+        };
+        if self.syncs.contains_key(&name) {
+            cx.flash = Some(format!("{name} is already syncing"));
+            return Vec::new();
+        }
+        let cancel = CancellationToken::new();
+        self.syncs.insert(
+            name.clone(),
+            Running {
+                progress: Progress::default(),
+                cancel: cancel.clone(),
+            },
+        );
+        cx.flash = Some(format!("syncing {name}…"));
+        vec![Effect::Kb(KbJob::Sync { name, cancel })]
+    }
+
+    fn run_query(&mut self) -> Vec<Effect> {
+        let (Some(name), false) = (self.selected_name(), self.query.is_blank()) else {
+            return Vec::new();
+        };
+        self.seq += 1;
+        self.pending = true;
+        vec![Effect::Kb(KbJob::Query {
+            bases: vec![name],
+            text: self.query.text().trim().to_string(),
+            k: DEFAULT_TOP_K * 2,
+            seq: self.seq,
+        })]
+    }
+
+    fn on_msg(&mut self, msg: KbMsg, cx: &mut Shared) -> Vec<Effect> {
+        match msg {
+            KbMsg::List(Ok(list)) => {
+                self.list = list;
+                self.selected = self.selected.min(self.list.len().saturating_sub(1));
+                self.error = None;
+            }
+            KbMsg::List(Err(e)) => self.error = Some(e),
+            KbMsg::Progress { name, progress } => {
+                if let Some(r) = self.syncs.get_mut(&name) {
+                    r.progress = progress;
+                }
+            }
+            KbMsg::Synced { name, result } => {
+                self.syncs.remove(&name);
+                cx.flash = Some(match result {
+                    Ok(r) if r.interrupted => format!(
+                        "sync of {name} stopped: the base is unchanged; syncing again resumes"
+                    ),
+                    Ok(r) => format!(
+                        "synced {name}: {} files, {} chunks ({} embedded, {} reused), {} skipped",
+                        r.files,
+                        r.chunks,
+                        r.embedded,
+                        r.reused,
+                        r.skipped.len()
+                    ),
+                    Err(e) => format!("sync of {name} failed: {e}"),
+                });
+                return vec![Effect::Kb(KbJob::List)];
+            }
+            KbMsg::Results { seq, result, ms } if seq == self.seq => {
+                self.pending = false;
+                match result {
+                    Ok(results) => {
+                        self.results = results;
+                        self.result = 0;
+                        self.query_ms = Some(ms);
+                        self.error = None;
+                    }
+                    Err(e) => {
+                        self.results.clear();
+                        self.error = Some(e);
+                    }
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+}
+
+impl Screen for KnowledgeScreen {
+    fn id(&self) -> ScreenId {
+        ScreenId::Knowledge
+    }
+
+    fn contexts(&self) -> Vec<Context> {
+        vec![match self.focus {
+            KFocus::List | KFocus::Results => Context::Sidebar,
+            KFocus::Playground => Context::Input,
+        }]
+    }
+
+    fn on_show(&mut self, _cx: &mut Shared) -> Vec<Effect> {
+        vec![Effect::Kb(KbJob::List)]
+    }
+
+    fn update(&mut self, event: Event, cx: &mut Shared) -> Vec<Effect> {
+        use Action as A;
+        match event {
+            Event::Msg(Msg::Kb(msg)) => self.on_msg(msg, cx),
+            Event::Action(A::FocusNext | A::FocusPrev) => {
+                self.focus = match self.focus {
+                    KFocus::List => KFocus::Playground,
+                    KFocus::Playground if !self.results.is_empty() => KFocus::Results,
+                    KFocus::Playground | KFocus::Results => KFocus::List,
+                };
+                cx.keys.reset();
+                Vec::new()
+            }
+            Event::Action(A::SyncKnowledgeBase) if self.focus != KFocus::Playground => {
+                self.sync(cx)
+            }
+            Event::Action(A::ListUp | A::ScrollUp | A::HistoryPrev) => {
+                self.move_by(-1);
+                Vec::new()
+            }
+            Event::Action(A::ListDown | A::ScrollDown | A::HistoryNext) => {
+                self.move_by(1);
+                Vec::new()
+            }
+            Event::Action(A::OpenSession) => match self.focus {
+                KFocus::List => {
+                    self.focus = KFocus::Playground;
+                    Vec::new()
+                }
+                KFocus::Results => self.open_result(),
+                KFocus::Playground => self.run_query(),
+            },
+            Event::Action(A::Send) if self.focus == KFocus::Playground => self.run_query(),
+            Event::Key(key) if self.focus == KFocus::Playground => {
+                self.on_key(key);
+                Vec::new()
+            }
+            Event::Paste(text) if self.focus == KFocus::Playground => {
+                self.query.insert_str(&text.replace('\n', " "));
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn draw(&self, frame: &mut Frame, area: Rect, cx: &Shared) {
+        let t = &cx.theme;
+        let list_w = if area.width >= 100 { 34 } else { 26 }.min(area.width / 2);
+        let top_h = (area.height / 2).max(6).min(area.height);
+        let list = Rect::new(area.x, area.y, list_w, top_h);
+        let detail = Rect::new(area.x + list_w, area.y, area.width - list_w, top_h);
+        let play = Rect::new(area.x, area.y + top_h, area.width, area.height - top_h);
+        let block = |title: String, focused: bool| {
+            Block::default()
+                .borders(Borders::ALL)
+                .title(title)
+                .border_style(Style::default().fg(if focused {
+                    t.border_focused
+                } else {
+                    t.border
+                }))
+        };
+
+        let b = block(" Knowledge bases ".into(), self.focus == KFocus::List);
+        let inner = b.inner(list);
+        frame.render_widget(b, list);
+        let mut lines: Vec<Line> = Vec::new();
+        if self.list.is_empty() {
+            lines.push(Line::from(Span::styled(
+                self.error
+                    .clone()
+                    .unwrap_or_else(|| "none yet: strata kb create NAME --source PATH".into()),
+                Style::default().fg(t.muted),
+            )));
+        }
+        for (i, r) in self.list.iter().enumerate() {
+            let style = if i == self.selected {
+                Style::default()
+                    .bg(t.selection_bg)
+                    .add_modifier(Modifier::BOLD)
+            } else {
+                Style::default()
+            };
+            lines.push(Line::from(Span::styled(r.spec.name.clone(), style)));
+            let sub = match self.syncs.get(&r.spec.name) {
+                Some(run) => progress_line(&run.progress, inner.width),
+                None => format!(
+                    "  {} files · {} chunks · {}",
+                    r.files,
+                    r.chunks,
+                    r.synced_us.map_or("never synced".into(), short_time)
+                ),
+            };
+            let colour = if self.syncs.contains_key(&r.spec.name) {
+                t.accent
+            } else {
+                t.muted
+            };
+            lines.push(Line::from(Span::styled(sub, Style::default().fg(colour))));
+        }
+        frame.render_widget(Paragraph::new(lines), inner);
+
+        let b = block(" Details ".into(), false);
+        let inner = b.inner(detail);
+        frame.render_widget(b, detail);
+        let mut lines: Vec<Line> = Vec::new();
+        if let Some(r) = self.list.get(self.selected) {
+            let kv = |k: &str, v: String| {
+                Line::from(vec![
+                    Span::styled(format!("{k:<10}"), Style::default().fg(t.muted)),
+                    Span::raw(v),
+                ])
+            };
+            for s in &r.spec.sources {
+                lines.push(kv("source", s.clone()));
+            }
+            if !r.spec.include.is_empty() {
+                lines.push(kv("include", r.spec.include.join(", ")));
+            }
+            if !r.spec.exclude.is_empty() {
+                lines.push(kv("exclude", r.spec.exclude.join(", ")));
+            }
+            lines.push(kv(
+                "embedding",
+                format!("{} ({} dims)", r.spec.embedding, r.dims),
+            ));
+            lines.push(kv(
+                "chunking",
+                format!(
+                    "{:?}, ~{} bytes, overlap {}",
+                    r.spec.chunking.strategy, r.spec.chunking.size, r.spec.chunking.overlap
+                ),
+            ));
+            lines.push(kv(
+                "content",
+                format!("{} files, {} chunks", r.files, r.chunks),
+            ));
+            if let Some(rep) = &r.last_report {
+                lines.push(kv(
+                    "last sync",
+                    format!(
+                        "+{} ~{} -{} files, {} embedded, {} reused, {:.1} chunks/s",
+                        rep.added.len(),
+                        rep.changed.len(),
+                        rep.removed.len(),
+                        rep.embedded,
+                        rep.reused,
+                        rep.chunks_per_s
+                    ),
+                ));
+                for s in rep.skipped.iter().take(3) {
+                    lines.push(kv("skipped", format!("{} ({})", short(&s.key), s.reason)));
+                }
+            }
+            lines.push(Line::from(Span::styled(
+                "s syncs · Tab to the playground",
+                Style::default().fg(t.muted),
+            )));
+        }
+        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+
+        let title = format!(
+            " Query playground{} ",
+            self.query_ms
+                .map(|ms| format!(" · {} result(s) in {ms:.0} ms", self.results.len()))
+                .unwrap_or_default()
+        );
+        let b = block(
+            title,
+            matches!(self.focus, KFocus::Playground | KFocus::Results),
+        );
+        let inner = b.inner(play);
+        frame.render_widget(b, play);
+        let mut lines: Vec<Line> = vec![if self.query.is_blank() {
+            Line::from(Span::styled(
+                "Type a query and press Enter…",
+                Style::default().fg(t.muted),
+            ))
+        } else {
+            Line::from(format!("› {}", self.query.text()))
+        }];
+        if self.pending {
+            lines.push(Line::from(Span::styled(
+                "searching…",
+                Style::default().fg(t.muted),
+            )));
+        } else if let Some(e) = &self.error {
+            lines.push(Line::from(Span::styled(
+                e.clone(),
+                Style::default().fg(t.error),
+            )));
+        }
+        for (i, r) in self.results.iter().enumerate() {
+            let s = &r.source;
+            let selected = self.focus == KFocus::Results && i == self.result;
+            let style = if selected {
+                Style::default()
+                    .bg(t.selection_bg)
+                    .add_modifier(Modifier::BOLD)
+            } else {
+                Style::default()
+            };
+            let scores = [
+                r.vector.map(|v| format!("cos {v:.2}")),
+                r.keyword.map(|k| format!("bm25 {k:.1}")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+            lines.push(Line::from(vec![
+                Span::styled(format!("[{}] {:.3} ", s.number, s.score), style),
+                Span::styled(
+                    format!("{}:{}-{} ", short(&s.file), s.line_start, s.line_end),
+                    style.fg(t.accent),
+                ),
+                Span::styled(format!("{} ({scores})", s.label()), style.fg(t.muted)),
+            ]));
+            let preview: String = s
+                .text
+                .replace('\n', " ")
+                .chars()
+                .take(usize::from(inner.width).saturating_sub(4))
+                .collect();
+            lines.push(Line::from(Span::styled(
+                format!("    {preview}"),
+                Style::default().fg(t.fg),
+            )));
+        }
+        frame.render_widget(Paragraph::new(lines), inner);
+        if self.focus == KFocus::Playground && cx.layers.is_empty() {
+            let (_, (_, col)) = self.query.layout(inner.width.saturating_sub(2));
+            frame.set_cursor_position((
+                inner.x + 2 + col.min(inner.width.saturating_sub(3)),
+                inner.y,
+            ));
+        }
+    }
+
+    fn status(&self, _cx: &Shared) -> Vec<String> {
+        let syncing = if self.syncs.is_empty() {
+            String::new()
+        } else {
+            format!(" · {} syncing", self.syncs.len())
+        };
+        vec![
+            format!(" {} base(s){syncing} ", self.list.len()),
+            "Tab moves · ↑↓ select · s sync · Enter query/open".into(),
+        ]
+    }
+
+    fn focus_context(&mut self, context: Context, _cx: &mut Shared) {
+        self.focus = match context {
+            Context::Input => KFocus::Playground,
+            _ => KFocus::List,
+        };
+    }
+
+    fn cancel_work(&mut self, cx: &mut Shared) -> bool {
+        if self.syncs.is_empty() {
+            return false;
+        }
+        for (name, run) in &self.syncs {
+            run.cancel.cancel();
+            cx.flash = Some(format!("stopping the sync of {name}…"));
+        }
+        true
+    }
+
+    fn on_quit(&mut self, _cx: &mut Shared) {
+        for run in self.syncs.values() {
+            run.cancel.cancel();
+        }
+    }
+}
+
+impl KnowledgeScreen {
+    fn move_by(&mut self, delta: isize) {
+        match self.focus {
+            KFocus::List if !self.list.is_empty() => {
+                let n = self.list.len() as isize;
+                self.selected = (self.selected as isize + delta).rem_euclid(n) as usize;
+                self.results.clear();
+                self.query_ms = None;
+            }
+            KFocus::Results if !self.results.is_empty() => {
+                let n = self.results.len() as isize;
+                self.result = (self.result as isize + delta).rem_euclid(n) as usize;
+            }
+            _ => {}
+        }
+    }
+
+    fn open_result(&mut self) -> Vec<Effect> {
+        match self.results.get(self.result) {
+            Some(r) => vec![Effect::Kb(KbJob::Context(Box::new(r.source.clone())))],
+            None => Vec::new(),
+        }
+    }
+
+    fn on_key(&mut self, key: KeyEvent) {
+        layers::edit(&mut self.query, key);
+    }
+}
+
+/// A sync's progress as one line: a bar, counts, rate and time left.
+pub fn progress_line(p: &Progress, width: u16) -> String {
+    let (done, total, what) = match p.phase {
+        Phase::Reading => (p.files_done, p.files_total, "files"),
+        Phase::Embedding => (p.chunks_done, p.chunks_total, "chunks"),
+        Phase::Committing => (1, 1, "committing"),
+    };
+    let bar_w = usize::from(width.saturating_sub(24)).clamp(4, 20);
+    let filled = if total == 0 { 0 } else { done * bar_w / total };
+    let eta = p.eta_s.map_or(String::new(), |s| format!(" {s:.0}s"));
+    let rate = if p.phase == Phase::Embedding {
+        format!(" {:.0}/s", p.chunks_per_s)
+    } else {
+        String::new()
+    };
+    format!(
+        "  [{}{}] {done}/{total} {what}{rate}{eta}",
+        "=".repeat(filled),
+        " ".repeat(bar_w - filled)
+    )
+}
+
+fn short(path: &str) -> String {
+    path.rsplit('/').next().unwrap_or(path).to_string()
+}
+
+fn short_time(us: u64) -> String {
+    format_micros(us)
+}
+
+/// Opens the citation view for a chunk in context (the layer holding it).
+pub fn citation_layer(ctx: crate::tui::kb_jobs::ChunkContext) -> Layer {
+    Layer::Citation(Box::new(ctx))
+}
