@@ -3,6 +3,7 @@
 //! `turn` holds `strata bench turn` (the orchestrator's cost per turn).
 
 pub mod guardrail;
+pub mod kb;
 pub mod turn;
 
 use std::path::PathBuf;

@@ -378,9 +378,14 @@ async fn killed_sync_keeps_the_last_state_and_resumes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn url_sources_are_fetched_and_cited_by_url() {
     use axum::{routing::get, Router};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static DOWN: AtomicBool = AtomicBool::new(false);
     let app = Router::new()
         .route("/guide.html", get(|| async {
-            axum::response::Html("<html><head><title>Sailing</title></head><body><main><h1>Sailing</h1><h2>Reefing</h2><p>Reef the mainsail early when the wind rises above twenty knots.</p></main></body></html>")
+            if DOWN.load(Ordering::SeqCst) {
+                return Err(axum::http::StatusCode::SERVICE_UNAVAILABLE);
+            }
+            Ok(axum::response::Html("<html><head><title>Sailing</title></head><body><main><h1>Sailing</h1><h2>Reefing</h2><p>Reef the mainsail early when the wind rises above twenty knots.</p></main></body></html>"))
         }))
         .route("/missing", get(|| async { (axum::http::StatusCode::NOT_FOUND, "no") }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -412,6 +417,28 @@ async fn url_sources_are_fetched_and_cited_by_url() {
     assert_eq!(hits[0].chunk.file.key, url);
     assert_eq!(hits[0].chunk.chunk.heading, ["Sailing", "Reefing"]);
     assert_eq!(hits[0].chunk.file.title.as_deref(), Some("Sailing"));
+
+    // The site is down at the next sync: the page keeps what the base had of it.
+    DOWN.store(true, Ordering::SeqCst);
+    let report = kb
+        .sync("web", &SyncOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert!(report.removed.is_empty(), "{report:?}");
+    assert!(report
+        .skipped
+        .iter()
+        .any(|s| s.key == url && s.reason.contains("503") && s.reason.contains("kept")));
+    assert_eq!(kb.files("web").unwrap().len(), 1);
+
+    // Credentials in a URL would be stored: refused, without echoing them.
+    let mut s = spec("secret", tmp.path());
+    s.sources = vec!["https://alice:hunter2@example.com/docs".into()];
+    let err = kb.create(s).unwrap_err().to_string();
+    assert!(
+        err.contains("credentials") && !err.contains("hunter2"),
+        "{err}"
+    );
 }
 
 /// RetrieveAndGenerate through the orchestrator with an exactly scripted answer: markers

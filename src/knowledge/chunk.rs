@@ -2,7 +2,8 @@
 //! blocks (a paragraph, a code block, a top-level item) with their byte range and heading
 //! path; a packer then groups blocks into chunks of about the configured size (by
 //! section for the structure-aware strategy, in fixed windows with overlap otherwise).
-//! Ranges always point into the original bytes, so a citation opens at the right line.
+//! Ranges point into the document's text (the original bytes, unless invalid UTF-8 was
+//! replaced: such files are flagged `lossy`), so a citation opens at the right line.
 
 use std::ops::Range;
 
@@ -473,7 +474,7 @@ fn html_blocks(source: &str) -> (Option<String>, Vec<Block>) {
                 if tag.self_closing && name != "br" && name != "hr" {
                     continue;
                 }
-                st.start(&name, tag.span.start);
+                st.start(&name);
             }
             Token::EndTag(tag) => {
                 let name = String::from_utf8_lossy(&tag.name).to_ascii_lowercase();
@@ -505,7 +506,7 @@ struct HtmlState {
 }
 
 const SKIPPED: &[&str] = &[
-    "script", "style", "nav", "noscript", "template", "svg", "head", "button", "select", "footer",
+    "script", "style", "nav", "noscript", "template", "svg", "button", "select", "footer",
 ];
 const BLOCKS: &[&str] = &[
     "p",
@@ -549,12 +550,13 @@ fn collapse(text: &str) -> String {
 }
 
 impl HtmlState {
-    fn start(&mut self, name: &str, at: usize) {
+    fn start(&mut self, name: &str) {
         if name == "main" {
             self.in_main = true;
         } else if name == "title" {
-            self.in_title = true;
-        } else if SKIPPED.contains(&name) && name != "head" {
+            // The page's title only (not an SVG icon's).
+            self.in_title = self.skip == 0 && self.title.is_none();
+        } else if SKIPPED.contains(&name) {
             self.skip += 1;
         } else if let Some(level) = heading_level(name) {
             self.flush();
@@ -569,7 +571,6 @@ impl HtmlState {
         } else if matches!(name, "td" | "th") && !self.text.is_empty() {
             self.text.push_str(" | ");
         }
-        let _ = at;
     }
 
     fn end(&mut self, name: &str) {
@@ -578,7 +579,7 @@ impl HtmlState {
             self.in_main = false;
         } else if name == "title" {
             self.in_title = false;
-        } else if SKIPPED.contains(&name) && name != "head" {
+        } else if SKIPPED.contains(&name) {
             self.skip = self.skip.saturating_sub(1);
         } else if let Some(level) = heading_level(name) {
             if let Some((_, text)) = self.heading.take() {
@@ -701,7 +702,7 @@ mod tests {
     #[test]
     fn html_takes_main_content_under_headings() {
         let html = "<html><head><title>Ownership - Book</title><style>p{}</style></head><body>\
-            <nav><p>menu</p></nav><main><h1 id=a>What is <em>Ownership</em>?</h1>\n<p>Each value has\n   an &lt;owner&gt;.</p>\
+            <nav><p>menu</p></nav><main><svg><title>icon</title></svg><h1 id=a>What is <em>Ownership</em>?</h1>\n<p>Each value has\n   an &lt;owner&gt;.</p>\
             <script>var x = '<p>no</p>';</script><h2>The Stack</h2><pre><code>let s = 1;\nlet t = 2;</code></pre></main></body></html>";
         let out = chunk(DocKind::Html, html, &structure(500));
         assert_eq!(out.title.as_deref(), Some("Ownership - Book"));

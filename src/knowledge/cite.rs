@@ -54,7 +54,8 @@ impl SourceRef {
     }
 }
 
-fn short_name(path: &str) -> String {
+/// The last part of a path or URL (what the prompt and the lists show).
+pub fn short_name(path: &str) -> String {
     path.rsplit('/').next().unwrap_or(path).to_string()
 }
 
@@ -107,8 +108,41 @@ pub struct Marker {
     pub end: usize,
 }
 
-/// The markers in `answer` (not index expressions like `v[0]`).
+/// Byte ranges of code in Markdown text: fenced blocks and inline spans.
+fn code_ranges(text: &str) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut offset = 0;
+    let mut fence: Option<usize> = None;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+            match fence.take() {
+                Some(start) => ranges.push(start..offset + line.len()),
+                None => fence = Some(offset),
+            }
+        } else if fence.is_none() {
+            let mut open: Option<usize> = None;
+            for (i, c) in line.char_indices() {
+                if c == '`' {
+                    match open.take() {
+                        Some(start) => ranges.push(offset + start..offset + i + 1),
+                        None => open = Some(i),
+                    }
+                }
+            }
+        }
+        offset += line.len();
+    }
+    if let Some(start) = fence {
+        ranges.push(start..text.len());
+    }
+    ranges
+}
+
+/// The markers in `answer`: not inside code (`vec![1, 2]`, a fenced block), not after
+/// an identifier, `!`, `=`, `&` or `(` (index expressions and array literals).
 pub fn markers(answer: &str) -> Vec<Marker> {
+    let code = code_ranges(answer);
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let re = RE.get_or_init(|| {
         regex::Regex::new(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]").expect("static regex")
@@ -118,6 +152,13 @@ pub fn markers(answer: &str) -> Vec<Marker> {
             let m = c.get(0)?;
             let before = answer[..m.start()].chars().next_back();
             if before.is_some_and(|ch| ch.is_alphanumeric() || ch == '_') {
+                return None;
+            }
+            let before_word = answer[..m.start()].trim_end().chars().next_back();
+            if before_word.is_some_and(|ch| matches!(ch, '!' | '=' | '&' | '(')) {
+                return None;
+            }
+            if code.iter().any(|r| r.contains(&m.start())) {
                 return None;
             }
             let numbers = c[1]
@@ -150,22 +191,24 @@ pub fn apply(answer: &str, sources: &mut [SourceRef]) -> Vec<u32> {
 }
 
 /// Attribution for an answer without markers: each sentence (with its vector) cites the
-/// passage it is closest to, when at least `INFER_FROM` similar.
+/// passage it is closest to, when at least `INFER_FROM` similar. `passages[i]` is
+/// `sources[i]`'s vector, or empty when it was embedded by another model than the
+/// sentences (it is then not compared).
 pub fn infer(sentences: &[Vec<f32>], passages: &[Vec<f32>], sources: &mut [SourceRef]) {
     for s in sentences {
         let best = passages
             .iter()
             .enumerate()
+            .filter(|(_, p)| p.len() == s.len())
             .map(|(i, p)| (i, super::vectors::dot(s, p)))
             .max_by(|a, b| a.1.total_cmp(&b.1));
-        if let Some((i, sim)) = best.filter(|(_, sim)| *sim >= INFER_FROM) {
+        if let Some((i, _)) = best.filter(|(_, sim)| *sim >= INFER_FROM) {
             if let Some(source) = sources.get_mut(i) {
                 if !source.cited {
                     source.cited = true;
                     source.inferred = true;
                 }
             }
-            let _ = sim;
         }
     }
 }

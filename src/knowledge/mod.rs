@@ -106,6 +106,17 @@ impl Knowledge {
             .iter()
             .map(|s| spec::absolute_source(s))
             .collect();
+        // Sources are stored and shown: a URL must not carry credentials.
+        if let Some(url) = spec
+            .sources
+            .iter()
+            .find(|s| spec::is_url(s) && has_userinfo(s))
+        {
+            return Err(KbError::BadQuery(format!(
+                "a source URL has credentials in it (user:password@…{}); they would be stored with the base: use a URL without them",
+                url.rsplit('@').next().unwrap_or("")
+            )));
+        }
         spec.validate()?;
         spec.check_sources()?;
         self.check_embedding_model(&spec.embedding)?;
@@ -399,17 +410,14 @@ impl Knowledge {
     }
 
     /// Attributes an answer without citation markers to the passages its sentences are
-    /// closest to (embedded with the first base's model).
+    /// closest to: the sentences are embedded once per model among the hits' bases, and
+    /// compared only with passages of that model.
     pub async fn infer_citations(
         &self,
         answer: &str,
         hits: &[Hit],
         sources: &mut [SourceRef],
     ) -> Result<(), KbError> {
-        let Some(first) = hits.first() else {
-            return Ok(());
-        };
-        let model = self.index(&first.base).await?.model.clone();
         let sentences: Vec<String> = crate::guardrails::classify::pieces(answer)
             .into_iter()
             .map(|(a, b)| answer[a..b].to_string())
@@ -418,11 +426,38 @@ impl Knowledge {
         if sentences.is_empty() {
             return Ok(());
         }
-        let vectors = self.embed(&model, sentences).await?;
-        let passages: Vec<Vec<f32>> = hits.iter().map(|h| h.vector.clone()).collect();
-        cite::infer(&vectors, &passages, sources);
+        let mut models = Vec::with_capacity(hits.len());
+        for h in hits {
+            models.push(self.index(&h.base).await?.model.clone());
+        }
+        let mut distinct = models.clone();
+        distinct.dedup();
+        distinct.sort();
+        distinct.dedup();
+        for model in distinct {
+            let vectors = self.embed(&model, sentences.clone()).await?;
+            let passages: Vec<Vec<f32>> = hits
+                .iter()
+                .zip(&models)
+                .map(|(h, m)| {
+                    if *m == model {
+                        h.vector.clone()
+                    } else {
+                        Vec::new()
+                    }
+                })
+                .collect();
+            cite::infer(&vectors, &passages, sources);
+        }
         Ok(())
     }
+}
+
+/// Whether a URL has `user[:password]@` before its host.
+fn has_userinfo(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority.contains('@')
 }
 
 fn same(a: &Hit, b: &Hit) -> bool {

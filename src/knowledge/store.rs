@@ -186,7 +186,8 @@ impl KbStore {
             batch.insert(vector_key(base, key), vector_bytes(v));
         }
         self.store.tree(VECTORS)?.apply_batch(batch)?;
-        Ok(())
+        // On disk before the next batch: a killed sync's next run reuses them.
+        self.store.flush()
     }
 
     pub fn marker(&self, base: Id) -> Result<Option<SyncMarker>, StoreError> {
@@ -221,29 +222,33 @@ impl KbStore {
         self.store.flush()
     }
 
-    /// Removes file entries of every generation but the committed one (what an
-    /// interrupted sync or an old generation left).
-    pub fn sweep_files(&self, record: &KbRecord) -> Result<(), StoreError> {
+    /// Removes file entries of every generation but the committed one (and, with
+    /// `keep_previous`, the one before it): what an interrupted sync or an old generation
+    /// left.
+    pub fn sweep_files(&self, record: &KbRecord, keep_previous: bool) -> Result<(), StoreError> {
         let files = self.store.tree(FILES)?;
         let keep = file_prefix(record.id, record.generation);
+        let before = file_prefix(record.id, record.generation.saturating_sub(1));
         for item in files.scan_prefix(record.id.as_bytes()) {
             let (key, _) = item?;
-            if !key.starts_with(&keep) {
+            if !key.starts_with(&keep) && !(keep_previous && key.starts_with(&before)) {
                 files.remove(key)?;
             }
         }
         Ok(())
     }
 
-    /// `sweep_files`, then removes vectors no committed chunk uses. Returns how many
-    /// vectors went.
-    pub fn sweep(&self, record: &KbRecord) -> Result<usize, StoreError> {
-        self.sweep_files(record)?;
-        let used: HashSet<[u8; 16]> = self
-            .files(record)?
-            .iter()
-            .flat_map(|f| f.chunks.iter().map(|c| c.vector))
-            .collect();
+    /// `sweep_files`, then removes vectors no kept chunk uses. Returns how many vectors
+    /// went.
+    pub fn sweep(&self, record: &KbRecord, keep_previous: bool) -> Result<usize, StoreError> {
+        self.sweep_files(record, keep_previous)?;
+        let mut used: HashSet<[u8; 16]> = HashSet::new();
+        for item in self.store.tree(FILES)?.scan_prefix(record.id.as_bytes()) {
+            let (_, bytes) = item?;
+            if let Ok(entry) = decode::<FileEntry>(&bytes, "knowledge base file") {
+                used.extend(entry.chunks.iter().map(|c| c.vector));
+            }
+        }
         let vectors = self.store.tree(VECTORS)?;
         let mut removed = 0;
         for item in vectors.scan_prefix(record.id.as_bytes()) {

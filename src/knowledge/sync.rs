@@ -150,22 +150,22 @@ pub async fn run(
         ..SyncReport::default()
     };
     let next_generation = record.generation + 1;
-    report.resumed = kb.marker(record.id)?.is_some();
     // Entries an interrupted sync left are rewritten below; its vectors are kept.
-    let kb2 = kb.clone();
-    let rec2 = record.clone();
-    tokio::task::spawn_blocking(move || kb2.sweep_files(&rec2))
-        .await
-        .map_err(|e| KbError::Io(e.to_string()))??;
-    kb.set_marker(
-        record.id,
-        &SyncMarker {
-            started_us: now_micros(),
-            generation: next_generation,
-            model: model.clone(),
-            pid: std::process::id(),
-        },
-    )?;
+    let marker = SyncMarker {
+        started_us: now_micros(),
+        generation: next_generation,
+        model: model.clone(),
+        pid: std::process::id(),
+    };
+    let (kb2, rec2) = (kb.clone(), record.clone());
+    let (resumed, previous) = blocking(move || {
+        let resumed = kb2.marker(rec2.id)?.is_some();
+        kb2.sweep_files(&rec2, false)?;
+        kb2.set_marker(rec2.id, &marker)?;
+        Ok((resumed, kb2.files(&rec2)?))
+    })
+    .await?;
+    report.resumed = resumed;
 
     // Read: list the sources, keep unchanged files, chunk the rest.
     let spec = record.spec.clone();
@@ -173,15 +173,10 @@ pub async fn run(
         .await
         .map_err(|e| KbError::Io(e.to_string()))??;
     report.skipped = skipped;
-    let previous: HashMap<String, FileEntry> = kb
-        .files(&record)?
-        .into_iter()
-        .map(|e| (e.key.clone(), e))
-        .collect();
+    let previous: HashMap<String, FileEntry> =
+        previous.into_iter().map(|e| (e.key.clone(), e)).collect();
     let recipe = recipe(&record, &model);
     let mut entries: Vec<FileEntry> = Vec::with_capacity(found.len());
-    let mut pending: Vec<([u8; 16], String)> = Vec::new();
-    let mut queued: HashSet<[u8; 16]> = HashSet::new();
     let mut state = Progress {
         files_total: found.len(),
         ..Progress::default()
@@ -212,10 +207,21 @@ pub async fn run(
                 entry
             }
             Err(reason) => {
+                // A document that cannot be read now (a network error, a permission) keeps
+                // what the base had of it.
+                let kept = prior.is_some();
                 report.skipped.push(Skipped {
                     key: doc.key.clone(),
-                    reason,
+                    reason: if kept {
+                        format!("{reason}; kept the version from the last sync")
+                    } else {
+                        reason
+                    },
                 });
+                if let Some(p) = prior {
+                    report.unchanged += 1;
+                    entries.push(p.clone());
+                }
                 continue;
             }
         };
@@ -237,37 +243,55 @@ pub async fn run(
         entries.push(entry);
     }
     // Which vectors are missing (new text, or never stored by an interrupted sync).
-    let mut chunks_total = 0;
-    for entry in entries.iter_mut() {
-        for chunk in entry.chunks.iter_mut() {
-            chunks_total += 1;
-            let text = embed_text(&chunk.heading, entry.title.as_deref(), &chunk.text);
-            chunk.vector = vector_key(&model, &text);
-            if queued.contains(&chunk.vector) {
-                continue;
-            }
-            if kb.has_vector(record.id, &chunk.vector)? {
-                report.reused += 1;
-            } else {
-                queued.insert(chunk.vector);
-                pending.push((chunk.vector, text));
+    let (kb2, id, m) = (kb.clone(), record.id, model.clone());
+    let (entries, pending, chunks_total, reused) = blocking(move || {
+        let mut entries = entries;
+        let mut pending: Vec<([u8; 16], String)> = Vec::new();
+        let mut queued: HashSet<[u8; 16]> = HashSet::new();
+        let (mut total, mut reused) = (0, 0);
+        for entry in entries.iter_mut() {
+            for chunk in entry.chunks.iter_mut() {
+                total += 1;
+                let text = embed_text(&chunk.heading, entry.title.as_deref(), &chunk.text);
+                chunk.vector = vector_key(&m, &text);
+                if queued.contains(&chunk.vector) {
+                    continue;
+                }
+                if kb2.has_vector(id, &chunk.vector)? {
+                    reused += 1;
+                } else {
+                    queued.insert(chunk.vector);
+                    pending.push((chunk.vector, text));
+                }
             }
         }
-    }
+        Ok((entries, pending, total, reused))
+    })
+    .await?;
+    let mut pending = pending;
+    report.reused = reused;
+    let present: HashSet<&str> = entries.iter().map(|e| e.key.as_str()).collect();
     report.removed = previous
         .keys()
-        .filter(|k| !entries.iter().any(|e| &e.key == *k))
+        .filter(|k| !present.contains(k.as_str()))
         .cloned()
         .collect();
     report.removed.sort();
 
-    // Embed what is missing, in batches; every batch is stored (and flushed) at once.
+    // Embed what is missing, in batches of similar length (less padding); every batch is
+    // stored (and flushed) at once.
+    pending.sort_by_key(|(_, t)| t.len());
     state.phase = super::sync::Phase::Embedding;
     state.files_done = found.len();
     state.chunks_total = pending.len();
     progress(&state);
     let embed_started = Instant::now();
-    let mut dims = record.dims;
+    // Vectors of another model (a re-embed) may have other dimensions.
+    let mut dims = if record.model.as_deref() == Some(model.as_str()) {
+        record.dims
+    } else {
+        0
+    };
     for batch in pending.chunks(options.batch.max(1)) {
         if options.cancel.is_cancelled() {
             report.interrupted = true;
@@ -309,7 +333,8 @@ pub async fn run(
     state.phase = Phase::Committing;
     progress(&state);
     if dims == 0 {
-        dims = first_dims(kb, &record, &entries)?;
+        let (kb2, rec2, e2) = (kb.clone(), record.clone(), entries.clone());
+        dims = blocking(move || first_dims(&kb2, &rec2, &e2)).await?;
     }
     report.files = entries.len();
     report.chunks = chunks_total;
@@ -329,12 +354,23 @@ pub async fn run(
             kb2.put_file(next.id, next.generation, entry)?;
         }
         kb2.commit(&next)?;
-        kb2.sweep(&next)?;
+        // The generation before stays until the next sync: a query loading it right now
+        // in this process still finds all of it.
+        kb2.sweep(&next, true)?;
         Ok(())
     })
     .await
     .map_err(|e| KbError::Io(e.to_string()))??;
     Ok(report)
+}
+
+/// Runs blocking storage work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, KbError> + Send + 'static,
+) -> Result<T, KbError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| KbError::Io(e.to_string()))?
 }
 
 fn first_dims(kb: &KbStore, record: &KbRecord, entries: &[FileEntry]) -> Result<usize, KbError> {

@@ -2,8 +2,19 @@
 //! always right), and an approximate HNSW index (hnsw_rs) for large bases. Vectors are
 //! unit length, so cosine is a dot product.
 
-use hnsw_rs::prelude::{DistDot, Hnsw};
+use hnsw_rs::prelude::{Distance, Hnsw};
 use rayon::prelude::*;
+
+/// 1 − cosine for unit vectors, never below 0 (the dot of a unit vector with itself can
+/// come out a hair above 1 in f32; hnsw_rs's own `DistDot` asserts on that).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnitDot;
+
+impl Distance<f32> for UnitDot {
+    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
+        (1.0 - dot(a, b)).max(0.0)
+    }
+}
 
 /// Vectors scaled to unit length (a zero vector stays zero).
 pub fn normalized(mut v: Vec<f32>) -> Vec<f32> {
@@ -110,7 +121,7 @@ impl Vectors {
     pub fn build_ann(&self, params: AnnParams) -> Ann {
         let n = self.len().max(1);
         let layers = 16usize.min((n as f32).ln().ceil().max(1.0) as usize);
-        let hnsw = Hnsw::<f32, DistDot>::new(params.m, n, layers, params.ef_construction, DistDot);
+        let hnsw = Hnsw::<f32, UnitDot>::new(params.m, n, layers, params.ef_construction, UnitDot);
         let rows: Vec<(&[f32], usize)> = (0..self.len()).map(|i| (self.row(i), i)).collect();
         hnsw.parallel_insert_slice(&rows);
         let mut hnsw = hnsw;
@@ -158,7 +169,7 @@ impl Default for AnnParams {
 
 /// An approximate nearest-neighbour index over a `Vectors`' rows.
 pub struct Ann {
-    hnsw: Hnsw<'static, f32, DistDot>,
+    hnsw: Hnsw<'static, f32, UnitDot>,
     pub ef_search: usize,
 }
 
@@ -203,7 +214,16 @@ mod tests {
 
     #[test]
     fn hnsw_agrees_with_exact_search() {
-        let v = random(3000, 32, 2);
+        let mut v = random(3000, 32, 2);
+        // Duplicate rows (boilerplate chunks) and a query equal to a row are fine.
+        let dup = v.row(7).to_vec();
+        v.push(&dup);
+        v.push(&dup);
+        let ann0 = v.build_ann(AnnParams::default());
+        assert!(ann0
+            .search(&dup, 3)
+            .iter()
+            .any(|(i, _)| *i == 7 || *i >= 3000));
         let ann = v.build_ann(AnnParams::default());
         let queries = random(50, 32, 3);
         let mut found = 0;

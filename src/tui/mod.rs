@@ -389,9 +389,7 @@ pub fn run_effect(effect: Effect, orchestrator: &Orchestrator, tx: &UnboundedSen
 /// emacs and helix understand).
 fn open_in_editor(path: &str, line: usize) -> Result<(), String> {
     terminal::suspend().map_err(|e| e.to_string())?;
-    let editor = std::env::var("VISUAL")
-        .or_else(|_| std::env::var("EDITOR"))
-        .unwrap_or_else(|_| "vi".into());
+    let editor = editor();
     let mut parts = editor.split_whitespace();
     let program = parts.next().unwrap_or("vi");
     let status = std::process::Command::new(program)
@@ -406,12 +404,17 @@ fn open_in_editor(path: &str, line: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The user's editor command: $VISUAL, else $EDITOR, else vi.
+fn editor() -> String {
+    std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_else(|_| "vi".into())
+}
+
 /// Opens $VISUAL / $EDITOR (else vi) on `text`; returns the edited text.
 fn edit_in_editor(text: &str) -> Result<String, String> {
     terminal::suspend().map_err(|e| e.to_string())?;
-    let editor = std::env::var("VISUAL")
-        .or_else(|_| std::env::var("EDITOR"))
-        .unwrap_or_else(|_| "vi".into());
+    let editor = editor();
     let file = tempfile::Builder::new()
         .prefix("strata-")
         .suffix(".md")

@@ -15,7 +15,7 @@ use ratatui::Frame;
 use tokio_util::sync::CancellationToken;
 
 use super::{Event, Screen, ScreenId, Shared};
-use crate::knowledge::cite::DEFAULT_TOP_K;
+use crate::knowledge::cite::{short_name, DEFAULT_TOP_K};
 use crate::knowledge::store::KbRecord;
 use crate::knowledge::sync::Phase;
 use crate::knowledge::Progress;
@@ -24,7 +24,7 @@ use crate::tui::app::{Effect, Msg};
 use crate::tui::input::InputBox;
 use crate::tui::kb_jobs::{KbJob, KbMsg, ResultView};
 use crate::tui::keymap::{Action, Context};
-use crate::tui::layers::{self, Layer};
+use crate::tui::layers;
 
 /// Which part has the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -332,7 +332,10 @@ impl Screen for KnowledgeScreen {
                     ),
                 ));
                 for s in rep.skipped.iter().take(3) {
-                    lines.push(kv("skipped", format!("{} ({})", short(&s.key), s.reason)));
+                    lines.push(kv(
+                        "skipped",
+                        format!("{} ({})", short_name(&s.key), s.reason),
+                    ));
                 }
             }
             lines.push(Line::from(Span::styled(
@@ -394,7 +397,7 @@ impl Screen for KnowledgeScreen {
             lines.push(Line::from(vec![
                 Span::styled(format!("[{}] {:.3} ", s.number, s.score), style),
                 Span::styled(
-                    format!("{}:{}-{} ", short(&s.file), s.line_start, s.line_end),
+                    format!("{}:{}-{} ", short_name(&s.file), s.line_start, s.line_end),
                     style.fg(t.accent),
                 ),
                 Span::styled(format!("{} ({scores})", s.label()), style.fg(t.muted)),
@@ -508,15 +511,6 @@ pub fn progress_line(p: &Progress, width: u16) -> String {
     )
 }
 
-fn short(path: &str) -> String {
-    path.rsplit('/').next().unwrap_or(path).to_string()
-}
-
 fn short_time(us: u64) -> String {
     format_micros(us)
-}
-
-/// Opens the citation view for a chunk in context (the layer holding it).
-pub fn citation_layer(ctx: crate::tui::kb_jobs::ChunkContext) -> Layer {
-    Layer::Citation(Box::new(ctx))
 }

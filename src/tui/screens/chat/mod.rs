@@ -541,16 +541,16 @@ impl ChatScreen {
                 names,
                 result,
             }) => match result {
-                Ok(()) => {
-                    if session == self.session.id {
-                        self.session.agent.knowledge_bases = names.clone();
-                        self.save_draft();
-                    }
+                Ok(()) if session == self.session.id => {
+                    self.session.agent.knowledge_bases = names.clone();
+                    self.save_draft();
                     cx.flash = Some(format!(
                         "answers now draw on {} and cite them",
                         names.join(", ")
                     ));
                 }
+                // The user moved to another session meanwhile: nothing was attached.
+                Ok(()) => {}
                 Err(e) => cx.flash = Some(format!("cannot attach: {e}")),
             },
             Msg::Guard(GuardMsg::Reviewed(result)) => match result {
@@ -1685,7 +1685,7 @@ fn sources_lines(m: &ChatMessage, t: &crate::tui::theme::Theme) -> Vec<Line<'sta
         Style::default().fg(t.muted).add_modifier(Modifier::BOLD),
     ))];
     for s in &m.sources {
-        let file = s.file.rsplit('/').next().unwrap_or(&s.file).to_string();
+        let file = crate::knowledge::cite::short_name(&s.file);
         let mark = match (s.cited, s.inferred) {
             (true, false) => "✓",
             (true, true) => "≈",
