@@ -97,6 +97,19 @@ async fn drive_the_binary_in_tmux() {
         .arg(&policy)
         .assert()
         .success();
+    // A knowledge base, made and synced with the CLI, for the knowledge screen.
+    let docs = dir.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(
+        docs.join("tea.md"),
+        "# Tea\n\n## Brewing\n\nSteep green tea for two minutes.\n",
+    )
+    .unwrap();
+    common::strata(dir.path())
+        .args(["kb", "create", "leaves", "--sync", "--source"])
+        .arg(&docs)
+        .assert()
+        .success();
 
     let command = format!(
         "EDITOR='sed -i s/^/EDITED-/' STRATA_DATA_DIR={d}/data STRATA_CONFIG={d}/config.toml XDG_STATE_HOME={d}/state STRATA_CACHE_DIR={m} {bin}",
@@ -143,10 +156,20 @@ async fn drive_the_binary_in_tmux() {
     assert!(screen.contains("Say hello in five words."));
     assert!(screen.contains("sensitive"), "{screen}");
 
-    // F3: the guardrails screen lists it; F3 again is the chat.
+    // F3: the guardrails screen lists it; F3 again: the knowledge screen, where a query
+    // in the playground finds the passage; F3 again is the chat.
     tmux.send(&["F3"]);
     tmux.wait_for("the guardrails screen", Duration::from_secs(10), |s| {
         s.contains("e2e (1v)") && s.contains("Sandbox")
+    });
+    tmux.send(&["F3"]);
+    tmux.wait_for("the knowledge screen", Duration::from_secs(10), |s| {
+        s.contains("Knowledge bases") && s.contains("leaves") && s.contains("1 files · 1 chunks")
+    });
+    tmux.send(&["Tab"]);
+    tmux.send(&["how long to steep green tea", "Enter"]);
+    tmux.wait_for("a retrieved chunk", Duration::from_secs(30), |s| {
+        s.contains("tea.md:5-5") && s.contains("Tea > Brewing")
     });
     tmux.send(&["F3"]);
     tmux.wait_for("the chat again", Duration::from_secs(10), |s| {

@@ -267,12 +267,8 @@ impl Screen for KnowledgeScreen {
             lines.push(Line::from(Span::styled(r.spec.name.clone(), style)));
             let sub = match self.syncs.get(&r.spec.name) {
                 Some(run) => progress_line(&run.progress, inner.width),
-                None => format!(
-                    "  {} files · {} chunks · {}",
-                    r.files,
-                    r.chunks,
-                    r.synced_us.map_or("never synced".into(), short_time)
-                ),
+                None if r.synced_us.is_none() => "  never synced".to_string(),
+                None => format!("  {} files · {} chunks", r.files, r.chunks),
             };
             let colour = if self.syncs.contains_key(&r.spec.name) {
                 t.accent
@@ -317,6 +313,10 @@ impl Screen for KnowledgeScreen {
             lines.push(kv(
                 "content",
                 format!("{} files, {} chunks", r.files, r.chunks),
+            ));
+            lines.push(kv(
+                "synced",
+                r.synced_us.map_or("never".into(), format_micros),
             ));
             if let Some(rep) = &r.last_report {
                 lines.push(kv(
@@ -509,8 +509,4 @@ pub fn progress_line(p: &Progress, width: u16) -> String {
         "=".repeat(filled),
         " ".repeat(bar_w - filled)
     )
-}
-
-fn short_time(us: u64) -> String {
-    format_micros(us)
 }
