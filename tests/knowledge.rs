@@ -48,6 +48,17 @@ async fn knowledge(dir: &Path) -> Arc<Knowledge> {
     Arc::new(Knowledge::new(runtime))
 }
 
+/// Runs the binary on `dir`; it must succeed; returns its stdout.
+fn run_ok(dir: &Path, args: &[&str]) -> String {
+    let out = strata(dir).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn files_of(report: &[String], dir: &Path) -> Vec<String> {
     let root = dir.display().to_string();
     report
@@ -89,7 +100,7 @@ async fn incremental_sync_embeds_only_what_changed() {
         .iter()
         .map(|s| {
             (
-                files_of(&[s.key.clone()], &docs)[0].clone(),
+                files_of(std::slice::from_ref(&s.key), &docs)[0].clone(),
                 s.reason.clone(),
             )
         })
@@ -280,15 +291,7 @@ async fn killed_sync_keeps_the_last_state_and_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let docs = tmp.path().join("docs");
     write(&docs, "garden.md", GARDEN);
-    let run = |args: &[&str]| {
-        let out = strata(tmp.path()).args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run = |args: &[&str]| run_ok(tmp.path(), args);
     run(&[
         "kb",
         "create",
@@ -401,7 +404,7 @@ async fn url_sources_are_fetched_and_cited_by_url() {
         .sync("web", &SyncOptions::default(), |_| {})
         .await
         .unwrap();
-    assert_eq!(report.added, [url.clone()]);
+    assert_eq!(report.added, std::slice::from_ref(&url));
     assert!(
         report.skipped[0].reason.contains("404"),
         "{:?}",
@@ -516,15 +519,7 @@ async fn kb_ask_on_the_local_model_cites_retrieved_chunks() {
     write(&docs, "garden.md", GARDEN);
     write(&docs, "kitchen.md", KITCHEN);
     write(&docs, "bikes.md", BIKES);
-    let run = |args: &[&str]| {
-        let out = strata(tmp.path()).args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let run = |args: &[&str]| run_ok(tmp.path(), args);
     run(&[
         "kb",
         "create",

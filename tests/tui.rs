@@ -1262,23 +1262,21 @@ async fn knowledge_screen_and_cited_answers() {
         .source
         .file
         .ends_with("garden.md"));
+    let decimals = regex::Regex::new(r"\d+\.\d+").unwrap();
+    let dates = regex::Regex::new(r"\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?( UTC)?").unwrap();
     for (w, hgt) in [(80u16, 24u16), (120, 40)] {
         let screen = text(&draw(&mut h.app, w, hgt));
         assert!(
             screen.contains("garden.md:5-5") && screen.contains("Garden > Tomatoes"),
             "{screen}"
         );
-        let redacted = regex::Regex::new(r"\d+\.\d+")
-            .unwrap()
+        let redacted = decimals
             .replace_all(
                 &redact_times(&screen.replace(&docs.display().to_string(), "DOCS")),
                 "N",
             )
             .into_owned();
-        let redacted = regex::Regex::new(r"\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?( UTC)?")
-            .unwrap()
-            .replace_all(&redacted, "DATE")
-            .into_owned();
+        let redacted = dates.replace_all(&redacted, "DATE").into_owned();
         insta::assert_snapshot!(format!("knowledge_screen_{w}x{hgt}"), redacted);
     }
 

@@ -207,11 +207,11 @@ fn latency(n: usize, queries: usize, ann: bool) {
     let build_s = t.elapsed().as_secs_f64();
     let mut ann_ms = Vec::with_capacity(queries);
     let mut found = 0usize;
-    for q in 0..queries {
+    for (q, exact) in truth.iter().enumerate() {
         let t = Instant::now();
         let hits = index.search(qs.row(q), 10);
         ann_ms.push(t.elapsed().as_secs_f64() * 1000.0);
-        found += hits.iter().filter(|(i, _)| truth[q].contains(i)).count();
+        found += hits.iter().filter(|(i, _)| exact.contains(i)).count();
     }
     ann_ms.sort_by(f64::total_cmp);
     println!(

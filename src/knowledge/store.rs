@@ -231,7 +231,8 @@ impl KbStore {
         let before = file_prefix(record.id, record.generation.saturating_sub(1));
         for item in files.scan_prefix(record.id.as_bytes()) {
             let (key, _) = item?;
-            if !key.starts_with(&keep) && !(keep_previous && key.starts_with(&before)) {
+            let kept = key.starts_with(&keep) || (keep_previous && key.starts_with(&before));
+            if !kept {
                 files.remove(key)?;
             }
         }

@@ -90,3 +90,15 @@ pub fn fuzzy_list(
         );
     frame.render_stateful_widget(list, r, &mut state);
 }
+
+/// A screen pane: a bordered block with a title, its border bright when it has the keys.
+pub fn pane_block(t: &Theme, title: String, focused: bool) -> ratatui::widgets::Block<'static> {
+    ratatui::widgets::Block::default()
+        .borders(ratatui::widgets::Borders::ALL)
+        .title(title)
+        .border_style(ratatui::style::Style::default().fg(if focused {
+            t.border_focused
+        } else {
+            t.border
+        }))
+}

@@ -10,7 +10,7 @@ use crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::{Event, Screen, ScreenId, Shared};
@@ -229,16 +229,7 @@ impl Screen for GuardrailsScreen {
             area.height.saturating_sub(sandbox_h),
         );
         let sandbox = Rect::new(area.x, area.y + list.height, area.width, sandbox_h);
-        let block = |title: String, focused: bool| {
-            Block::default()
-                .borders(Borders::ALL)
-                .title(title)
-                .border_style(Style::default().fg(if focused {
-                    t.border_focused
-                } else {
-                    t.border
-                }))
-        };
+        let block = |title: String, focused: bool| crate::tui::view::pane_block(t, title, focused);
 
         // The guardrails.
         let b = block(" Guardrails ".into(), self.focus == GFocus::List);

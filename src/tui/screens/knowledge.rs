@@ -10,7 +10,7 @@ use crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 use tokio_util::sync::CancellationToken;
 
@@ -233,16 +233,7 @@ impl Screen for KnowledgeScreen {
         let list = Rect::new(area.x, area.y, list_w, top_h);
         let detail = Rect::new(area.x + list_w, area.y, area.width - list_w, top_h);
         let play = Rect::new(area.x, area.y + top_h, area.width, area.height - top_h);
-        let block = |title: String, focused: bool| {
-            Block::default()
-                .borders(Borders::ALL)
-                .title(title)
-                .border_style(Style::default().fg(if focused {
-                    t.border_focused
-                } else {
-                    t.border
-                }))
-        };
+        let block = |title: String, focused: bool| crate::tui::view::pane_block(t, title, focused);
 
         let b = block(" Knowledge bases ".into(), self.focus == KFocus::List);
         let inner = b.inner(list);
@@ -497,7 +488,7 @@ pub fn progress_line(p: &Progress, width: u16) -> String {
         Phase::Committing => (1, 1, "committing"),
     };
     let bar_w = usize::from(width.saturating_sub(24)).clamp(4, 20);
-    let filled = if total == 0 { 0 } else { done * bar_w / total };
+    let filled = (done * bar_w).checked_div(total).unwrap_or(0).min(bar_w);
     let eta = p.eta_s.map_or(String::new(), |s| format!(" {s:.0}s"));
     let rate = if p.phase == Phase::Embedding {
         format!(" {:.0}/s", p.chunks_per_s)
