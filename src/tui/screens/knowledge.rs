@@ -313,15 +313,15 @@ impl Screen for KnowledgeScreen {
                 lines.push(kv(
                     "last sync",
                     format!(
-                        "+{} ~{} -{} files, {} embedded, {} reused, {:.1} chunks/s",
+                        "+{} ~{} -{} files, {} embedded, {} reused",
                         rep.added.len(),
                         rep.changed.len(),
                         rep.removed.len(),
                         rep.embedded,
                         rep.reused,
-                        rep.chunks_per_s
                     ),
                 ));
+                lines.push(kv("speed", format!("{:.1} chunks/s", rep.chunks_per_s)));
                 for s in rep.skipped.iter().take(3) {
                     lines.push(kv(
                         "skipped",
