@@ -570,3 +570,27 @@ async fn kb_ask_on_the_local_model_cites_retrieved_chunks() {
         .unwrap()
         .ends_with("garden.md"));
 }
+
+/// With a guardrail, the question is searched with what its patterns would mask masked,
+/// and a question its patterns would block is not searched (nor embedded) at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guardrail_masks_the_question_before_it_is_searched() {
+    use strata::guardrails::policy::Policy;
+    use strata::guardrails::Guardrail;
+    use strata::orchestrator::retrieval_query;
+    let toml = "name = \"pii\"\n[sensitive_information]\nemail = \"anonymize\"\naws_access_key = \"block\"\n";
+    let policy = Policy::parse(toml, "pii.toml").unwrap();
+    let g = Guardrail::compile("pii", policy, None).await.unwrap();
+    assert_eq!(
+        retrieval_query(Some(&g), "mail jane@example.com about tomatoes").as_deref(),
+        Some("mail {EMAIL} about tomatoes")
+    );
+    assert_eq!(
+        retrieval_query(Some(&g), "my key is AKIAIOSFODNN7EXAMPLE"),
+        None
+    );
+    assert_eq!(
+        retrieval_query(None, "jane@example.com").as_deref(),
+        Some("jane@example.com")
+    );
+}

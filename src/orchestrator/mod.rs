@@ -252,17 +252,23 @@ impl Orchestrator {
                         .map(|m| m.content.clone())
                 })
                 .unwrap_or_default();
-            let query = Query::new(question, agent.knowledge_top_k.unwrap_or(DEFAULT_TOP_K));
-            let hits = self
-                .knowledge
-                .retrieve(&agent.knowledge_bases, &query)
-                .await
-                .map_err(|e| {
-                    TurnError::BadInput(format!(
-                        "the session's knowledge bases cannot be searched: {e}"
-                    ))
-                })?;
-            Some(hits)
+            match retrieval_query(guardrail.as_deref(), &question) {
+                // The input check will refuse this question: nothing is searched for it.
+                None => None,
+                Some(text) => {
+                    let query = Query::new(text, agent.knowledge_top_k.unwrap_or(DEFAULT_TOP_K));
+                    let hits = self
+                        .knowledge
+                        .retrieve(&agent.knowledge_bases, &query)
+                        .await
+                        .map_err(|e| {
+                            TurnError::BadInput(format!(
+                                "the session's knowledge bases cannot be searched: {e}"
+                            ))
+                        })?;
+                    Some(hits)
+                }
+            }
         };
         let mut sources = retrieved.as_deref().map(cite::sources);
         let mut answer = ChatMessage::new(Role::Assistant, "");
@@ -514,6 +520,23 @@ impl Orchestrator {
         ];
         results.into_iter().collect()
     }
+}
+
+/// The text a question is searched with: with a guardrail, what its patterns and words
+/// would mask is masked first (the question is embedded, possibly by a remote model,
+/// before the call's input check runs); `None` when they would block it.
+pub fn retrieval_query(guardrail: Option<&Guardrail>, question: &str) -> Option<String> {
+    let Some(g) = guardrail else {
+        return Some(question.to_string());
+    };
+    let hits = g.deterministic(question);
+    if hits
+        .iter()
+        .any(|h| h.action == crate::guardrails::policy::PolicyAction::Block)
+    {
+        return None;
+    }
+    Some(crate::guardrails::engine::mask(question, &hits))
 }
 
 fn storage_error(e: &StoreError) -> RunError {
