@@ -232,7 +232,12 @@ fn stream_file(path: &Path, chunking: &Chunking) -> Result<Parsed, String> {
         } else {
             match carry.iter().rposition(|&b| b == b'\n') {
                 Some(i) => i + 1,
-                None if carry.len() > 4 * PIECE => carry.len(),
+                // No line end in 4 MB: cut before a character that starts there, not
+                // inside one.
+                None if carry.len() > 4 * PIECE => (1..=4)
+                    .map(|back| carry.len() - back)
+                    .find(|&i| carry[i] & 0xC0 != 0x80)
+                    .unwrap_or(carry.len()),
                 None => continue,
             }
         };
