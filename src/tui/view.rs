@@ -83,22 +83,21 @@ pub fn fuzzy_list(
     state.select(Some(selected));
     let list = List::new(items)
         .block(modal_block(t, title))
-        .highlight_style(
-            Style::default()
-                .bg(t.selection_bg)
-                .add_modifier(Modifier::BOLD),
-        );
+        .highlight_style(selected_style(t));
     frame.render_stateful_widget(list, r, &mut state);
 }
 
 /// A screen pane: a bordered block with a title, its border bright when it has the keys.
-pub fn pane_block(t: &Theme, title: String, focused: bool) -> ratatui::widgets::Block<'static> {
-    ratatui::widgets::Block::default()
-        .borders(ratatui::widgets::Borders::ALL)
+pub fn pane_block(t: &Theme, title: String, focused: bool) -> Block<'static> {
+    Block::default()
+        .borders(Borders::ALL)
         .title(title)
-        .border_style(ratatui::style::Style::default().fg(if focused {
-            t.border_focused
-        } else {
-            t.border
-        }))
+        .border_style(Style::default().fg(if focused { t.border_focused } else { t.border }))
+}
+
+/// The highlighted row of a list.
+pub fn selected_style(t: &Theme) -> Style {
+    Style::default()
+        .bg(t.selection_bg)
+        .add_modifier(Modifier::BOLD)
 }

@@ -246,9 +246,7 @@ impl Screen for GuardrailsScreen {
         }
         for (i, e) in self.list.iter().enumerate() {
             let style = if i == self.selected {
-                Style::default()
-                    .bg(t.selection_bg)
-                    .add_modifier(Modifier::BOLD)
+                crate::tui::view::selected_style(t)
             } else {
                 Style::default()
             };
@@ -273,9 +271,7 @@ impl Screen for GuardrailsScreen {
             .enumerate()
             .map(|(i, r)| {
                 let style = if i == self.revision {
-                    Style::default()
-                        .bg(t.selection_bg)
-                        .add_modifier(Modifier::BOLD)
+                    crate::tui::view::selected_style(t)
                 } else {
                     Style::default().fg(t.muted)
                 };

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
@@ -249,9 +249,7 @@ impl Screen for KnowledgeScreen {
         }
         for (i, r) in self.list.iter().enumerate() {
             let style = if i == self.selected {
-                Style::default()
-                    .bg(t.selection_bg)
-                    .add_modifier(Modifier::BOLD)
+                crate::tui::view::selected_style(t)
             } else {
                 Style::default()
             };
@@ -371,9 +369,7 @@ impl Screen for KnowledgeScreen {
             let s = &r.source;
             let selected = self.focus == KFocus::Results && i == self.result;
             let style = if selected {
-                Style::default()
-                    .bg(t.selection_bg)
-                    .add_modifier(Modifier::BOLD)
+                crate::tui::view::selected_style(t)
             } else {
                 Style::default()
             };
