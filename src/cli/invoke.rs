@@ -32,13 +32,7 @@ const EXIT_CANCELLED: i32 = 130;
 pub async fn run(runtime: Arc<Runtime>, args: InvokeArgs) -> Result<i32> {
     let (system, mut conversation) = read_conversation(&args)?;
     let flags = flag_params(&args)?;
-    let cancel = CancellationToken::new();
-    let on_ctrl_c = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_ctrl_c.cancel();
-        }
-    });
+    let cancel = super::cancel_on_ctrl_c();
     if args.target.ephemeral {
         let params = new_session_params(&Params::default(), &flags, &runtime);
         return ephemeral(&runtime, &args, system, conversation, params, cancel).await;

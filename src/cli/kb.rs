@@ -9,7 +9,6 @@ use std::sync::Arc;
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use tokio_util::sync::CancellationToken;
 
 use crate::knowledge::cite::{SourceRef, DEFAULT_TOP_K};
 use crate::knowledge::retrieve::{Filter, Fusion, Hit, Mode, Query, Search};
@@ -186,7 +185,11 @@ pub async fn run(runtime: Arc<Runtime>, cmd: KbCommand) -> Result<i32> {
                 eprintln!("run `strata kb sync {name}` to ingest it");
                 return Ok(0);
             }
-            sync_base(&knowledge, &name, SyncOptions::default(), false).await
+            let options = SyncOptions {
+                cancel: super::cancel_on_ctrl_c(),
+                ..SyncOptions::default()
+            };
+            sync_base(&knowledge, &name, options, false).await
         }
         KbCommand::Sync {
             name,
@@ -200,6 +203,7 @@ pub async fn run(runtime: Arc<Runtime>, cmd: KbCommand) -> Result<i32> {
                 batch,
                 reembed,
                 embedding,
+                cancel: super::cancel_on_ctrl_c(),
                 ..SyncOptions::default()
             };
             sync_base(&knowledge, &name, options, json).await
@@ -357,27 +361,19 @@ fn print_show(r: &KbRecord, files: &[crate::knowledge::store::FileEntry], interr
     }
 }
 
-/// Runs a sync with a progress bar on stderr; Ctrl-C stops it cleanly.
+/// Runs a sync with a progress bar on stderr (its options carry the Ctrl-C token).
 async fn sync_base(
     knowledge: &Knowledge,
     name: &str,
     options: SyncOptions,
     json: bool,
 ) -> Result<i32> {
-    let cancel: CancellationToken = options.cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            cancel.cancel();
-        }
-    });
     let record = knowledge.get(name)?;
-    if let Some(model) = options
+    let model = options
         .embedding
         .as_deref()
-        .or(Some(record.spec.embedding.as_str()))
-    {
-        super::ensure_pulled(knowledge.runtime(), model).await?;
-    }
+        .unwrap_or(&record.spec.embedding);
+    super::ensure_pulled(knowledge.runtime(), model).await?;
     if knowledge.interrupted(name)? {
         eprintln!("resuming an interrupted sync of {name} (vectors it stored are reused)");
     }
@@ -487,15 +483,22 @@ fn hit_json(rank: usize, h: &Hit) -> serde_json::Value {
     })
 }
 
+/// Makes bases ready to search: their embedding models downloaded (with a progress bar)
+/// and their committed state loaded (an unsynced base is an error naming it).
+async fn prepare(knowledge: &Knowledge, names: &[String]) -> Result<()> {
+    for n in names {
+        if let Some(m) = knowledge.get(n)?.model.as_deref() {
+            super::ensure_pulled(knowledge.runtime(), m).await?;
+        }
+        knowledge.index(n).await?;
+    }
+    Ok(())
+}
+
 async fn query(runtime: Arc<Runtime>, args: QueryArgs) -> Result<i32> {
     let knowledge = Knowledge::new(runtime.clone());
     let names = bases(&args.name);
-    for n in &names {
-        let r = knowledge.get(n)?;
-        if let Some(m) = r.model.as_deref() {
-            super::ensure_pulled(&runtime, m).await?;
-        }
-    }
+    prepare(&knowledge, &names).await?;
     let mut filter = Filter::default();
     for f in &args.filter {
         filter.add(f).map_err(anyhow::Error::msg)?;
@@ -572,12 +575,8 @@ async fn ask(
         bail!("the question is empty");
     }
     let orchestrator = Orchestrator::new(runtime.clone())?;
-    for n in names {
-        let r = orchestrator.knowledge.get(n)?;
-        if let Some(m) = r.model.as_deref() {
-            super::ensure_pulled(&runtime, m).await?;
-        }
-    }
+    // Loading first means a base that cannot answer leaves no empty session behind.
+    prepare(&orchestrator.knowledge, names).await?;
     let model = runtime.chat_model(model.as_deref())?.id.clone();
     super::ensure_pulled(&runtime, &model).await?;
     let mut agent = AgentConfig::default_for(&model);
@@ -587,20 +586,9 @@ async fn ask(
     agent.params.max_tokens = max_tokens
         .or(runtime.config.max_tokens)
         .or(agent.params.max_tokens);
-    // Searching first means a base that cannot answer leaves no empty session behind.
-    for n in names {
-        orchestrator.knowledge.index(n).await?;
-    }
     let session = orchestrator.sessions.create_with(agent.clone())?;
-    let cancel = CancellationToken::new();
-    let on_ctrl_c = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_ctrl_c.cancel();
-        }
-    });
     let mut turn = Turn::new(session.id, TurnInput::Ask(question.clone()), Caller::Cli);
-    turn.cancel = cancel;
+    turn.cancel = super::cancel_on_ctrl_c();
     let outcome = orchestrator
         .run_turn(turn, move |event| {
             if let (RunEvent::TextDelta { text, .. }, false) = (&event, json) {

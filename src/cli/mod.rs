@@ -305,6 +305,18 @@ fn init_logging(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerG
     Some(guard)
 }
 
+/// A token cancelled when the user presses Ctrl-C (the command then stops cleanly).
+pub(crate) fn cancel_on_ctrl_c() -> tokio_util::sync::CancellationToken {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let on_ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_ctrl_c.cancel();
+        }
+    });
+    cancel
+}
+
 /// Makes sure a local model's files are present, pulling with a progress bar if not.
 pub(crate) async fn ensure_pulled(runtime: &Runtime, model: &str) -> Result<()> {
     let spec = runtime.catalog.get(model)?;
