@@ -4,6 +4,7 @@
 //! heading substring) restrict both sides before ranking.
 
 use super::index::{Index, IndexedChunk, APPROX_FROM};
+use super::spec::{glob_matches, glob_set};
 use super::vectors::dot;
 use super::KbError;
 
@@ -208,33 +209,24 @@ fn mask(index: &Index, filter: &Filter) -> Result<Option<Vec<bool>>, KbError> {
     if filter.is_empty() {
         return Ok(None);
     }
-    let glob = filter
-        .path
-        .as_deref()
-        .map(|g| {
-            // A relative glob matches anywhere below the sources (`guide/*.md`).
-            let g = if g.starts_with('/') || g.starts_with('*') || g.contains("://") {
-                g.to_string()
-            } else {
-                format!("**/{g}")
-            };
-            globset::Glob::new(&g)
-                .map(|g| g.compile_matcher())
-                .map_err(|e| {
-                    KbError::BadQuery(format!("path filter `{g}` is not a valid glob: {e}"))
-                })
-        })
-        .transpose()?;
+    // A relative glob matches anywhere below the sources (`guide/*.md`).
+    let glob = match filter.path.as_deref() {
+        Some(g) if g.starts_with('/') || g.starts_with('*') || g.contains("://") => {
+            glob_set(&[g.to_string()])
+        }
+        Some(g) => glob_set(&[format!("**/{g}")]),
+        None => Ok(None),
+    }
+    .map_err(|e| KbError::BadQuery(format!("path filter: {e}")))?;
     let heading = filter.heading.as_deref().map(str::to_lowercase);
     Ok(Some(
         index
             .chunks
             .iter()
             .map(|c| {
-                let path_ok = glob.as_ref().is_none_or(|g| {
-                    let key = std::path::Path::new(&c.file.key);
-                    g.is_match(key) || key.file_name().is_some_and(|n| g.is_match(n))
-                });
+                let path_ok = glob
+                    .as_ref()
+                    .is_none_or(|g| glob_matches(g, std::path::Path::new(&c.file.key)));
                 let heading_ok = heading.as_ref().is_none_or(|h| {
                     c.chunk.heading.join(" > ").to_lowercase().contains(h)
                         || c.file

@@ -8,12 +8,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::chunk::{self, Chunk, DocKind};
-use super::spec::{is_url, Chunking, KbSpec, SpecError};
+use super::spec::{glob_matches, glob_set, is_url, Chunking, KbSpec, SpecError};
 
 /// Files above this size are streamed in pieces (and cut as plain text).
 pub const LARGE: u64 = 8 * 1024 * 1024;
@@ -49,32 +48,10 @@ pub struct Parsed {
     pub chunks: Vec<Chunk>,
 }
 
-fn globs(patterns: &[String]) -> Result<Option<GlobSet>, SpecError> {
-    if patterns.is_empty() {
-        return Ok(None);
-    }
-    let mut set = GlobSetBuilder::new();
-    for p in patterns {
-        set.add(Glob::new(p).map_err(|e| SpecError::BadGlob {
-            glob: p.clone(),
-            reason: e.kind().to_string(),
-        })?);
-    }
-    set.build().map(Some).map_err(|e| SpecError::BadGlob {
-        glob: patterns.join(", "),
-        reason: e.to_string(),
-    })
-}
-
-/// A glob set matches a file by its path relative to its source or by its name.
-fn matches(set: &GlobSet, relative: &Path) -> bool {
-    set.is_match(relative) || relative.file_name().is_some_and(|n| set.is_match(n))
-}
-
 /// Every document of a base's sources, in a stable order.
 pub fn discover(spec: &KbSpec) -> Result<(Vec<Found>, Vec<Skipped>), SpecError> {
-    let include = globs(&spec.include)?;
-    let exclude = globs(&spec.exclude)?;
+    let include = glob_set(&spec.include)?;
+    let exclude = glob_set(&spec.exclude)?;
     let mut found = Vec::new();
     let mut skipped = Vec::new();
     for source in &spec.sources {
@@ -94,7 +71,7 @@ pub fn discover(spec: &KbSpec) -> Result<(Vec<Found>, Vec<Skipped>), SpecError> 
         }
         if root.is_file() {
             let name = Path::new(root.file_name().unwrap_or_default());
-            if exclude.as_ref().is_some_and(|e| matches(e, name)) {
+            if exclude.as_ref().is_some_and(|e| glob_matches(e, name)) {
                 continue;
             }
             push_file(root, &mut found, &mut skipped);
@@ -128,8 +105,8 @@ pub fn discover(spec: &KbSpec) -> Result<(Vec<Found>, Vec<Skipped>), SpecError> 
                 continue;
             }
             let relative = entry.path().strip_prefix(root).unwrap_or(entry.path());
-            if include.as_ref().is_some_and(|i| !matches(i, relative))
-                || exclude.as_ref().is_some_and(|e| matches(e, relative))
+            if include.as_ref().is_some_and(|i| !glob_matches(i, relative))
+                || exclude.as_ref().is_some_and(|e| glob_matches(e, relative))
             {
                 continue;
             }

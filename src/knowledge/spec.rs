@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
 /// The default embeddings model (in-process, through kalosm).
@@ -91,12 +92,8 @@ impl KbSpec {
         if self.sources.is_empty() {
             return Err(SpecError::NoSources);
         }
-        for glob in self.include.iter().chain(&self.exclude) {
-            globset::Glob::new(glob).map_err(|e| SpecError::BadGlob {
-                glob: glob.clone(),
-                reason: e.kind().to_string(),
-            })?;
-        }
+        glob_set(&self.include)?;
+        glob_set(&self.exclude)?;
         if self.chunking.size < 100 {
             return Err(SpecError::SmallChunks(self.chunking.size));
         }
@@ -118,6 +115,29 @@ impl KbSpec {
         }
         Ok(())
     }
+}
+
+/// Globs compiled into one set (`None` for none); a bad one is named in the error.
+pub fn glob_set(patterns: &[String]) -> Result<Option<GlobSet>, SpecError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut set = GlobSetBuilder::new();
+    for p in patterns {
+        set.add(Glob::new(p).map_err(|e| SpecError::BadGlob {
+            glob: p.clone(),
+            reason: e.kind().to_string(),
+        })?);
+    }
+    set.build().map(Some).map_err(|e| SpecError::BadGlob {
+        glob: patterns.join(", "),
+        reason: e.to_string(),
+    })
+}
+
+/// A glob set matches a path as given or by its file name.
+pub fn glob_matches(set: &GlobSet, path: &Path) -> bool {
+    set.is_match(path) || path.file_name().is_some_and(|n| set.is_match(n))
 }
 
 /// Knowledge base names are used in keys, file names and commands.
