@@ -163,6 +163,14 @@ impl LineIndex {
     }
 }
 
+fn ceil_boundary(text: &str, mut i: usize) -> usize {
+    i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
 fn floor_boundary(text: &str, mut i: usize) -> usize {
     i = i.min(text.len());
     while !text.is_char_boundary(i) {
@@ -196,10 +204,10 @@ pub fn windows(text: &str, size: usize, overlap: usize) -> Vec<Range<usize>> {
                 })
                 .or_else(|| window.rfind(char::is_whitespace).map(|i| i + 1))
                 .map(|i| floor_boundary(window, i));
-            brk.map_or(hard, |i| lo + i).max(start + 1)
+            brk.map_or(hard, |i| lo + i)
         };
-        let end = floor_boundary(text, end).max(start + 1).min(len);
-        let end = if text.is_char_boundary(end) { end } else { len };
+        // Always past `start`, on a character boundary.
+        let end = ceil_boundary(text, end.max(start + 1));
         let piece = &text[start..end];
         let trimmed = piece.trim_end();
         if !trimmed.trim().is_empty() {
@@ -208,19 +216,17 @@ pub fn windows(text: &str, size: usize, overlap: usize) -> Vec<Range<usize>> {
         if end >= len {
             break;
         }
-        // The next window starts `overlap` back, at the start of a word.
-        let mut next = floor_boundary(text, end.saturating_sub(overlap)).max(start + 1);
-        if let Some(ws) = text[next..end].find(char::is_whitespace) {
-            if overlap > 0 {
-                next += ws;
-            }
-        }
-        if overlap == 0 || next <= start {
-            next = end;
-        }
-        while next < len && !text.is_char_boundary(next) {
-            next += 1;
-        }
+        // The next window starts `overlap` back (still after this one's start), at the
+        // start of a word.
+        let next = if overlap == 0 {
+            end
+        } else {
+            let back = ceil_boundary(
+                text,
+                floor_boundary(text, end.saturating_sub(overlap)).max(start + 1),
+            );
+            back + text[back..end].find(char::is_whitespace).unwrap_or(0)
+        };
         let skip = text[next..].len() - text[next..].trim_start().len();
         start = next + skip;
     }
