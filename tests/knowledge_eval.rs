@@ -5,12 +5,10 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use strata::config::Config;
 use strata::knowledge::retrieve::{Mode, Query};
-use strata::knowledge::spec::{Chunking, KbSpec, DEFAULT_EMBEDDING};
 use strata::knowledge::{Knowledge, SyncOptions};
 
 #[derive(serde::Deserialize)]
@@ -24,37 +22,13 @@ struct Question {
     chapters: Vec<String>,
 }
 
-/// The book folder of the toolchain's docs (`rustup component add rust-docs` installs it).
-fn book() -> PathBuf {
-    let sysroot = std::process::Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .expect("rustc runs");
-    let root = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
-    let book = root.join("share/doc/rust/html/book");
-    assert!(
-        book.join("ch04-01-what-is-ownership.html").exists(),
-        "The Rust Book is not at {}; install it with `rustup component add rust-docs`",
-        book.display()
-    );
-    book
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rust_book_answers_its_questions() {
     let tmp = tempfile::tempdir().unwrap();
     let runtime = Arc::new(common::runtime(tmp.path(), Config::default()).await);
     let kb = Knowledge::new(runtime);
-    kb.create(KbSpec {
-        name: "book".into(),
-        sources: vec![book().display().to_string()],
-        include: vec!["ch*.html".into(), "appendix-*.html".into()],
-        // The older editions' folders hold redirect pages with the same names.
-        exclude: vec!["*-edition/*".into()],
-        chunking: Chunking::default(),
-        embedding: DEFAULT_EMBEDDING.into(),
-    })
-    .unwrap();
+    kb.create(strata::bench::kb::rust_book_spec("book").unwrap())
+        .unwrap();
     let report = kb
         .sync("book", &SyncOptions::default(), |_| {})
         .await

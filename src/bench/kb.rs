@@ -42,7 +42,10 @@ pub struct KbBenchArgs {
     pub ann_up_to: usize,
 }
 
-fn book() -> Result<PathBuf> {
+/// A base over the Rust Book that ships with the toolchain: the current edition's pages
+/// (the older editions' folders hold redirect pages with the same names). The retrieval
+/// test and this bench use the same definition.
+pub fn rust_book_spec(name: &str) -> Result<KbSpec> {
     let out = std::process::Command::new("rustc")
         .args(["--print", "sysroot"])
         .output()
@@ -51,11 +54,18 @@ fn book() -> Result<PathBuf> {
         PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("share/doc/rust/html/book");
     if !book.join("ch01-00-getting-started.html").exists() {
         bail!(
-            "the Rust Book is not at {}; `rustup component add rust-docs`, or pass --corpus DIR",
+            "the Rust Book is not at {}; `rustup component add rust-docs` installs it (the bench also takes --corpus DIR)",
             book.display()
         );
     }
-    Ok(book)
+    Ok(KbSpec {
+        name: name.into(),
+        sources: vec![book.display().to_string()],
+        include: vec!["ch*.html".into(), "appendix-*.html".into()],
+        exclude: vec!["*-edition/*".into()],
+        chunking: Chunking::default(),
+        embedding: DEFAULT_EMBEDDING.into(),
+    })
 }
 
 pub async fn run(runtime: Arc<Runtime>, args: &KbBenchArgs) -> Result<i32> {
@@ -70,14 +80,16 @@ pub async fn run(runtime: Arc<Runtime>, args: &KbBenchArgs) -> Result<i32> {
 
 async fn ingest(runtime: &Arc<Runtime>, args: &KbBenchArgs) -> Result<()> {
     crate::cli::ensure_pulled(runtime, DEFAULT_EMBEDDING).await?;
-    let (corpus, include, exclude) = match &args.corpus {
-        Some(c) => (c.clone(), vec![], vec![]),
-        // The current edition's pages (older editions' folders hold redirects).
-        None => (
-            book()?,
-            vec!["ch*.html".to_string(), "appendix-*.html".to_string()],
-            vec!["*-edition/*".to_string()],
-        ),
+    let spec = match &args.corpus {
+        Some(c) => KbSpec {
+            name: "bench".into(),
+            sources: vec![c.display().to_string()],
+            include: vec![],
+            exclude: vec![],
+            chunking: Chunking::default(),
+            embedding: DEFAULT_EMBEDDING.into(),
+        },
+        None => rust_book_spec("bench")?,
     };
     // A scratch database, so the bench never touches the user's bases.
     let scratch = tempfile::tempdir()?;
@@ -85,15 +97,11 @@ async fn ingest(runtime: &Arc<Runtime>, args: &KbBenchArgs) -> Result<()> {
     paths.model_dir = runtime.paths.model_dir.clone();
     let bench_runtime = Arc::new(Runtime::with_config(paths, Config::default())?);
     let kb = Knowledge::new(bench_runtime);
-    kb.create(KbSpec {
-        name: "bench".into(),
-        sources: vec![corpus.display().to_string()],
-        include,
-        exclude,
-        chunking: Chunking::default(),
-        embedding: DEFAULT_EMBEDDING.into(),
-    })?;
-    eprintln!("ingesting {} with {DEFAULT_EMBEDDING}…", corpus.display());
+    eprintln!(
+        "ingesting {} with {DEFAULT_EMBEDDING}…",
+        spec.sources.join(", ")
+    );
+    kb.create(spec)?;
     let report = kb.sync("bench", &SyncOptions::default(), |_| {}).await?;
     println!(
         "ingestion: {} files, {} chunks in {:.1}s: {:.1} chunks/s (embedding {:.1} chunks/s, batch 32, {} threads)",
