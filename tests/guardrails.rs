@@ -358,21 +358,8 @@ impl Guarded {
     /// Asks `question`; returns how the turn ended and every event it reported.
     async fn ask(&self, question: &str) -> (strata::orchestrator::TurnOutcome, Vec<RunEvent>) {
         let turn = Turn::new(self.session, TurnInput::Ask(question.into()), Caller::Cli);
-        let mut events = Vec::new();
-        let outcome = self.o.run_turn(turn, |e| events.push(e)).await.unwrap();
-        (outcome, events)
+        common::run_turn(&self.o, turn).await
     }
-}
-
-/// The answer text the caller was shown.
-fn shown(events: &[RunEvent]) -> String {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            RunEvent::TextDelta { text, .. } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect()
 }
 
 const SECRETS: &str = r#"
@@ -401,7 +388,7 @@ async fn a_secret_split_across_pieces_never_reaches_the_caller_or_the_store() {
     .await;
     let (o, rt) = (&g.o, &g.rt);
     let (outcome, events) = g.ask("contact?").await;
-    let shown = shown(&events);
+    let shown = common::streamed_text(&events);
     assert_eq!(
         shown,
         "Sure, write to {EMAIL} or pay with {CREDIT_CARD} today."
@@ -465,7 +452,7 @@ async fn blocked_output_and_input_carry_the_policy_and_its_message() {
     assert_eq!(error.kind, RunErrorKind::Blocked);
     assert!(error.message.starts_with("Withheld."), "{}", error.message);
     assert!(error.message.contains("word filter"), "{}", error.message);
-    let shown = shown(&events);
+    let shown = common::streamed_text(&events);
     assert!(
         !shown.contains("frob"),
         "the blocked word never shows: {shown:?}"

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use common::{scripted, strata, CHAT_MODEL};
 use strata::config::Config;
-use strata::knowledge::retrieve::{Filter, Mode, Query};
+use strata::knowledge::retrieve::{Filter, Hit, Mode, Query};
 use strata::knowledge::spec::{Chunking, KbSpec, DEFAULT_EMBEDDING};
 use strata::knowledge::{Knowledge, SyncOptions};
 use strata::orchestrator::{Orchestrator, Turn, TurnInput};
@@ -46,6 +46,20 @@ const BIKES: &str = "# Bikes\n\n## Tyres\n\nPump bicycle tyres to the pressure p
 async fn knowledge(dir: &Path) -> Arc<Knowledge> {
     let runtime = Arc::new(common::runtime(dir, Config::default()).await);
     Arc::new(Knowledge::new(runtime))
+}
+
+/// Syncs a base with the default options; it must succeed.
+async fn sync(kb: &Knowledge, name: &str) -> strata::knowledge::SyncReport {
+    kb.sync(name, &SyncOptions::default(), |_| {})
+        .await
+        .unwrap()
+}
+
+/// Retrieve (hybrid, no filter) from one base; it must succeed.
+async fn search(kb: &Knowledge, name: &str, text: &str, k: usize) -> Vec<Hit> {
+    kb.retrieve(&[name.to_string()], &Query::new(text, k))
+        .await
+        .unwrap()
 }
 
 /// Runs the binary on `dir`; it must succeed; returns its stdout.
@@ -88,10 +102,7 @@ async fn incremental_sync_embeds_only_what_changed() {
     .unwrap();
     let kb = knowledge(&tmp.path().join("state")).await;
     kb.create(spec("home", &docs)).unwrap();
-    let first = kb
-        .sync("home", &SyncOptions::default(), |_| {})
-        .await
-        .unwrap();
+    let first = sync(&kb, "home").await;
     assert_eq!(first.added.len(), 4, "{first:?}");
     assert_eq!(first.embedded, first.chunks);
     assert_eq!(first.reused, 0);
@@ -119,8 +130,7 @@ async fn incremental_sync_embeds_only_what_changed() {
     );
     assert_eq!(files_of(&first.lossy, &docs), ["latin1.txt"]);
 
-    let q = Query::new("how often should I water tomato plants", 3);
-    let hits = kb.retrieve(&["home".into()], &q).await.unwrap();
+    let hits = search(&kb, "home", "how often should I water tomato plants", 3).await;
     assert!(hits[0].chunk.file.key.ends_with("garden.md"));
     assert_eq!(hits[0].chunk.chunk.heading, ["Garden", "Tomatoes"]);
 
@@ -139,10 +149,7 @@ async fn incremental_sync_embeds_only_what_changed() {
     );
     std::fs::remove_file(docs.join("garden.md")).unwrap();
     write(&docs, "boats.md", "# Boats\n\n## Knots\n\nA bowline makes a fixed loop at the end of a rope that will not slip.\n");
-    let second = kb
-        .sync("home", &SyncOptions::default(), |_| {})
-        .await
-        .unwrap();
+    let second = sync(&kb, "home").await;
     assert_eq!(files_of(&second.changed, &docs), ["kitchen.md"]);
     assert_eq!(files_of(&second.added, &docs), ["boats.md"]);
     assert_eq!(files_of(&second.removed, &docs), ["garden.md"]);
@@ -167,28 +174,16 @@ async fn incremental_sync_embeds_only_what_changed() {
         "the changed bread section and the new file: {second:?}"
     );
     assert_eq!(second.reused, second.chunks - 2);
-    let hits = kb
-        .retrieve(&["home".into()], &Query::new("tomato watering", 5))
-        .await
-        .unwrap();
+    let hits = search(&kb, "home", "tomato watering", 5).await;
     assert!(
         hits.iter()
             .all(|h| !h.chunk.file.key.ends_with("garden.md")),
         "deleted file gone"
     );
-    let hits = kb
-        .retrieve(
-            &["home".into()],
-            &Query::new("knot that makes a loop in a rope", 1),
-        )
-        .await
-        .unwrap();
+    let hits = search(&kb, "home", "knot that makes a loop in a rope", 1).await;
     assert!(hits[0].chunk.file.key.ends_with("boats.md"));
     // Nothing changed: nothing is embedded.
-    let third = kb
-        .sync("home", &SyncOptions::default(), |_| {})
-        .await
-        .unwrap();
+    let third = sync(&kb, "home").await;
     assert_eq!((third.embedded, third.unchanged), (0, 4));
 }
 
@@ -232,9 +227,7 @@ async fn filters_modes_and_bad_input() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("kb sync home"), "{err}");
-    kb.sync("home", &SyncOptions::default(), |_| {})
-        .await
-        .unwrap();
+    sync(&kb, "home").await;
 
     let mut q = Query::new("what should I do every week", 10);
     q.filter = Filter {
@@ -400,33 +393,21 @@ async fn url_sources_are_fetched_and_cited_by_url() {
     let mut s = spec("web", tmp.path());
     s.sources = vec![url.clone(), format!("http://{addr}/missing")];
     kb.create(s).unwrap();
-    let report = kb
-        .sync("web", &SyncOptions::default(), |_| {})
-        .await
-        .unwrap();
+    let report = sync(&kb, "web").await;
     assert_eq!(report.added, std::slice::from_ref(&url));
     assert!(
         report.skipped[0].reason.contains("404"),
         "{:?}",
         report.skipped
     );
-    let hits = kb
-        .retrieve(
-            &["web".into()],
-            &Query::new("when to reduce sail area in strong wind", 1),
-        )
-        .await
-        .unwrap();
+    let hits = search(&kb, "web", "when to reduce sail area in strong wind", 1).await;
     assert_eq!(hits[0].chunk.file.key, url);
     assert_eq!(hits[0].chunk.chunk.heading, ["Sailing", "Reefing"]);
     assert_eq!(hits[0].chunk.file.title.as_deref(), Some("Sailing"));
 
     // The site is down at the next sync: the page keeps what the base had of it.
     DOWN.store(true, Ordering::SeqCst);
-    let report = kb
-        .sync("web", &SyncOptions::default(), |_| {})
-        .await
-        .unwrap();
+    let report = sync(&kb, "web").await;
     assert!(report.removed.is_empty(), "{report:?}");
     assert!(report
         .skipped
@@ -465,33 +446,23 @@ async fn citations_map_to_retrieved_chunks_and_strays_are_dropped() {
         Arc::new(common::runtime(&tmp.path().join("state"), scripted::config(&url)).await);
     let orchestrator = Orchestrator::new(runtime).unwrap();
     orchestrator.knowledge.create(spec("home", &docs)).unwrap();
-    orchestrator
-        .knowledge
-        .sync("home", &SyncOptions::default(), |_| {})
-        .await
-        .unwrap();
+    sync(&orchestrator.knowledge, "home").await;
     let mut agent = AgentConfig::default_for("scripted/model");
     agent.knowledge_bases = vec!["home".into()];
     agent.knowledge_top_k = Some(2);
     let session = orchestrator.sessions.create_with(agent).unwrap();
-    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = events.clone();
     let turn = Turn::new(
         session.id,
         TurnInput::Ask("How often do tomatoes need water?".into()),
         Caller::Test,
     );
-    let outcome = orchestrator
-        .run_turn(turn, move |e| seen.lock().unwrap().push(e))
-        .await
-        .unwrap();
+    let (outcome, events) = common::run_turn(&orchestrator, turn).await;
     let answer = outcome.answer;
     assert_eq!(answer.sources.len(), 2);
     assert!(answer.sources[0].file.ends_with("garden.md"));
     assert!(answer.sources.iter().all(|s| s.cited && !s.inferred));
     assert_eq!(answer.dropped_citations, [9]);
     // The passages came as an event before any text, and the step shows the grounded prompt.
-    let events = events.lock().unwrap();
     let retrieved = events
         .iter()
         .position(|e| matches!(e, strata::orchestrator::events::RunEvent::Retrieved { .. }))

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use common::scripted::{self, Ending};
+use common::streamed_text;
 use strata::config::Config;
 use strata::orchestrator::events::{RunErrorKind, RunEvent};
 use strata::orchestrator::runs::{RunStatus, StepKind};
@@ -141,19 +142,7 @@ async fn ask(
 ) -> (strata::orchestrator::TurnOutcome, Vec<RunEvent>) {
     let mut turn = Turn::new(session, TurnInput::Ask(text.into()), Caller::Test);
     turn.checks = checks;
-    let mut events = Vec::new();
-    let outcome = o.run_turn(turn, |e| events.push(e)).await.unwrap();
-    (outcome, events)
-}
-
-fn streamed_text(events: &[RunEvent]) -> String {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            RunEvent::TextDelta { text, .. } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect()
+    common::run_turn(o, turn).await
 }
 
 #[tokio::test]

@@ -204,7 +204,6 @@ pub async fn run(runtime: Arc<Runtime>, cmd: KbCommand) -> Result<i32> {
                 reembed,
                 embedding,
                 cancel: super::cancel_on_ctrl_c(),
-                ..SyncOptions::default()
             };
             sync_base(&knowledge, &name, options, json).await
         }

@@ -50,6 +50,30 @@ pub async fn ensure_models() {
         .await;
 }
 
+/// Runs a turn through the orchestrator and collects every event it reported.
+pub async fn run_turn(
+    o: &strata::orchestrator::Orchestrator,
+    turn: strata::orchestrator::Turn,
+) -> (
+    strata::orchestrator::TurnOutcome,
+    Vec<strata::orchestrator::events::RunEvent>,
+) {
+    let mut events = Vec::new();
+    let outcome = o.run_turn(turn, |e| events.push(e)).await.unwrap();
+    (outcome, events)
+}
+
+/// The answer text the caller was shown (the run's text deltas).
+pub fn streamed_text(events: &[strata::orchestrator::events::RunEvent]) -> String {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            strata::orchestrator::events::RunEvent::TextDelta { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A runtime on a fresh temporary data dir, sharing the test model cache.
 pub async fn runtime(dir: &Path, config: Config) -> Runtime {
     ensure_models().await;
