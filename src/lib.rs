@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod eval;
 pub mod guardrails;
 pub mod knowledge;
 pub mod orchestrator;

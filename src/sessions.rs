@@ -28,6 +28,10 @@ pub struct Session {
     /// Unsent input, restored on resume.
     #[serde(default)]
     pub draft: String,
+    /// What made a session that is not a chat (`eval:JOB`, `batch:JOB`, `compare`): such
+    /// sessions hold one run each and stay out of the session list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// How a stored message ended.
@@ -241,6 +245,16 @@ impl SessionStore {
 
     /// Creates and stores an empty session with this agent.
     pub fn create_with(&self, agent: AgentConfig) -> Result<Session, StoreError> {
+        self.create_as(agent, None)
+    }
+
+    /// Creates and stores an empty session with this agent, made by `origin` (a session
+    /// with an origin stays out of `list`).
+    pub fn create_as(
+        &self,
+        agent: AgentConfig,
+        origin: Option<String>,
+    ) -> Result<Session, StoreError> {
         let now = now_micros();
         let session = Session {
             id: Id::new(),
@@ -249,6 +263,7 @@ impl SessionStore {
             created_us: now,
             updated_us: now,
             draft: String::new(),
+            origin,
         };
         self.save(&session)?;
         Ok(session)
@@ -262,9 +277,11 @@ impl SessionStore {
         self.store.get(SESSIONS, id.as_bytes(), "session")
     }
 
-    /// All sessions, most recently updated first.
+    /// All chat sessions, most recently updated first (those an evaluation, a batch or a
+    /// comparison made are left out).
     pub fn list(&self) -> Result<Vec<Session>, StoreError> {
         let mut sessions: Vec<Session> = self.store.latest(SESSIONS, usize::MAX, "session")?;
+        sessions.retain(|s| s.origin.is_none());
         sessions.sort_by_key(|s| std::cmp::Reverse(s.updated_us));
         Ok(sessions)
     }
@@ -379,7 +396,17 @@ impl SessionStore {
 
     /// A new session with the same settings and the messages before `upto` (exclusive).
     pub fn fork(&self, from: &Session, upto: Id) -> Result<Session, StoreError> {
-        let mut fork = self.create_with(from.agent.clone())?;
+        self.fork_as(from, upto, None)
+    }
+
+    /// `fork`, made by `origin` (see `create_as`).
+    pub fn fork_as(
+        &self,
+        from: &Session,
+        upto: Id,
+        origin: Option<String>,
+    ) -> Result<Session, StoreError> {
+        let mut fork = self.create_as(from.agent.clone(), origin)?;
         fork.title = format!("{} (fork)", from.title);
         for message in self
             .messages(from.id)?

@@ -1,6 +1,7 @@
 //! The command line: clap definitions and dispatch to the subcommands. Every subcommand is
 //! a thin client of the library API (the TUI is the other client).
 
+mod eval;
 mod guardrail;
 mod invoke;
 mod kb;
@@ -75,6 +76,12 @@ pub enum Command {
     /// Knowledge bases: create from folders, files and URLs, sync, query, ask with citations.
     #[command(subcommand)]
     Kb(kb::KbCommand),
+    /// Evaluation jobs: run a TOML job file, list, show, export and compare jobs.
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
+    /// Batch inference: run a JSONL file of prompts through a model.
+    #[command(subcommand)]
+    Batch(eval::BatchCommand),
     /// Measure performance.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -254,6 +261,14 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Some(Command::Kb(cmd)) => {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);
             kb::run(runtime, cmd).await
+        }
+        Some(Command::Eval(cmd)) => {
+            let runtime = std::sync::Arc::new(Runtime::open(paths)?);
+            eval::run(runtime, cmd).await
+        }
+        Some(Command::Batch(cmd)) => {
+            let runtime = std::sync::Arc::new(Runtime::open(paths)?);
+            eval::batch(runtime, cmd).await
         }
         Some(Command::Sessions(cmd)) => {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);

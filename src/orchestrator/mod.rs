@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod events;
 pub mod fit;
+pub mod oneshot;
 pub mod rig_bridge;
 pub mod runs;
 

@@ -180,6 +180,12 @@ impl Store {
         self.db.flush()?;
         Ok(())
     }
+
+    /// Flushes to disk without blocking the async task.
+    pub async fn flush_async(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
 }
 
 /// The current record format version.

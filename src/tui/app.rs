@@ -15,6 +15,8 @@ use super::keymap::{Action, Context, KeyResolver, Resolution};
 use super::markdown::Highlighter;
 use super::palette::{Palette, PaletteEntry};
 use super::screens::chat::ChatScreen;
+use super::screens::compare::CompareScreen;
+use super::screens::evals::EvalsScreen;
 use super::screens::guardrails::GuardrailsScreen;
 use super::screens::knowledge::KnowledgeScreen;
 use super::screens::{Event, Screen, ScreenId, Shared};
@@ -86,6 +88,10 @@ pub enum Msg {
     FileClosed(Result<(), String>),
     /// Knowledge-base answers (lists, sync progress, queries, checks, cited chunks).
     Kb(super::kb_jobs::KbMsg),
+    /// Comparison answers (column streams, votes, a kept answer).
+    Compare(super::compare_jobs::CompareMsg),
+    /// Evaluation answers (jobs, results, a run's progress, votes).
+    Eval(super::eval_jobs::EvalMsg),
     /// Sessions matching a session search.
     SessionHits {
         /// Which search this answers (only the latest counts).
@@ -108,6 +114,10 @@ pub enum Effect {
     Guard(super::guard_jobs::GuardJob),
     /// Knowledge-base work off the UI task (answered by `Msg::Kb`).
     Kb(super::kb_jobs::KbJob),
+    /// Comparison work (answered by `Msg::Compare`).
+    Compare(super::compare_jobs::CompareJob),
+    /// Evaluation work (answered by `Msg::Eval`).
+    Eval(super::eval_jobs::EvalJob),
     /// Hand the terminal to `$EDITOR` on a file at a line.
     OpenFile {
         path: String,
@@ -130,6 +140,8 @@ pub struct App {
     pub chat: ChatScreen,
     pub guardrails: GuardrailsScreen,
     pub knowledge: KnowledgeScreen,
+    pub compare: CompareScreen,
+    pub evals: EvalsScreen,
     pub active: ScreenId,
     pub quit: bool,
 }
@@ -191,6 +203,8 @@ impl App {
             chat,
             guardrails: GuardrailsScreen::default(),
             knowledge: KnowledgeScreen::default(),
+            compare: CompareScreen::default(),
+            evals: EvalsScreen::default(),
             active: ScreenId::Chat,
             quit: false,
         };
@@ -204,6 +218,8 @@ impl App {
             ScreenId::Chat => &self.chat,
             ScreenId::Guardrails => &self.guardrails,
             ScreenId::Knowledge => &self.knowledge,
+            ScreenId::Compare => &self.compare,
+            ScreenId::Evals => &self.evals,
         }
     }
 
@@ -212,6 +228,8 @@ impl App {
             ScreenId::Chat => (&mut self.chat, &mut self.cx),
             ScreenId::Guardrails => (&mut self.guardrails, &mut self.cx),
             ScreenId::Knowledge => (&mut self.knowledge, &mut self.cx),
+            ScreenId::Compare => (&mut self.compare, &mut self.cx),
+            ScreenId::Evals => (&mut self.evals, &mut self.cx),
         }
     }
 
@@ -231,9 +249,19 @@ impl App {
         self.chat.save_ui_state(&mut self.cx);
     }
 
-    /// Lays out what changed since the last frame (the chat's messages).
+    /// Lays out what changed since the last frame (the chat's messages, the compared
+    /// answers).
     pub fn refresh_views(&mut self) {
         self.chat.refresh_views(&mut self.cx);
+        self.compare.refresh(&self.cx);
+    }
+
+    /// Whether something streams or runs (the frame ticks to show time passing).
+    pub fn is_busy(&self) -> bool {
+        self.chat.streaming.is_some()
+            || self.cx.pull.is_some()
+            || self.compare.is_running()
+            || self.evals.is_running()
     }
 
     /// Applies one message; returns the effects to run.
@@ -296,6 +324,16 @@ impl App {
                 fx.extend(self.chat.update(Event::Msg(Msg::Kb(k)), &mut self.cx));
                 fx
             }
+            // A kept answer is shown in the chat.
+            Msg::Compare(super::compare_jobs::CompareMsg::Kept(Ok(session))) => {
+                self.active = ScreenId::Chat;
+                self.cx.flash = Some("the chosen answer is in the conversation".into());
+                self.chat.show_session(&mut self.cx, session)
+            }
+            Msg::Compare(m) => self
+                .compare
+                .update(Event::Msg(Msg::Compare(m)), &mut self.cx),
+            Msg::Eval(m) => self.evals.update(Event::Msg(Msg::Eval(m)), &mut self.cx),
             // The rest belongs to the chat screen's work, whichever screen is shown.
             other => self.chat.update(Event::Msg(other), &mut self.cx),
         }
@@ -359,6 +397,16 @@ impl App {
                 self.cx.keys.reset();
             }
             A::NextScreen => return self.switch_screen(self.active.next()),
+            A::CompareMessage if self.active == ScreenId::Chat => {
+                let mut fx = self.switch_screen(ScreenId::Compare);
+                fx.extend(self.compare.reask(
+                    &self.chat.session,
+                    &self.chat.messages,
+                    self.chat.selected_message,
+                    &mut self.cx,
+                ));
+                return fx;
+            }
             A::ToggleMouse => {
                 self.cx.mouse = !self.cx.mouse;
                 self.cx.flash = Some(format!(
@@ -373,6 +421,11 @@ impl App {
     }
 
     fn switch_screen(&mut self, to: ScreenId) -> Vec<Effect> {
+        if to == ScreenId::Compare {
+            // Comparisons belong to the chat's session (its settings and conversation).
+            self.compare.default_guardrail = self.chat.default_guardrail.clone();
+            self.compare.attach(&self.chat.session, &self.cx);
+        }
         self.active = to;
         self.cx.keys.reset();
         self.cx.flash = Some(format!("{} screen", to.name()));
@@ -390,6 +443,12 @@ impl App {
                 // next sync resumes).
                 if self.active != ScreenId::Knowledge {
                     self.knowledge.on_quit(&mut self.cx);
+                }
+                if self.active != ScreenId::Compare {
+                    self.compare.on_quit(&mut self.cx);
+                }
+                if self.active != ScreenId::Evals {
+                    self.evals.on_quit(&mut self.cx);
                 }
                 self.quit = true;
                 vec![Effect::Quit]

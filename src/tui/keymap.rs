@@ -157,6 +157,28 @@ actions! {
     OpenCitation = "open_citation",
     /// Sync the selected knowledge base.
     SyncKnowledgeBase = "sync_knowledge_base",
+    /// Re-ask the selected (or last) question of the chat in the compare view.
+    CompareMessage = "compare_message",
+    /// Compare view: select the next column.
+    NextColumn = "next_column",
+    /// Compare view: select the previous column.
+    PrevColumn = "prev_column",
+    /// Compare view: mark the selected column's answer the winner.
+    VoteWinner = "vote_winner",
+    /// Compare view: mark the answers a tie.
+    VoteTie = "vote_tie",
+    /// Compare view: take the selected column's answer into the chat.
+    KeepColumn = "keep_column",
+    /// Compare view: add a model (column).
+    AddColumn = "add_column",
+    /// Compare view: remove the selected model (column).
+    RemoveColumn = "remove_column",
+    /// Compare view: ask with the chat's conversation, or the question alone.
+    ToggleConversation = "toggle_conversation",
+    /// Evaluation screen: run a job file.
+    RunEval = "run_eval",
+    /// Evaluation screen: show the next chart.
+    NextChart = "next_chart",
 }
 
 impl Action {
@@ -190,11 +212,15 @@ pub enum Context {
     Confirm,
     /// The search prompt.
     Search,
+    /// The compare view's answer columns.
+    Compare,
+    /// The evaluation screen's jobs, summary and items.
+    Evals,
 }
 
 impl Context {
     /// Every context, in declaration order.
-    pub const ALL: [Context; 7] = [
+    pub const ALL: [Context; 9] = [
         Context::Global,
         Context::Chat,
         Context::Input,
@@ -202,6 +228,8 @@ impl Context {
         Context::Picker,
         Context::Confirm,
         Context::Search,
+        Context::Compare,
+        Context::Evals,
     ];
 
     /// The name used for the context's table in keymap files.
@@ -214,6 +242,8 @@ impl Context {
             Context::Picker => "picker",
             Context::Confirm => "confirm",
             Context::Search => "search",
+            Context::Compare => "compare",
+            Context::Evals => "evals",
         }
     }
 

@@ -32,6 +32,8 @@ pub enum PromptKind {
     Guardrail,
     /// The session's knowledge bases (names separated by commas; empty detaches).
     Knowledge,
+    /// An evaluation job file to run.
+    EvalFile,
 }
 
 impl PromptKind {
@@ -46,6 +48,7 @@ impl PromptKind {
                 "Guardrail: NAME, NAME@VERSION or NAME@draft (empty or none detaches)"
             }
             PromptKind::Knowledge => "Knowledge bases: NAME, NAME… (empty detaches)",
+            PromptKind::EvalFile => "Evaluation job file to run (TOML; an unfinished one resumes)",
         }
     }
 }

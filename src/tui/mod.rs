@@ -6,6 +6,8 @@
 pub mod app;
 pub mod bench;
 pub mod clipboard;
+pub mod compare_jobs;
+pub mod eval_jobs;
 pub mod guard_jobs;
 pub mod incremental;
 pub mod input;
@@ -102,6 +104,7 @@ pub fn build_app(runtime: &Runtime, options: &TuiOptions) -> Result<App> {
 /// Runs the TUI until the user quits or the terminal goes away (SIGTERM/SIGHUP).
 pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
     let orchestrator = Orchestrator::new(runtime.clone())?;
+    crate::eval::Evals::new(orchestrator.clone()).recover()?;
     let mut app = build_app(&runtime, &options)?;
     let (mut terminal, guard) = terminal::enter().context("cannot set up the terminal")?;
     let (tx, mut rx) = unbounded_channel::<Msg>();
@@ -169,7 +172,7 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
                 }
             }
             _ = tokio::time::sleep_until(next_frame), if dirty && !editing => {}
-            _ = ticker.tick() => { dirty |= app.chat.streaming.is_some() || app.cx.pull.is_some(); }
+            _ = ticker.tick() => { dirty |= app.is_busy(); }
             _ = term_signal.recv() => break,
             _ = hup_signal.recv() => break,
         }
@@ -381,6 +384,8 @@ pub fn run_effect(effect: Effect, orchestrator: &Orchestrator, tx: &UnboundedSen
         }
         Effect::Guard(job) => guard_jobs::run(job, orchestrator, tx),
         Effect::Kb(job) => kb_jobs::run(job, orchestrator, tx),
+        Effect::Compare(job) => compare_jobs::run(job, orchestrator, tx),
+        Effect::Eval(job) => eval_jobs::run(job, orchestrator, tx),
         Effect::OpenEditor(_) | Effect::OpenFile { .. } | Effect::Quit => {}
     }
 }

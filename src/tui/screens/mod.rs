@@ -6,6 +6,8 @@
 //! module's.
 
 pub mod chat;
+pub mod compare;
+pub mod evals;
 pub mod guardrails;
 pub mod knowledge;
 
@@ -31,12 +33,21 @@ pub enum ScreenId {
     Guardrails,
     /// Knowledge bases: sync progress and a query playground.
     Knowledge,
+    /// One question to several models side by side, with votes.
+    Compare,
+    /// Evaluation jobs: progress, summaries, items and charts.
+    Evals,
 }
 
 impl ScreenId {
     /// Every screen, in switching order.
-    pub const ALL: &'static [ScreenId] =
-        &[ScreenId::Chat, ScreenId::Guardrails, ScreenId::Knowledge];
+    pub const ALL: &'static [ScreenId] = &[
+        ScreenId::Chat,
+        ScreenId::Guardrails,
+        ScreenId::Knowledge,
+        ScreenId::Compare,
+        ScreenId::Evals,
+    ];
 
     /// The screen's name, as the palette and the status bar show it.
     pub fn name(self) -> &'static str {
@@ -44,6 +55,8 @@ impl ScreenId {
             ScreenId::Chat => "Chat",
             ScreenId::Guardrails => "Guardrails",
             ScreenId::Knowledge => "Knowledge",
+            ScreenId::Compare => "Compare",
+            ScreenId::Evals => "Evaluations",
         }
     }
 
@@ -53,6 +66,8 @@ impl ScreenId {
             ScreenId::Chat => "conversations with a model",
             ScreenId::Guardrails => "guardrail versions, diffs and a sandbox",
             ScreenId::Knowledge => "knowledge bases, sync progress and a query playground",
+            ScreenId::Compare => "one question to 2-4 models side by side, with votes",
+            ScreenId::Evals => "evaluation jobs: progress, summary, items and charts",
         }
     }
 

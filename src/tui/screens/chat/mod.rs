@@ -563,7 +563,7 @@ impl ChatScreen {
                 }
                 Err(e) => cx.flash = Some(format!("review failed: {e}")),
             },
-            Msg::Guard(_) | Msg::Kb(_) | Msg::FileClosed(_) => {}
+            Msg::Guard(_) | Msg::Kb(_) | Msg::FileClosed(_) | Msg::Compare(_) | Msg::Eval(_) => {}
             Msg::Exported(result) => {
                 cx.flash = Some(match result {
                     Ok(path) => format!("exported to {}", path.display()),
@@ -653,7 +653,20 @@ impl ChatScreen {
                 self.refresh_views(cx);
             }
             // The guardrails screen's own.
-            A::ToggleSandboxSource | A::SyncKnowledgeBase => {}
+            // Other screens' actions (the app handles `compare_message`).
+            A::ToggleSandboxSource
+            | A::SyncKnowledgeBase
+            | A::CompareMessage
+            | A::NextColumn
+            | A::PrevColumn
+            | A::VoteWinner
+            | A::VoteTie
+            | A::KeepColumn
+            | A::AddColumn
+            | A::RemoveColumn
+            | A::ToggleConversation
+            | A::RunEval
+            | A::NextChart => {}
             A::ApproveAnswer | A::RejectAnswer => {
                 let held = self
                     .messages
@@ -1094,6 +1107,8 @@ impl ChatScreen {
                 self.reload_sidebar();
                 self.focus = Focus::Sidebar;
             }
+            // The evaluation screen's prompt.
+            PromptKind::EvalFile => {}
         }
     }
 
@@ -1247,6 +1262,21 @@ impl ChatScreen {
             Ok(sessions) => self.apply_sessions(sessions),
             Err(e) => cx.flash = Some(format!("could not list sessions: {e}")),
         }
+    }
+
+    /// Shows a session another screen changed (a compared answer taken back), read
+    /// again as stored; returns the storage work to run.
+    pub fn show_session(&mut self, cx: &mut Shared, id: Id) -> Vec<Effect> {
+        self.open(
+            cx,
+            OpenTarget::Existing(id),
+            Opening::new("open the session"),
+        );
+        let mut fx = std::mem::take(&mut self.deferred);
+        if !self.jobs.is_empty() {
+            fx.push(Effect::Store(std::mem::take(&mut self.jobs)));
+        }
+        fx
     }
 
     fn open_sidebar_session(&mut self, cx: &mut Shared) {

@@ -1,0 +1,207 @@
+//! Datasets and batch inputs in JSONL: one item per line, with a `prompt` or a `messages`
+//! list (Converse-style, the last one the user's question), and optionally a `reference`
+//! answer, a `context`, `tags` and an `id`. A bad line is reported with its number and
+//! skipped, never silently dropped from the counts.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::EvalError;
+use crate::runtime::types::{Message, Role};
+
+/// One line of a dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    /// One-based line number in the file.
+    pub line: usize,
+    /// The line's `id` (or `recordId`), else `line N`.
+    pub id: String,
+    /// The question: the `prompt`, or the last user message of `messages`.
+    pub prompt: String,
+    /// Earlier turns of a `messages` list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<Message>,
+    /// A `system` message of the list (or the line's `system`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The whole line, for templates that use other fields.
+    #[serde(default)]
+    pub fields: serde_json::Map<String, Value>,
+}
+
+/// A line that could not be used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BadLine {
+    pub line: usize,
+    pub error: String,
+}
+
+impl std::fmt::Display for BadLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.error)
+    }
+}
+
+/// A parsed dataset.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Dataset {
+    pub items: Vec<Item>,
+    pub bad: Vec<BadLine>,
+    /// sha256 of the file's bytes (a changed file is a different job).
+    pub sha256: String,
+}
+
+impl Dataset {
+    /// Reads a JSONL file.
+    pub fn load(path: &Path) -> Result<Dataset, EvalError> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            EvalError::Dataset(format!("cannot read the dataset {}: {e}", path.display()))
+        })?;
+        let text = String::from_utf8_lossy(&bytes);
+        let mut dataset = Dataset::parse(&text);
+        dataset.sha256 = hex::encode(Sha256::digest(&bytes));
+        if dataset.items.is_empty() {
+            let why = match dataset.bad.first() {
+                Some(bad) => format!("no usable line (first problem: {bad})"),
+                None => "it has no lines".into(),
+            };
+            return Err(EvalError::Dataset(format!(
+                "the dataset {} is empty: {why}",
+                path.display()
+            )));
+        }
+        Ok(dataset)
+    }
+
+    /// Parses JSONL text (blank lines are skipped).
+    pub fn parse(text: &str) -> Dataset {
+        let mut dataset = Dataset::default();
+        for (i, line) in text.lines().enumerate() {
+            let number = i + 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            match parse_line(number, line) {
+                Ok(item) => dataset.items.push(item),
+                Err(error) => dataset.bad.push(BadLine {
+                    line: number,
+                    error,
+                }),
+            }
+        }
+        dataset
+    }
+}
+
+fn parse_line(line: usize, text: &str) -> Result<Item, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let Value::Object(fields) = value else {
+        return Err("expected a JSON object like {\"prompt\": \"…\"}".into());
+    };
+    let text_field = |name: &str| -> Result<Option<String>, String> {
+        match fields.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            // Numbers and booleans as references ("4", true) are their JSON text.
+            Some(v @ (Value::Number(_) | Value::Bool(_))) => Ok(Some(v.to_string())),
+            Some(_) => Err(format!("`{name}` must be a string")),
+        }
+    };
+    let id = match fields.get("id").or_else(|| fields.get("recordId")) {
+        Some(Value::String(s)) => s.clone(),
+        Some(v @ Value::Number(_)) => v.to_string(),
+        _ => format!("line {line}"),
+    };
+    let mut system = text_field("system")?;
+    let (prompt, history) = match (fields.get("prompt"), fields.get("messages")) {
+        (Some(_), Some(_)) => return Err("give `prompt` or `messages`, not both".into()),
+        (Some(_), None) => {
+            let prompt = text_field("prompt")?.unwrap_or_default();
+            (prompt, Vec::new())
+        }
+        (None, Some(list)) => {
+            let conversation = crate::runtime::converse::parse(&list.to_string())
+                .map_err(|e| format!("`messages`: {e}"))?;
+            let mut messages = conversation.messages;
+            if conversation.system.is_some() {
+                system = conversation.system;
+            }
+            if let Some(pos) = messages.iter().position(|m| m.role == Role::System) {
+                system = Some(messages.remove(pos).content);
+            }
+            match messages.pop() {
+                Some(last) if last.role == Role::User => (last.content, messages),
+                _ => return Err("`messages` must end with a user message".into()),
+            }
+        }
+        (None, None) => return Err("no `prompt` or `messages`".into()),
+    };
+    if prompt.trim().is_empty() {
+        return Err("the prompt is empty".into());
+    }
+    let tags = match fields.get("tags") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|t| t.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .ok_or("`tags` must be a list of strings")?,
+        Some(_) => return Err("`tags` must be a list of strings".into()),
+    };
+    Ok(Item {
+        line,
+        id,
+        prompt,
+        history,
+        system,
+        reference: text_field("reference")?,
+        context: text_field("context")?,
+        tags,
+        fields,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_prompts_messages_and_bad_lines() {
+        let text = r#"{"prompt": "Capital of France?", "reference": "Paris", "tags": ["geo"]}
+
+not json
+{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "2+2?"}], "reference": 4, "id": "sum"}
+{"prompt": ""}
+{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}
+[1, 2]
+{"prompt": "x", "tags": [1]}"#;
+        let d = Dataset::parse(text);
+        assert_eq!(d.items.len(), 2);
+        assert_eq!(d.items[0].line, 1);
+        assert_eq!(d.items[0].id, "line 1");
+        assert_eq!(d.items[0].tags, ["geo"]);
+        let second = &d.items[1];
+        assert_eq!((second.line, second.id.as_str()), (4, "sum"));
+        assert_eq!(second.prompt, "2+2?");
+        assert_eq!(second.history.len(), 2);
+        assert_eq!(second.system.as_deref(), Some("Be brief."));
+        assert_eq!(second.reference.as_deref(), Some("4"));
+        let bad: Vec<usize> = d.bad.iter().map(|b| b.line).collect();
+        assert_eq!(bad, [3, 5, 6, 7, 8]);
+        assert!(d.bad[0].error.contains("not JSON"));
+        assert!(d.bad[1].error.contains("empty"));
+        assert!(d.bad[2].error.contains("end with a user message"));
+        assert!(d.bad[3].error.contains("JSON object"));
+        assert!(d.bad[4].error.contains("tags"));
+    }
+}

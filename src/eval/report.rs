@@ -1,0 +1,435 @@
+//! What a job's results say: per model, the mean of every score column (with p50/p95 for
+//! times), item and failure counts, tokens and cost; exports as CSV, JSON and Markdown;
+//! and the comparison of two jobs item by item with a paired bootstrap per metric.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::stats::{self, PairedDiff};
+use super::store::{ItemResult, Job};
+
+/// Resamples of the paired bootstrap.
+pub const BOOTSTRAP_RESAMPLES: usize = 2000;
+/// Its seed: the same two jobs always compare the same way.
+pub const BOOTSTRAP_SEED: u64 = 7;
+
+/// Whether a lower value of this column is better (times, tokens, cost, errors).
+pub fn lower_is_better(column: &str) -> bool {
+    matches!(
+        column,
+        "latency_ms" | "ttft_ms" | "input_tokens" | "output_tokens" | "cost_usd" | "errors"
+    )
+}
+
+/// One column of one model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ColumnSummary {
+    pub column: String,
+    pub mean: Option<f64>,
+    /// Items that have this score.
+    pub count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p50: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p95: Option<f64>,
+}
+
+/// One model's results in a job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelSummary {
+    pub model: String,
+    /// Items answered (stored results).
+    pub items: usize,
+    pub failed: usize,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    pub columns: Vec<ColumnSummary>,
+}
+
+impl ModelSummary {
+    pub fn mean(&self, column: &str) -> Option<f64> {
+        self.columns
+            .iter()
+            .find(|c| c.column == column)
+            .and_then(|c| c.mean)
+    }
+}
+
+/// The score columns of a job's results: the spec's, then any others found.
+pub fn columns(job: &Job, results: &[ItemResult]) -> Vec<String> {
+    let mut columns = job.spec.columns();
+    let extra: BTreeSet<&String> = results.iter().flat_map(|r| r.scores.keys()).collect();
+    for c in extra {
+        if !columns.contains(c) {
+            columns.push(c.clone());
+        }
+    }
+    columns
+}
+
+/// Per model (in the job's order): means and counts of every column.
+pub fn summarize(job: &Job, results: &[ItemResult]) -> Vec<ModelSummary> {
+    let columns = columns(job, results);
+    job.spec
+        .models
+        .iter()
+        .enumerate()
+        .map(|(index, model)| {
+            let mine: Vec<&ItemResult> =
+                results.iter().filter(|r| r.model_index == index).collect();
+            let columns = columns
+                .iter()
+                .map(|column| {
+                    let values: Vec<f64> = mine
+                        .iter()
+                        .filter_map(|r| r.scores.get(column).copied())
+                        .collect();
+                    let timed = column.ends_with("_ms");
+                    ColumnSummary {
+                        column: column.clone(),
+                        mean: stats::mean(&values),
+                        count: values.len(),
+                        p50: timed.then(|| stats::percentile(&values, 50.0)).flatten(),
+                        p95: timed.then(|| stats::percentile(&values, 95.0)).flatten(),
+                    }
+                })
+                .collect();
+            ModelSummary {
+                model: model.clone(),
+                items: mine.len(),
+                failed: mine.iter().filter(|r| r.failed()).count(),
+                input_tokens: mine.iter().map(|r| r.usage.input_tokens as u64).sum(),
+                output_tokens: mine.iter().map(|r| r.usage.output_tokens as u64).sum(),
+                cost_usd: mine.iter().map(|r| r.cost_usd).sum(),
+                columns,
+            }
+        })
+        .collect()
+}
+
+/// The index of the best model in a column (none when fewer than two have a value or
+/// they are all equal).
+pub fn best(summaries: &[ModelSummary], column: &str) -> Option<usize> {
+    let values: Vec<(usize, f64)> = summaries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.mean(column).map(|m| (i, m)))
+        .collect();
+    if values.len() < 2 || values.iter().all(|(_, v)| *v == values[0].1) {
+        return None;
+    }
+    let lower = lower_is_better(column);
+    values
+        .into_iter()
+        .max_by(|a, b| {
+            let ord = a.1.total_cmp(&b.1);
+            if lower {
+                ord.reverse()
+            } else {
+                ord
+            }
+        })
+        .map(|(i, _)| i)
+}
+
+/// Mean score per tag of one model (items without tags under `(none)`).
+pub fn by_tag(results: &[ItemResult], model_index: usize, column: &str) -> Vec<(String, f64)> {
+    let mut tags: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for r in results.iter().filter(|r| r.model_index == model_index) {
+        let Some(score) = r.scores.get(column) else {
+            continue;
+        };
+        if r.tags.is_empty() {
+            tags.entry("(none)".into()).or_default().push(*score);
+        }
+        for t in &r.tags {
+            tags.entry(t.clone()).or_default().push(*score);
+        }
+    }
+    tags.into_iter()
+        .filter_map(|(t, v)| stats::mean(&v).map(|m| (t, m)))
+        .collect()
+}
+
+/// A number as tables show it.
+pub fn format_value(column: &str, value: f64) -> String {
+    if column.ends_with("_ms") {
+        format!("{value:.0}")
+    } else if column == "cost_usd" {
+        format!("{value:.5}")
+    } else if column.ends_with("_tokens") {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.3}")
+    }
+}
+
+/// The `--json` summary of a run: the job id and, per model, the mean of every column
+/// and the item count.
+pub fn summary_json(job: &Job, summaries: &[ModelSummary]) -> serde_json::Value {
+    serde_json::json!({
+        "job": job.id.to_string(),
+        "name": job.spec.name,
+        "kind": job.kind,
+        "status": job.status.as_str(),
+        "items": job.items,
+        "bad_lines": job.bad_lines,
+        "models": summaries.iter().map(|s| {
+            let means: serde_json::Map<String, serde_json::Value> = s.columns.iter()
+                .map(|c| (c.column.clone(), c.mean.map_or(serde_json::Value::Null, Into::into)))
+                .collect();
+            serde_json::json!({
+                "model": s.model,
+                "items": s.items,
+                "failed": s.failed,
+                "input_tokens": s.input_tokens,
+                "output_tokens": s.output_tokens,
+                "cost_usd": s.cost_usd,
+                "metrics": means,
+            })
+        }).collect::<Vec<_>>(),
+    })
+}
+
+/// The whole job as JSON: the spec, the summary and every item.
+pub fn to_json(job: &Job, results: &[ItemResult]) -> serde_json::Value {
+    let summaries = summarize(job, results);
+    let mut value = summary_json(job, &summaries);
+    value["spec"] = serde_json::to_value(&job.spec).unwrap_or_default();
+    value["results"] = serde_json::to_value(results).unwrap_or_default();
+    value
+}
+
+/// One row per item and model: ids, status, figures, every score column and the output.
+pub fn to_csv(job: &Job, results: &[ItemResult]) -> Result<String, csv::Error> {
+    let columns = columns(job, results);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> = [
+        "model",
+        "line",
+        "id",
+        "tags",
+        "status",
+        "error",
+        "latency_ms",
+        "ttft_ms",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    header.extend(columns.iter().map(|c| format!("score:{c}")));
+    header.extend(["prompt".to_string(), "output".to_string()]);
+    w.write_record(&header)?;
+    for r in results {
+        let mut row = vec![
+            r.model.clone(),
+            r.line.to_string(),
+            r.item_id.clone(),
+            r.tags.join(";"),
+            r.status.clone(),
+            r.error.clone().unwrap_or_default(),
+            format!("{:.1}", r.latency_ms),
+            r.ttft_ms.map(|t| format!("{t:.1}")).unwrap_or_default(),
+            r.usage.input_tokens.to_string(),
+            r.usage.output_tokens.to_string(),
+            format!("{:.6}", r.cost_usd),
+        ];
+        row.extend(
+            columns
+                .iter()
+                .map(|c| r.scores.get(c).map(|v| v.to_string()).unwrap_or_default()),
+        );
+        row.push(r.prompt.clone());
+        row.push(r.output.clone());
+        w.write_record(&row)?;
+    }
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Markdown: the summary table (best per column in bold) and the items.
+pub fn to_markdown(job: &Job, results: &[ItemResult]) -> String {
+    let summaries = summarize(job, results);
+    let columns = columns(job, results);
+    let mut md = format!(
+        "# {} ({})\n\n{} items × {} models, {}. Job `{}`.\n\n",
+        job.spec.name,
+        job.status.as_str(),
+        job.items,
+        job.spec.models.len(),
+        job.spec.dataset.display(),
+        job.id
+    );
+    md.push_str(&format!(
+        "| model | items | failed | {} |\n",
+        columns.join(" | ")
+    ));
+    md.push_str(&format!(
+        "|---|---:|---:|{}\n",
+        "---:|".repeat(columns.len())
+    ));
+    for (i, s) in summaries.iter().enumerate() {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|c| match s.mean(c) {
+                Some(v) if best(&summaries, c) == Some(i) => format!("**{}**", format_value(c, v)),
+                Some(v) => format_value(c, v),
+                None => "–".into(),
+            })
+            .collect();
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            s.model,
+            s.items,
+            s.failed,
+            cells.join(" | ")
+        ));
+    }
+    if !job.bad_lines.is_empty() {
+        md.push_str("\nSkipped lines:\n\n");
+        for b in &job.bad_lines {
+            md.push_str(&format!("- {b}\n"));
+        }
+    }
+    md.push_str("\n## Items\n");
+    for r in results {
+        let scores: Vec<String> = r
+            .scores
+            .iter()
+            .map(|(k, v)| format!("{k} {}", format_value(k, *v)))
+            .collect();
+        md.push_str(&format!(
+            "\n### {} · {} ({})\n\n**Prompt:** {}\n\n**Output:** {}\n\n{}\n",
+            r.item_id,
+            r.model,
+            r.status,
+            r.prompt.trim(),
+            r.output.trim(),
+            scores.join(", ")
+        ));
+    }
+    md
+}
+
+/// Two jobs' results for one model each, paired by dataset line.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairComparison {
+    pub model_a: String,
+    pub model_b: String,
+    /// Items both answered.
+    pub paired: usize,
+    pub metrics: Vec<MetricComparison>,
+    pub items: Vec<ItemDiff>,
+}
+
+/// One metric of a paired comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricComparison {
+    pub column: String,
+    pub diff: PairedDiff,
+    /// Which job is better in this metric when the difference is significant.
+    pub better: Option<char>,
+}
+
+/// One item where the jobs' scores differ.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemDiff {
+    pub line: usize,
+    pub id: String,
+    pub column: String,
+    pub a: f64,
+    pub b: f64,
+}
+
+/// Compares two jobs: models paired by name when both jobs have them, else (one model
+/// each) the two models; items paired by dataset line.
+pub fn compare(a: &Job, ra: &[ItemResult], b: &Job, rb: &[ItemResult]) -> Vec<PairComparison> {
+    let pairs: Vec<(usize, usize)> = {
+        let same: Vec<(usize, usize)> = a
+            .spec
+            .models
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| b.spec.models.iter().position(|x| x == m).map(|j| (i, j)))
+            .collect();
+        if same.is_empty() && a.spec.models.len() == 1 && b.spec.models.len() == 1 {
+            vec![(0, 0)]
+        } else {
+            same
+        }
+    };
+    let columns: Vec<String> = columns(a, ra)
+        .into_iter()
+        .filter(|c| columns(b, rb).contains(c))
+        .collect();
+    pairs
+        .into_iter()
+        .map(|(ia, ib)| {
+            let by_line = |results: &[ItemResult], m: usize| -> BTreeMap<usize, ItemResult> {
+                results
+                    .iter()
+                    .filter(|r| r.model_index == m)
+                    .map(|r| (r.line, r.clone()))
+                    .collect()
+            };
+            let left = by_line(ra, ia);
+            let right = by_line(rb, ib);
+            let lines: Vec<usize> = left
+                .keys()
+                .filter(|l| right.contains_key(l))
+                .copied()
+                .collect();
+            let mut metrics = Vec::new();
+            let mut items = Vec::new();
+            for column in &columns {
+                let mut xs = Vec::new();
+                let mut ys = Vec::new();
+                for line in &lines {
+                    let (x, y) = (&left[line], &right[line]);
+                    if let (Some(sx), Some(sy)) = (x.scores.get(column), y.scores.get(column)) {
+                        xs.push(*sx);
+                        ys.push(*sy);
+                        if (sx - sy).abs() > 1e-9 && !column.ends_with("_ms") {
+                            items.push(ItemDiff {
+                                line: *line,
+                                id: x.item_id.clone(),
+                                column: column.clone(),
+                                a: *sx,
+                                b: *sy,
+                            });
+                        }
+                    }
+                }
+                if let Some(diff) =
+                    stats::paired_bootstrap(&xs, &ys, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)
+                {
+                    let better = diff.significant.then(|| {
+                        let b_higher = diff.diff > 0.0;
+                        if b_higher != lower_is_better(column) {
+                            'B'
+                        } else {
+                            'A'
+                        }
+                    });
+                    metrics.push(MetricComparison {
+                        column: column.clone(),
+                        diff,
+                        better,
+                    });
+                }
+            }
+            PairComparison {
+                model_a: a.spec.models[ia].clone(),
+                model_b: b.spec.models[ib].clone(),
+                paired: lines.len(),
+                metrics,
+                items,
+            }
+        })
+        .collect()
+}

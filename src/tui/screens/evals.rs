@@ -1,0 +1,822 @@
+//! The evaluation screen: the jobs (left, with a live progress bar while one runs; runs
+//! keep going while other screens are shown), the selected job's summary table (models ×
+//! metrics, the best of each column highlighted) and a chart (latency distribution,
+//! score by tag, the compare view's votes per model pair; `v` cycles), and a drill-down
+//! (Enter) listing the items with every model's output side by side.
+
+use std::path::PathBuf;
+
+use ratatui::layout::{Direction, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Bar, BarChart, BarGroup, Paragraph, Wrap};
+use ratatui::Frame;
+use tokio_util::sync::CancellationToken;
+
+use super::{Event, Screen, ScreenId, Shared};
+use crate::eval::report::{self, ModelSummary};
+use crate::eval::runner::Progress;
+use crate::eval::stats;
+use crate::eval::store::{ItemResult, Job};
+use crate::eval::votes::PairTally;
+use crate::store::Id;
+use crate::tui::app::{Effect, Msg, Reply};
+use crate::tui::eval_jobs::{EvalJob, EvalMsg, JobRow};
+use crate::tui::keymap::{Action, Context};
+use crate::tui::layers::{Layer, PromptKind};
+
+/// Bins of the latency histogram.
+const LATENCY_BINS: usize = 8;
+
+/// What the chart shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chart {
+    Latency,
+    ByTag,
+    Votes,
+}
+
+impl Chart {
+    fn next(self) -> Chart {
+        match self {
+            Chart::Latency => Chart::ByTag,
+            Chart::ByTag => Chart::Votes,
+            Chart::Votes => Chart::Latency,
+        }
+    }
+}
+
+/// A job running from this screen.
+#[derive(Debug, Clone)]
+pub struct RunningJob {
+    pub path: PathBuf,
+    pub job: Option<Id>,
+    pub name: Option<String>,
+    pub progress: Option<Progress>,
+    pub cancel: CancellationToken,
+}
+
+/// A job with its results, and their summary.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub job: Job,
+    pub results: Vec<ItemResult>,
+    pub summaries: Vec<ModelSummary>,
+    /// Dataset items answered, in order (item index).
+    pub items: Vec<usize>,
+}
+
+/// The evaluation screen's state.
+pub struct EvalsScreen {
+    pub jobs: Vec<JobRow>,
+    pub selected: usize,
+    pub loaded: Option<Loaded>,
+    load_seq: u64,
+    pub running: Option<RunningJob>,
+    /// Drill-down: the selected item (index into `Loaded::items`), when open.
+    pub item: Option<usize>,
+    pub chart: Chart,
+    pub votes: Vec<PairTally>,
+    pub output_scroll: u16,
+    pub error: Option<String>,
+}
+
+impl Default for EvalsScreen {
+    fn default() -> Self {
+        EvalsScreen {
+            jobs: Vec::new(),
+            selected: 0,
+            loaded: None,
+            load_seq: 0,
+            running: None,
+            item: None,
+            chart: Chart::Latency,
+            votes: Vec::new(),
+            output_scroll: 0,
+            error: None,
+        }
+    }
+}
+
+impl EvalsScreen {
+    pub fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    fn load_selected(&mut self) -> Vec<Effect> {
+        let Some(row) = self.jobs.get(self.selected) else {
+            return Vec::new();
+        };
+        self.load_seq += 1;
+        vec![Effect::Eval(EvalJob::Load {
+            id: row.job.id,
+            seq: self.load_seq,
+        })]
+    }
+
+    fn on_msg(&mut self, msg: EvalMsg, cx: &mut Shared) -> Vec<Effect> {
+        match msg {
+            EvalMsg::List(Ok(jobs)) => {
+                let keep = self.jobs.get(self.selected).map(|r| r.job.id);
+                self.jobs = jobs;
+                self.selected = keep
+                    .and_then(|id| self.jobs.iter().position(|r| r.job.id == id))
+                    .unwrap_or(0);
+                self.error = None;
+                let stale = self.loaded.as_ref().map(|l| l.job.id)
+                    != self.jobs.get(self.selected).map(|r| r.job.id);
+                if stale || self.loaded.is_none() {
+                    return self.load_selected();
+                }
+            }
+            EvalMsg::List(Err(e)) => self.error = Some(e),
+            EvalMsg::Loaded { seq, result } if seq == self.load_seq => match result {
+                Ok((job, results)) => {
+                    let summaries = report::summarize(&job, &results);
+                    let mut items: Vec<usize> = results.iter().map(|r| r.item).collect();
+                    items.sort_unstable();
+                    items.dedup();
+                    self.loaded = Some(Loaded {
+                        job: *job,
+                        results,
+                        summaries,
+                        items,
+                    });
+                    if let Some(i) = self.item {
+                        let n = self.loaded.as_ref().map_or(0, |l| l.items.len());
+                        self.item = (n > 0).then(|| i.min(n - 1));
+                    }
+                }
+                Err(e) => self.error = Some(e),
+            },
+            EvalMsg::Loaded { .. } => {}
+            EvalMsg::Started { job, progress } => {
+                if let Some(r) = &mut self.running {
+                    r.job = Some(job.id);
+                    r.name = Some(job.spec.name.clone());
+                    r.progress = Some(progress);
+                }
+                return vec![Effect::Eval(EvalJob::List)];
+            }
+            EvalMsg::Progress { job, progress } => {
+                if let Some(r) = &mut self.running {
+                    r.progress = Some(progress);
+                }
+                // The shown job's table follows the run every few items.
+                let shown = self.loaded.as_ref().map(|l| l.job.id) == Some(job);
+                let done = self
+                    .running
+                    .as_ref()
+                    .and_then(|r| r.progress.as_ref())
+                    .map_or(0, |p| p.done);
+                if shown && done % 5 == 0 {
+                    return self.load_selected();
+                }
+            }
+            EvalMsg::Finished { path, result } => {
+                self.running = None;
+                cx.flash = Some(match result {
+                    Ok(job) if job.status == crate::eval::store::JobStatus::Done => {
+                        format!("{} finished: {} items", job.spec.name, job.total())
+                    }
+                    Ok(job) => format!(
+                        "{} stopped; running {} again resumes it",
+                        job.spec.name,
+                        path.display()
+                    ),
+                    Err(e) => format!("cannot run {}: {e}", path.display()),
+                });
+                self.loaded = None;
+                return vec![Effect::Eval(EvalJob::List)];
+            }
+            EvalMsg::Votes(Ok(v)) => self.votes = v,
+            EvalMsg::Votes(Err(e)) => self.error = Some(e),
+        }
+        Vec::new()
+    }
+
+    fn start(&mut self, path: String, cx: &mut Shared) -> Vec<Effect> {
+        let path = path.trim();
+        if path.is_empty() {
+            return Vec::new();
+        }
+        if self.running.is_some() {
+            cx.flash = Some("a job is running; Esc stops it".into());
+            return Vec::new();
+        }
+        let path = PathBuf::from(shellexpand_home(path));
+        let cancel = CancellationToken::new();
+        self.running = Some(RunningJob {
+            path: path.clone(),
+            job: None,
+            name: None,
+            progress: None,
+            cancel: cancel.clone(),
+        });
+        cx.flash = Some(format!("running {}…", path.display()));
+        vec![Effect::Eval(EvalJob::Run { path, cancel })]
+    }
+
+    fn move_by(&mut self, delta: isize) -> Vec<Effect> {
+        match (self.item, &self.loaded) {
+            (Some(i), Some(l)) if !l.items.is_empty() => {
+                let n = l.items.len() as isize;
+                self.item = Some((i as isize + delta).rem_euclid(n) as usize);
+                self.output_scroll = 0;
+                Vec::new()
+            }
+            (None, _) if !self.jobs.is_empty() => {
+                let n = self.jobs.len() as isize;
+                self.selected = (self.selected as isize + delta).rem_euclid(n) as usize;
+                self.load_selected()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// `~/x` as a path under $HOME.
+fn shellexpand_home(path: &str) -> String {
+    match (path.strip_prefix("~/"), std::env::var("HOME")) {
+        (Some(rest), Ok(home)) => format!("{home}/{rest}"),
+        _ => path.to_string(),
+    }
+}
+
+/// A progress bar as text.
+fn bar(p: &Progress, width: usize) -> String {
+    let w = width.clamp(4, 30);
+    let filled = (p.done * w).checked_div(p.total).unwrap_or(0).min(w);
+    let eta = p
+        .eta()
+        .map_or(String::new(), |e| format!(" eta {:.0}s", e.as_secs_f64()));
+    format!(
+        "[{}{}] {}/{} {:.1}/s{eta}",
+        "=".repeat(filled),
+        " ".repeat(w - filled),
+        p.done,
+        p.total,
+        p.rate()
+    )
+}
+
+impl Screen for EvalsScreen {
+    fn id(&self) -> ScreenId {
+        ScreenId::Evals
+    }
+
+    fn contexts(&self) -> Vec<Context> {
+        vec![Context::Evals]
+    }
+
+    fn on_show(&mut self, _cx: &mut Shared) -> Vec<Effect> {
+        vec![Effect::Eval(EvalJob::List), Effect::Eval(EvalJob::Votes)]
+    }
+
+    fn update(&mut self, event: Event, cx: &mut Shared) -> Vec<Effect> {
+        use Action as A;
+        match event {
+            Event::Msg(Msg::Eval(msg)) => self.on_msg(msg, cx),
+            Event::Action(A::ListUp | A::ScrollUp) => self.move_by(-1),
+            Event::Action(A::ListDown | A::ScrollDown) => self.move_by(1),
+            Event::Action(A::PageDown) => {
+                self.output_scroll = self.output_scroll.saturating_add(5);
+                Vec::new()
+            }
+            Event::Action(A::PageUp) => {
+                self.output_scroll = self.output_scroll.saturating_sub(5);
+                Vec::new()
+            }
+            Event::Action(A::OpenSession) => {
+                if self.item.is_none() && self.loaded.as_ref().is_some_and(|l| !l.items.is_empty())
+                {
+                    self.item = Some(0);
+                    self.output_scroll = 0;
+                }
+                Vec::new()
+            }
+            Event::Action(A::Cancel) if self.item.is_some() => {
+                self.item = None;
+                Vec::new()
+            }
+            Event::Action(A::Cancel) => {
+                self.cancel_work(cx);
+                Vec::new()
+            }
+            Event::Action(A::NextChart) => {
+                self.chart = self.chart.next();
+                Vec::new()
+            }
+            Event::Action(A::RunEval) => {
+                cx.open(Layer::Prompt(PromptKind::EvalFile, Default::default()));
+                Vec::new()
+            }
+            Event::Reply(Reply::Prompt(PromptKind::EvalFile, input)) => {
+                self.start(input.text().to_string(), cx)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn draw(&self, frame: &mut Frame, area: Rect, cx: &Shared) {
+        let t = &cx.theme;
+        let list_w = if area.width >= 100 { 32 } else { 24 }.min(area.width / 2);
+        let list = Rect::new(area.x, area.y, list_w, area.height);
+        let right = Rect::new(area.x + list_w, area.y, area.width - list_w, area.height);
+        let block = |title: String, focused: bool| crate::tui::view::pane_block(t, title, focused);
+
+        // Jobs.
+        let b = block(" Evaluation jobs ".into(), self.item.is_none());
+        let inner = b.inner(list);
+        frame.render_widget(b, list);
+        let mut lines: Vec<Line> = Vec::new();
+        if let Some(r) = &self.running {
+            let name = r
+                .name
+                .clone()
+                .unwrap_or_else(|| r.path.display().to_string());
+            lines.push(Line::from(Span::styled(
+                crate::eval::clip(&format!("▶ {name}"), usize::from(inner.width)),
+                Style::default().fg(t.accent).add_modifier(Modifier::BOLD),
+            )));
+            let text = r.progress.as_ref().map_or("  starting…".into(), |p| {
+                format!("  {}", bar(p, usize::from(inner.width).saturating_sub(20)))
+            });
+            lines.push(Line::from(Span::styled(
+                crate::eval::clip(&text, usize::from(inner.width)),
+                Style::default().fg(t.accent),
+            )));
+        }
+        if self.jobs.is_empty() {
+            lines.push(Line::from(Span::styled(
+                self.error
+                    .clone()
+                    .unwrap_or_else(|| "none yet: n runs a job file".into()),
+                Style::default().fg(t.muted),
+            )));
+        }
+        for (i, row) in self.jobs.iter().enumerate() {
+            let style = if i == self.selected {
+                crate::tui::view::selected_style(t)
+            } else {
+                Style::default()
+            };
+            lines.push(Line::from(Span::styled(
+                crate::eval::clip(&row.job.spec.name, usize::from(inner.width)),
+                style,
+            )));
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "  {} · {}/{}",
+                    row.job.status.as_str(),
+                    row.done,
+                    row.job.total()
+                ),
+                Style::default().fg(t.muted),
+            )));
+        }
+        frame.render_widget(Paragraph::new(lines), inner);
+
+        let Some(loaded) = &self.loaded else {
+            let b = block(" Summary ".into(), false);
+            let inner = b.inner(right);
+            frame.render_widget(b, right);
+            frame.render_widget(
+                Paragraph::new(
+                    "Run a job with `strata eval run FILE.toml`, or press n and give its path.",
+                )
+                .wrap(Wrap { trim: true })
+                .style(Style::default().fg(t.muted)),
+                inner,
+            );
+            return;
+        };
+        match self.item {
+            None => self.draw_summary(frame, right, loaded, cx),
+            Some(i) => self.draw_item(frame, right, loaded, i, cx),
+        }
+    }
+
+    fn status(&self, _cx: &Shared) -> Vec<String> {
+        let running = self.running.as_ref().map_or(String::new(), |r| {
+            r.progress.as_ref().map_or(" · starting".into(), |p| {
+                format!(" · {}/{} running", p.done, p.total)
+            })
+        });
+        vec![
+            format!(" {} job(s){running} ", self.jobs.len()),
+            if self.item.is_some() {
+                "↑↓ item · PgUp/PgDn outputs · Esc back".into()
+            } else {
+                "↑↓ job · Enter items · v chart · n run a file · Esc stops a run".into()
+            },
+        ]
+    }
+
+    fn focus_context(&mut self, _context: Context, _cx: &mut Shared) {}
+
+    fn cancel_work(&mut self, cx: &mut Shared) -> bool {
+        match &self.running {
+            Some(r) => {
+                r.cancel.cancel();
+                cx.flash = Some("stopping the job (finished items are kept)…".into());
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn on_quit(&mut self, _cx: &mut Shared) {
+        if let Some(r) = &self.running {
+            r.cancel.cancel();
+        }
+    }
+}
+
+impl EvalsScreen {
+    fn draw_summary(&self, frame: &mut Frame, area: Rect, l: &Loaded, cx: &Shared) {
+        let t = &cx.theme;
+        let table_h = (l.summaries.len() as u16 + 5).min(area.height / 2).max(5);
+        let top = Rect::new(area.x, area.y, area.width, table_h);
+        let bottom = Rect::new(area.x, area.y + table_h, area.width, area.height - table_h);
+        let b = crate::tui::view::pane_block(
+            t,
+            format!(
+                " {} · {} · {} items ",
+                l.job.spec.name,
+                l.job.status.as_str(),
+                l.job.items
+            ),
+            false,
+        );
+        let inner = b.inner(top);
+        frame.render_widget(b, top);
+        let columns: Vec<String> = l
+            .summaries
+            .first()
+            .map(|s| s.columns.iter().map(|c| c.column.clone()).collect())
+            .unwrap_or_default();
+        let model_w = l
+            .summaries
+            .iter()
+            .map(|s| s.model.len())
+            .max()
+            .unwrap_or(5)
+            .clamp(5, 22);
+        let mut header = vec![Span::styled(
+            format!("{:<model_w$}", "model"),
+            Style::default().fg(t.muted),
+        )];
+        let mut widths = Vec::new();
+        let mut used = model_w;
+        for c in &columns {
+            let w = c.len().clamp(7, 12) + 1;
+            if used + w > usize::from(inner.width) {
+                break;
+            }
+            used += w;
+            widths.push(w);
+            header.push(Span::styled(
+                format!("{:>w$}", crate::eval::clip(c, w - 1)),
+                Style::default().fg(t.muted),
+            ));
+        }
+        let mut lines = vec![Line::from(header)];
+        for (i, s) in l.summaries.iter().enumerate() {
+            let mut spans = vec![Span::raw(format!(
+                "{:<model_w$}",
+                crate::eval::clip(&s.model, model_w)
+            ))];
+            for (c, w) in columns.iter().zip(&widths) {
+                let cell = s.mean(c).map_or("–".into(), |v| report::format_value(c, v));
+                let style = if report::best(&l.summaries, c) == Some(i) {
+                    Style::default().fg(t.success).add_modifier(Modifier::BOLD)
+                } else {
+                    Style::default()
+                };
+                spans.push(Span::styled(format!("{cell:>w$}"), style));
+            }
+            lines.push(Line::from(spans));
+        }
+        if widths.len() < columns.len() {
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "{} more column(s): widen the terminal or `strata eval show`",
+                    columns.len() - widths.len()
+                ),
+                Style::default().fg(t.muted),
+            )));
+        }
+        let failed: usize = l.summaries.iter().map(|s| s.failed).sum();
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{} answered · {failed} failed · {} bad lines · best in green",
+                l.results.len(),
+                l.job.bad_lines.len()
+            ),
+            Style::default().fg(t.muted),
+        )));
+        frame.render_widget(Paragraph::new(lines), inner);
+        self.draw_chart(frame, bottom, l, cx);
+    }
+
+    fn draw_chart(&self, frame: &mut Frame, area: Rect, l: &Loaded, cx: &Shared) {
+        let t = &cx.theme;
+        let palette = [t.accent, t.success, t.warning, t.user];
+        let colour = |i: usize| palette[i % palette.len()];
+        let legend: String = l
+            .summaries
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                format!(
+                    "{}={}",
+                    i + 1,
+                    s.model.rsplit('/').next().unwrap_or(&s.model)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        let (title, chart) = match self.chart {
+            Chart::Latency => {
+                let all: Vec<f64> = l.results.iter().map(|r| r.latency_ms).collect();
+                let bins = stats::histogram(&all, LATENCY_BINS);
+                let width = bins.get(1).map_or(0.0, |b| b.0 - bins[0].0);
+                let groups: Vec<BarGroup> = bins
+                    .iter()
+                    .enumerate()
+                    .map(|(bin, (low, _))| {
+                        let bars: Vec<Bar> = (0..l.summaries.len())
+                            .map(|m| {
+                                let count = l
+                                    .results
+                                    .iter()
+                                    .filter(|r| r.model_index == m)
+                                    .filter(|r| {
+                                        let last = bin + 1 == bins.len();
+                                        r.latency_ms >= *low && (last || r.latency_ms < low + width)
+                                    })
+                                    .count();
+                                Bar::default()
+                                    .value(count as u64)
+                                    .style(Style::default().fg(colour(m)))
+                            })
+                            .collect();
+                        BarGroup::default()
+                            .label(Line::from(format!("{low:.0}")))
+                            .bars(&bars)
+                    })
+                    .collect();
+                let mut chart = BarChart::default().bar_width(1).bar_gap(0).group_gap(1);
+                for g in groups {
+                    chart = chart.data(g);
+                }
+                (
+                    format!(" Latency (ms): items per bin · {legend} · v next "),
+                    chart,
+                )
+            }
+            Chart::ByTag => {
+                let column = l
+                    .summaries
+                    .first()
+                    .and_then(|s| {
+                        s.columns
+                            .iter()
+                            .find(|c| !report::lower_is_better(&c.column) && c.count > 0)
+                    })
+                    .map(|c| c.column.clone());
+                let mut chart = BarChart::default()
+                    .direction(Direction::Horizontal)
+                    .bar_width(1)
+                    .bar_gap(0)
+                    .group_gap(1)
+                    .max(100);
+                let mut title = " Score by tag: no quality metric · v next ".to_string();
+                if let Some(column) = column {
+                    let mut tags: Vec<String> = Vec::new();
+                    for m in 0..l.summaries.len() {
+                        for (tag, _) in report::by_tag(&l.results, m, &column) {
+                            if !tags.contains(&tag) {
+                                tags.push(tag);
+                            }
+                        }
+                    }
+                    for tag in &tags {
+                        let bars: Vec<Bar> = (0..l.summaries.len())
+                            .map(|m| {
+                                let v = report::by_tag(&l.results, m, &column)
+                                    .into_iter()
+                                    .find(|(t, _)| t == tag)
+                                    .map_or(0.0, |(_, v)| v);
+                                Bar::default()
+                                    .value((v * 100.0).round() as u64)
+                                    .text_value(format!("{v:.2}"))
+                                    .style(Style::default().fg(colour(m)))
+                            })
+                            .collect();
+                        chart = chart.data(
+                            BarGroup::default()
+                                .label(Line::from(tag.clone()))
+                                .bars(&bars),
+                        );
+                    }
+                    title = format!(" {column} by tag · {legend} · v next ");
+                }
+                (title, chart)
+            }
+            Chart::Votes => {
+                let mut chart = BarChart::default()
+                    .direction(Direction::Horizontal)
+                    .bar_width(1)
+                    .bar_gap(1)
+                    .max(100);
+                let bars: Vec<Bar> = self
+                    .votes
+                    .iter()
+                    .map(|p| {
+                        let rate = p.win_rate.map_or(0.0, |w| w.rate);
+                        let short = |m: &str| m.rsplit('/').next().unwrap_or(m).to_string();
+                        Bar::default()
+                            .label(Line::from(format!("{} vs {}", short(&p.a), short(&p.b))))
+                            .value((rate * 100.0).round() as u64)
+                            .text_value(format!(
+                                "{:.0}% ({}-{}-{})",
+                                rate * 100.0,
+                                p.a_wins,
+                                p.b_wins,
+                                p.ties
+                            ))
+                            .style(Style::default().fg(t.accent))
+                    })
+                    .collect();
+                chart = chart.data(BarGroup::default().bars(&bars));
+                let title = if self.votes.is_empty() {
+                    " Votes per model pair: none yet (compare view: w / t) · v next ".to_string()
+                } else {
+                    " Votes: first model's win rate (win-loss-tie) · v next ".to_string()
+                };
+                (title, chart)
+            }
+        };
+        let b = crate::tui::view::pane_block(t, title, false);
+        frame.render_widget(chart.block(b), area);
+    }
+
+    fn draw_item(&self, frame: &mut Frame, area: Rect, l: &Loaded, index: usize, cx: &Shared) {
+        let t = &cx.theme;
+        let list_h = (area.height / 3).max(4);
+        let top = Rect::new(area.x, area.y, area.width, list_h);
+        let bottom = Rect::new(area.x, area.y + list_h, area.width, area.height - list_h);
+        let first_column = l
+            .summaries
+            .first()
+            .and_then(|s| {
+                s.columns
+                    .iter()
+                    .find(|c| !report::lower_is_better(&c.column))
+            })
+            .map(|c| c.column.clone());
+        let b = crate::tui::view::pane_block(
+            t,
+            format!(
+                " Items ({}/{}){} ",
+                index + 1,
+                l.items.len(),
+                first_column
+                    .as_ref()
+                    .map_or(String::new(), |c| format!(" · {c} per model"))
+            ),
+            true,
+        );
+        let inner = b.inner(top);
+        frame.render_widget(b, top);
+        let visible = usize::from(inner.height);
+        let start = index.saturating_sub(visible.saturating_sub(1));
+        let lines: Vec<Line> = l
+            .items
+            .iter()
+            .enumerate()
+            .skip(start)
+            .take(visible)
+            .map(|(row, item)| {
+                let of_item: Vec<&ItemResult> =
+                    l.results.iter().filter(|r| r.item == *item).collect();
+                let id = of_item.first().map_or(String::new(), |r| {
+                    format!("{:>4} {}", r.line, crate::eval::clip(&r.item_id, 14))
+                });
+                let scores: Vec<String> = of_item
+                    .iter()
+                    .map(|r| match (&first_column, r.failed()) {
+                        (_, true) => "fail".into(),
+                        (Some(c), false) => {
+                            r.scores.get(c).map_or("–".into(), |v| format!("{v:.2}"))
+                        }
+                        (None, false) => format!("{:.0}ms", r.latency_ms),
+                    })
+                    .collect();
+                let style = if row == index {
+                    crate::tui::view::selected_style(t)
+                } else {
+                    Style::default()
+                };
+                Line::from(Span::styled(
+                    format!("{id:<20} {}", scores.join("  ")),
+                    style,
+                ))
+            })
+            .collect();
+        frame.render_widget(Paragraph::new(lines), inner);
+
+        // The outputs side by side.
+        let Some(item) = l.items.get(index) else {
+            return;
+        };
+        let of_item: Vec<&ItemResult> = l.results.iter().filter(|r| r.item == *item).collect();
+        if of_item.is_empty() {
+            return;
+        }
+        let header_h = 2u16.min(bottom.height);
+        let first = of_item[0];
+        let head = vec![
+            Line::from(vec![
+                Span::styled("prompt ", Style::default().fg(t.muted)),
+                Span::raw(crate::eval::clip(
+                    &first.prompt.replace('\n', " "),
+                    usize::from(bottom.width),
+                )),
+            ]),
+            Line::from(Span::styled(
+                crate::eval::clip(
+                    &format!(
+                        "reference {} · tags {}",
+                        first.reference.as_deref().unwrap_or("–").replace('\n', " "),
+                        first.tags.join(", ")
+                    ),
+                    usize::from(bottom.width),
+                ),
+                Style::default().fg(t.muted),
+            )),
+        ];
+        frame.render_widget(
+            Paragraph::new(head),
+            Rect::new(bottom.x, bottom.y, bottom.width, header_h),
+        );
+        let body = Rect::new(
+            bottom.x,
+            bottom.y + header_h,
+            bottom.width,
+            bottom.height - header_h,
+        );
+        let n = of_item.len().min(4) as u16;
+        let w = body.width / n.max(1);
+        for (i, r) in of_item.iter().take(4).enumerate() {
+            let x = body.x + i as u16 * w;
+            let width = if i as u16 + 1 == n {
+                body.right() - x
+            } else {
+                w
+            };
+            let rect = Rect::new(x, body.y, width, body.height);
+            let b = crate::tui::view::pane_block(
+                t,
+                format!(
+                    " {} · {} ",
+                    r.model.rsplit('/').next().unwrap_or(&r.model),
+                    r.status
+                ),
+                false,
+            );
+            let inner = b.inner(rect);
+            frame.render_widget(b, rect);
+            let scores: Vec<String> = r
+                .scores
+                .iter()
+                .map(|(k, v)| format!("{k} {}", report::format_value(k, *v)))
+                .collect();
+            let mut text = vec![Line::from(Span::styled(
+                scores.join(" · "),
+                Style::default().fg(t.accent),
+            ))];
+            if let Some(e) = &r.error {
+                text.push(Line::from(Span::styled(
+                    e.clone(),
+                    Style::default().fg(t.error),
+                )));
+            }
+            text.extend(r.output.lines().map(|l| Line::from(l.to_string())));
+            for (k, note) in &r.notes {
+                text.push(Line::from(Span::styled(
+                    format!("{k}: {note}"),
+                    Style::default().fg(t.muted),
+                )));
+            }
+            frame.render_widget(
+                Paragraph::new(text)
+                    .wrap(Wrap { trim: false })
+                    .scroll((self.output_scroll, 0)),
+                inner,
+            );
+        }
+    }
+}
