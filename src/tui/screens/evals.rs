@@ -528,13 +528,7 @@ impl EvalsScreen {
             .summaries
             .iter()
             .enumerate()
-            .map(|(i, s)| {
-                format!(
-                    "{}={}",
-                    i + 1,
-                    s.model.rsplit('/').next().unwrap_or(&s.model)
-                )
-            })
+            .map(|(i, s)| format!("{}={}", i + 1, s.model))
             .collect::<Vec<_>>()
             .join(" ");
         let (title, chart) = match self.chart {
@@ -703,7 +697,13 @@ impl EvalsScreen {
                 let of_item: Vec<&ItemResult> =
                     l.results.iter().filter(|r| r.item == *item).collect();
                 let id = of_item.first().map_or(String::new(), |r| {
-                    format!("{:>4} {}", r.line, crate::eval::clip(&r.item_id, 14))
+                    // Lines without an `id` are named by their number already.
+                    let id = if r.item_id == format!("line {}", r.line) {
+                        String::new()
+                    } else {
+                        crate::eval::clip(&r.item_id, 14)
+                    };
+                    format!("line {:>4} {id}", r.line)
                 });
                 let scores: Vec<String> = of_item
                     .iter()
@@ -778,15 +778,7 @@ impl EvalsScreen {
                 w
             };
             let rect = Rect::new(x, body.y, width, body.height);
-            let b = crate::tui::view::pane_block(
-                t,
-                format!(
-                    " {} · {} ",
-                    r.model.rsplit('/').next().unwrap_or(&r.model),
-                    r.status
-                ),
-                false,
-            );
+            let b = crate::tui::view::pane_block(t, format!(" {} · {} ", r.model, r.status), false);
             let inner = b.inner(rect);
             frame.render_widget(b, rect);
             let scores: Vec<String> = r
