@@ -2,6 +2,7 @@
 //! token and peak memory of a local model, optionally beside llama.cpp on the same GGUF.
 //! `turn` holds `strata bench turn` (the orchestrator's cost per turn).
 
+pub mod eval;
 pub mod guardrail;
 pub mod kb;
 pub mod turn;

@@ -213,6 +213,9 @@ pub enum BenchCommand {
     /// Knowledge bases: ingestion chunks/s (optionally against sentence-transformers),
     /// query latency p50/p99 exact vs HNSW at 10k–1M chunks, HNSW recall@10.
     Kb(crate::bench::kb::KbBenchArgs),
+    /// Evaluation jobs: items/s on the local model, the scheduler's overhead per item
+    /// (against plain calls), the compare view's frame cost with 2 and 4 streams.
+    Eval(crate::bench::eval::EvalBenchArgs),
 }
 
 /// Parses arguments and runs the command; returns the process exit code.
@@ -286,6 +289,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Some(Command::Bench(BenchCommand::Kb(args))) => {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);
             crate::bench::kb::run(runtime, &args).await
+        }
+        Some(Command::Bench(BenchCommand::Eval(args))) => {
+            let runtime = std::sync::Arc::new(Runtime::open(paths)?);
+            crate::bench::eval::run(runtime, &args).await
         }
         Some(Command::Bench(BenchCommand::Local(args))) => {
             let runtime = Runtime::open(paths)?;
