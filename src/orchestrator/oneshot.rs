@@ -63,11 +63,11 @@ impl Orchestrator {
         shot: OneShot,
         emit: impl FnMut(RunEvent) + Send,
     ) -> Result<OneShotOutcome, TurnError> {
-        let mut fork = self.sessions.fork_as(
-            from,
-            upto.unwrap_or_else(Id::new),
-            Some(shot.origin.clone()),
-        )?;
+        // A fresh id matches no message: without `upto` every message is copied.
+        let upto = upto.unwrap_or_default();
+        let mut fork = self
+            .sessions
+            .fork_as(from, upto, Some(shot.origin.clone()))?;
         fork.agent = shot.agent.clone();
         fork.title = from.title.clone();
         self.sessions.save(&fork)?;

@@ -169,7 +169,7 @@ impl EvalsScreen {
                     .as_ref()
                     .and_then(|r| r.progress.as_ref())
                     .map_or(0, |p| p.done);
-                if shown && done % 5 == 0 {
+                if shown && done.is_multiple_of(5) {
                     return self.load_selected();
                 }
             }
