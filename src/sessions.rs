@@ -10,6 +10,9 @@ use crate::runtime::types::{Message, Role, ToolCall, Usage};
 use crate::store::{now_micros, Id, Store, StoreError};
 
 const SESSIONS: &str = "sessions";
+/// Sessions made by an evaluation, a batch or a comparison (one run each): kept apart so
+/// listing the chat's sessions never reads them.
+const HIDDEN_SESSIONS: &str = "sessions_hidden";
 /// The title of a session before its first question names it.
 pub const NEW_TITLE: &str = "New chat";
 const MESSAGES: &str = "messages";
@@ -179,6 +182,15 @@ pub struct SessionStore {
     store: Store,
 }
 
+/// The tree a session lives in: chats in `sessions`, the rest apart.
+fn tree_of(session: &Session) -> &'static str {
+    if session.origin.is_some() {
+        HIDDEN_SESSIONS
+    } else {
+        SESSIONS
+    }
+}
+
 fn message_key(session: Id, message: Id) -> Vec<u8> {
     let mut key = session.as_bytes().to_vec();
     key.extend_from_slice(message.as_bytes());
@@ -270,18 +282,30 @@ impl SessionStore {
     }
 
     pub fn save(&self, session: &Session) -> Result<(), StoreError> {
-        self.store.put(SESSIONS, session.id.as_bytes(), session)
+        self.store
+            .put(tree_of(session), session.id.as_bytes(), session)
     }
 
     pub fn get(&self, id: Id) -> Result<Option<Session>, StoreError> {
-        self.store.get(SESSIONS, id.as_bytes(), "session")
+        match self.store.get(SESSIONS, id.as_bytes(), "session")? {
+            Some(s) => Ok(Some(s)),
+            None => self.store.get(HIDDEN_SESSIONS, id.as_bytes(), "session"),
+        }
+    }
+
+    /// The sessions an evaluation, a batch or a comparison made whose origin starts with
+    /// `prefix` (`eval:JOB` also finds its judges' `eval:JOB:judge`).
+    pub fn made_by(&self, prefix: &str) -> Result<Vec<Session>, StoreError> {
+        let mut sessions: Vec<Session> =
+            self.store.latest(HIDDEN_SESSIONS, usize::MAX, "session")?;
+        sessions.retain(|s| s.origin.as_deref().is_some_and(|o| o.starts_with(prefix)));
+        Ok(sessions)
     }
 
     /// All chat sessions, most recently updated first (those an evaluation, a batch or a
     /// comparison made are left out).
     pub fn list(&self) -> Result<Vec<Session>, StoreError> {
         let mut sessions: Vec<Session> = self.store.latest(SESSIONS, usize::MAX, "session")?;
-        sessions.retain(|s| s.origin.is_none());
         sessions.sort_by_key(|s| std::cmp::Reverse(s.updated_us));
         Ok(sessions)
     }
@@ -304,11 +328,13 @@ impl SessionStore {
             self.store.tree(TREES[0])?,
             self.store.tree(TREES[1])?,
             self.store.tree(TREES[2])?,
+            self.store.tree(HIDDEN_SESSIONS)?,
         ];
         trees
             .as_slice()
             .transaction(|t| {
                 t[0].remove(id.as_bytes())?;
+                t[5].remove(id.as_bytes())?;
                 for key in &message_keys {
                     t[1].remove(key)?;
                 }

@@ -38,6 +38,11 @@ fn json_out(output: &std::process::Output) -> Value {
     })
 }
 
+/// Runs the binary on `dir` with `args` and reads its JSON output.
+fn run_json(dir: &Path, args: &[&str]) -> Value {
+    json_out(&common::strata(dir).args(args).output().unwrap())
+}
+
 /// The mean of `metric` for the job's first model.
 fn mean(summary: &Value, metric: &str) -> f64 {
     summary["models"][0]["metrics"][metric]
@@ -135,19 +140,9 @@ metrics = ["exact_match", "contains", "token_f1", "rouge_l", "embedding_similari
     let job_b = b["job"].as_str().unwrap().to_string();
 
     // list, show, export.
-    let list = json_out(
-        &common::strata(d)
-            .args(["eval", "list", "--json"])
-            .output()
-            .unwrap(),
-    );
+    let list = run_json(d, &["eval", "list", "--json"]);
     assert_eq!(list.as_array().unwrap().len(), 2);
-    let shown = json_out(
-        &common::strata(d)
-            .args(["eval", "show", &job_a, "--json", "--items"])
-            .output()
-            .unwrap(),
-    );
+    let shown = run_json(d, &["eval", "show", &job_a, "--json", "--items"]);
     let results = shown["results"].as_array().unwrap();
     assert_eq!(results.len(), 3);
     let lines: Vec<u64> = results
@@ -187,12 +182,7 @@ metrics = ["exact_match", "contains", "token_f1", "rouge_l", "embedding_similari
     assert!(String::from_utf8_lossy(&bad_format.stderr).contains("use csv, json or md"));
 
     // The same model twice: no metric differs significantly.
-    let cmp = json_out(
-        &common::strata(d)
-            .args(["eval", "compare", &job_a, &job_b, "--json"])
-            .output()
-            .unwrap(),
-    );
+    let cmp = run_json(d, &["eval", "compare", &job_a, &job_b, "--json"]);
     let metrics = cmp["pairs"][0]["metrics"].as_array().unwrap();
     assert!(metrics.iter().any(|m| m["column"] == "exact_match"));
     for m in metrics.iter().filter(|m| m["column"] != "latency_ms") {
@@ -215,21 +205,51 @@ metrics = ["exact_match", "contains", "token_f1", "rouge_l", "embedding_similari
         .args(["--fail-under", "token_f1=0", "--fail-under", "contains=0"])
         .assert()
         .success();
-    let typo = common::strata(d)
+    common::strata(d)
         .args(["eval", "run"])
         .arg(&file)
-        .args(["--fail-under", "exact=0.5"])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&typo.stderr).contains("no metric `exact`"));
+        .args(["--fail-over", "latency_ms=100000000"])
+        .assert()
+        .success();
+    // Mistakes are caught before anything runs: no new job.
+    let jobs = run_json(d, &["eval", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .len();
+    for (flag, threshold, error) in [
+        ("--fail-under", "exact=0.5", "no metric `exact`"),
+        (
+            "--fail-under",
+            "latency_ms=5",
+            "use --fail-over latency_ms=5",
+        ),
+        (
+            "--fail-over",
+            "token_f1=0.5",
+            "use --fail-under token_f1=0.5",
+        ),
+        ("--fail-under", "token_f1=high", "is not a number"),
+    ] {
+        let out = common::strata(d)
+            .args(["eval", "run"])
+            .arg(&file)
+            .args([flag, threshold])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(error), "{flag} {threshold}: {stderr}");
+    }
+    assert_eq!(
+        run_json(d, &["eval", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        jobs
+    );
 
     // Evaluation sessions stay out of the chat's session list.
-    let sessions = json_out(
-        &common::strata(d)
-            .args(["sessions", "list", "--json"])
-            .output()
-            .unwrap(),
-    );
+    let sessions = run_json(d, &["sessions", "list", "--json"]);
     assert_eq!(sessions.as_array().unwrap().len(), 0, "{sessions}");
 }
 
@@ -286,12 +306,7 @@ metrics = [
             .unwrap(),
     );
     let job = run["job"].as_str().unwrap();
-    let shown = json_out(
-        &common::strata(d)
-            .args(["eval", "show", job, "--json", "--items"])
-            .output()
-            .unwrap(),
-    );
+    let shown = run_json(d, &["eval", "show", job, "--json", "--items"]);
     let results = shown["results"].as_array().unwrap();
     let paris = results.iter().find(|r| r["line"] == 1).unwrap();
     let rome = results.iter().find(|r| r["line"] == 2).unwrap();
@@ -416,10 +431,11 @@ async fn a_killed_job_resumes_without_recomputing_finished_items() {
     let _ = child.wait();
     assert!(seen.contains("/12 items"), "{seen}");
 
+    // Another concurrency computes the same job: it resumes.
     let resumed = common::strata(d)
         .args(["eval", "run"])
         .arg(&file)
-        .arg("--json")
+        .args(["--json", "--concurrency", "3"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&resumed.stderr).to_string();
@@ -434,12 +450,7 @@ async fn a_killed_job_resumes_without_recomputing_finished_items() {
     assert!(already >= 3, "{stderr}");
     assert_eq!(summary["models"][0]["items"], 12);
     let job = summary["job"].as_str().unwrap();
-    let shown = json_out(
-        &common::strata(d)
-            .args(["eval", "show", job, "--json", "--items"])
-            .output()
-            .unwrap(),
-    );
+    let shown = run_json(d, &["eval", "show", job, "--json", "--items"]);
     let results = shown["results"].as_array().unwrap();
     assert_eq!(results.len(), 12);
     // Exactly the items finished before the kill were kept, not computed again.
@@ -448,12 +459,7 @@ async fn a_killed_job_resumes_without_recomputing_finished_items() {
         .filter(|r| r["finished_us"].as_u64().unwrap() < killed_us)
         .count();
     assert_eq!(before, already);
-    let list = json_out(
-        &common::strata(d)
-            .args(["eval", "list", "--json"])
-            .output()
-            .unwrap(),
-    );
+    let list = run_json(d, &["eval", "list", "--json"]);
     assert_eq!(list.as_array().unwrap().len(), 1, "resumed, not a new job");
     assert_eq!(list[0]["status"], "done");
 }
@@ -603,12 +609,7 @@ async fn batch_writes_every_line_in_order_with_totals() {
     assert!(lines[2]["error"].as_str().unwrap().contains("not JSON"));
     assert_eq!(lines[3]["id"], "d");
     // The batch is a job: listed, and its runs are stored.
-    let list = json_out(
-        &common::strata(d)
-            .args(["eval", "list", "--json"])
-            .output()
-            .unwrap(),
-    );
+    let list = run_json(d, &["eval", "list", "--json"]);
     assert_eq!(list[0]["kind"], "batch");
     // An unknown model is refused before anything runs.
     let bad = common::strata(d)

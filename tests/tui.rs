@@ -1546,6 +1546,76 @@ async fn compare_two_streaming_models_vote_and_keep() {
     .await;
     assert_eq!(h.app.compare.question.as_deref(), Some("Say your letters"));
     assert_eq!(h.app.compare.columns[0].text, many("a").concat());
+    // Keep the first column this time: it replaces the answer after the re-asked (last)
+    // question, nothing else changes.
+    h.type_text("h");
+    assert_eq!(h.app.compare.selected, 0);
+    h.type_text("u");
+    h.pump_until(|app| {
+        app.active == ScreenId::Chat
+            && app
+                .chat
+                .messages
+                .last()
+                .is_some_and(|m| m.content == many("a").concat())
+    })
+    .await;
+    assert_eq!(h.app.chat.messages.len(), n);
+    assert_eq!(h.app.chat.messages[n - 2].content, "Say your letters");
+    assert_eq!(h.last().model.as_deref(), Some("scripted/model"));
+
+    // A model added after a comparison has no answer: no vote until it is asked again.
+    for _ in 0..3 {
+        h.key(KeyCode::F(3), KeyModifiers::NONE);
+    }
+    assert_eq!(h.app.active, ScreenId::Compare);
+    if h.app.compare.focus != strata::tui::screens::compare::CFocus::Columns {
+        h.key(KeyCode::Tab, KeyModifiers::NONE);
+    }
+    h.type_text("a");
+    h.type_text("local/smollm2");
+    h.key(KeyCode::Enter, KeyModifiers::NONE);
+    assert_eq!(h.app.compare.columns.len(), 3);
+    h.type_text("w");
+    assert!(
+        h.app
+            .cx
+            .flash
+            .as_deref()
+            .unwrap_or("")
+            .contains("no whole answer"),
+        "{:?}",
+        h.app.cx.flash
+    );
+    // With every column removed, voting and keeping say why instead of failing.
+    while !h.app.compare.columns.is_empty() {
+        h.type_text("x");
+    }
+    h.type_text("u");
+    h.type_text("t");
+    assert!(h.app.cx.flash.is_some());
+    let votes =
+        strata::eval::votes::VoteStore::new(h.runner.orchestrator().runtime().store.clone());
+    assert_eq!(votes.list().unwrap().len(), 1);
+}
+
+/// Re-asking in a new, empty session has nothing to compare: it says so.
+#[tokio::test]
+async fn compare_message_on_an_empty_chat_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.app.chat.focus = Focus::Chat;
+    h.type_text("C");
+    assert!(
+        h.app
+            .cx
+            .flash
+            .as_deref()
+            .unwrap_or("")
+            .contains("no question"),
+        "{:?}",
+        h.app.cx.flash
+    );
 }
 
 /// The evaluation screen runs a job file from a prompt with a live progress bar, shows

@@ -14,14 +14,14 @@ use crate::eval::report::{self, ModelSummary};
 use crate::eval::runner::{JobEvent, Progress};
 use crate::eval::spec::EvalSpec;
 use crate::eval::store::{Job, JobKind, JobStatus};
-use crate::eval::{EvalError, Evals, Prepared};
+use crate::eval::{Evals, Prepared};
 use crate::orchestrator::Orchestrator;
 use crate::runtime::Runtime;
 use crate::store::format_micros;
 
 /// Exit code of a job stopped by Ctrl-C (run the same command again to resume).
 const EXIT_INTERRUPTED: i32 = 130;
-/// Exit code when a `--fail-under` threshold is not met.
+/// Exit code when a `--fail-under` or `--fail-over` threshold is not met.
 const EXIT_BELOW_THRESHOLD: i32 = 1;
 
 #[derive(Debug, Subcommand)]
@@ -32,9 +32,14 @@ pub enum EvalCommand {
         /// Print the job id and, per model, the mean of every metric as JSON.
         #[arg(long)]
         json: bool,
-        /// Exit with 1 when a model's mean of METRIC is below VALUE (repeatable).
+        /// Exit with 1 when a model's mean of METRIC is below VALUE (repeatable; quality
+        /// metrics, where higher is better).
         #[arg(long = "fail-under", value_name = "METRIC=VALUE")]
         fail_under: Vec<String>,
+        /// Exit with 1 when a model's mean of METRIC is above VALUE (repeatable; latency_ms,
+        /// ttft_ms, tokens, cost_usd, errors, where lower is better).
+        #[arg(long = "fail-over", value_name = "METRIC=VALUE")]
+        fail_over: Vec<String>,
         /// Start a new job even if an unfinished one of this file exists.
         #[arg(long)]
         fresh: bool,
@@ -126,17 +131,25 @@ pub async fn run(runtime: Arc<Runtime>, cmd: EvalCommand) -> Result<i32> {
             file,
             json,
             fail_under,
+            fail_over,
             fresh,
             concurrency,
         } => {
-            let thresholds = fail_under
-                .iter()
-                .map(|t| parse_threshold(t))
-                .collect::<Result<Vec<_>>>()?;
             let mut spec = EvalSpec::load(&file)?;
             if concurrency.is_some() {
                 spec.concurrency = concurrency;
             }
+            // Thresholds are checked against the job's columns before anything runs.
+            let columns = spec.columns();
+            let thresholds = fail_under
+                .iter()
+                .map(|t| parse_threshold(t, Bound::Under, &columns))
+                .chain(
+                    fail_over
+                        .iter()
+                        .map(|t| parse_threshold(t, Bound::Over, &columns)),
+                )
+                .collect::<Result<Vec<_>>>()?;
             let prepared = evals.prepare(JobKind::Eval, spec, fresh)?;
             let (job, code) = drive(&runtime, &evals, prepared, json).await?;
             if code != 0 {
@@ -149,7 +162,7 @@ pub async fn run(runtime: Arc<Runtime>, cmd: EvalCommand) -> Result<i32> {
             } else {
                 print_summary(&job, &summaries);
             }
-            check_thresholds(&summaries, &thresholds)
+            Ok(check_thresholds(&summaries, &thresholds))
         }
         EvalCommand::List { json } => {
             let jobs = evals.jobs.list()?;
@@ -265,7 +278,12 @@ pub async fn run(runtime: Arc<Runtime>, cmd: EvalCommand) -> Result<i32> {
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({ "a": a.id.to_string(), "b": b.id.to_string(), "pairs": pairs })
+                    serde_json::json!({
+                        "a": a.id.to_string(),
+                        "b": b.id.to_string(),
+                        "same_dataset": a.dataset_sha256 == b.dataset_sha256,
+                        "pairs": pairs,
+                    })
                 );
                 return Ok(0);
             }
@@ -275,8 +293,8 @@ pub async fn run(runtime: Arc<Runtime>, cmd: EvalCommand) -> Result<i32> {
             );
             for p in &pairs {
                 println!(
-                    "\n{} (A) vs {} (B): {} items paired",
-                    p.model_a, p.model_b, p.paired
+                    "\n{} (A) vs {} (B): {} items paired ({} only in A, {} only in B)",
+                    p.model_a, p.model_b, p.paired, p.only_a, p.only_b
                 );
                 println!(
                     "  {:<22} {:>10} {:>10} {:>10} {:>22} {:>8}  verdict",
@@ -405,11 +423,7 @@ async fn drive(
     prepared: Prepared,
     quiet: bool,
 ) -> Result<(Job, i32)> {
-    let scorer = crate::eval::score::Scorer::new(prepared.job.spec.resolved_metrics()?)?;
-    let mut models = prepared.job.spec.models.clone();
-    models.extend(scorer.models());
-    models.dedup();
-    for model in &models {
+    for model in &Evals::models_needed(&prepared.job)? {
         super::ensure_pulled(runtime, model).await?;
     }
     for bad in &prepared.job.bad_lines {
@@ -478,44 +492,82 @@ async fn drive(
     Ok((job, 0))
 }
 
-fn parse_threshold(text: &str) -> Result<(String, f64)> {
-    let (metric, value) = text.split_once('=').with_context(|| {
-        format!("--fail-under `{text}`: write METRIC=VALUE, e.g. exact_match=0.8")
-    })?;
+/// Which side of a threshold fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    /// `--fail-under`: a mean below the value fails.
+    Under,
+    /// `--fail-over`: a mean above the value fails.
+    Over,
+}
+
+/// A `METRIC=VALUE` threshold, checked against the job's columns.
+fn parse_threshold(text: &str, bound: Bound, columns: &[String]) -> Result<(String, f64, Bound)> {
+    let flag = match bound {
+        Bound::Under => "--fail-under",
+        Bound::Over => "--fail-over",
+    };
+    let (metric, value) = text
+        .split_once('=')
+        .with_context(|| format!("{flag} `{text}`: write METRIC=VALUE, e.g. exact_match=0.8"))?;
+    let metric = metric.trim().to_string();
     let value: f64 = value
         .trim()
         .parse()
-        .with_context(|| format!("--fail-under `{text}`: `{value}` is not a number"))?;
-    Ok((metric.trim().to_string(), value))
+        .with_context(|| format!("{flag} `{text}`: `{value}` is not a number"))?;
+    if !columns.contains(&metric) {
+        bail!(
+            "{flag}: the job has no metric `{metric}`; it has {}",
+            columns.join(", ")
+        );
+    }
+    let lower_better = report::lower_is_better(&metric);
+    match bound {
+        Bound::Under if lower_better => {
+            bail!("--fail-under: lower is better for `{metric}`; use --fail-over {metric}={value}")
+        }
+        Bound::Over if !lower_better => {
+            bail!("--fail-over: higher is better for `{metric}`; use --fail-under {metric}={value}")
+        }
+        _ => Ok((metric, value, bound)),
+    }
 }
 
-/// Exit code 1 (with a line per miss) when a model's mean is below a threshold.
-fn check_thresholds(summaries: &[ModelSummary], thresholds: &[(String, f64)]) -> Result<i32> {
+/// Exit code 1 (with a line per miss) when a model's mean is on the wrong side of a
+/// threshold.
+fn check_thresholds(summaries: &[ModelSummary], thresholds: &[(String, f64, Bound)]) -> i32 {
     let mut failed = false;
-    for (metric, min) in thresholds {
+    for (metric, limit, bound) in thresholds {
         for s in summaries {
-            if !s.columns.iter().any(|c| &c.column == metric) {
-                let known: Vec<&str> = s.columns.iter().map(|c| c.column.as_str()).collect();
-                return Err(EvalError::Spec(format!(
-                    "--fail-under: the job has no metric `{metric}`; it has {}",
-                    known.join(", ")
-                ))
-                .into());
-            }
-            match s.mean(metric) {
-                Some(mean) if mean >= *min => {}
-                mean => {
-                    failed = true;
-                    eprintln!(
-                        "fail-under: {} {metric} = {} is below {min}",
-                        s.model,
-                        mean.map_or("n/a".into(), |m| format!("{m:.4}"))
-                    );
-                }
+            let mean = s.mean(metric);
+            let ok = match (mean, bound) {
+                (Some(m), Bound::Under) => m >= *limit,
+                (Some(m), Bound::Over) => m <= *limit,
+                (None, _) => false,
+            };
+            if !ok {
+                failed = true;
+                eprintln!(
+                    "{}: {} {metric} = {} is {} {limit}",
+                    match bound {
+                        Bound::Under => "fail-under",
+                        Bound::Over => "fail-over",
+                    },
+                    s.model,
+                    mean.map_or("n/a (no item scored)".into(), |m| format!("{m:.4}")),
+                    match bound {
+                        Bound::Under => "below",
+                        Bound::Over => "above",
+                    }
+                );
             }
         }
     }
-    Ok(if failed { EXIT_BELOW_THRESHOLD } else { 0 })
+    if failed {
+        EXIT_BELOW_THRESHOLD
+    } else {
+        0
+    }
 }
 
 /// The models × metrics table.

@@ -116,6 +116,7 @@ impl Evals {
             bad_lines: dataset.bad.clone(),
             spec,
             fingerprint,
+            dataset_sha256: dataset.sha256.clone(),
             status: JobStatus::Running,
             created_us: now,
             updated_us: now,
@@ -164,23 +165,50 @@ impl Evals {
         }
     }
 
-    /// Deletes a job, its results and the sessions its runs live in.
+    /// Deletes a job, its results and the sessions its runs (judges' included) live in.
     pub fn delete(&self, job: &Job) -> Result<(), EvalError> {
-        for r in self.jobs.results(job.id)? {
-            self.orchestrator.sessions.delete(r.session)?;
+        let sessions = &self.orchestrator.sessions;
+        for s in sessions.made_by(&origin(job))? {
+            sessions.delete(s.id)?;
         }
         self.jobs.delete(job.id)?;
         Ok(())
     }
+
+    /// The models a job calls: its own, its judges, its embedding model.
+    pub fn models_needed(job: &Job) -> Result<Vec<String>, EvalError> {
+        let scorer = score::Scorer::new(job.spec.resolved_metrics()?)?;
+        let mut models = job.spec.models.clone();
+        for m in scorer.models() {
+            if !models.contains(&m) {
+                models.push(m);
+            }
+        }
+        Ok(models)
+    }
 }
 
-/// Same kind, spec and dataset bytes: the same job.
+/// Same kind, spec and dataset bytes: the same job (how many calls run at once does
+/// not change what the job computes).
 fn fingerprint(kind: JobKind, spec: &EvalSpec, dataset: &Dataset) -> String {
+    let spec = EvalSpec {
+        concurrency: None,
+        ..spec.clone()
+    };
     let mut h = Sha256::new();
     h.update(serde_json::to_vec(&kind).unwrap_or_default());
-    h.update(serde_json::to_vec(spec).unwrap_or_default());
+    h.update(serde_json::to_vec(&spec).unwrap_or_default());
     h.update(dataset.sha256.as_bytes());
     hex::encode(h.finalize())
+}
+
+/// What a job's sessions are marked with (`eval:ID`, `batch:ID`; judges add `:judge`).
+pub fn origin(job: &Job) -> String {
+    let kind = match job.kind {
+        JobKind::Eval => "eval",
+        JobKind::Batch => "batch",
+    };
+    format!("{kind}:{}", job.id)
 }
 
 /// `text` cut to `max` characters with an ellipsis.

@@ -316,13 +316,17 @@ pub fn to_markdown(job: &Job, results: &[ItemResult]) -> String {
     md
 }
 
-/// Two jobs' results for one model each, paired by dataset line.
+/// Two jobs' results for one model each, paired by item id (a line's `id`, else its
+/// line number).
 #[derive(Debug, Clone, Serialize)]
 pub struct PairComparison {
     pub model_a: String,
     pub model_b: String,
     /// Items both answered.
     pub paired: usize,
+    /// Items only one of the jobs answered.
+    pub only_a: usize,
+    pub only_b: usize,
     pub metrics: Vec<MetricComparison>,
     pub items: Vec<ItemDiff>,
 }
@@ -347,7 +351,7 @@ pub struct ItemDiff {
 }
 
 /// Compares two jobs: models paired by name when both jobs have them, else (one model
-/// each) the two models; items paired by dataset line.
+/// each) the two models; items paired by id (a line's `id`, else its line number).
 pub fn compare(a: &Job, ra: &[ItemResult], b: &Job, rb: &[ItemResult]) -> Vec<PairComparison> {
     let pairs: Vec<(usize, usize)> = {
         let same: Vec<(usize, usize)> = a
@@ -370,33 +374,33 @@ pub fn compare(a: &Job, ra: &[ItemResult], b: &Job, rb: &[ItemResult]) -> Vec<Pa
     pairs
         .into_iter()
         .map(|(ia, ib)| {
-            let by_line = |results: &[ItemResult], m: usize| -> BTreeMap<usize, ItemResult> {
+            let by_id = |results: &[ItemResult], m: usize| -> BTreeMap<String, ItemResult> {
                 results
                     .iter()
                     .filter(|r| r.model_index == m)
-                    .map(|r| (r.line, r.clone()))
+                    .map(|r| (r.item_id.clone(), r.clone()))
                     .collect()
             };
-            let left = by_line(ra, ia);
-            let right = by_line(rb, ib);
-            let lines: Vec<usize> = left
+            let left = by_id(ra, ia);
+            let right = by_id(rb, ib);
+            let ids: Vec<String> = left
                 .keys()
-                .filter(|l| right.contains_key(l))
-                .copied()
+                .filter(|l| right.contains_key(*l))
+                .cloned()
                 .collect();
             let mut metrics = Vec::new();
             let mut items = Vec::new();
             for column in &columns {
                 let mut xs = Vec::new();
                 let mut ys = Vec::new();
-                for line in &lines {
-                    let (x, y) = (&left[line], &right[line]);
+                for id in &ids {
+                    let (x, y) = (&left[id], &right[id]);
                     if let (Some(sx), Some(sy)) = (x.scores.get(column), y.scores.get(column)) {
                         xs.push(*sx);
                         ys.push(*sy);
                         if (sx - sy).abs() > 1e-9 && !column.ends_with("_ms") {
                             items.push(ItemDiff {
-                                line: *line,
+                                line: x.line,
                                 id: x.item_id.clone(),
                                 column: column.clone(),
                                 a: *sx,
@@ -426,7 +430,9 @@ pub fn compare(a: &Job, ra: &[ItemResult], b: &Job, rb: &[ItemResult]) -> Vec<Pa
             PairComparison {
                 model_a: a.spec.models[ia].clone(),
                 model_b: b.spec.models[ib].clone(),
-                paired: lines.len(),
+                paired: ids.len(),
+                only_a: left.len() - ids.len(),
+                only_b: right.len() - ids.len(),
                 metrics,
                 items,
             }

@@ -65,6 +65,7 @@ pub enum JobEvent {
 }
 
 /// One model call of a job.
+#[derive(Debug, Clone, Copy)]
 struct Task {
     model_index: usize,
     item_index: usize,
@@ -97,35 +98,8 @@ impl Runner {
             .jobs
             .results(job.id)?
             .iter()
-            .filter(|r| r.failed())
+            .filter(|r| r.failed() && already.contains(&(r.model_index, r.item)))
             .count();
-        // Item by item, every model: all models make progress from the start.
-        let models = job.spec.models.len();
-        let tasks: Vec<Task> = (0..dataset.items.len())
-            .flat_map(|i| (0..models).map(move |m| (m, i)))
-            .filter(|key| !already.contains(key))
-            .map(|(model_index, item_index)| Task {
-                model_index,
-                item_index,
-            })
-            .collect();
-        // A local model answers one call at a time: more in flight would only queue
-        // inside it and count the wait as latency.
-        let gates: Vec<Arc<tokio::sync::Semaphore>> = job
-            .spec
-            .models
-            .iter()
-            .map(|m| {
-                let local = self
-                    .orchestrator
-                    .runtime()
-                    .catalog
-                    .get(m)
-                    .is_ok_and(|s| s.is_local());
-                let permits = if local { 1 } else { job.spec.concurrency() };
-                Arc::new(tokio::sync::Semaphore::new(permits))
-            })
-            .collect();
         job.status = JobStatus::Running;
         self.jobs.touch(&mut job)?;
         let started = Instant::now();
@@ -140,34 +114,67 @@ impl Runner {
             job: Box::new(job.clone()),
             progress: progress.clone(),
         });
+        // One stream of tasks per model, merged, so every model makes progress from the
+        // start; a local model answers one call at a time (more in flight would only
+        // queue inside it and count the wait as latency), a remote one up to the job's
+        // bound; one gate keeps the job's bound over all of them.
+        let concurrency = job.spec.concurrency();
+        let gate = Arc::new(tokio::sync::Semaphore::new(concurrency));
         let shared = Arc::new(job.clone());
-        let mut results = futures::stream::iter(tasks)
-            .map(|task| {
-                let shared = shared.clone();
-                let scorer = scorer.clone();
-                let cancel = cancel.clone();
-                let template = template.clone();
-                let orchestrator = self.orchestrator.clone();
-                let item = dataset.items[task.item_index].clone();
-                let gate = gates[task.model_index].clone();
-                async move {
-                    let _permit = gate.acquire_owned().await.ok()?;
-                    if cancel.is_cancelled() {
-                        return None;
+        let streams = (0..job.spec.models.len()).map(|model_index| {
+            let local = self
+                .orchestrator
+                .runtime()
+                .catalog
+                .get(&job.spec.models[model_index])
+                .is_ok_and(|s| s.is_local());
+            let tasks: Vec<Task> = (0..dataset.items.len())
+                .filter(|i| !already.contains(&(model_index, *i)))
+                .map(|item_index| Task {
+                    model_index,
+                    item_index,
+                })
+                .collect();
+            let (shared, scorer, cancel, template, gate) = (
+                shared.clone(),
+                scorer.clone(),
+                cancel.clone(),
+                template.clone(),
+                gate.clone(),
+            );
+            let orchestrator = self.orchestrator.clone();
+            futures::stream::iter(tasks)
+                .map(move |task| {
+                    let (shared, scorer, cancel, template, gate, orchestrator) = (
+                        shared.clone(),
+                        scorer.clone(),
+                        cancel.clone(),
+                        template.clone(),
+                        gate.clone(),
+                        orchestrator.clone(),
+                    );
+                    let item = dataset.items[task.item_index].clone();
+                    async move {
+                        let _permit = gate.acquire_owned().await.ok()?;
+                        if cancel.is_cancelled() {
+                            return None;
+                        }
+                        run_task(
+                            &orchestrator,
+                            &shared,
+                            &scorer,
+                            template.as_deref(),
+                            task,
+                            &item,
+                            &cancel,
+                        )
+                        .await
                     }
-                    run_task(
-                        &orchestrator,
-                        &shared,
-                        &scorer,
-                        template.as_deref(),
-                        task,
-                        &item,
-                        &cancel,
-                    )
-                    .await
-                }
-            })
-            .buffer_unordered(job.spec.concurrency());
+                })
+                .buffer_unordered(if local { 1 } else { concurrency })
+                .boxed()
+        });
+        let mut results = futures::stream::select_all(streams);
         let mut store_error = None;
         while let Some(result) = results.next().await {
             let Some(result) = result else { continue };
@@ -198,6 +205,13 @@ impl Runner {
             Some(e) => Err(e.into()),
             None => Ok(job),
         }
+    }
+}
+
+/// Deletes the session of a run that is not kept.
+fn discard(orchestrator: &Orchestrator, session: crate::store::Id) {
+    if let Err(e) = orchestrator.sessions.delete(session) {
+        tracing::warn!("could not delete the discarded run's session {session}: {e}");
     }
 }
 
@@ -234,14 +248,7 @@ async fn run_task(
     cancel: &CancellationToken,
 ) -> Option<ItemResult> {
     let model = job.spec.models[task.model_index].clone();
-    let origin = format!(
-        "{}:{}",
-        match job.kind {
-            JobKind::Eval => "eval",
-            JobKind::Batch => "batch",
-        },
-        job.id
-    );
+    let origin = super::origin(job);
     let mut agent = AgentConfig::default_for(&model);
     agent.params = job.spec.params();
     if agent.params.max_tokens.is_none() {
@@ -301,6 +308,8 @@ async fn run_task(
                         .as_ref()
                         .is_some_and(|e| e.kind == RunErrorKind::Cancelled)
                     {
+                        // Not kept: the item runs again on resume, in a new session.
+                        discard(orchestrator, done.session);
                         return None;
                     }
                     result.session = done.session;
@@ -329,7 +338,8 @@ async fn run_task(
         .score(orchestrator, &origin, item, &result, cancel)
         .await;
     if cancel.is_cancelled() && scorer.calls_models() {
-        // A judge cut short would leave a wrong score: score it again on resume.
+        // A judge cut short would leave a wrong score: the item runs again on resume.
+        discard(orchestrator, result.session);
         return None;
     }
     result.scores = scores.scores;

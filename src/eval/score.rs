@@ -144,10 +144,7 @@ impl Scorer {
                     let ask =
                         rubric_prompt(&result.prompt, output, item.reference.as_deref(), rubric);
                     match grade(orchestrator, judge, origin, ask, cancel).await {
-                        Ok((score, reasoning)) => {
-                            out.notes.insert(label.clone(), reasoning);
-                            score
-                        }
+                        Ok(graded) => graded.note(&mut out, &label),
                         Err(e) => {
                             out.notes.insert(label, e);
                             continue;
@@ -160,10 +157,7 @@ impl Scorer {
                     };
                     let ask = groundedness_prompt(context, output);
                     match grade(orchestrator, judge, origin, ask, cancel).await {
-                        Ok((score, reasoning)) => {
-                            out.notes.insert(label.clone(), reasoning);
-                            score
-                        }
+                        Ok(graded) => graded.note(&mut out, &label),
                         Err(e) => {
                             out.notes.insert(label, e);
                             continue;
@@ -247,14 +241,28 @@ fn groundedness_prompt(context: &str, answer: &str) -> String {
     )
 }
 
-/// Asks a judge; returns the score mapped to 0..1 ((N - 1) / 4) and its reasoning.
+/// A judge's verdict: the score mapped to 0..1 ((N - 1) / 4) and its reasoning.
+struct Graded {
+    score: f64,
+    reasoning: String,
+}
+
+impl Graded {
+    /// Keeps the reasoning as the column's note; returns the score.
+    fn note(self, out: &mut Scores, label: &str) -> f64 {
+        out.notes.insert(label.to_string(), self.reasoning);
+        self.score
+    }
+}
+
+/// Asks a judge for its verdict.
 async fn grade(
     orchestrator: &Orchestrator,
     judge: &str,
     origin: &str,
     question: String,
     cancel: &CancellationToken,
-) -> Result<(f64, String), String> {
+) -> Result<Graded, String> {
     let mut agent = AgentConfig::default_for(judge);
     agent.instructions = Some(JUDGE_SYSTEM.into());
     agent.params.temperature = Some(0.0);
@@ -279,7 +287,10 @@ async fn grade(
     }
     let text = done.outcome.answer.content;
     match parse_score(&text) {
-        Some(n) => Ok(((n - 1.0) / 4.0, text.trim().to_string())),
+        Some(n) => Ok(Graded {
+            score: (n - 1.0) / 4.0,
+            reasoning: text.trim().to_string(),
+        }),
         None => Err(format!(
             "the judge {judge} gave no `SCORE: N` line: {}",
             crate::eval::clip(text.trim(), 200)

@@ -14,6 +14,8 @@ use crate::runtime::types::Params;
 pub const DEFAULT_EMBEDDING: &str = crate::knowledge::spec::DEFAULT_EMBEDDING;
 /// Items run at once unless the file says otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 4;
+/// Most calls one job keeps in flight.
+pub const MAX_CONCURRENCY: usize = 256;
 /// Answer length cap of judge calls.
 pub const JUDGE_MAX_TOKENS: u32 = 256;
 
@@ -137,10 +139,10 @@ impl Metric {
 
     /// Whether a higher score is better (latency, tokens, cost and errors: lower is).
     pub fn higher_is_better(&self) -> bool {
-        !matches!(
-            self,
-            Metric::Latency | Metric::Ttft | Metric::Tokens | Metric::Cost | Metric::Errors
-        )
+        !self
+            .columns("")
+            .iter()
+            .any(|c| super::report::lower_is_better(c))
     }
 
     /// The columns an operational metric reports (a quality metric reports its label).
@@ -215,8 +217,12 @@ impl EvalSpec {
         if self.models.len() > 16 {
             return Err(EvalError::Spec("`models` lists more than 16 models".into()));
         }
-        if self.concurrency == Some(0) {
-            return Err(EvalError::Spec("`concurrency` must be at least 1".into()));
+        if let Some(n) = self.concurrency {
+            if !(1..=MAX_CONCURRENCY).contains(&n) {
+                return Err(EvalError::Spec(format!(
+                    "`concurrency` is {n}; use 1 to {MAX_CONCURRENCY}"
+                )));
+            }
         }
         self.params()
             .validate()

@@ -54,6 +54,9 @@ pub struct Job {
     /// sha256 of the kind, the spec and the dataset: the same file on the same data is
     /// the same job (and resumes).
     pub fingerprint: String,
+    /// sha256 of the dataset file.
+    #[serde(default)]
+    pub dataset_sha256: String,
     pub status: JobStatus,
     /// Usable dataset lines.
     pub items: usize,
@@ -118,9 +121,15 @@ pub struct ItemResult {
 }
 
 impl ItemResult {
-    /// Whether the call failed (no usable answer).
+    /// Whether the call failed (no usable answer; a guardrail's block is an answer).
     pub fn failed(&self) -> bool {
-        self.error.is_some()
+        self.error.is_some() && self.status != "blocked"
+    }
+
+    /// Whether the call never produced an answer (a network error, a refusal): an
+    /// interrupted job tries it again when it resumes.
+    pub fn retryable(&self) -> bool {
+        self.status == "error"
     }
 }
 
@@ -192,19 +201,15 @@ impl JobStore {
             .scan_prefix(RESULTS, job.as_bytes(), "evaluation result")
     }
 
-    /// Which (model, item) pairs of a job are done.
+    /// Which (model, item) pairs of a job are done (calls that never produced an
+    /// answer are not: a resumed job tries them again).
     pub fn done(&self, job: Id) -> Result<std::collections::HashSet<(usize, usize)>, StoreError> {
-        let mut done = std::collections::HashSet::new();
-        for key in self.store.tree(RESULTS)?.scan_prefix(job.as_bytes()).keys() {
-            let key = key?;
-            let rest = &key[job.as_bytes().len()..];
-            if let (Some(m), Some(i)) = (rest.get(..4), rest.get(4..8)) {
-                let m = u32::from_be_bytes(m.try_into().unwrap_or_default()) as usize;
-                let i = u32::from_be_bytes(i.try_into().unwrap_or_default()) as usize;
-                done.insert((m, i));
-            }
-        }
-        Ok(done)
+        Ok(self
+            .results(job)?
+            .into_iter()
+            .filter(|r| !r.retryable())
+            .map(|r| (r.model_index, r.item))
+            .collect())
     }
 
     /// Deletes a job and its results (the sessions its runs live in are the caller's).

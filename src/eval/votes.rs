@@ -110,6 +110,11 @@ impl VoteStore {
     pub fn list(&self) -> Result<Vec<Vote>, StoreError> {
         self.store.latest(VOTES, usize::MAX, "vote")
     }
+
+    /// The tally of every stored vote.
+    pub fn tally(&self) -> Result<Vec<PairTally>, StoreError> {
+        Ok(tally(&self.list()?))
+    }
 }
 
 #[cfg(test)]

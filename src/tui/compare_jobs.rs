@@ -120,8 +120,7 @@ pub fn run(job: CompareJob, orchestrator: &Orchestrator, tx: &UnboundedSender<Ms
                 let store = votes::VoteStore::new(orchestrator.runtime().store.clone());
                 let result = store
                     .put(&vote)
-                    .and_then(|()| store.list())
-                    .map(|list| votes::tally(&list))
+                    .and_then(|()| store.tally())
                     .map_err(|e| e.to_string());
                 let _ = tx.send(Msg::Compare(CompareMsg::Tally(result)));
             });
@@ -130,10 +129,7 @@ pub fn run(job: CompareJob, orchestrator: &Orchestrator, tx: &UnboundedSender<Ms
             let store = votes::VoteStore::new(orchestrator.runtime().store.clone());
             let tx = tx.clone();
             tokio::task::spawn_blocking(move || {
-                let result = store
-                    .list()
-                    .map(|list| votes::tally(&list))
-                    .map_err(|e| e.to_string());
+                let result = store.tally().map_err(|e| e.to_string());
                 let _ = tx.send(Msg::Compare(CompareMsg::Tally(result)));
             });
         }
@@ -232,6 +228,8 @@ fn keep(
     answer: ChatMessage,
 ) -> Result<Id, crate::store::StoreError> {
     let sessions = &orchestrator.sessions;
+    // A new id (and time) for the kept copy: ids are time-ordered, so it sorts after
+    // whatever it follows.
     let answer = ChatMessage {
         id: Id::new(),
         created_us: crate::store::now_micros(),
@@ -274,6 +272,7 @@ fn keep(
     sessions.put_message(&mut target, &ChatMessage::new(Role::User, question))?;
     let answer = ChatMessage {
         id: Id::new(),
+        created_us: crate::store::now_micros(),
         ..answer
     };
     sessions.put_message(&mut target, &answer)?;

@@ -10,8 +10,10 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use super::app::Msg;
+use crate::eval::report::{self, ModelSummary};
 use crate::eval::runner::{JobEvent, Progress};
 use crate::eval::spec::EvalSpec;
+use crate::eval::stats;
 use crate::eval::store::{ItemResult, Job, JobKind};
 use crate::eval::votes::{self, PairTally};
 use crate::eval::Evals;
@@ -43,13 +45,99 @@ pub struct JobRow {
     pub done: usize,
 }
 
+/// Bins of the latency histogram.
+const LATENCY_BINS: usize = 8;
+
+/// A job with its results, their summary and what the charts show (worked out off the
+/// UI task).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub job: Job,
+    pub results: Vec<ItemResult>,
+    pub summaries: Vec<ModelSummary>,
+    /// Dataset items answered, in order (item index).
+    pub items: Vec<usize>,
+    /// Latency histogram: each bin's lower edge (ms) and its count per model.
+    pub latency_bins: Vec<(f64, Vec<usize>)>,
+    /// The first quality metric, and its mean per tag per model.
+    pub by_tag: Option<(String, Vec<(String, Vec<f64>)>)>,
+}
+
+impl Loaded {
+    pub fn new(job: Job, results: Vec<ItemResult>) -> Loaded {
+        let summaries = report::summarize(&job, &results);
+        let mut items: Vec<usize> = results.iter().map(|r| r.item).collect();
+        items.sort_unstable();
+        items.dedup();
+        let models = job.spec.models.len();
+        let all: Vec<f64> = results.iter().map(|r| r.latency_ms).collect();
+        let bins = stats::histogram(&all, LATENCY_BINS);
+        let width = bins.get(1).map_or(f64::INFINITY, |b| b.0 - bins[0].0);
+        let latency_bins = bins
+            .iter()
+            .enumerate()
+            .map(|(bin, (low, _))| {
+                let last = bin + 1 == bins.len();
+                let counts = (0..models)
+                    .map(|m| {
+                        results
+                            .iter()
+                            .filter(|r| r.model_index == m && r.latency_ms >= *low)
+                            .filter(|r| last || r.latency_ms < low + width)
+                            .count()
+                    })
+                    .collect();
+                (*low, counts)
+            })
+            .collect();
+        let column = summaries
+            .first()
+            .and_then(|s| {
+                s.columns
+                    .iter()
+                    .find(|c| !report::lower_is_better(&c.column) && c.count > 0)
+            })
+            .map(|c| c.column.clone());
+        let by_tag = column.map(|column| {
+            let per_model: Vec<Vec<(String, f64)>> = (0..models)
+                .map(|m| report::by_tag(&results, m, &column))
+                .collect();
+            let mut tags: Vec<String> = Vec::new();
+            for (tag, _) in per_model.iter().flatten() {
+                if !tags.contains(tag) {
+                    tags.push(tag.clone());
+                }
+            }
+            let rows = tags
+                .into_iter()
+                .map(|tag| {
+                    let means = per_model
+                        .iter()
+                        .map(|m| m.iter().find(|(t, _)| *t == tag).map_or(0.0, |(_, v)| *v))
+                        .collect();
+                    (tag, means)
+                })
+                .collect();
+            (column, rows)
+        });
+        Loaded {
+            job,
+            results,
+            summaries,
+            items,
+            latency_bins,
+            by_tag,
+        }
+    }
+}
+
 /// The answers.
 #[derive(Debug, Clone)]
 pub enum EvalMsg {
     List(Result<Vec<JobRow>, String>),
     Loaded {
         seq: u64,
-        result: Result<(Box<Job>, Vec<ItemResult>), String>,
+        result: Result<Box<Loaded>, String>,
     },
     /// A run began (new or resumed).
     Started {
@@ -92,7 +180,7 @@ pub fn run(job: EvalJob, orchestrator: &Orchestrator, tx: &UnboundedSender<Msg>)
                         .get(id)?
                         .ok_or_else(|| crate::eval::EvalError::NoJob(id.to_string()))?;
                     let results = evals.jobs.results(id)?;
-                    Ok::<_, crate::eval::EvalError>((Box::new(job), results))
+                    Ok::<_, crate::eval::EvalError>(Box::new(Loaded::new(job, results)))
                 })()
                 .map_err(|e| e.to_string());
                 send(EvalMsg::Loaded { seq, result });
@@ -101,11 +189,7 @@ pub fn run(job: EvalJob, orchestrator: &Orchestrator, tx: &UnboundedSender<Msg>)
         EvalJob::Votes => {
             tokio::task::spawn_blocking(move || {
                 let store = votes::VoteStore::new(orchestrator.runtime().store.clone());
-                let result = store
-                    .list()
-                    .map(|v| votes::tally(&v))
-                    .map_err(|e| e.to_string());
-                send(EvalMsg::Votes(result));
+                send(EvalMsg::Votes(store.tally().map_err(|e| e.to_string())));
             });
         }
         EvalJob::Run { path, cancel } => {
@@ -151,15 +235,7 @@ async fn run_file(
     };
     // Local models must be downloaded first (the chat's picker or `strata models pull`).
     let runtime = orchestrator.runtime();
-    let scorer = crate::eval::score::Scorer::new(
-        prepared
-            .job
-            .spec
-            .resolved_metrics()
-            .map_err(|e| e.to_string())?,
-    )
-    .map_err(|e| e.to_string())?;
-    for model in prepared.job.spec.models.iter().chain(&scorer.models()) {
+    for model in &Evals::models_needed(&prepared.job).map_err(|e| e.to_string())? {
         let spec = runtime.catalog.get(model).map_err(|e| e.to_string())?;
         if spec.is_local() && !spec.is_downloaded(&runtime.paths.model_dir) {
             return Err(format!(

@@ -101,3 +101,9 @@ pub fn selected_style(t: &Theme) -> Style {
         .bg(t.selection_bg)
         .add_modifier(Modifier::BOLD)
 }
+
+/// A model id without its provider (`local/smollm2-135m` → `smollm2-135m`), where space
+/// is short.
+pub fn short_model(model: &str) -> &str {
+    model.rsplit('/').next().unwrap_or(model)
+}

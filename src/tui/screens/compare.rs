@@ -114,10 +114,20 @@ impl Column {
             (None, None) if guarded && self.state == ColumnState::Done => {
                 Some("guard: passed".into())
             }
-            (None, None) if guarded => Some("guard: checking".into()),
+            (None, None) if guarded && self.running() => Some("guard: checking".into()),
             _ => None,
         }
     }
+}
+
+/// A comparison as it was asked.
+#[derive(Debug, Clone)]
+pub struct Asked {
+    pub question: String,
+    /// The chat session it belongs to.
+    pub session: Id,
+    /// The conversation it was asked in, if any.
+    pub context: Option<AskContext>,
 }
 
 /// Which part has the keys.
@@ -141,8 +151,14 @@ pub struct CompareScreen {
     pub with_conversation: bool,
     /// Re-asking an earlier message: the conversation before it.
     pub upto: Option<Id>,
+    /// The chat question being re-asked and its text: a different question typed
+    /// instead is asked after the whole conversation.
+    reask: Option<(Id, String)>,
     /// The config's default guardrail (for sessions that name none).
     pub default_guardrail: Option<String>,
+    /// Where the current comparison's answers belong, as it was when asked (what `u`
+    /// keeps them into, whatever changed on the screen since).
+    pub asked: Option<Asked>,
     /// The winner marked for the current comparison (`None` inside: a tie).
     pub voted: Option<Option<String>>,
     pub tally: Vec<PairTally>,
@@ -161,7 +177,9 @@ impl Default for CompareScreen {
             session: None,
             with_conversation: false,
             upto: None,
+            reask: None,
             default_guardrail: None,
+            asked: None,
             voted: None,
             tally: Vec::new(),
             seq: 0,
@@ -192,6 +210,7 @@ impl CompareScreen {
         if self.session.as_ref().map(|s| s.id) != Some(session.id) {
             self.with_conversation = false;
             self.upto = None;
+            self.reask = None;
         }
         self.session = Some(session.clone());
     }
@@ -205,9 +224,15 @@ impl CompareScreen {
         index: Option<usize>,
         cx: &mut Shared,
     ) -> Vec<Effect> {
+        if self.is_running() {
+            cx.flash = Some("still answering: Esc stops it".into());
+            return Vec::new();
+        }
         self.attach(session, cx);
-        let upto = index.unwrap_or(messages.len().saturating_sub(1));
-        let question = messages[..=upto.min(messages.len().saturating_sub(1))]
+        let last = index.unwrap_or(usize::MAX).min(messages.len());
+        let question = messages
+            .get(..=last.min(messages.len().saturating_sub(1)))
+            .unwrap_or_default()
             .iter()
             .rposition(|m| m.role == crate::runtime::types::Role::User);
         let Some(q) = question else {
@@ -216,6 +241,7 @@ impl CompareScreen {
         };
         self.with_conversation = true;
         self.upto = Some(messages[q].id);
+        self.reask = Some((messages[q].id, messages[q].content.clone()));
         self.input = InputBox::with_text(&messages[q].content);
         self.ask(cx)
     }
@@ -255,6 +281,13 @@ impl CompareScreen {
             cx.flash = Some("type a question to compare".into());
             return Vec::new();
         }
+        if self.reask.is_some() {
+            self.upto = self
+                .reask
+                .as_ref()
+                .filter(|(_, text)| text.trim() == question)
+                .map(|(id, _)| *id);
+        }
         self.seq += 1;
         let cancel = CancellationToken::new();
         self.cancel = Some(cancel.clone());
@@ -270,6 +303,11 @@ impl CompareScreen {
             }),
             _ => None,
         };
+        self.asked = self.session.as_ref().map(|s| Asked {
+            question: question.clone(),
+            session: s.id,
+            context: context.clone(),
+        });
         self.focus = CFocus::Columns;
         cx.keys.reset();
         vec![Effect::Compare(CompareJob::Ask {
@@ -346,7 +384,26 @@ impl CompareScreen {
             cx.flash = Some("already voted on this comparison; ask again to vote again".into());
             return Vec::new();
         }
-        let winner = (!tie).then(|| self.columns[self.selected].model.clone());
+        // Every column must hold a whole answer to this question (a model added since
+        // has none; a stopped one is partial).
+        let unanswered = self.columns.iter().find(|c| {
+            c.answer
+                .as_ref()
+                .is_none_or(|a| a.status == MessageStatus::Cancelled)
+        });
+        if let Some(c) = unanswered {
+            cx.flash = Some(format!(
+                "{} has no whole answer to this question: r asks again",
+                c.model
+            ));
+            return Vec::new();
+        }
+        let (Some(selected), true) = (self.columns.get(self.selected), self.columns.len() >= 2)
+        else {
+            cx.flash = Some("a vote needs at least 2 answered models: a adds one".into());
+            return Vec::new();
+        };
+        let winner = (!tie).then(|| selected.model.clone());
         let mut vote = Vote::new(
             question,
             self.columns.iter().map(|c| c.model.clone()).collect(),
@@ -367,28 +424,22 @@ impl CompareScreen {
 
     /// Takes the selected column's answer into the chat.
     fn keep(&mut self, cx: &mut Shared) -> Vec<Effect> {
-        let column = &self.columns[self.selected];
-        let (Some(question), Some(answer), Some(session)) = (
-            self.question.clone(),
-            column.answer.clone(),
-            self.session.as_ref(),
-        ) else {
-            cx.flash = Some("no finished answer in this column to keep".into());
+        let (Some(column), Some(asked)) = (self.columns.get(self.selected), &self.asked) else {
+            cx.flash = Some("nothing to keep yet: ask a question".into());
             return Vec::new();
         };
-        if column.running() || answer.status == MessageStatus::Error {
-            cx.flash = Some("only a finished answer can be kept".into());
-            return Vec::new();
-        }
-        let context = self.with_conversation.then(|| AskContext {
-            session: Box::new(session.clone()),
-            upto: self.upto,
-        });
+        let answer = match &column.answer {
+            Some(a) if !column.running() && a.status == MessageStatus::Complete => a.clone(),
+            _ => {
+                cx.flash = Some("only a complete answer can be kept".into());
+                return Vec::new();
+            }
+        };
         cx.flash = Some(format!("keeping {}'s answer…", column.model));
         vec![Effect::Compare(CompareJob::Keep {
-            context,
-            session: session.id,
-            question,
+            context: asked.context.clone(),
+            session: asked.session,
+            question: asked.question.clone(),
             answer: Box::new(answer),
         })]
     }
@@ -473,12 +524,11 @@ impl CompareScreen {
     }
 
     fn tally_line(&self) -> String {
-        if let Some(voted) = &self.voted {
-            return match voted {
-                Some(w) => format!("voted: {w} wins"),
-                None => "voted: tie".into(),
-            };
-        }
+        let voted = match &self.voted {
+            Some(Some(w)) => format!("voted: {} wins · ", short(w)),
+            Some(None) => "voted: tie · ".into(),
+            None => String::new(),
+        };
         let models: Vec<&str> = self.columns.iter().map(|c| c.model.as_str()).collect();
         let shown: Vec<String> = self
             .tally
@@ -504,17 +554,17 @@ impl CompareScreen {
             })
             .collect();
         if shown.is_empty() {
-            "no votes for these models yet · w marks a winner, t a tie".into()
+            format!("{voted}no votes for these models yet · w marks a winner, t a tie")
         } else {
-            format!("votes (win-loss-tie, win rate 95%): {}", shown.join(" · "))
+            format!(
+                "{voted}votes (win-loss-tie, win rate 95%): {}",
+                shown.join(" · ")
+            )
         }
     }
 }
 
-/// A model id without its provider.
-fn short(model: &str) -> &str {
-    model.rsplit('/').next().unwrap_or(model)
-}
+use crate::tui::view::short_model as short;
 
 impl Screen for CompareScreen {
     fn id(&self) -> ScreenId {
@@ -611,6 +661,7 @@ impl Screen for CompareScreen {
             Event::Action(A::ToggleConversation) => {
                 self.with_conversation = !self.with_conversation;
                 self.upto = None;
+                self.reask = None;
                 cx.flash = Some(if self.with_conversation {
                     "asking with the chat's conversation before the question".into()
                 } else {

@@ -14,19 +14,18 @@ use ratatui::Frame;
 use tokio_util::sync::CancellationToken;
 
 use super::{Event, Screen, ScreenId, Shared};
-use crate::eval::report::{self, ModelSummary};
+use crate::eval::report;
 use crate::eval::runner::Progress;
-use crate::eval::stats;
-use crate::eval::store::{ItemResult, Job};
+use crate::eval::store::ItemResult;
 use crate::eval::votes::PairTally;
 use crate::store::Id;
 use crate::tui::app::{Effect, Msg, Reply};
-use crate::tui::eval_jobs::{EvalJob, EvalMsg, JobRow};
+use crate::tui::eval_jobs::{EvalJob, EvalMsg, JobRow, Loaded};
 use crate::tui::keymap::{Action, Context};
 use crate::tui::layers::{Layer, PromptKind};
 
-/// Bins of the latency histogram.
-const LATENCY_BINS: usize = 8;
+/// How often the shown job's table follows a run (it is read again from sled).
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What the chart shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,16 +55,6 @@ pub struct RunningJob {
     pub cancel: CancellationToken,
 }
 
-/// A job with its results, and their summary.
-#[derive(Debug, Clone)]
-pub struct Loaded {
-    pub job: Job,
-    pub results: Vec<ItemResult>,
-    pub summaries: Vec<ModelSummary>,
-    /// Dataset items answered, in order (item index).
-    pub items: Vec<usize>,
-}
-
 /// The evaluation screen's state.
 pub struct EvalsScreen {
     pub jobs: Vec<JobRow>,
@@ -79,6 +68,8 @@ pub struct EvalsScreen {
     pub votes: Vec<PairTally>,
     pub output_scroll: u16,
     pub error: Option<String>,
+    /// When the shown job was last read again while it runs.
+    followed: Option<std::time::Instant>,
 }
 
 impl Default for EvalsScreen {
@@ -94,6 +85,7 @@ impl Default for EvalsScreen {
             votes: Vec::new(),
             output_scroll: 0,
             error: None,
+            followed: None,
         }
     }
 }
@@ -131,17 +123,8 @@ impl EvalsScreen {
             }
             EvalMsg::List(Err(e)) => self.error = Some(e),
             EvalMsg::Loaded { seq, result } if seq == self.load_seq => match result {
-                Ok((job, results)) => {
-                    let summaries = report::summarize(&job, &results);
-                    let mut items: Vec<usize> = results.iter().map(|r| r.item).collect();
-                    items.sort_unstable();
-                    items.dedup();
-                    self.loaded = Some(Loaded {
-                        job: *job,
-                        results,
-                        summaries,
-                        items,
-                    });
+                Ok(loaded) => {
+                    self.loaded = Some(*loaded);
                     if let Some(i) = self.item {
                         let n = self.loaded.as_ref().map_or(0, |l| l.items.len());
                         self.item = (n > 0).then(|| i.min(n - 1));
@@ -162,14 +145,11 @@ impl EvalsScreen {
                 if let Some(r) = &mut self.running {
                     r.progress = Some(progress);
                 }
-                // The shown job's table follows the run every few items.
+                // The shown job's table follows the run, at most once a second.
                 let shown = self.loaded.as_ref().map(|l| l.job.id) == Some(job);
-                let done = self
-                    .running
-                    .as_ref()
-                    .and_then(|r| r.progress.as_ref())
-                    .map_or(0, |p| p.done);
-                if shown && done.is_multiple_of(5) {
+                let due = self.followed.is_none_or(|at| at.elapsed() >= FOLLOW_EVERY);
+                if shown && due {
+                    self.followed = Some(std::time::Instant::now());
                     return self.load_selected();
                 }
             }
@@ -355,7 +335,10 @@ impl Screen for EvalsScreen {
                 Style::default().fg(t.muted),
             )));
         }
-        for (i, row) in self.jobs.iter().enumerate() {
+        // Two lines a job; the list scrolls to keep the selected one in view.
+        let fits = (usize::from(inner.height).saturating_sub(lines.len()) / 2).max(1);
+        let first = self.selected.saturating_sub(fits - 1);
+        for (i, row) in self.jobs.iter().enumerate().skip(first).take(fits) {
             let style = if i == self.selected {
                 crate::tui::view::selected_style(t)
             } else {
@@ -533,37 +516,22 @@ impl EvalsScreen {
             .join(" ");
         let (title, chart) = match self.chart {
             Chart::Latency => {
-                let all: Vec<f64> = l.results.iter().map(|r| r.latency_ms).collect();
-                let bins = stats::histogram(&all, LATENCY_BINS);
-                let width = bins.get(1).map_or(0.0, |b| b.0 - bins[0].0);
-                let groups: Vec<BarGroup> = bins
-                    .iter()
-                    .enumerate()
-                    .map(|(bin, (low, _))| {
-                        let bars: Vec<Bar> = (0..l.summaries.len())
-                            .map(|m| {
-                                let count = l
-                                    .results
-                                    .iter()
-                                    .filter(|r| r.model_index == m)
-                                    .filter(|r| {
-                                        let last = bin + 1 == bins.len();
-                                        r.latency_ms >= *low && (last || r.latency_ms < low + width)
-                                    })
-                                    .count();
-                                Bar::default()
-                                    .value(count as u64)
-                                    .style(Style::default().fg(colour(m)))
-                            })
-                            .collect();
+                let mut chart = BarChart::default().bar_width(1).bar_gap(0).group_gap(1);
+                for (low, counts) in &l.latency_bins {
+                    let bars: Vec<Bar> = counts
+                        .iter()
+                        .enumerate()
+                        .map(|(m, n)| {
+                            Bar::default()
+                                .value(*n as u64)
+                                .style(Style::default().fg(colour(m)))
+                        })
+                        .collect();
+                    chart = chart.data(
                         BarGroup::default()
                             .label(Line::from(format!("{low:.0}")))
-                            .bars(&bars)
-                    })
-                    .collect();
-                let mut chart = BarChart::default().bar_width(1).bar_gap(0).group_gap(1);
-                for g in groups {
-                    chart = chart.data(g);
+                            .bars(&bars),
+                    );
                 }
                 (
                     format!(" Latency (ms): items per bin · {legend} · v next "),
@@ -571,15 +539,6 @@ impl EvalsScreen {
                 )
             }
             Chart::ByTag => {
-                let column = l
-                    .summaries
-                    .first()
-                    .and_then(|s| {
-                        s.columns
-                            .iter()
-                            .find(|c| !report::lower_is_better(&c.column) && c.count > 0)
-                    })
-                    .map(|c| c.column.clone());
                 let mut chart = BarChart::default()
                     .direction(Direction::Horizontal)
                     .bar_width(1)
@@ -587,22 +546,12 @@ impl EvalsScreen {
                     .group_gap(1)
                     .max(100);
                 let mut title = " Score by tag: no quality metric · v next ".to_string();
-                if let Some(column) = column {
-                    let mut tags: Vec<String> = Vec::new();
-                    for m in 0..l.summaries.len() {
-                        for (tag, _) in report::by_tag(&l.results, m, &column) {
-                            if !tags.contains(&tag) {
-                                tags.push(tag);
-                            }
-                        }
-                    }
-                    for tag in &tags {
-                        let bars: Vec<Bar> = (0..l.summaries.len())
-                            .map(|m| {
-                                let v = report::by_tag(&l.results, m, &column)
-                                    .into_iter()
-                                    .find(|(t, _)| t == tag)
-                                    .map_or(0.0, |(_, v)| v);
+                if let Some((column, tags)) = &l.by_tag {
+                    for (tag, means) in tags {
+                        let bars: Vec<Bar> = means
+                            .iter()
+                            .enumerate()
+                            .map(|(m, v)| {
                                 Bar::default()
                                     .value((v * 100.0).round() as u64)
                                     .text_value(format!("{v:.2}"))
@@ -630,7 +579,7 @@ impl EvalsScreen {
                     .iter()
                     .map(|p| {
                         let rate = p.win_rate.map_or(0.0, |w| w.rate);
-                        let short = |m: &str| m.rsplit('/').next().unwrap_or(m).to_string();
+                        let short = crate::tui::view::short_model;
                         Bar::default()
                             .label(Line::from(format!("{} vs {}", short(&p.a), short(&p.b))))
                             .value((rate * 100.0).round() as u64)
