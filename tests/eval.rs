@@ -357,29 +357,33 @@ metrics = [
     assert_eq!(mean(&run, "contains"), 0.5);
 
     // Bad job files name what is wrong.
-    let bad = write(
-        d,
-        "bad.toml",
-        "name = \"x\"\ndataset = \"data.jsonl\"\nmodels = [\"lab/m\"]\nmetrics = [\"exactmatch\"]\n",
-    );
-    let out = common::strata(d)
-        .args(["eval", "run"])
-        .arg(&bad)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown metric `exactmatch`"));
-    let missing = write(
-        d,
-        "missing.toml",
-        "name = \"x\"\ndataset = \"nope.jsonl\"\nmodels = [\"lab/m\"]\n",
-    );
-    let out = common::strata(d)
-        .args(["eval", "run"])
-        .arg(&missing)
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the dataset"));
+    for (name, toml, error) in [
+        (
+            "bad.toml",
+            "name = \"x\"\ndataset = \"data.jsonl\"\nmodels = [\"lab/m\"]\nmetrics = [\"exactmatch\"]\n",
+            "unknown metric `exactmatch`",
+        ),
+        (
+            "missing.toml",
+            "name = \"x\"\ndataset = \"nope.jsonl\"\nmodels = [\"lab/m\"]\n",
+            "cannot read the dataset",
+        ),
+        (
+            "wide.toml",
+            "name = \"x\"\ndataset = \"data.jsonl\"\nmodels = [\"lab/m\"]\nconcurrency = 100000\n",
+            "`concurrency` is 100000",
+        ),
+    ] {
+        let file = write(d, name, toml);
+        let out = common::strata(d)
+            .args(["eval", "run"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(error), "{name}: {stderr}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

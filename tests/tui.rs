@@ -1511,16 +1511,7 @@ async fn compare_two_streaming_models_vote_and_keep() {
         .contains("already voted"));
 
     // Use the winner in the chat: the question and that answer are in the session.
-    h.type_text("u");
-    h.pump_until(|app| {
-        app.active == ScreenId::Chat
-            && app
-                .chat
-                .messages
-                .last()
-                .is_some_and(|m| m.content == many("b").concat())
-    })
-    .await;
+    keep_in_chat(&mut h, many("b").concat()).await;
     let n = h.app.chat.messages.len();
     assert_eq!(h.app.chat.messages[n - 2].content, "Say your letters");
     assert_eq!(h.last().model.as_deref(), Some("other/m"));
@@ -1550,16 +1541,7 @@ async fn compare_two_streaming_models_vote_and_keep() {
     // question, nothing else changes.
     h.type_text("h");
     assert_eq!(h.app.compare.selected, 0);
-    h.type_text("u");
-    h.pump_until(|app| {
-        app.active == ScreenId::Chat
-            && app
-                .chat
-                .messages
-                .last()
-                .is_some_and(|m| m.content == many("a").concat())
-    })
-    .await;
+    keep_in_chat(&mut h, many("a").concat()).await;
     assert_eq!(h.app.chat.messages.len(), n);
     assert_eq!(h.app.chat.messages[n - 2].content, "Say your letters");
     assert_eq!(h.last().model.as_deref(), Some("scripted/model"));
@@ -1597,6 +1579,20 @@ async fn compare_two_streaming_models_vote_and_keep() {
     let votes =
         strata::eval::votes::VoteStore::new(h.runner.orchestrator().runtime().store.clone());
     assert_eq!(votes.list().unwrap().len(), 1);
+}
+
+/// `u` in the compare view: waits until the chat shows `answer` as its last message.
+async fn keep_in_chat(h: &mut Harness, answer: String) {
+    h.type_text("u");
+    h.pump_until(|app| {
+        app.active == ScreenId::Chat
+            && app
+                .chat
+                .messages
+                .last()
+                .is_some_and(|m| m.content == answer)
+    })
+    .await;
 }
 
 /// Re-asking in a new, empty session has nothing to compare: it says so.

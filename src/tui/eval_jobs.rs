@@ -48,6 +48,9 @@ pub struct JobRow {
 /// Bins of the latency histogram.
 const LATENCY_BINS: usize = 8;
 
+/// A tag and a metric's mean over its items, per model.
+pub type TagMeans = (String, Vec<f64>);
+
 /// A job with its results, their summary and what the charts show (worked out off the
 /// UI task).
 #[derive(Debug, Clone)]
@@ -60,7 +63,7 @@ pub struct Loaded {
     /// Latency histogram: each bin's lower edge (ms) and its count per model.
     pub latency_bins: Vec<(f64, Vec<usize>)>,
     /// The first quality metric, and its mean per tag per model.
-    pub by_tag: Option<(String, Vec<(String, Vec<f64>)>)>,
+    pub by_tag: Option<(String, Vec<TagMeans>)>,
 }
 
 impl Loaded {
