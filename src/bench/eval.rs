@@ -9,9 +9,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context as _, Result};
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
+use anyhow::Result;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -23,13 +21,8 @@ use crate::eval::Evals;
 use crate::orchestrator::Orchestrator;
 use crate::runtime::catalog::{Capability, ModelSpec};
 use crate::runtime::invoke::InvokeRequest;
-use crate::runtime::types::{ChatRequest, Message, Params, Role, Usage};
+use crate::runtime::types::{ChatRequest, Message, Params};
 use crate::runtime::Runtime;
-use crate::sessions::ChatMessage;
-use crate::tui::app::Msg;
-use crate::tui::compare_jobs::{ColumnEvent, CompareJob, CompareMsg};
-use crate::tui::screens::compare::Column;
-use crate::tui::screens::ScreenId;
 
 /// Options of `strata bench eval`.
 #[derive(Debug, Clone, clap::Args)]
@@ -317,77 +310,9 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Frame cost (refresh + draw) of the compare view while `columns` answers stream, one
-/// word per column per frame.
-fn frame_times(columns: usize, frames: usize) -> Result<Vec<f64>> {
-    let dir = tempfile::tempdir()?;
-    let runtime = Runtime::with_config(Paths::under(dir.path()), Config::default())?;
-    let options = crate::tui::TuiOptions {
-        color: Some(crate::tui::theme::ColorDepth::TrueColor),
-        ..Default::default()
-    };
-    let mut app = crate::tui::build_app(&runtime, &options)?;
-    let (w, h) = (160u16, 48u16);
-    app.update(Msg::Resize(w, h));
-    app.active = ScreenId::Compare;
-    let session = app.chat.session.clone();
-    app.compare.attach(&session, &app.cx);
-    app.compare.columns = (0..columns)
-        .map(|i| Column::new(format!("bench/model-{i}")))
-        .collect();
-    app.compare.input = crate::tui::input::InputBox::with_text("Explain ownership in Rust.");
-    let effects = app.update(Msg::Key(crossterm::event::KeyEvent::new(
-        crossterm::event::KeyCode::Enter,
-        crossterm::event::KeyModifiers::NONE,
-    )));
-    let seq = effects
-        .iter()
-        .find_map(|e| match e {
-            crate::tui::app::Effect::Compare(CompareJob::Ask { seq, .. }) => Some(*seq),
-            _ => None,
-        })
-        .context("the compare view did not ask")?;
-    let mut terminal = Terminal::new(TestBackend::new(w, h))?;
-    let mut times = Vec::with_capacity(frames);
-    for frame in 0..frames {
-        let started = Instant::now();
-        for column in 0..columns {
-            let text = if frame % 12 == 11 {
-                "\n\n".to_string()
-            } else {
-                format!("word{frame} ")
-            };
-            app.update(Msg::Compare(CompareMsg::Column {
-                seq,
-                column,
-                event: ColumnEvent::Text { text, at_ms: 1.0 },
-            }));
-        }
-        app.refresh_views();
-        terminal.draw(|f| crate::tui::view::render(&app, f))?;
-        times.push(started.elapsed().as_secs_f64() * 1e6);
-    }
-    // The columns end, as runs would.
-    for column in 0..columns {
-        let mut answer = ChatMessage::new(Role::Assistant, "");
-        answer.usage = Some(Usage::default());
-        app.update(Msg::Compare(CompareMsg::Column {
-            seq,
-            column,
-            event: ColumnEvent::Finished {
-                answer: Box::new(answer),
-                error: None,
-                elapsed_ms: 1.0,
-            },
-        }));
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times)
-}
-
 fn frames(args: &EvalBenchArgs, f: &mut EvalFigures) -> Result<()> {
-    let two = frame_times(2, args.frames)?;
-    let four = frame_times(4, args.frames)?;
+    let two = crate::tui::bench::compare_frame_times(2, args.frames)?;
+    let four = crate::tui::bench::compare_frame_times(4, args.frames)?;
     let p = |v: &[f64], q: f64| crate::eval::stats::percentile(v, q).unwrap_or(0.0);
     f.compare_frame_p50_us_2 = p(&two, 50.0);
     f.compare_frame_p99_us_2 = p(&two, 99.0);

@@ -1,19 +1,24 @@
 //! `strata bench tui`: frame render time and memory with a 10,000-message session, bytes
-//! written to the terminal per streamed token, and time to the first frame.
+//! written to the terminal per streamed token, and time to the first frame; and the
+//! compare view's frame cost while answers stream (for `strata bench eval`).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use ratatui::backend::CrosstermBackend;
+use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use serde::Serialize;
 
-use super::app::Msg;
+use super::app::{Effect, Msg};
+use super::compare_jobs::{ColumnEvent, CompareJob, CompareMsg};
+use super::screens::compare::Column;
+use super::screens::ScreenId;
 use super::{build_app, view, TuiOptions};
 use crate::config::{Config, Paths};
-use crate::runtime::types::{Role, StreamEvent};
+use crate::runtime::types::{Role, StreamEvent, Usage};
 use crate::runtime::Runtime;
 use crate::sessions::{ChatMessage, SessionStore};
 use crate::store::Id;
@@ -296,4 +301,72 @@ fn long_answer(lines: usize) -> String {
         n += 25;
     }
     out
+}
+
+/// Frame cost (refresh + draw, µs, sorted) of the compare view while `columns` answers
+/// stream, one word per column per frame (for `strata bench eval`).
+pub fn compare_frame_times(columns: usize, frames: usize) -> Result<Vec<f64>> {
+    let dir = tempfile::tempdir()?;
+    let runtime = Runtime::with_config(Paths::under(dir.path()), Config::default())?;
+    let options = TuiOptions {
+        color: Some(super::theme::ColorDepth::TrueColor),
+        ..Default::default()
+    };
+    let mut app = build_app(&runtime, &options)?;
+    let (w, h) = (160u16, 48u16);
+    app.update(Msg::Resize(w, h));
+    app.active = ScreenId::Compare;
+    let session = app.chat.session.clone();
+    app.compare.attach(&session, &app.cx);
+    app.compare.columns = (0..columns)
+        .map(|i| Column::new(format!("bench/model-{i}")))
+        .collect();
+    app.compare.input = super::input::InputBox::with_text("Explain ownership in Rust.");
+    let effects = app.update(Msg::Key(crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Enter,
+        crossterm::event::KeyModifiers::NONE,
+    )));
+    let seq = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Compare(CompareJob::Ask { seq, .. }) => Some(*seq),
+            _ => None,
+        })
+        .context("the compare view did not ask")?;
+    let mut terminal = Terminal::new(TestBackend::new(w, h))?;
+    let mut times = Vec::with_capacity(frames);
+    for frame in 0..frames {
+        let started = Instant::now();
+        for column in 0..columns {
+            let text = if frame % 12 == 11 {
+                "\n\n".to_string()
+            } else {
+                format!("word{frame} ")
+            };
+            app.update(Msg::Compare(CompareMsg::Column {
+                seq,
+                column,
+                event: ColumnEvent::Text { text, at_ms: 1.0 },
+            }));
+        }
+        app.refresh_views();
+        terminal.draw(|f| view::render(&app, f))?;
+        times.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+    // The columns end, as runs would.
+    for column in 0..columns {
+        let mut answer = ChatMessage::new(Role::Assistant, "");
+        answer.usage = Some(Usage::default());
+        app.update(Msg::Compare(CompareMsg::Column {
+            seq,
+            column,
+            event: ColumnEvent::Finished {
+                answer: Box::new(answer),
+                error: None,
+                elapsed_ms: 1.0,
+            },
+        }));
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times)
 }

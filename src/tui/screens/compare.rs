@@ -199,11 +199,13 @@ impl CompareScreen {
     pub fn attach(&mut self, session: &Session, cx: &Shared) {
         if self.columns.is_empty() {
             self.columns.push(Column::new(session.agent.model.clone()));
-            if let Some(other) = cx
-                .catalog
-                .iter()
-                .find(|m| m.id != session.agent.model && (m.downloaded || !m.local))
-            {
+            // A downloaded local model first (it answers without credentials), else a
+            // remote one.
+            let others = || cx.catalog.iter().filter(|m| m.id != session.agent.model);
+            let other = others()
+                .find(|m| m.local && m.downloaded)
+                .or_else(|| others().find(|m| !m.local));
+            if let Some(other) = other {
                 self.columns.push(Column::new(other.id.clone()));
             }
         }
