@@ -157,7 +157,7 @@ async fn drive_the_binary_in_tmux() {
     assert!(screen.contains("sensitive"), "{screen}");
 
     // F3: the guardrails screen lists it; F3 again: the knowledge screen, where a query
-    // in the playground finds the passage; F3 again is the chat.
+    // in the playground finds the passage; then the compare and evaluation screens.
     tmux.send(&["F3"]);
     tmux.wait_for("the guardrails screen", Duration::from_secs(10), |s| {
         s.contains("e2e (1v)") && s.contains("Sandbox")
@@ -170,6 +170,30 @@ async fn drive_the_binary_in_tmux() {
     tmux.send(&["how long to steep green tea", "Enter"]);
     tmux.wait_for("a retrieved chunk", Duration::from_secs(30), |s| {
         s.contains("tea.md:5-5") && s.contains("Tea > Brewing")
+    });
+    // F3: the compare view asks the session's model and a second one at once (here a
+    // remote model without credentials: its column says what is missing); a vote.
+    tmux.send(&["F3"]);
+    tmux.wait_for("the compare screen", Duration::from_secs(10), |s| {
+        s.contains("Compare 2 models") && s.contains("1 smollm2-135m")
+    });
+    tmux.send(&["Name a fruit.", "Enter"]);
+    let screen = tmux.wait_for("both columns done", Duration::from_secs(60), |s| {
+        s.contains("ttft")
+            && s.contains("tok/s")
+            && s.contains("failed")
+            && !s.contains("waiting")
+            && !s.contains("streaming")
+    });
+    assert!(screen.contains("guard: passed"), "{screen}");
+    tmux.send(&["t"]);
+    tmux.wait_for("the vote", Duration::from_secs(10), |s| {
+        s.contains("voted: tie")
+    });
+    // F3: the evaluation screen (no jobs yet); F3 again is the chat.
+    tmux.send(&["F3"]);
+    tmux.wait_for("the evaluation screen", Duration::from_secs(10), |s| {
+        s.contains("Evaluation jobs") && s.contains("n runs a job file")
     });
     tmux.send(&["F3"]);
     tmux.wait_for("the chat again", Duration::from_secs(10), |s| {
