@@ -248,9 +248,21 @@ metrics = ["exact_match", "contains", "token_f1", "rouge_l", "embedding_similari
         jobs
     );
 
-    // Evaluation sessions stay out of the chat's session list.
+    // Evaluation sessions stay out of the chat's session list; they can be pruned.
     let sessions = run_json(d, &["sessions", "list", "--json"]);
     assert_eq!(sessions.as_array().unwrap().len(), 0, "{sessions}");
+    let pruned = common::strata(d)
+        .args(["sessions", "prune", "--origin", &format!("eval:{job_a}")])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&pruned.stdout).contains("deleted 3 session(s)"),
+        "{}",
+        String::from_utf8_lossy(&pruned.stdout)
+    );
+    // The job keeps its results.
+    let again = run_json(d, &["eval", "show", &job_a, "--json", "--items"]);
+    assert_eq!(again["results"].as_array().unwrap().len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -565,6 +577,10 @@ async fn a_job_and_a_comparison_on_the_real_server_beside_the_local_model() {
         }
     }
     assert!(texts.iter().all(|t| !t.trim().is_empty()), "{texts:?}");
+    // The comparison's sessions are hidden, and can be pruned.
+    let store = orchestrator.sessions.clone();
+    assert_eq!(store.made_by("compare").unwrap().len(), 2);
+    assert!(store.list().unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

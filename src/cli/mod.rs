@@ -156,6 +156,13 @@ pub enum SessionsCommand {
     },
     /// Delete a session, its messages and its runs.
     Delete { id: String },
+    /// Delete the hidden sessions comparisons made (`compare`), or a job's (`eval:ID`,
+    /// `batch:ID`; `eval delete` also removes its results).
+    Prune {
+        /// What made them: `compare`, `eval:ID`, `batch:ID`.
+        #[arg(long, value_name = "ORIGIN")]
+        origin: String,
+    },
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -119,6 +119,16 @@ pub fn run(orchestrator: &Orchestrator, cmd: SessionsCommand) -> Result<i32> {
             store.delete(session.id)?;
             writeln!(out, "deleted {} ({})", session.id, session.title)?;
         }
+        SessionsCommand::Prune { origin } => {
+            if origin.trim().is_empty() {
+                anyhow::bail!("--origin is empty; give `compare`, `eval:ID` or `batch:ID`");
+            }
+            let made = store.made_by(&origin)?;
+            for s in &made {
+                store.delete(s.id)?;
+            }
+            writeln!(out, "deleted {} session(s) made by {origin}", made.len())?;
+        }
     }
     Ok(0)
 }
