@@ -228,33 +228,35 @@ fn keep(
     answer: ChatMessage,
 ) -> Result<Id, crate::store::StoreError> {
     let sessions = &orchestrator.sessions;
-    // A new id (and time) for the kept copy: ids are time-ordered, so it sorts after
-    // whatever it follows.
-    let answer = ChatMessage {
+    // The kept copy gets a new id (and time) when it is stored: ids are time-ordered, so
+    // it sorts after whatever it follows.
+    let copy = || ChatMessage {
         id: Id::new(),
         created_us: crate::store::now_micros(),
-        ..answer
+        ..answer.clone()
     };
-    let target = match context.as_ref().and_then(|c| c.upto.map(|u| (c, u))) {
+    let mut target = match context.as_ref().and_then(|c| c.upto.map(|u| (c, u))) {
         Some((c, upto)) => {
             let messages = sessions.messages(c.session.id)?;
             let at = messages.iter().position(|m| m.id == upto);
             let later_question =
                 at.is_some_and(|i| messages[i + 1..].iter().any(|m| m.role == Role::User));
+            // Only the very question re-asked, still the last one, has its answers
+            // replaced; anything else goes into a fork.
+            let same_question = at.is_some_and(|i| messages[i].content == question);
             match at {
-                Some(i) if !later_question => {
-                    // Re-asked the last question: its answers make way for the kept one.
+                Some(i) if !later_question && same_question => {
                     for m in &messages[i + 1..] {
                         sessions.remove_message(c.session.id, m.id)?;
                     }
                     let mut s = sessions
                         .get(c.session.id)?
                         .unwrap_or_else(|| (*c.session).clone());
-                    sessions.put_message(&mut s, &answer)?;
+                    sessions.put_message(&mut s, &copy())?;
                     return Ok(s.id);
                 }
                 _ => {
-                    // An earlier question: a fork up to it keeps the original intact.
+                    // A fork up to that question keeps the original intact.
                     let mut fork = sessions.fork(&c.session, upto)?;
                     fork.title = format!("{} (compared)", c.session.title);
                     sessions.save(&fork)?;
@@ -267,14 +269,8 @@ fn keep(
             None => sessions.create(answer.model.as_deref().unwrap_or_default())?,
         },
     };
-    let mut target = target;
     // The question first: ids are time-ordered, so it must be made before the answer's.
     sessions.put_message(&mut target, &ChatMessage::new(Role::User, question))?;
-    let answer = ChatMessage {
-        id: Id::new(),
-        created_us: crate::store::now_micros(),
-        ..answer
-    };
-    sessions.put_message(&mut target, &answer)?;
+    sessions.put_message(&mut target, &copy())?;
     Ok(target.id)
 }
