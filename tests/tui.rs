@@ -1709,3 +1709,57 @@ async fn evaluation_screen_runs_a_job_and_drills_down() {
         h.app.cx.flash
     );
 }
+
+/// Keeping an answer to a different question than the one at `upto` never replaces that
+/// question's answers: it goes into a fork, and the original session is left as it was.
+#[tokio::test]
+async fn keeping_an_answer_to_another_question_forks() {
+    use strata::tui::compare_jobs::{AskContext, CompareJob, CompareMsg};
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    let store = h.app.cx.store.clone();
+    let mut session = store.create("local/smollm2-135m").unwrap();
+    let question = ChatMessage::new(Role::User, "What is Rust?");
+    store.put_message(&mut session, &question).unwrap();
+    store
+        .put_message(
+            &mut session,
+            &ChatMessage::new(Role::Assistant, "A language."),
+        )
+        .unwrap();
+    let mut answer = ChatMessage::new(Role::Assistant, "A rusty colour.");
+    answer.model = Some("other/m".into());
+    h.apply(vec![Effect::Compare(CompareJob::Keep {
+        context: Some(AskContext {
+            session: Box::new(session.clone()),
+            upto: Some(question.id),
+        }),
+        session: session.id,
+        question: "What colour is rust?".into(),
+        answer: Box::new(answer),
+    })]);
+    let kept = loop {
+        let msg = tokio::time::timeout(Duration::from_secs(30), h.rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if let Msg::Compare(CompareMsg::Kept(result)) = msg {
+            break result.unwrap();
+        }
+    };
+    assert_ne!(kept, session.id, "a fork");
+    let original: Vec<String> = store
+        .messages(session.id)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert_eq!(original, ["What is Rust?", "A language."]);
+    let fork: Vec<String> = store
+        .messages(kept)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert_eq!(fork, ["What colour is rust?", "A rusty colour."]);
+}
