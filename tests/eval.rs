@@ -309,14 +309,7 @@ metrics = [
 ]
 "#,
     );
-    let run = json_out(
-        &common::strata(d)
-            .args(["eval", "run"])
-            .arg(&file)
-            .arg("--json")
-            .output()
-            .unwrap(),
-    );
+    let run = run_json(d, &["eval", "run", file.to_str().unwrap(), "--json"]);
     let job = run["job"].as_str().unwrap();
     let shown = run_json(d, &["eval", "show", job, "--json", "--items"]);
     let results = shown["results"].as_array().unwrap();
@@ -501,14 +494,7 @@ async fn a_job_and_a_comparison_on_the_real_server_beside_the_local_model() {
          temperature = 0.0\nmax_tokens = 16\nconcurrency = 2\n\
          metrics = [\"contains\", \"token_f1\", \"latency\", \"ttft\", \"tokens\", \"errors\"]\n",
     );
-    let summary = json_out(
-        &common::strata(d)
-            .args(["eval", "run"])
-            .arg(&file)
-            .arg("--json")
-            .output()
-            .unwrap(),
-    );
+    let summary = run_json(d, &["eval", "run", file.to_str().unwrap(), "--json"]);
     let models = summary["models"].as_array().unwrap();
     assert_eq!(models.len(), 2);
     for m in models {

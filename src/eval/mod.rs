@@ -177,11 +177,12 @@ impl Evals {
 
     /// The models a job calls: its own, its judges, its embedding model.
     pub fn models_needed(job: &Job) -> Result<Vec<String>, EvalError> {
-        let scorer = score::Scorer::new(job.spec.resolved_metrics()?)?;
         let mut models = job.spec.models.clone();
-        for m in scorer.models() {
-            if !models.contains(&m) {
-                models.push(m);
+        for m in job.spec.resolved_metrics()? {
+            if let Some(model) = m.metric.model() {
+                if !models.iter().any(|x| x == model) {
+                    models.push(model.to_string());
+                }
             }
         }
         Ok(models)

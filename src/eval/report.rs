@@ -367,9 +367,10 @@ pub fn compare(a: &Job, ra: &[ItemResult], b: &Job, rb: &[ItemResult]) -> Vec<Pa
             same
         }
     };
+    let in_b = columns(b, rb);
     let columns: Vec<String> = columns(a, ra)
         .into_iter()
-        .filter(|c| columns(b, rb).contains(c))
+        .filter(|c| in_b.contains(c))
         .collect();
     pairs
         .into_iter()

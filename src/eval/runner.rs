@@ -93,13 +93,10 @@ impl Runner {
     ) -> Result<Job, EvalError> {
         let scorer = Arc::new(Scorer::new(job.spec.resolved_metrics()?)?);
         let template = job.spec.template.clone();
-        let already = self.jobs.done(job.id)?;
-        let failed_before = self
-            .jobs
-            .results(job.id)?
-            .iter()
-            .filter(|r| r.failed() && already.contains(&(r.model_index, r.item)))
-            .count();
+        let kept = self.jobs.kept(job.id)?;
+        let already: std::collections::HashSet<(usize, usize)> =
+            kept.iter().map(|r| (r.model_index, r.item)).collect();
+        let failed_before = kept.iter().filter(|r| r.failed()).count();
         job.status = JobStatus::Running;
         self.jobs.touch(&mut job)?;
         let started = Instant::now();

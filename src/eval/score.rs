@@ -61,28 +61,7 @@ impl Scorer {
 
     /// Whether scoring calls models (a judge or an embedding model).
     pub fn calls_models(&self) -> bool {
-        self.metrics.iter().any(|m| {
-            matches!(
-                m.metric,
-                Metric::Rubric { .. }
-                    | Metric::Groundedness { .. }
-                    | Metric::EmbeddingSimilarity { .. }
-            )
-        })
-    }
-
-    /// The models scoring needs (judges, embedding models).
-    pub fn models(&self) -> Vec<String> {
-        self.metrics
-            .iter()
-            .filter_map(|m| match &m.metric {
-                Metric::Rubric { judge, .. } | Metric::Groundedness { judge } => {
-                    Some(judge.clone())
-                }
-                Metric::EmbeddingSimilarity { model } => Some(model.clone()),
-                _ => None,
-            })
-            .collect()
+        self.metrics.iter().any(|m| m.metric.model().is_some())
     }
 
     /// Scores `result` (its output and call figures) for `item`.

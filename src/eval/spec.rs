@@ -137,6 +137,15 @@ impl Metric {
         )
     }
 
+    /// The model the metric calls (a judge, an embedding model), if any.
+    pub fn model(&self) -> Option<&str> {
+        match self {
+            Metric::Rubric { judge, .. } | Metric::Groundedness { judge } => Some(judge),
+            Metric::EmbeddingSimilarity { model } => Some(model),
+            _ => None,
+        }
+    }
+
     /// Whether a higher score is better (latency, tokens, cost and errors: lower is).
     pub fn higher_is_better(&self) -> bool {
         !self

@@ -201,13 +201,19 @@ impl JobStore {
             .scan_prefix(RESULTS, job.as_bytes(), "evaluation result")
     }
 
-    /// Which (model, item) pairs of a job are done (calls that never produced an
-    /// answer are not: a resumed job tries them again).
+    /// The results a job keeps when it resumes: calls that never produced an answer are
+    /// left out (a resumed job tries them again).
+    pub fn kept(&self, job: Id) -> Result<Vec<ItemResult>, StoreError> {
+        let mut results = self.results(job)?;
+        results.retain(|r| !r.retryable());
+        Ok(results)
+    }
+
+    /// Which (model, item) pairs of a job are done (see `kept`).
     pub fn done(&self, job: Id) -> Result<std::collections::HashSet<(usize, usize)>, StoreError> {
         Ok(self
-            .results(job)?
-            .into_iter()
-            .filter(|r| !r.retryable())
+            .kept(job)?
+            .iter()
             .map(|r| (r.model_index, r.item))
             .collect())
     }
