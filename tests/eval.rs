@@ -361,6 +361,33 @@ metrics = [
     assert!(s(paris, "ttft_ms").unwrap() > 0.0);
     assert_eq!(mean(&run, "contains"), 0.5);
 
+    // Another dataset: the comparison pairs what both answered and says the data differ.
+    write(
+        d,
+        "other.jsonl",
+        "{\"prompt\": \"Capital of Spain?\", \"reference\": \"Madrid\"}\n",
+    );
+    let other = write(
+        d,
+        "other.toml",
+        "name = \"other\"\ndataset = \"other.jsonl\"\nmodels = [\"lab/m\"]\nmetrics = [\"contains\"]\n",
+    );
+    let b = run_json(d, &["eval", "run", other.to_str().unwrap(), "--json"]);
+    let cmp = common::strata(d)
+        .args(["eval", "compare", job, b["job"].as_str().unwrap()])
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&cmp.stdout),
+        String::from_utf8_lossy(&cmp.stderr),
+    );
+    assert!(err.contains("different datasets"), "{err}");
+    // Line 1 is in both; line 2 only in the first job.
+    assert!(
+        out.contains("1 items paired (1 only in A, 0 only in B)"),
+        "{out}"
+    );
+
     // Bad job files name what is wrong.
     for (name, toml, error) in [
         (

@@ -291,6 +291,12 @@ pub async fn run(runtime: Arc<Runtime>, cmd: EvalCommand) -> Result<i32> {
                 "A = {} ({})\nB = {} ({})",
                 a.spec.name, a.id, b.spec.name, b.id
             );
+            if a.dataset_sha256 != b.dataset_sha256 {
+                eprintln!(
+                    "note: the jobs ran on different datasets; items are paired by their id \
+                     (or line), so check that they ask the same things"
+                );
+            }
             for p in &pairs {
                 println!(
                     "\n{} (A) vs {} (B): {} items paired ({} only in A, {} only in B)",
