@@ -4,6 +4,8 @@
 
 use std::net::Ipv6Addr;
 
+use regex::Regex;
+
 use super::{EntityType, Finding};
 
 /// The character before `i`, if any.
