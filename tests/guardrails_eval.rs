@@ -9,9 +9,10 @@ mod common;
 
 use std::sync::Arc;
 
-use strata::guardrails::embed::{ExemplarCache, RuntimeEmbedder, DEFAULT_EMBEDDINGS_MODEL};
+use strata::guardrails::embed::{EmbeddingCache, DEFAULT_EMBEDDINGS_MODEL};
 use strata::guardrails::engine::{ApplyContext, FinalAction, Guardrail, Source};
 use strata::guardrails::policy::Policy;
+use strata::runtime::embeddings::Embedder;
 
 fn data(name: &str) -> String {
     std::fs::read_to_string(format!(
@@ -31,11 +32,8 @@ fn lines(name: &str) -> Vec<serde_json::Value> {
 
 async fn compile(toml: &str, dir: &std::path::Path) -> Guardrail {
     let rt = Arc::new(common::runtime(dir, Default::default()).await);
-    let cache = Arc::new(ExemplarCache::new(
-        Arc::new(RuntimeEmbedder {
-            runtime: rt.clone(),
-            model: DEFAULT_EMBEDDINGS_MODEL.into(),
-        }),
+    let cache = Arc::new(EmbeddingCache::new(
+        Arc::new(Embedder::unrecorded(rt.clone(), DEFAULT_EMBEDDINGS_MODEL)),
         Some(rt.store.clone()),
     ));
     let p = Policy::parse(toml, "eval").unwrap();

@@ -13,12 +13,13 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use crate::guardrails::embed::{ExemplarCache, RuntimeEmbedder, DEFAULT_EMBEDDINGS_MODEL};
+use crate::guardrails::embed::{EmbeddingCache, DEFAULT_EMBEDDINGS_MODEL};
 use crate::guardrails::engine::{ApplyContext, Guardrail, PolicyKind, Source};
 use crate::guardrails::policy::Policy;
 use crate::guardrails::sensitive::{self, EntityType};
 use crate::guardrails::GuardrailCheck;
 use crate::runtime::checks::{Check, DecisionLog};
+use crate::runtime::embeddings::Embedder;
 use crate::runtime::release::Releaser;
 use crate::runtime::Runtime;
 
@@ -122,11 +123,11 @@ pub async fn run(runtime: Arc<Runtime>, args: &GuardrailBenchArgs) -> Result<i32
     deterministic_policy.content_filters = Default::default();
     deterministic_policy.denied_topics.clear();
     deterministic_policy.grounding = None;
-    let cache = Arc::new(ExemplarCache::new(
-        Arc::new(RuntimeEmbedder {
-            runtime: runtime.clone(),
-            model: DEFAULT_EMBEDDINGS_MODEL.to_string(),
-        }),
+    let cache = Arc::new(EmbeddingCache::new(
+        Arc::new(Embedder::unrecorded(
+            runtime.clone(),
+            DEFAULT_EMBEDDINGS_MODEL,
+        )),
         None,
     ));
     let all = Guardrail::compile("bench-all", policy, Some(cache.clone()))

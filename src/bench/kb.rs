@@ -15,8 +15,9 @@ use rand::{Rng, SeedableRng};
 
 use crate::config::{Config, Paths};
 use crate::knowledge::spec::{Chunking, KbSpec, DEFAULT_EMBEDDING};
-use crate::knowledge::vectors::{normalized, AnnParams, Vectors};
+use crate::knowledge::vectors::{AnnParams, Vectors};
 use crate::knowledge::{embed_text, Knowledge, SyncOptions};
+use crate::runtime::embeddings::normalized;
 use crate::runtime::Runtime;
 
 /// Options of `strata bench kb`.

@@ -15,6 +15,7 @@ use super::EvalError;
 use crate::orchestrator::oneshot::OneShot;
 use crate::orchestrator::{Orchestrator, NO_GUARDRAIL};
 use crate::runtime::context::Caller;
+use crate::runtime::embeddings::{cosine, Embedder};
 use crate::sessions::AgentConfig;
 
 /// A job's metrics, compiled once.
@@ -186,13 +187,12 @@ async fn similarity(
     if output.trim().is_empty() || reference.trim().is_empty() {
         return Ok(0.0);
     }
-    let response = orchestrator
-        .runtime()
-        .embed(model, vec![output.to_string(), reference.to_string()])
+    let vectors = Embedder::new(orchestrator.runtime().clone(), model)
+        .embed(vec![output.to_string(), reference.to_string()])
         .await
         .map_err(|e| format!("embedding with {model} failed: {e}"))?;
-    match response.vectors.as_slice() {
-        [a, b] => Ok(crate::guardrails::embed::cosine(a, b) as f64),
+    match vectors.as_slice() {
+        [a, b] => Ok(cosine(a, b) as f64),
         _ => Err(format!("{model} returned no embeddings")),
     }
 }

@@ -12,7 +12,6 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::classify;
 use super::engine::{
     ApplyContext, FinalAction, Guardrail, Hit, PolicyAssessment, PolicyKind, Source, Verdict,
 };
@@ -278,14 +277,14 @@ impl Check for GuardrailCheck {
         let mut boundary = text.len();
         if g.scores_by_meaning(Source::Output) {
             if !end {
-                if let Some(u) = classify::unfinished_from(text) {
+                if let Some(u) = crate::text::unfinished_from(text) {
                     boundary = u.max(released);
                 }
             }
             // Whole sentences only: from the start of the one holding `released` (the
             // deterministic window above may begin mid-sentence).
-            let sem_from = classify::sentence_start(text, released).min(boundary);
-            let todo: Vec<(usize, usize)> = classify::pieces(&text[sem_from..boundary])
+            let sem_from = crate::text::sentence_start(text, released).min(boundary);
+            let todo: Vec<(usize, usize)> = crate::text::pieces(&text[sem_from..boundary])
                 .into_iter()
                 .map(|(s, e)| (s + sem_from, e + sem_from))
                 .filter(|(s, e)| !self.lock().scored.contains(&text[*s..*e]))

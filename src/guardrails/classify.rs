@@ -1,14 +1,14 @@
 //! The model-based scores: similarity to labelled exemplars (content categories, denied
 //! topics) with benign contrast exemplars, prompt-attack heuristics, contextual grounding
-//! and relevance, and how texts are cut into the sentences they are scored on.
+//! and relevance (the sentences they score come from `crate::text`).
 
 use std::sync::{Arc, OnceLock};
 
 use regex::Regex;
 use serde::Deserialize;
 
-use super::embed::cosine;
 use super::policy::{Category, Strength};
+use crate::runtime::embeddings::cosine;
 
 const BUILTIN_EXEMPLARS: &str = include_str!("exemplars.toml");
 
@@ -155,39 +155,6 @@ pub fn attack_heuristic(text: &str) -> Option<(f32, usize, usize)> {
         .max_by(|a, b| a.0.total_cmp(&b.0))
 }
 
-/// Cuts text into the pieces it is scored on: sentences (ending in `.`, `!`, `?`, `。`
-/// or a line break), long ones split at a space near `MAX_PIECE` bytes. Each piece is
-/// (start, end) in bytes, trimmed, non-empty.
-pub fn pieces(text: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut iter = text.char_indices().peekable();
-    while let Some((i, c)) = iter.next() {
-        let end = i + c.len_utf8();
-        let terminal = matches!(c, '\n' | '。' | '！' | '？')
-            || matches!(c, '.' | '!' | '?') && iter.peek().is_none_or(|(_, n)| n.is_whitespace());
-        let too_long = end - start >= MAX_PIECE && c.is_whitespace();
-        if terminal || too_long {
-            push_trimmed(text, start, end, &mut out);
-            start = end;
-        }
-    }
-    push_trimmed(text, start, text.len(), &mut out);
-    out
-}
-
-/// Pieces longer than this are cut at the next space (MiniLM reads 256 tokens at most).
-pub const MAX_PIECE: usize = 400;
-
-fn push_trimmed(text: &str, start: usize, end: usize, out: &mut Vec<(usize, usize)>) {
-    let s = &text[start..end];
-    let lead = s.len() - s.trim_start().len();
-    let trimmed = s.trim();
-    if trimmed.chars().any(|c| c.is_alphanumeric()) {
-        out.push((start + lead, start + lead + trimmed.len()));
-    }
-}
-
 /// A piece as the embeddings model should read it: without the placeholders of masked
 /// values (`{EMAIL}`, `{TICKET}`).
 pub fn for_meaning(piece: &str) -> String {
@@ -199,37 +166,6 @@ pub fn for_meaning(piece: &str) -> String {
         Some(re) if piece.contains('{') => re.replace_all(piece, "").into_owned(),
         _ => piece.to_string(),
     }
-}
-
-/// Where the sentence holding byte `pos` begins: just after the last sentence end (as
-/// `pieces` cuts) before it, or at the text's start.
-pub fn sentence_start(text: &str, pos: usize) -> usize {
-    let pos = pos.min(text.len());
-    let mut start = 0;
-    let mut iter = text[..pos].char_indices().peekable();
-    while let Some((i, c)) = iter.next() {
-        let end = i + c.len_utf8();
-        let next = iter
-            .peek()
-            .map(|(_, n)| *n)
-            .or_else(|| text[pos..].chars().next());
-        let terminal = matches!(c, '\n' | '。' | '！' | '？')
-            || matches!(c, '.' | '!' | '?') && next.is_none_or(char::is_whitespace);
-        if terminal {
-            start = end;
-        }
-    }
-    start
-}
-
-/// Where the unfinished sentence at the end of a streaming text begins (None when the
-/// text ends a sentence). Text before it can be scored now.
-pub fn unfinished_from(text: &str) -> Option<usize> {
-    let last = pieces(text).last().copied()?;
-    let after = &text[last.1..];
-    let closed = text[..last.1].ends_with(['.', '!', '?', '。', '！', '？']) && !after.is_empty()
-        || after.contains('\n');
-    (!closed).then_some(last.0)
 }
 
 /// Words that carry no content for lexical grounding.
@@ -307,30 +243,4 @@ pub fn relevance(query_vec: &[f32], answer_vecs: &[Arc<Vec<f32>>]) -> f32 {
         .map(|v| cosine(v, query_vec))
         .fold(0f32, f32::max);
     (best / 0.7).clamp(0.0, 1.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pieces_and_sentence_starts_agree() {
-        let text = "Version 1.4.2 is out. It fixes the crash!\nNext line here";
-        let cut: Vec<&str> = pieces(text).iter().map(|(s, e)| &text[*s..*e]).collect();
-        assert_eq!(
-            cut,
-            [
-                "Version 1.4.2 is out.",
-                "It fixes the crash!",
-                "Next line here"
-            ]
-        );
-        assert_eq!(sentence_start(text, 10), 0, "1.4.2 is not a sentence end");
-        assert_eq!(sentence_start(text, 30), 21);
-        assert_eq!(sentence_start(text, text.len()), 42);
-        assert_eq!(unfinished_from(text), Some(42));
-        // A final "." may still be a decimal point: the sentence ends with what follows it.
-        assert_eq!(unfinished_from("Done."), Some(0));
-        assert_eq!(unfinished_from("Done. "), None);
-    }
 }

@@ -1,6 +1,6 @@
-//! Sentence embeddings for the model-based policies: the `Embed` trait (the runtime's local
-//! embeddings model behind it), cosine similarity, and a cache so a guardrail's exemplars
-//! are embedded once per version (in memory, and in sled across runs).
+//! Sentence embeddings for the model-based policies: the `Embed` trait (the runtime's
+//! `Embedder` behind it), a cache so exemplars and grounding sources are embedded once per
+//! model and text (in memory, and in sled across runs), and a per-assessment memo.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,13 +8,13 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
-use crate::runtime::Runtime;
+use crate::runtime::embeddings::{vector_bytes, vector_from_bytes, Embedder};
 use crate::store::Store;
 
 /// The embeddings model guardrails use unless the config names another.
 pub const DEFAULT_EMBEDDINGS_MODEL: &str = "local/all-minilm-l6-v2";
 
-/// Tree of cached exemplar embeddings, keyed by sha256(model, text).
+/// Tree of cached embeddings (exemplars, sources), keyed by sha256(model, text).
 pub const EMBEDDINGS: &str = "guardrail_embeddings";
 
 /// Turns texts into vectors.
@@ -26,43 +26,35 @@ pub trait Embed: Send + Sync {
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, String>;
 }
 
-/// The runtime's embeddings model, called without an invocation record of its own: the
-/// call a guardrail runs inside already records the guardrail's time.
-pub struct RuntimeEmbedder {
-    pub runtime: Arc<Runtime>,
-    pub model: String,
-}
-
+/// The runtime's embeddings model (`Embedder::unrecorded`: the call a guardrail runs
+/// inside already records the guardrail's time).
 #[async_trait]
-impl Embed for RuntimeEmbedder {
+impl Embed for Embedder {
     fn model(&self) -> &str {
-        &self.model
+        Embedder::model(self)
     }
 
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, String> {
-        self.runtime
-            .embed_unrecorded(&self.model, texts)
-            .await
-            .map(|r| r.vectors)
-            .map_err(|e| {
-                format!(
-                    "the guardrail's embeddings model {} failed: {e} (download it with `strata models pull {}`)",
-                    self.model, self.model
-                )
-            })
+        Embedder::embed(self, texts).await.map_err(|e| {
+            let model = Embedder::model(self);
+            format!(
+                "the guardrail's embeddings model {model} failed: {e} (download it with `strata models pull {model}`)"
+            )
+        })
     }
 }
 
-/// Embeddings of fixed texts (exemplars, topic definitions) cached in memory and sled.
-pub struct ExemplarCache {
+/// Embeddings of texts that come back (exemplars, topic definitions, grounding sources)
+/// cached in memory and sled.
+pub struct EmbeddingCache {
     embed: Arc<dyn Embed>,
     store: Option<Store>,
     memory: Mutex<HashMap<[u8; 32], Arc<Vec<f32>>>>,
 }
 
-impl ExemplarCache {
-    pub fn new(embed: Arc<dyn Embed>, store: Option<Store>) -> ExemplarCache {
-        ExemplarCache {
+impl EmbeddingCache {
+    pub fn new(embed: Arc<dyn Embed>, store: Option<Store>) -> EmbeddingCache {
+        EmbeddingCache {
             embed,
             store,
             memory: Mutex::new(HashMap::new()),
@@ -109,7 +101,7 @@ impl ExemplarCache {
                 .await?;
             for (i, v) in missing.iter().zip(fresh) {
                 if let Some(tree) = &tree {
-                    if let Err(e) = tree.insert(keys[*i], encode(&v)) {
+                    if let Err(e) = tree.insert(keys[*i], vector_bytes(&v)) {
                         tracing::warn!("could not cache an exemplar embedding: {e}");
                     }
                 }
@@ -127,32 +119,9 @@ impl ExemplarCache {
     }
 }
 
-fn encode(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
+/// A cached vector read back; None for bytes that are no vector.
 fn decode(bytes: &[u8]) -> Option<Vec<f32>> {
-    (bytes.len().is_multiple_of(4) && !bytes.is_empty()).then(|| {
-        bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
-    })
-}
-
-/// Cosine similarity; 0 for empty or zero vectors.
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let (mut dot, mut na, mut nb) = (0f32, 0f32, 0f32);
-    for (x, y) in a.iter().zip(b) {
-        dot += x * y;
-        na += x * x;
-        nb += y * y;
-    }
-    if na == 0.0 || nb == 0.0 {
-        0.0
-    } else {
-        dot / (na.sqrt() * nb.sqrt())
-    }
+    (bytes.len().is_multiple_of(4) && !bytes.is_empty()).then(|| vector_from_bytes(bytes))
 }
 
 /// The vectors one assessment has embedded, so a sentence is embedded once however many

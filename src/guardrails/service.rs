@@ -9,29 +9,30 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::check::{GuardrailCheck, GuardrailUpdate};
-use super::embed::{ExemplarCache, RuntimeEmbedder, DEFAULT_EMBEDDINGS_MODEL};
+use super::embed::{EmbeddingCache, DEFAULT_EMBEDDINGS_MODEL};
 use super::engine::{ApplyContext, Assessment, Guardrail, Source};
 use super::store::{GuardrailError, GuardrailRef, GuardrailStore};
+use crate::runtime::embeddings::Embedder;
 use crate::runtime::Runtime;
 
 /// Guardrails on one runtime.
 pub struct Guardrails {
     runtime: Arc<Runtime>,
     store: GuardrailStore,
-    cache: Arc<ExemplarCache>,
+    cache: Arc<EmbeddingCache>,
     /// Compiled guardrails by label and policy digest (a draft can change under its label).
     compiled: Mutex<HashMap<String, Arc<Guardrail>>>,
 }
 
 impl Guardrails {
     pub fn new(runtime: Arc<Runtime>) -> Guardrails {
-        let embedder = Arc::new(RuntimeEmbedder {
-            runtime: runtime.clone(),
-            model: DEFAULT_EMBEDDINGS_MODEL.to_string(),
-        });
+        let embedder = Arc::new(Embedder::unrecorded(
+            runtime.clone(),
+            DEFAULT_EMBEDDINGS_MODEL,
+        ));
         Guardrails {
             store: GuardrailStore::new(runtime.store.clone()),
-            cache: Arc::new(ExemplarCache::new(embedder, Some(runtime.store.clone()))),
+            cache: Arc::new(EmbeddingCache::new(embedder, Some(runtime.store.clone()))),
             runtime,
             compiled: Mutex::new(HashMap::new()),
         }

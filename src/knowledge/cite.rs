@@ -200,7 +200,7 @@ pub fn infer(sentences: &[Vec<f32>], passages: &[Vec<f32>], sources: &mut [Sourc
             .iter()
             .enumerate()
             .filter(|(_, p)| p.len() == s.len())
-            .map(|(i, p)| (i, super::vectors::dot(s, p)))
+            .map(|(i, p)| (i, crate::runtime::embeddings::dot(s, p)))
             .max_by(|a, b| a.1.total_cmp(&b.1));
         if let Some((i, _)) = best.filter(|(_, sim)| *sim >= INFER_FROM) {
             if let Some(source) = sources.get_mut(i) {

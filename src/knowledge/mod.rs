@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::runtime::catalog::Capability;
 use crate::runtime::context::{CallContext, Caller};
+use crate::runtime::embeddings::{dot, Embedder};
 use crate::runtime::invoke::InvokeRequest;
 use crate::runtime::types::{ChatRequest, Message, Params, Role};
 use crate::runtime::Runtime;
@@ -28,8 +29,9 @@ use index::Index;
 use retrieve::{Hit, Query};
 pub use spec::KbSpec;
 use spec::SpecError;
+pub use store::SyncReport;
 use store::{KbRecord, KbStore};
-pub use sync::{Progress, SyncOptions, SyncReport};
+pub use sync::{Progress, SyncOptions};
 
 /// What went wrong, naming the base or input and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -252,17 +254,12 @@ impl Knowledge {
         Ok(index)
     }
 
+    /// Unit vectors of `texts` by `model` (the call is recorded).
     async fn embed(&self, model: &str, texts: Vec<String>) -> Result<Vec<Vec<f32>>, KbError> {
-        let response = self
-            .runtime
-            .embed(model, texts)
+        Embedder::new(self.runtime.clone(), model)
+            .embed_unit(texts)
             .await
-            .map_err(|e| KbError::Embed(e.to_string()))?;
-        Ok(response
-            .vectors
-            .into_iter()
-            .map(vectors::normalized)
-            .collect())
+            .map_err(|e| KbError::Embed(e.to_string()))
     }
 
     /// Retrieve: the `query.k` best chunks over `bases` (merged by score), optionally
@@ -324,7 +321,7 @@ impl Knowledge {
             let mut texts = vec![query.to_string()];
             let mut owner = Vec::new();
             for (i, h) in hits.iter().enumerate() {
-                for (a, b) in crate::guardrails::classify::pieces(&h.chunk.chunk.text) {
+                for (a, b) in crate::text::pieces(&h.chunk.chunk.text) {
                     texts.push(h.chunk.chunk.text[a..b].to_string());
                     owner.push(i);
                 }
@@ -335,7 +332,7 @@ impl Knowledge {
                 .ok_or_else(|| KbError::Embed("no vectors".into()))?;
             let mut best = vec![f32::MIN; hits.len()];
             for (v, &i) in rest.iter().zip(&owner) {
-                best[i] = best[i].max(vectors::dot(q, v));
+                best[i] = best[i].max(dot(q, v));
             }
             for (h, s) in hits.iter_mut().zip(best) {
                 h.score = s;
@@ -418,7 +415,7 @@ impl Knowledge {
         hits: &[Hit],
         sources: &mut [SourceRef],
     ) -> Result<(), KbError> {
-        let sentences: Vec<String> = crate::guardrails::classify::pieces(answer)
+        let sentences: Vec<String> = crate::text::pieces(answer)
             .into_iter()
             .map(|(a, b)| answer[a..b].to_string())
             .filter(|s| s.split_whitespace().count() >= 3)

@@ -5,8 +5,8 @@
 
 use super::index::{Index, IndexedChunk, APPROX_FROM};
 use super::spec::{glob_matches, glob_set};
-use super::vectors::dot;
 use super::KbError;
+use crate::runtime::embeddings::dot;
 
 /// Which signals rank the chunks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]

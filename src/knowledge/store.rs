@@ -14,7 +14,9 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use super::chunk::DocKind;
+use super::source::Skipped;
 use super::spec::KbSpec;
+use crate::runtime::embeddings::{vector_bytes, vector_from_bytes};
 use crate::store::{decode, encode, Id, Store, StoreError};
 
 pub const BASES: &str = "kb_bases";
@@ -44,7 +46,34 @@ pub struct KbRecord {
     pub synced_us: Option<u64>,
     /// The last completed sync's report.
     #[serde(default)]
-    pub last_report: Option<super::sync::SyncReport>,
+    pub last_report: Option<SyncReport>,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncReport {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub unchanged: usize,
+    pub removed: Vec<String>,
+    /// Binary, unreadable or unfetchable documents, with the reason.
+    pub skipped: Vec<Skipped>,
+    /// Documents with invalid UTF-8 (decoded lossily).
+    pub lossy: Vec<String>,
+    pub files: usize,
+    pub chunks: usize,
+    /// Chunks embedded by this sync.
+    pub embedded: usize,
+    /// Chunks whose vectors were already stored (unchanged text, or left by an
+    /// interrupted sync).
+    pub reused: usize,
+    /// It picked up after an interrupted sync.
+    pub resumed: bool,
+    /// It was interrupted (nothing committed).
+    pub interrupted: bool,
+    pub seconds: f64,
+    pub chunks_per_s: f64,
+    pub model: String,
 }
 
 /// One file (or URL) of a generation, with its chunks.
@@ -111,18 +140,6 @@ fn vector_key(base: Id, key: &[u8; 16]) -> Vec<u8> {
     k
 }
 
-/// Vectors as stored: little-endian f32s.
-pub fn vector_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn vector_from(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
 impl KbStore {
     pub fn new(store: Store) -> KbStore {
         KbStore { store }
@@ -173,7 +190,7 @@ impl KbStore {
             .store
             .tree(VECTORS)?
             .get(vector_key(base, key))?
-            .map(|b| vector_from(&b)))
+            .map(|b| vector_from_bytes(&b)))
     }
 
     pub fn put_vectors(

@@ -15,8 +15,9 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::source::{self, Found, Skipped};
-use super::store::{FileEntry, KbRecord, KbStore, StoredChunk, SyncMarker};
+use super::store::{FileEntry, KbRecord, KbStore, StoredChunk, SyncMarker, SyncReport};
 use super::{embed_text, KbError};
+use crate::runtime::embeddings::Embedder;
 use crate::runtime::Runtime;
 use crate::store::now_micros;
 
@@ -62,33 +63,6 @@ pub enum Phase {
     Reading,
     Embedding,
     Committing,
-}
-
-/// What a sync did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SyncReport {
-    pub added: Vec<String>,
-    pub changed: Vec<String>,
-    pub unchanged: usize,
-    pub removed: Vec<String>,
-    /// Binary, unreadable or unfetchable documents, with the reason.
-    pub skipped: Vec<Skipped>,
-    /// Documents with invalid UTF-8 (decoded lossily).
-    pub lossy: Vec<String>,
-    pub files: usize,
-    pub chunks: usize,
-    /// Chunks embedded by this sync.
-    pub embedded: usize,
-    /// Chunks whose vectors were already stored (unchanged text, or left by an
-    /// interrupted sync).
-    pub reused: usize,
-    /// It picked up after an interrupted sync.
-    pub resumed: bool,
-    /// It was interrupted (nothing committed).
-    pub interrupted: bool,
-    pub seconds: f64,
-    pub chunks_per_s: f64,
-    pub model: String,
 }
 
 /// What decides whether an unchanged file keeps its chunks.
@@ -286,6 +260,7 @@ pub async fn run(
     state.chunks_total = pending.len();
     progress(&state);
     let embed_started = Instant::now();
+    let embedder = Embedder::new(runtime.clone(), model.clone());
     // Vectors of another model (a re-embed) may have other dimensions.
     let mut dims = if record.model.as_deref() == Some(model.as_str()) {
         record.dims
@@ -299,21 +274,21 @@ pub async fn run(
             return Ok(report);
         }
         let texts: Vec<String> = batch.iter().map(|(_, t)| t.clone()).collect();
-        let response = runtime
-            .embed(&model, texts)
+        let unit = embedder
+            .embed_unit(texts)
             .await
             .map_err(|e| KbError::Embed(e.to_string()))?;
-        if response.vectors.len() != batch.len() {
+        if unit.len() != batch.len() {
             return Err(KbError::Embed(format!(
                 "{model} returned {} vectors for {} texts",
-                response.vectors.len(),
+                unit.len(),
                 batch.len()
             )));
         }
         let vectors: Vec<([u8; 16], Vec<f32>)> = batch
             .iter()
-            .zip(response.vectors)
-            .map(|((key, _), v)| (*key, super::vectors::normalized(v)))
+            .zip(unit)
+            .map(|((key, _), v)| (*key, v))
             .collect();
         dims = vectors.first().map_or(dims, |(_, v)| v.len());
         let kb2 = kb.clone();

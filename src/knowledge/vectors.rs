@@ -1,9 +1,11 @@
 //! Vector search: exact cosine over a contiguous row-major f32 matrix (the baseline,
 //! always right), and an approximate HNSW index (hnsw_rs) for large bases. Vectors are
-//! unit length, so cosine is a dot product.
+//! unit length, so cosine is a dot product (`runtime::embeddings::dot`).
 
 use hnsw_rs::prelude::{Distance, Hnsw};
 use rayon::prelude::*;
+
+use crate::runtime::embeddings::dot;
 
 /// 1 − cosine for unit vectors, never below 0 (the dot of a unit vector with itself can
 /// come out a hair above 1 in f32; hnsw_rs's own `DistDot` asserts on that).
@@ -14,29 +16,6 @@ impl Distance<f32> for UnitDot {
     fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
         (1.0 - dot(a, b)).max(0.0)
     }
-}
-
-/// Vectors scaled to unit length (a zero vector stays zero).
-pub fn normalized(mut v: Vec<f32>) -> Vec<f32> {
-    let norm = dot(&v, &v).sqrt();
-    if norm > 0.0 {
-        v.iter_mut().for_each(|x| *x /= norm);
-    }
-    v
-}
-
-/// Dot product with eight accumulators, so the compiler vectorizes it.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + tail
 }
 
 /// Rows of `dims` floats, one per chunk.
@@ -187,6 +166,7 @@ impl Ann {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::embeddings::normalized;
     use rand::{Rng, SeedableRng};
 
     fn random(n: usize, dims: usize, seed: u64) -> Vectors {

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod checks;
 pub mod context;
 pub mod converse;
+pub mod embeddings;
 pub mod invoke;
 pub mod params;
 pub mod provider;
