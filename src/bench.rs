@@ -15,8 +15,10 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::provider::Provider;
+use crate::runtime::pull::ensure_pulled;
 use crate::runtime::types::{ChatRequest, Message, Params, StreamEvent};
 use crate::runtime::Runtime;
+use crate::telemetry::process::peak_rss_mb;
 
 /// Options of `strata bench local`.
 #[derive(Debug, Clone, clap::Args)]
@@ -70,7 +72,7 @@ pub async fn run_local(runtime: &Runtime, args: &BenchArgs) -> Result<i32> {
             spec.id
         );
     }
-    crate::cli::ensure_pulled(runtime, &spec.id).await?;
+    ensure_pulled(runtime, &spec.id).await?;
     let ours = measure_strata(runtime, &spec.id, args).await?;
     let mut all = vec![ours.clone()];
     if let Some(python) = &args.llama_cpp {
@@ -188,9 +190,9 @@ async fn measure_strata(runtime: &Runtime, id: &str, args: &BenchArgs) -> Result
     Ok(Figures {
         engine: "strata".into(),
         load_ms,
-        ttft_ms: median(ttft),
-        prompt_tokens_per_s: median(pp),
-        gen_tokens_per_s: median(gen),
+        ttft_ms: median(&mut ttft),
+        prompt_tokens_per_s: median(&mut pp),
+        gen_tokens_per_s: median(&mut gen),
         peak_rss_mb: peak_rss_mb(),
     })
 }
@@ -226,24 +228,17 @@ async fn measure_llama_cpp(
         .with_context(|| format!("unexpected llama.cpp benchmark output: {line}"))
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
+/// The median of `v` (the upper middle one of an even count; 0 for none), sorting it.
+fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    percentile(v, 0.5)
 }
 
-/// Peak resident memory of this process (VmHWM), in MB.
-pub fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
+/// The `p` quantile (0 to 1) of sorted values by nearest rank; 0 for none.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
 }

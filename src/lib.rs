@@ -12,5 +12,6 @@ pub mod orchestrator;
 pub mod runtime;
 pub mod sessions;
 pub mod store;
+pub mod telemetry;
 pub mod text;
 pub mod tui;

@@ -4,7 +4,8 @@
 //! against an instant OpenAI-compatible server on loopback (a few lines of SSE served
 //! from this process), next to plain `Runtime::invoke` calls on the same server (the
 //! named peer: the same HTTP calls without runs, sessions, scoring and storage).
-//! (3) The compare view's frame cost (layout + draw) with two and with four streams.
+//! (3) The compare view's frame cost (layout + draw) with two and with four streams,
+//! timed by the TUI's frame bench that the caller hands in (bench never imports the TUI).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,6 +22,7 @@ use crate::eval::Evals;
 use crate::orchestrator::Orchestrator;
 use crate::runtime::catalog::{Capability, ModelSpec};
 use crate::runtime::invoke::InvokeRequest;
+use crate::runtime::pull::ensure_pulled;
 use crate::runtime::types::{ChatRequest, Message, Params};
 use crate::runtime::Runtime;
 
@@ -69,13 +71,20 @@ pub struct EvalFigures {
     pub compare_frame_p99_us_4: f64,
 }
 
-pub async fn run(runtime: Arc<Runtime>, args: &EvalBenchArgs) -> Result<i32> {
+/// Runs the benchmark and prints the figures. `compare_frames(columns, frames)` times
+/// that many frames of the compare view with that many streams, in µs per frame (the
+/// CLI passes `tui::bench::compare_frame_times`).
+pub async fn run(
+    runtime: Arc<Runtime>,
+    args: &EvalBenchArgs,
+    compare_frames: impl Fn(usize, usize) -> Result<Vec<f64>>,
+) -> Result<i32> {
     let mut figures = EvalFigures::default();
     if !args.no_local {
         local(&runtime, args, &mut figures).await?;
     }
     instant(&runtime, args, &mut figures).await?;
-    frames(args, &mut figures)?;
+    frames(args, &mut figures, compare_frames)?;
     if args.json {
         println!("{}", serde_json::to_string(&figures)?);
     } else {
@@ -161,7 +170,7 @@ async fn job(rt: &Arc<Runtime>, spec: EvalSpec) -> Result<(f64, f64)> {
 async fn local(runtime: &Runtime, args: &EvalBenchArgs, f: &mut EvalFigures) -> Result<()> {
     let (dir, rt) = scratch(runtime, Config::default())?;
     let model = rt.default_model()?.id.clone();
-    crate::cli::ensure_pulled(&rt, &model).await?;
+    ensure_pulled(&rt, &model).await?;
     // Load the model first: its load time is not the runner's.
     rt.invoke(
         plain_call(&model, "Hello"),
@@ -310,9 +319,13 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-fn frames(args: &EvalBenchArgs, f: &mut EvalFigures) -> Result<()> {
-    let two = crate::tui::bench::compare_frame_times(2, args.frames)?;
-    let four = crate::tui::bench::compare_frame_times(4, args.frames)?;
+fn frames(
+    args: &EvalBenchArgs,
+    f: &mut EvalFigures,
+    compare_frames: impl Fn(usize, usize) -> Result<Vec<f64>>,
+) -> Result<()> {
+    let two = compare_frames(2, args.frames)?;
+    let four = compare_frames(4, args.frames)?;
     let p = |v: &[f64], q: f64| crate::eval::stats::percentile(v, q).unwrap_or(0.0);
     f.compare_frame_p50_us_2 = p(&two, 50.0);
     f.compare_frame_p99_us_2 = p(&two, 99.0);

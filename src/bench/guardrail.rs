@@ -13,6 +13,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+use super::median;
 use crate::guardrails::embed::{EmbeddingCache, DEFAULT_EMBEDDINGS_MODEL};
 use crate::guardrails::engine::{ApplyContext, Guardrail, PolicyKind, Source};
 use crate::guardrails::policy::Policy;
@@ -20,6 +21,7 @@ use crate::guardrails::sensitive::{self, EntityType};
 use crate::guardrails::GuardrailCheck;
 use crate::runtime::checks::{Check, DecisionLog};
 use crate::runtime::embeddings::Embedder;
+use crate::runtime::pull::ensure_pulled;
 use crate::runtime::release::Releaser;
 use crate::runtime::Runtime;
 
@@ -117,7 +119,7 @@ fn ratio(a: usize, b: usize) -> f64 {
 }
 
 pub async fn run(runtime: Arc<Runtime>, args: &GuardrailBenchArgs) -> Result<i32> {
-    crate::cli::ensure_pulled(&runtime, DEFAULT_EMBEDDINGS_MODEL).await?;
+    ensure_pulled(&runtime, DEFAULT_EMBEDDINGS_MODEL).await?;
     let policy = Policy::parse(ALL_POLICIES, "bench policy")?;
     let mut deterministic_policy = policy.clone();
     deterministic_policy.content_filters = Default::default();
@@ -394,11 +396,6 @@ fn print_report(report: &serde_json::Value, sizes: &[SizeFigures]) {
             v["speedup_per_text"].as_f64().unwrap_or(0.0)
         );
     }
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn overlap(a0: usize, a1: usize, b0: usize, b1: usize) -> usize {

@@ -13,11 +13,13 @@ use anyhow::{bail, Context, Result};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::percentile;
 use crate::config::{Config, Paths};
 use crate::knowledge::spec::{Chunking, KbSpec, DEFAULT_EMBEDDING};
 use crate::knowledge::vectors::{AnnParams, Vectors};
 use crate::knowledge::{embed_text, Knowledge, SyncOptions};
 use crate::runtime::embeddings::normalized;
+use crate::runtime::pull::ensure_pulled;
 use crate::runtime::Runtime;
 
 /// Options of `strata bench kb`.
@@ -80,7 +82,7 @@ pub async fn run(runtime: Arc<Runtime>, args: &KbBenchArgs) -> Result<i32> {
 }
 
 async fn ingest(runtime: &Arc<Runtime>, args: &KbBenchArgs) -> Result<()> {
-    crate::cli::ensure_pulled(runtime, DEFAULT_EMBEDDING).await?;
+    ensure_pulled(runtime, DEFAULT_EMBEDDING).await?;
     let spec = match &args.corpus {
         Some(c) => KbSpec {
             name: "bench".into(),
@@ -173,14 +175,6 @@ fn clustered(n: usize, dims: usize, centers: &[Vec<f32>], rng: &mut StdRng) -> V
         v.push(&normalized(row));
     }
     v
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 fn latency(n: usize, queries: usize, ann: bool) {

@@ -12,10 +12,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::eval::report::{self, ModelSummary};
 use crate::eval::runner::{JobEvent, Progress};
-use crate::eval::spec::EvalSpec;
+use crate::eval::spec::{EvalSpec, Metric};
 use crate::eval::store::{Job, JobKind, JobStatus};
 use crate::eval::{Evals, Prepared};
 use crate::orchestrator::Orchestrator;
+use crate::runtime::pull::ensure_pulled;
 use crate::runtime::Runtime;
 use crate::store::format_micros;
 
@@ -430,7 +431,7 @@ async fn drive(
     quiet: bool,
 ) -> Result<(Job, i32)> {
     for model in &Evals::models_needed(&prepared.job)? {
-        super::ensure_pulled(runtime, model).await?;
+        ensure_pulled(runtime, model).await?;
     }
     for bad in &prepared.job.bad_lines {
         eprintln!("{}: skipped {bad}", prepared.job.spec.dataset.display());
@@ -527,7 +528,7 @@ fn parse_threshold(text: &str, bound: Bound, columns: &[String]) -> Result<(Stri
             columns.join(", ")
         );
     }
-    let lower_better = report::lower_is_better(&metric);
+    let lower_better = Metric::lower_is_better(&metric);
     match bound {
         Bound::Under if lower_better => {
             bail!("--fail-under: lower is better for `{metric}`; use --fail-over {metric}={value}")

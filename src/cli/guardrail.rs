@@ -11,6 +11,7 @@ use crate::guardrails::engine::{Assessment, FinalAction, Verdict};
 use crate::guardrails::policy::Policy;
 use crate::guardrails::store::{diff, GuardrailRef, Revision};
 use crate::guardrails::{ApplyContext, Guardrails, Source};
+use crate::runtime::pull::ensure_pulled;
 
 /// Exit code of `apply` when the text would be blocked.
 pub const EXIT_BLOCKED: i32 = 4;
@@ -103,7 +104,7 @@ pub async fn run(guardrails: &Guardrails, cmd: GuardrailCommand) -> Result<i32> 
             // Compile once so a policy whose exemplars cannot be embedded fails here,
             // not at the first call, and the exemplar embeddings are cached.
             if policy.needs_embeddings() {
-                super::ensure_pulled(
+                ensure_pulled(
                     guardrails.runtime(),
                     crate::guardrails::embed::DEFAULT_EMBEDDINGS_MODEL,
                 )
@@ -249,7 +250,7 @@ pub async fn run(guardrails: &Guardrails, cmd: GuardrailCommand) -> Result<i32> 
                 .store()
                 .resolve(&GuardrailRef::parse(&reference)?)?;
             if g.policy.needs_embeddings() {
-                super::ensure_pulled(
+                ensure_pulled(
                     guardrails.runtime(),
                     crate::guardrails::embed::DEFAULT_EMBEDDINGS_MODEL,
                 )

@@ -17,6 +17,7 @@ use crate::orchestrator::{describe_intervention, Orchestrator, Turn, TurnInput};
 use crate::runtime::context::{CallContext, Caller};
 use crate::runtime::converse;
 use crate::runtime::invoke::{InvokeError, InvokeRequest};
+use crate::runtime::pull::ensure_pulled;
 use crate::runtime::types::{ChatRequest, Message, Params, Role, StreamEvent};
 use crate::runtime::Runtime;
 use crate::sessions::{AgentConfig, ChatMessage, Session};
@@ -50,7 +51,7 @@ pub async fn run(runtime: Arc<Runtime>, args: InvokeArgs) -> Result<i32> {
         .as_deref()
         .or(existing.as_ref().map(|s| s.agent.model.as_str()));
     let model = runtime.chat_model(requested)?.id.clone();
-    super::ensure_pulled(&runtime, &model).await?;
+    ensure_pulled(&runtime, &model).await?;
     let (existing, mut agent) = match existing {
         // Flags given with -c/--session apply to this turn only.
         Some(session) => {
@@ -209,7 +210,7 @@ async fn prepare_guardrail(guardrails: &Guardrails, reference: &str) -> Result<(
     let store = guardrails.store().clone();
     let resolved = tokio::task::spawn_blocking(move || store.resolve(&r)).await??;
     if resolved.policy.needs_embeddings() {
-        super::ensure_pulled(guardrails.runtime(), DEFAULT_EMBEDDINGS_MODEL).await?;
+        ensure_pulled(guardrails.runtime(), DEFAULT_EMBEDDINGS_MODEL).await?;
     }
     guardrails.load(reference).await?;
     Ok(())
@@ -297,7 +298,7 @@ async fn ephemeral(
     cancel: CancellationToken,
 ) -> Result<i32> {
     let model = runtime.chat_model(args.model.as_deref())?.id.clone();
-    super::ensure_pulled(runtime, &model).await?;
+    ensure_pulled(runtime, &model).await?;
     let mut context = CallContext::new(Caller::Cli);
     let (updates_tx, mut updates) = tokio::sync::mpsc::unbounded_channel();
     if let Some(reference) = args.guardrail.clone().or(runtime.config.guardrail.clone()) {

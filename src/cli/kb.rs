@@ -19,6 +19,7 @@ use crate::knowledge::{KbSpec, Knowledge, Progress, SyncOptions, SyncReport};
 use crate::orchestrator::events::RunEvent;
 use crate::orchestrator::{Orchestrator, Turn, TurnInput};
 use crate::runtime::context::Caller;
+use crate::runtime::pull::ensure_pulled;
 use crate::runtime::Runtime;
 use crate::sessions::AgentConfig;
 use crate::store::format_micros;
@@ -372,7 +373,7 @@ async fn sync_base(
         .embedding
         .as_deref()
         .unwrap_or(&record.spec.embedding);
-    super::ensure_pulled(knowledge.runtime(), model).await?;
+    ensure_pulled(knowledge.runtime(), model).await?;
     if knowledge.interrupted(name)? {
         eprintln!("resuming an interrupted sync of {name} (vectors it stored are reused)");
     }
@@ -487,7 +488,7 @@ fn hit_json(rank: usize, h: &Hit) -> serde_json::Value {
 async fn prepare(knowledge: &Knowledge, names: &[String]) -> Result<()> {
     for n in names {
         if let Some(m) = knowledge.get(n)?.model.as_deref() {
-            super::ensure_pulled(knowledge.runtime(), m).await?;
+            ensure_pulled(knowledge.runtime(), m).await?;
         }
         knowledge.index(n).await?;
     }
@@ -577,7 +578,7 @@ async fn ask(
     // Loading first means a base that cannot answer leaves no empty session behind.
     prepare(&orchestrator.knowledge, names).await?;
     let model = runtime.chat_model(model.as_deref())?.id.clone();
-    super::ensure_pulled(&runtime, &model).await?;
+    ensure_pulled(&runtime, &model).await?;
     let mut agent = AgentConfig::default_for(&model);
     agent.knowledge_bases = names.to_vec();
     agent.knowledge_top_k = Some(k);

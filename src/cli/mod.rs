@@ -6,7 +6,6 @@ mod guardrail;
 mod invoke;
 mod kb;
 mod models;
-mod progress;
 mod sessions;
 
 use std::io::IsTerminal;
@@ -16,6 +15,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Paths;
+use crate::runtime::pull::ensure_pulled;
 use crate::runtime::Runtime;
 use crate::tui::theme::ColorDepth;
 use crate::tui::TuiOptions;
@@ -299,7 +299,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Some(Command::Bench(BenchCommand::Eval(args))) => {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);
-            crate::bench::eval::run(runtime, &args).await
+            crate::bench::eval::run(runtime, &args, crate::tui::bench::compare_frame_times).await
         }
         Some(Command::Bench(BenchCommand::Local(args))) => {
             let runtime = Runtime::open(paths)?;
@@ -344,18 +344,4 @@ pub(crate) fn cancel_on_ctrl_c() -> tokio_util::sync::CancellationToken {
         }
     });
     cancel
-}
-
-/// Makes sure a local model's files are present, pulling with a progress bar if not.
-pub(crate) async fn ensure_pulled(runtime: &Runtime, model: &str) -> Result<()> {
-    let spec = runtime.catalog.get(model)?;
-    if spec.is_local() && !spec.is_downloaded(&runtime.paths.model_dir) {
-        eprintln!(
-            "{} is not downloaded yet; pulling it (once) into {}",
-            spec.id,
-            runtime.paths.model_dir.display()
-        );
-        models::pull(runtime, &spec.id, None).await?;
-    }
-    Ok(())
 }

@@ -1,14 +1,11 @@
 //! `strata models list/get/pull`.
 
-use std::path::Path;
-
 use anyhow::Result;
 use serde::Serialize;
 
-use super::progress::pull_bar;
 use super::ModelsCommand;
 use crate::runtime::catalog::ModelSpec;
-use crate::runtime::pull::{installed_sha256, Puller};
+use crate::runtime::pull::{installed_sha256, pull_with_bar};
 use crate::runtime::Runtime;
 
 /// A catalog entry as `models list/get --json` prints it.
@@ -94,18 +91,11 @@ pub async fn run(runtime: &Runtime, cmd: ModelsCommand) -> Result<i32> {
                 );
                 return Ok(0);
             }
-            let dir = pull(runtime, &spec.id, from.as_deref()).await?;
+            let dir = pull_with_bar(runtime, &spec.id, from.as_deref()).await?;
             println!("{} is ready in {}", spec.id, dir.display());
             Ok(0)
         }
     }
-}
-
-/// Pulls a model with a progress bar on stderr.
-pub async fn pull(runtime: &Runtime, id: &str, from: Option<&Path>) -> Result<std::path::PathBuf> {
-    let spec = runtime.catalog.get(id)?;
-    let mut puller = Puller::new(&runtime.paths.model_dir, pull_bar());
-    Ok(puller.pull(spec, from).await?)
 }
 
 fn print_model(runtime: &Runtime, spec: &ModelSpec, downloaded: bool) {

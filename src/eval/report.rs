@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use super::spec::Metric;
 use super::stats::{self, PairedDiff};
 use super::store::{ItemResult, Job};
 
@@ -13,14 +14,6 @@ use super::store::{ItemResult, Job};
 pub const BOOTSTRAP_RESAMPLES: usize = 2000;
 /// Its seed: the same two jobs always compare the same way.
 pub const BOOTSTRAP_SEED: u64 = 7;
-
-/// Whether a lower value of this column is better (times, tokens, cost, errors).
-pub fn lower_is_better(column: &str) -> bool {
-    matches!(
-        column,
-        "latency_ms" | "ttft_ms" | "input_tokens" | "output_tokens" | "cost_usd" | "errors"
-    )
-}
 
 /// One column of one model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -120,7 +113,7 @@ pub fn best(summaries: &[ModelSummary], column: &str) -> Option<usize> {
     if values.len() < 2 || values.iter().all(|(_, v)| *v == values[0].1) {
         return None;
     }
-    let lower = lower_is_better(column);
+    let lower = Metric::lower_is_better(column);
     values
         .into_iter()
         .max_by(|a, b| {
@@ -415,7 +408,7 @@ pub fn compare(a: &Job, ra: &[ItemResult], b: &Job, rb: &[ItemResult]) -> Vec<Pa
                 {
                     let better = diff.significant.then(|| {
                         let b_higher = diff.diff > 0.0;
-                        if b_higher != lower_is_better(column) {
+                        if b_higher != Metric::lower_is_better(column) {
                             'B'
                         } else {
                             'A'

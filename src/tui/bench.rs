@@ -231,7 +231,7 @@ pub fn run(args: &TuiBenchArgs) -> Result<i32> {
         stream_frames: relayout.len(),
         stream_relayout_p50_us: percentile(&relayout, 0.5),
         stream_relayout_p99_us: percentile(&relayout, 0.99),
-        rss_mb: crate::bench::peak_rss_mb(),
+        rss_mb: crate::telemetry::process::peak_rss_mb(),
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&figures)?);

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::app::Msg;
 use crate::eval::report::{self, ModelSummary};
 use crate::eval::runner::{JobEvent, Progress};
-use crate::eval::spec::EvalSpec;
+use crate::eval::spec::{EvalSpec, Metric};
 use crate::eval::stats;
 use crate::eval::store::{ItemResult, Job, JobKind};
 use crate::eval::votes::{self, PairTally};
@@ -98,7 +98,7 @@ impl Loaded {
             .and_then(|s| {
                 s.columns
                     .iter()
-                    .find(|c| !report::lower_is_better(&c.column) && c.count > 0)
+                    .find(|c| !Metric::lower_is_better(&c.column) && c.count > 0)
             })
             .map(|c| c.column.clone());
         let by_tag = column.map(|column| {

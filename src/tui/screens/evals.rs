@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Event, Screen, ScreenId, Shared};
 use crate::eval::report;
 use crate::eval::runner::Progress;
+use crate::eval::spec::Metric;
 use crate::eval::store::ItemResult;
 use crate::eval::votes::PairTally;
 use crate::store::Id;
@@ -617,7 +618,7 @@ impl EvalsScreen {
             .and_then(|s| {
                 s.columns
                     .iter()
-                    .find(|c| !report::lower_is_better(&c.column))
+                    .find(|c| !Metric::lower_is_better(&c.column))
             })
             .map(|c| c.column.clone());
         let b = crate::tui::view::pane_block(
