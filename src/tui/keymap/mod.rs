@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 /// The embedded default keymap.
-const DEFAULT_KEYMAP: &str = include_str!("keymap.toml");
+const DEFAULT_KEYMAP: &str = include_str!("../keymap.toml");
 /// How the embedded default keymap is named in error messages.
 const DEFAULT_FILE: &str = "built-in keymap.toml";
 
