@@ -1,0 +1,278 @@
+//! The keymap's vocabulary: every `Action` a binding can ask for and every `Context` a key
+//! is read in, with the names keymap files use. Not responsible for keys or bindings.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! actions {
+    ($($(#[doc = $doc:literal])+ $variant:ident = $name:literal,)+) => {
+        /// Something a key binding asks the application to do.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Action {
+            $($(#[doc = $doc])+ $variant,)+
+        }
+
+        impl Action {
+            /// Every action, in declaration order.
+            pub const ALL: &'static [Action] = &[$(Action::$variant),+];
+
+            /// The snake_case name used in keymap files.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Action::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
+actions! {
+    /// Quit the application (asks first).
+    Quit = "quit",
+    /// Cancel the running generation; when idle, ask to quit.
+    CancelOrQuit = "cancel_or_quit",
+    /// Cancel or close the current prompt, modal or selection.
+    Cancel = "cancel",
+    /// Move focus to the next pane.
+    FocusNext = "focus_next",
+    /// Move focus to the previous pane.
+    FocusPrev = "focus_prev",
+    /// Focus the session list.
+    FocusSidebar = "focus_sidebar",
+    /// Focus the conversation pane.
+    FocusChat = "focus_chat",
+    /// Focus the input box.
+    FocusInput = "focus_input",
+    /// Show the help overlay.
+    Help = "help",
+    /// Send the input box contents.
+    Send = "send",
+    /// Insert a newline in the input box.
+    Newline = "newline",
+    /// Recall the previous input from history.
+    HistoryPrev = "history_prev",
+    /// Recall the next input from history.
+    HistoryNext = "history_next",
+    /// Compose the input in `$EDITOR`.
+    ComposeInEditor = "compose_in_editor",
+    /// Regenerate the last answer.
+    Regenerate = "regenerate",
+    /// Edit the selected user message and resend it.
+    EditMessage = "edit_message",
+    /// Scroll up one line.
+    ScrollUp = "scroll_up",
+    /// Scroll down one line.
+    ScrollDown = "scroll_down",
+    /// Scroll or move up one page.
+    PageUp = "page_up",
+    /// Scroll or move down one page.
+    PageDown = "page_down",
+    /// Go to the top.
+    Top = "top",
+    /// Go to the bottom.
+    Bottom = "bottom",
+    /// Open the search prompt.
+    Search = "search",
+    /// Accept the search prompt (go to the match, close the prompt).
+    SearchSubmit = "search_submit",
+    /// Go to the next search match.
+    SearchNext = "search_next",
+    /// Go to the previous search match.
+    SearchPrev = "search_prev",
+    /// Copy the last answer to the clipboard.
+    CopyLastAnswer = "copy_last_answer",
+    /// Copy the selected message to the clipboard.
+    CopyMessage = "copy_message",
+    /// Copy a code block to the clipboard, cycling on repeat.
+    CopyCodeBlock = "copy_code_block",
+    /// Select the previous message.
+    SelectPrevMessage = "select_prev_message",
+    /// Select the next message.
+    SelectNextMessage = "select_next_message",
+    /// Toggle mouse capture.
+    ToggleMouse = "toggle_mouse",
+    /// Open the model picker.
+    PickModel = "pick_model",
+    /// Start a new session.
+    NewSession = "new_session",
+    /// Rename the selected session.
+    RenameSession = "rename_session",
+    /// Delete the selected session (asks first).
+    DeleteSession = "delete_session",
+    /// Search the session list.
+    SearchSessions = "search_sessions",
+    /// Export the selected session as Markdown.
+    ExportMarkdown = "export_markdown",
+    /// Export the selected session as JSON.
+    ExportJson = "export_json",
+    /// Edit the session's system prompt.
+    EditSystemPrompt = "edit_system_prompt",
+    /// Edit the generation parameters.
+    EditParams = "edit_params",
+    /// Answer yes in a confirmation dialog.
+    ConfirmYes = "confirm_yes",
+    /// Answer no in a confirmation dialog.
+    ConfirmNo = "confirm_no",
+    /// Move up in a picker.
+    PickerUp = "picker_up",
+    /// Move down in a picker.
+    PickerDown = "picker_down",
+    /// Choose the highlighted picker item.
+    PickerSelect = "picker_select",
+    /// Move up in a list.
+    ListUp = "list_up",
+    /// Move down in a list.
+    ListDown = "list_down",
+    /// Open the selected session.
+    OpenSession = "open_session",
+    /// Open the command palette (every action, fuzzy-searched).
+    CommandPalette = "command_palette",
+    /// Switch to the next screen.
+    NextScreen = "next_screen",
+    /// Attach, switch or detach the session's guardrail (NAME, NAME@VERSION, none).
+    AttachGuardrail = "attach_guardrail",
+    /// Show or hide the live guardrail panel beside the chat.
+    ToggleGuardrailPanel = "toggle_guardrail_panel",
+    /// Approve the answer a guardrail held for review.
+    ApproveAnswer = "approve_answer",
+    /// Reject the answer a guardrail held for review.
+    RejectAnswer = "reject_answer",
+    /// Switch what the guardrail sandbox assesses (input or output).
+    ToggleSandboxSource = "toggle_sandbox_source",
+    /// Attach knowledge bases to the session (names separated by commas; empty detaches).
+    AttachKnowledge = "attach_knowledge",
+    /// Open a source the selected (or last) answer cites, in context.
+    OpenCitation = "open_citation",
+    /// Sync the selected knowledge base.
+    SyncKnowledgeBase = "sync_knowledge_base",
+    /// Re-ask the selected (or last) question of the chat in the compare view.
+    CompareMessage = "compare_message",
+    /// Compare view: select the next column.
+    NextColumn = "next_column",
+    /// Compare view: select the previous column.
+    PrevColumn = "prev_column",
+    /// Compare view: mark the selected column's answer the winner.
+    VoteWinner = "vote_winner",
+    /// Compare view: mark the answers a tie.
+    VoteTie = "vote_tie",
+    /// Compare view: take the selected column's answer into the chat.
+    KeepColumn = "keep_column",
+    /// Compare view: add a model (column).
+    AddColumn = "add_column",
+    /// Compare view: remove the selected model (column).
+    RemoveColumn = "remove_column",
+    /// Compare view: ask with the chat's conversation, or the question alone.
+    ToggleConversation = "toggle_conversation",
+    /// Evaluation screen: run a job file.
+    RunEval = "run_eval",
+    /// Evaluation screen: show the next chart.
+    NextChart = "next_chart",
+}
+
+impl Action {
+    /// The action with this snake_case name, if any.
+    pub fn from_name(name: &str) -> Option<Action> {
+        Action::ALL.iter().copied().find(|a| a.name() == name)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a key press is interpreted: a pane, a modal or everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Context {
+    /// Active everywhere except inside modals.
+    Global,
+    /// The conversation pane.
+    Chat,
+    /// The input box.
+    Input,
+    /// The session list.
+    Sidebar,
+    /// Model picker and other fuzzy lists.
+    Picker,
+    /// Yes/no dialogs.
+    Confirm,
+    /// The search prompt.
+    Search,
+    /// The compare view's answer columns.
+    Compare,
+    /// The evaluation screen's jobs, summary and items.
+    Evals,
+}
+
+impl Context {
+    /// Every context, in declaration order.
+    pub const ALL: [Context; 9] = [
+        Context::Global,
+        Context::Chat,
+        Context::Input,
+        Context::Sidebar,
+        Context::Picker,
+        Context::Confirm,
+        Context::Search,
+        Context::Compare,
+        Context::Evals,
+    ];
+
+    /// The name used for the context's table in keymap files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Context::Global => "global",
+            Context::Chat => "chat",
+            Context::Input => "input",
+            Context::Sidebar => "sidebar",
+            Context::Picker => "picker",
+            Context::Confirm => "confirm",
+            Context::Search => "search",
+            Context::Compare => "compare",
+            Context::Evals => "evals",
+        }
+    }
+
+    /// The context with this table name, if any.
+    pub fn from_name(name: &str) -> Option<Context> {
+        Context::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// The context's position in `ALL`.
+    pub(super) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::de::IntoDeserializer;
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[test]
+    fn action_names_match_serde() {
+        for &action in Action::ALL {
+            let de: Result<Action, serde::de::value::Error> =
+                Action::deserialize(action.name().into_deserializer());
+            assert_eq!(de, Ok(action));
+            assert_eq!(Action::from_name(action.name()), Some(action));
+        }
+        for context in Context::ALL {
+            let de: Result<Context, serde::de::value::Error> =
+                Context::deserialize(context.name().into_deserializer());
+            assert_eq!(de, Ok(context));
+        }
+    }
+}
