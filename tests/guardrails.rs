@@ -412,7 +412,7 @@ async fn a_secret_split_across_pieces_never_reaches_the_caller_or_the_store() {
         .checks
         .iter()
         .any(|c| c.check == "guardrail:secrets@1"
-            && c.action == strata::runtime::checks::Action::Mask));
+            && c.action == strata::runtime::types::Action::Mask));
     let record = rt
         .record(outcome.answer.record_id.unwrap())
         .unwrap()
@@ -421,7 +421,7 @@ async fn a_secret_split_across_pieces_never_reaches_the_caller_or_the_store() {
         .checks
         .iter()
         .any(|c| c.check == "guardrail:secrets@1"
-            && c.action == strata::runtime::checks::Action::Mask));
+            && c.action == strata::runtime::types::Action::Mask));
     // The live panel's events: output rows with the sensitive-information verdict.
     let last_output = events
         .iter()

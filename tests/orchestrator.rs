@@ -15,11 +15,11 @@ use strata::config::Config;
 use strata::orchestrator::events::{RunErrorKind, RunEvent};
 use strata::orchestrator::runs::{RunStatus, StepKind};
 use strata::orchestrator::{Orchestrator, Turn, TurnInput};
-use strata::runtime::checks::{Action, Check, MaskSpan, OutputDecision, Stage};
+use strata::runtime::checks::{Check, MaskSpan, OutputDecision, Stage};
 use strata::runtime::context::{CallContext, Caller};
 use strata::runtime::invoke::InvokeRequest;
 use strata::runtime::record::Outcome;
-use strata::runtime::types::{ChatRequest, Message, Params, Role, StreamEvent};
+use strata::runtime::types::{Action, ChatRequest, Message, Params, Role, StreamEvent};
 use strata::sessions::MessageStatus;
 use tokio_util::sync::CancellationToken;
 
@@ -544,7 +544,7 @@ async fn deleting_a_session_deletes_its_runs_and_steps() {
     let (_dir, o, session) = scripted_session(&["fine"], Ending::Finished).await;
     let (outcome, _) = ask(&o, session.id, "how are you?", vec![]).await;
     assert_eq!(o.runs.steps(outcome.run).unwrap().len(), 1);
-    o.sessions.delete(session.id).unwrap();
+    o.delete_session(session.id).unwrap();
     assert!(o.runs.get(outcome.run).unwrap().is_none());
     assert!(o.runs.steps(outcome.run).unwrap().is_empty());
     assert!(o.runs.for_session(session.id).unwrap().is_empty());

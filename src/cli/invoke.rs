@@ -239,7 +239,7 @@ fn print_text(text: &str) {
     let _ = out.flush();
 }
 
-fn print_intervention(check: &str, action: crate::runtime::checks::Action, detail: &str) {
+fn print_intervention(check: &str, action: crate::runtime::types::Action, detail: &str) {
     eprintln!(
         "[guardrail] {}",
         describe_intervention(check, action, detail)

@@ -116,7 +116,7 @@ pub fn run(orchestrator: &Orchestrator, cmd: SessionsCommand) -> Result<i32> {
         }
         SessionsCommand::Delete { id } => {
             let session = find(store, &id)?;
-            store.delete(session.id)?;
+            crate::orchestrator::delete_session(store, session.id)?;
             writeln!(out, "deleted {} ({})", session.id, session.title)?;
         }
         SessionsCommand::Prune { origin } => {
@@ -125,7 +125,7 @@ pub fn run(orchestrator: &Orchestrator, cmd: SessionsCommand) -> Result<i32> {
             }
             let made = store.made_by(&origin)?;
             for s in &made {
-                store.delete(s.id)?;
+                crate::orchestrator::delete_session(store, s.id)?;
             }
             writeln!(out, "deleted {} session(s) made by {origin}", made.len())?;
         }

@@ -169,7 +169,7 @@ impl Evals {
     pub fn delete(&self, job: &Job) -> Result<(), EvalError> {
         let sessions = &self.orchestrator.sessions;
         for s in sessions.made_by(&origin(job))? {
-            sessions.delete(s.id)?;
+            crate::orchestrator::delete_session(sessions, s.id)?;
         }
         self.jobs.delete(job.id)?;
         Ok(())

@@ -207,7 +207,7 @@ impl Runner {
 
 /// Deletes the session of a run that is not kept.
 fn discard(orchestrator: &Orchestrator, session: crate::store::Id) {
-    if let Err(e) = orchestrator.sessions.delete(session) {
+    if let Err(e) = orchestrator.delete_session(session) {
         tracing::warn!("could not delete the discarded run's session {session}: {e}");
     }
 }

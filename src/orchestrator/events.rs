@@ -3,10 +3,9 @@
 
 use serde::Serialize;
 
-use crate::runtime::checks::Action;
 use crate::runtime::invoke::InvokeError;
 use crate::runtime::provider::ErrorKind;
-use crate::runtime::types::{ToolCall, Usage};
+use crate::runtime::types::{Action, ToolCall, Usage};
 use crate::sessions::ChatMessage;
 use crate::store::Id;
 
@@ -128,4 +127,16 @@ pub enum RunEvent {
         prompt: Option<ChatMessage>,
         error: Option<RunError>,
     },
+}
+
+/// The intervention a run event describes, for clients that show them.
+pub fn describe_intervention(check: &str, action: Action, detail: &str) -> String {
+    let verb = match action {
+        Action::Allow => "allowed",
+        Action::Hold => "held",
+        Action::Mask => "masked",
+        Action::Review => "held for review",
+        Action::Block => "blocked",
+    };
+    format!("{check} {verb}: {detail}")
 }

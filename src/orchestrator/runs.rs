@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::agent::AgentConfig;
 use crate::runtime::types::{Message, ToolCall, Usage};
+use crate::sessions::{AgentConfig, SessionStore};
 use crate::store::{now_micros, Id, Store, StoreError};
 
 const RUNS: &str = "runs";
@@ -40,7 +40,10 @@ pub struct Run {
     pub status: RunStatus,
     pub started_us: u64,
     pub ended_us: Option<u64>,
-    pub steps: u32,
+    /// How many steps the run has taken (its steps are `RunStore::steps`); stored as
+    /// `steps`.
+    #[serde(rename = "steps")]
+    pub step_count: u32,
     pub usage: Usage,
     /// rig-agent's `AgentRun` after the last step (serialized, versioned by rig).
     #[serde(default)]
@@ -107,17 +110,6 @@ fn step_key(run: Id, index: u32) -> Vec<u8> {
     key
 }
 
-/// The keys of a session's runs, per tree.
-#[derive(Debug, Default)]
-pub struct RunKeys {
-    pub runs: Vec<Vec<u8>>,
-    pub steps: Vec<Vec<u8>>,
-    pub index: Vec<Vec<u8>>,
-}
-
-/// The trees runs live in (for transactions across sessions and runs).
-pub const TREES: [&str; 3] = [RUNS, STEPS, SESSION_RUNS];
-
 /// Runs and steps on top of the store.
 #[derive(Clone)]
 pub struct RunStore {
@@ -146,7 +138,7 @@ impl RunStore {
             status: RunStatus::Running,
             started_us: now_micros(),
             ended_us: None,
-            steps: 0,
+            step_count: 0,
             usage: Usage::default(),
             state: None,
             error: None,
@@ -217,17 +209,24 @@ impl RunStore {
 
     /// The keys a session's runs occupy, per tree (runs, steps, the session index), for
     /// deleting them with the session in one transaction.
-    pub fn keys_of_session(&self, session: Id) -> Result<RunKeys, StoreError> {
+    pub fn keys_of_session(
+        &self,
+        session: Id,
+    ) -> Result<Vec<(&'static str, Vec<Vec<u8>>)>, StoreError> {
         let steps = self.store.tree(STEPS)?;
-        let mut keys = RunKeys::default();
+        let (mut run_keys, mut step_keys, mut index_keys) = (Vec::new(), Vec::new(), Vec::new());
         for run in self.for_session(session)? {
             for key in steps.scan_prefix(run.id.as_bytes()).keys() {
-                keys.steps.push(key?.to_vec());
+                step_keys.push(key?.to_vec());
             }
-            keys.runs.push(run.id.as_bytes().to_vec());
-            keys.index.push(pair_key(session, run.id));
+            run_keys.push(run.id.as_bytes().to_vec());
+            index_keys.push(pair_key(session, run.id));
         }
-        Ok(keys)
+        Ok(vec![
+            (RUNS, run_keys),
+            (STEPS, step_keys),
+            (SESSION_RUNS, index_keys),
+        ])
     }
 
     /// Runs left running by a process that died become `interrupted`.
@@ -241,4 +240,11 @@ impl RunStore {
             running
         })
     }
+}
+
+/// Deletes a session with its messages, runs and steps, atomically: a crash leaves all of
+/// them or none.
+pub fn delete_session(sessions: &SessionStore, id: Id) -> Result<(), StoreError> {
+    let runs = RunStore::new(sessions.store().clone()).keys_of_session(id)?;
+    sessions.delete_with(id, &runs)
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::types::{ChatRequest, ToolCall};
+use super::types::{Action, ChatRequest, ToolCall};
 
 /// A check's answer about the request.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,17 +57,6 @@ pub enum Stage {
     Input,
     Output,
     ToolCall,
-}
-
-/// What a check did, as the invocation record keeps it: its strongest action per stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    Allow,
-    Hold,
-    Mask,
-    Review,
-    Block,
 }
 
 /// One check's decision on one stage of a call, with the time it took in total.

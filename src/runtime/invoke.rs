@@ -12,12 +12,14 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::catalog::ModelSpec;
-use super::checks::{Action, Check, DecisionLog, InputDecision, Stage};
+use super::checks::{Check, DecisionLog, InputDecision, Stage};
 use super::context::CallContext;
 use super::provider::{ErrorKind, Provider, ProviderError};
 use super::record::{InvocationRecord, Operation, Outcome};
 use super::release::{self, Blocked, Releaser};
-use super::types::{ChatRequest, StopReason, StreamEvent, ToolCall, ToolCallAssembler, Usage};
+use super::types::{
+    Action, ChatRequest, StopReason, StreamEvent, ToolCall, ToolCallAssembler, Usage,
+};
 use super::Runtime;
 use crate::store::{trees, Id};
 
@@ -419,7 +421,7 @@ impl Runtime {
             tool_calls.clear();
         }
         if ended_by_itself && collected.blocked.is_none() {
-            for (index, call) in tool_calls.iter_mut().enumerate() {
+            for call in tool_calls.iter_mut() {
                 match release::check_tool_call(call, checks, &mut collected.log).await {
                     Ok(interventions) => {
                         for i in interventions {
@@ -429,12 +431,7 @@ impl Runtime {
                                 detail: i.detail,
                             });
                         }
-                        sink(&StreamEvent::ToolCallDelta {
-                            index: index as u32,
-                            id: Some(call.id.clone()),
-                            name: Some(call.name.clone()),
-                            arguments: call.arguments.clone(),
-                        });
+                        sink(&StreamEvent::ToolCall(call.clone()));
                     }
                     Err(blocked) => {
                         self.note_block(blocked, sink, &mut collected);
@@ -634,6 +631,8 @@ impl Runtime {
                     .tools
                     .push(index, id.as_deref(), name.as_deref(), &arguments);
             }
+            // Providers stream pieces; a whole call is checked with the others all the same.
+            StreamEvent::ToolCall(call) => collected.tools.push_whole(call),
             StreamEvent::Usage(usage) => {
                 collected.usage = Some(usage);
                 sink(&StreamEvent::Usage(usage));

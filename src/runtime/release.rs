@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use super::checks::{Action, Check, DecisionLog, MaskSpan, OutputDecision, Stage};
-use super::types::ToolCall;
+use super::checks::{Check, DecisionLog, MaskSpan, OutputDecision, Stage};
+use super::types::{Action, ToolCall};
 
 /// A check stopped the answer.
 #[derive(Debug, Clone, PartialEq)]

@@ -190,13 +190,25 @@ impl StopReason {
     }
 }
 
+/// What a check did, as the invocation record keeps it: its strongest action per stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Allow,
+    Hold,
+    Mask,
+    Review,
+    Block,
+}
+
 /// One event of a streamed answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StreamEvent {
     /// A piece of answer text.
     TextDelta { text: String },
-    /// A piece of a tool call; `index` groups the pieces of one call.
+    /// A piece of a tool call, as a provider streams it; `index` groups the pieces of one
+    /// call. Callers never see pieces: they get each call whole, as `ToolCall`.
     ToolCallDelta {
         index: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -206,6 +218,8 @@ pub enum StreamEvent {
         #[serde(default)]
         arguments: String,
     },
+    /// A whole tool call, after its checks (sent by the pipeline, not providers).
+    ToolCall(ToolCall),
     /// Token counts (usually once, at the end).
     Usage(Usage),
     /// Generation ended.
@@ -213,7 +227,7 @@ pub enum StreamEvent {
     /// A check masked or blocked part of the call (sent by the pipeline, not providers).
     Intervention {
         check: String,
-        action: super::checks::Action,
+        action: Action,
         detail: String,
     },
 }
@@ -262,6 +276,12 @@ impl ToolCallAssembler {
             call.name.push_str(name);
         }
         call.arguments.push_str(arguments);
+    }
+
+    /// A call that arrived whole, after the calls so far.
+    pub fn push_whole(&mut self, call: ToolCall) {
+        let index = self.calls.iter().map(|(i, _)| i + 1).max().unwrap_or(0);
+        self.calls.push((index, call));
     }
 
     pub fn finish(self) -> Vec<ToolCall> {

@@ -113,7 +113,7 @@ fn run_job(store: &SessionStore, job: StoreJob) -> Option<Msg> {
         StoreJob::Delete { id, title } => Some(Msg::Deleted {
             id,
             title,
-            result: store.delete(id).map_err(|e| e.to_string()),
+            result: crate::orchestrator::delete_session(store, id).map_err(|e| e.to_string()),
         }),
         StoreJob::Export {
             id,

@@ -1,13 +1,16 @@
 //! Chat sessions in sled: each session's agent (model, instructions, parameters, tools…),
 //! its messages (keyed session id + message id, so a prefix scan lists them in order),
 //! search and export. Messages that were streaming when the process died are marked
-//! interrupted at the next open.
+//! interrupted at the next open. A session's runs are the orchestrator's: it deletes them
+//! with the session (`orchestrator::delete_session`).
+
+pub mod agent;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::orchestrator::agent::{AgentConfig, DEFAULT_MAX_TOKENS};
 use crate::runtime::types::{Message, Role, ToolCall, Usage};
 use crate::store::{now_micros, Id, Store, StoreError};
+pub use agent::{AgentConfig, DEFAULT_MAX_TOKENS};
 
 const SESSIONS: &str = "sessions";
 /// Sessions made by an evaluation, a batch or a comparison (one run each): kept apart so
@@ -310,10 +313,10 @@ impl SessionStore {
         Ok(sessions)
     }
 
-    /// Deletes a session with its messages, runs and steps, atomically: a crash leaves
-    /// all of them or none.
-    pub fn delete(&self, id: Id) -> Result<(), StoreError> {
-        use crate::orchestrator::runs::{RunStore, TREES};
+    /// Deletes a session with its messages and, in the same transaction, `also`'s keys
+    /// (tree name, keys): the records a store above this one keeps for the session (its
+    /// runs and steps), so a crash leaves all of them or none.
+    pub fn delete_with(&self, id: Id, also: &[(&str, Vec<Vec<u8>>)]) -> Result<(), StoreError> {
         use sled::transaction::{ConflictableTransactionError, TransactionError};
         use sled::Transactional;
         let messages = self.store.tree(MESSAGES)?;
@@ -321,28 +324,23 @@ impl SessionStore {
             .scan_prefix(id.as_bytes())
             .keys()
             .collect::<Result<_, _>>()?;
-        let runs = RunStore::new(self.store.clone()).keys_of_session(id)?;
-        let trees = [
+        let mut trees = vec![
             self.store.tree(SESSIONS)?,
-            messages,
-            self.store.tree(TREES[0])?,
-            self.store.tree(TREES[1])?,
-            self.store.tree(TREES[2])?,
             self.store.tree(HIDDEN_SESSIONS)?,
+            messages,
         ];
+        for (tree, _) in also {
+            trees.push(self.store.tree(tree)?);
+        }
         trees
             .as_slice()
             .transaction(|t| {
                 t[0].remove(id.as_bytes())?;
-                t[5].remove(id.as_bytes())?;
+                t[1].remove(id.as_bytes())?;
                 for key in &message_keys {
-                    t[1].remove(key)?;
+                    t[2].remove(key)?;
                 }
-                for (tree, keys) in [
-                    (&t[2], &runs.runs),
-                    (&t[3], &runs.steps),
-                    (&t[4], &runs.index),
-                ] {
+                for (tree, (_, keys)) in t[3..].iter().zip(also) {
                     for key in keys {
                         tree.remove(key.as_slice())?;
                     }
@@ -356,6 +354,11 @@ impl SessionStore {
                 }
             })?;
         Ok(())
+    }
+
+    /// The store the sessions live in (for the stores kept beside them).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Approves (the answer becomes final and part of history) or rejects an answer a
@@ -599,7 +602,7 @@ mod tests {
             .contains("## Assistant\n\nBerlin"));
         let json: serde_json::Value = serde_json::from_str(&s.export_json(a.id).unwrap()).unwrap();
         assert_eq!(json["messages"].as_array().unwrap().len(), 3);
-        s.delete(a.id).unwrap();
+        s.delete_with(a.id, &[]).unwrap();
         assert!(s.get(a.id).unwrap().is_none());
         assert!(s.messages(a.id).unwrap().is_empty());
         assert_eq!(s.messages(fork.id).unwrap().len(), 2, "the fork survives");
@@ -618,7 +621,7 @@ mod tests {
         assert_eq!(stored.agent.params.temperature, Some(0.3));
         assert_eq!(stored.title, "hello there");
         // A deleted session is not brought back by a late message.
-        s.delete(stale.id).unwrap();
+        s.delete_with(stale.id, &[]).unwrap();
         s.put_message(&mut stale, &ChatMessage::new(Role::Assistant, "late"))
             .unwrap();
         assert!(s.get(stale.id).unwrap().is_none());

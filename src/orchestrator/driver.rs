@@ -1,0 +1,324 @@
+//! The agent loop of one turn: rig-agent's `AgentRun` asks for model calls and tool
+//! results and the driver answers each, storing every step and the run's state as it goes.
+//! Preparing and ending the turn are `prepare`'s and `finish`'s; streaming one call is
+//! `stream`'s, tool calls `tools`'.
+
+use std::sync::Arc;
+
+use rig_agent::run::{AgentRun, AgentRunStep, ModelTurn, PromptError};
+use rig_core::message::AssistantMessage;
+
+use super::events::{RunError, RunErrorKind, RunEvent};
+use super::runs::{Run, Step, StepKind};
+use super::{fit, rig_bridge, Orchestrator, Turn};
+use crate::guardrails::{Guardrail, GuardrailCheck, GuardrailUpdate};
+use crate::knowledge::cite::{self, SourceRef};
+use crate::runtime::context::{CallContext, CallIds};
+use crate::runtime::invoke::{InvokeError, InvokeRequest, InvokeResponse};
+use crate::runtime::types::{ChatRequest, Message, Role, StopReason, Usage};
+use crate::sessions::{AgentConfig, ChatMessage, Session};
+use crate::store::{now_micros, Id};
+
+/// What a turn accumulates over its steps.
+#[derive(Default)]
+pub(super) struct TurnState {
+    pub(super) usage: Usage,
+    pub(super) usage_estimated: bool,
+    pub(super) cost: f64,
+    pub(super) latency_ms: f64,
+    /// Steps taken so far (the index of the latest).
+    pub(super) step_count: u32,
+    pub(super) error: Option<RunError>,
+    /// The last model call's response.
+    pub(super) response: Option<InvokeResponse>,
+    /// The last model call's record (also when the call was refused before the model).
+    pub(super) record_id: Option<Id>,
+    /// A check refused the question itself (it must not be sent again as history).
+    pub(super) input_blocked: bool,
+    /// A guardrail held the answer for review, and why.
+    pub(super) review: Option<String>,
+    /// The question as an input check masked it (what was sent instead).
+    pub(super) masked_question: Option<String>,
+}
+
+/// The state of one turn while rig's run asks for model calls and tool results.
+pub(super) struct Driver<'a, E: FnMut(RunEvent) + Send> {
+    pub(super) orchestrator: &'a Orchestrator,
+    pub(super) turn: &'a Turn,
+    pub(super) session: &'a Session,
+    /// The agent of this run (the session's, or the turn's own settings).
+    pub(super) agent: &'a AgentConfig,
+    pub(super) run: &'a mut Run,
+    pub(super) answer: &'a mut ChatMessage,
+    pub(super) emit: &'a mut E,
+    pub(super) state: &'a mut TurnState,
+    /// The run's guardrail: each model call gets its own check of it.
+    pub(super) guardrail: Option<Arc<Guardrail>>,
+    /// Knowledge-base passages that ground every model call of the run.
+    pub(super) grounding: Option<&'a [SourceRef]>,
+}
+
+impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
+    /// Runs rig's state machine until it is done or a step fails.
+    pub(super) async fn drive(&mut self, conversation: Vec<Message>) {
+        let mut rig_messages = rig_bridge::conversation_to_rig(&conversation);
+        let Some(prompt) = rig_messages.pop() else {
+            self.fail(RunErrorKind::Client, "nothing to answer".into());
+            return;
+        };
+        let mut agent_run = AgentRun::new(prompt)
+            .with_history(rig_messages)
+            .max_turns(self.agent.turn_budget());
+        let tools: std::collections::BTreeSet<String> =
+            self.agent.tools.iter().map(|t| t.name.clone()).collect();
+        loop {
+            if self.turn.cancel.is_cancelled() {
+                self.fail(RunErrorKind::Cancelled, "cancelled".into());
+            }
+            if self.state.error.is_some() {
+                break;
+            }
+            let step = match agent_run.next_step() {
+                Ok(step) => step,
+                // The agent used its turns (a model asked for tools it does not have):
+                // the answer so far stands.
+                Err(PromptError::MaxTurns { .. }) => break,
+                Err(e) => {
+                    self.fail(RunErrorKind::Client, format!("agent run failed: {e}"));
+                    break;
+                }
+            };
+            match step {
+                AgentRunStep::CallModel {
+                    prompt, history, ..
+                } => {
+                    let messages = history
+                        .iter()
+                        .chain(std::iter::once(&prompt))
+                        .flat_map(rig_bridge::from_rig)
+                        .collect();
+                    let Some(response) = self.call_model(messages).await else {
+                        continue;
+                    };
+                    let turn = ModelTurn::new(
+                        AssistantMessage::default(),
+                        rig_bridge::answer_content(&response.text, &response.tool_calls),
+                        rig_bridge::usage_to_rig(response.usage),
+                        tools.clone(),
+                        tools.clone(),
+                        serde_json::json!({ "record_id": response.record_id.to_string() }),
+                    );
+                    self.state.response = Some(response);
+                    if self.state.error.is_some() || self.state.review.is_some() {
+                        break;
+                    }
+                    if let Err(e) = agent_run.model_response(turn) {
+                        self.fail(RunErrorKind::Client, format!("agent run failed: {e}"));
+                    }
+                }
+                AgentRunStep::CallTools { calls } => {
+                    let results = self.call_tools(&calls);
+                    if let Err(e) = agent_run.tool_results(results) {
+                        self.fail(RunErrorKind::Client, format!("agent run failed: {e}"));
+                    }
+                }
+                AgentRunStep::Done(_) => break,
+            }
+            self.save_state(&agent_run);
+        }
+        self.save_state(&agent_run);
+    }
+
+    fn save_state(&mut self, agent_run: &AgentRun) {
+        self.run.step_count = self.state.step_count;
+        self.run.usage = self.state.usage;
+        self.run.state = serde_json::to_value(agent_run).ok();
+        if let Err(e) = self.orchestrator.runs.save(self.run) {
+            tracing::error!("could not store run {}: {e}", self.run.id);
+        }
+    }
+
+    pub(super) fn fail(&mut self, kind: RunErrorKind, message: String) {
+        if self.state.error.is_none() {
+            self.state.error = Some(RunError { kind, message });
+        }
+    }
+
+    /// One model step: fit, invoke with this step's context, store the step. Returns the
+    /// response when the call produced one (the error, if any, is in the state). The
+    /// answer is checkpointed on a timer while it grows, also when text pauses.
+    async fn call_model(&mut self, messages: Vec<Message>) -> Option<InvokeResponse> {
+        let runtime = self.orchestrator.runtime.clone();
+        let agent = self.agent;
+        let spec = match runtime.chat_model(Some(&agent.model)) {
+            Ok(spec) => spec.clone(),
+            Err(e) => {
+                self.fail(RunErrorKind::from_invoke(&e), e.to_string());
+                return None;
+            }
+        };
+        let system = match (
+            agent.instructions.clone(),
+            self.grounding.map(cite::grounding_prompt),
+        ) {
+            (Some(instructions), Some(grounding)) => Some(format!("{instructions}\n\n{grounding}")),
+            (instructions, None) => instructions,
+            (None, grounding) => grounding,
+        };
+        let request = ChatRequest {
+            model: String::new(),
+            system,
+            messages,
+            params: agent.params.clone(),
+            tools: agent.tools.clone(),
+        };
+        let fitted = fit::fit(&runtime, &spec, request).await;
+        self.state.step_count += 1;
+        let index = self.state.step_count;
+        let mut step = Step {
+            run: self.run.id,
+            index,
+            kind: StepKind::ModelCall,
+            input: fitted.request.messages.clone(),
+            system: fitted.request.system.clone(),
+            output: String::new(),
+            tool_calls: Vec::new(),
+            usage: Usage::default(),
+            usage_estimated: false,
+            dropped_messages: fitted.dropped,
+            prompt_tokens: fitted.prompt_tokens,
+            prompt_tokens_estimated: fitted.estimated,
+            started_us: now_micros(),
+            latency_ms: 0.0,
+            record_id: None,
+            outcome: "running".into(),
+            checks: Vec::new(),
+        };
+        self.store_step(&step);
+        let mut checks = self.turn.checks.clone();
+        let (updates_tx, updates) = tokio::sync::mpsc::unbounded_channel::<GuardrailUpdate>();
+        if let Some(g) = &self.guardrail {
+            let passages = self
+                .grounding
+                .map(|s| s.iter().map(|p| p.text.clone()).collect())
+                .unwrap_or_default();
+            checks.push(Arc::new(
+                GuardrailCheck::new(g.clone(), Some(updates_tx)).with_sources(passages),
+            ));
+        }
+        let request = InvokeRequest {
+            model: spec.id.clone(),
+            chat: fitted.request,
+            use_cache: self.turn.use_cache,
+            context: CallContext {
+                ids: CallIds {
+                    caller: self.turn.caller,
+                    session: Some(self.session.id),
+                    run: Some(self.run.id),
+                    step: Some(index),
+                    tags: self.turn.tags.clone(),
+                },
+                checks,
+            },
+        };
+
+        let response = match self.stream(request, updates).await {
+            Ok(response) => response,
+            Err(e) => {
+                let kind = RunErrorKind::from_invoke(&e);
+                let mut message = e.to_string();
+                if let InvokeError::Blocked {
+                    record_id,
+                    message: shown,
+                    hook,
+                    reason,
+                } = &e
+                {
+                    step.record_id = Some(*record_id);
+                    self.state.record_id = Some(*record_id);
+                    // Only the first call's input is the user's question; later calls are
+                    // refused for what tools returned.
+                    self.state.input_blocked = index == 1;
+                    if let Some(shown) = shown {
+                        message = format!("{shown} (blocked by `{hook}`: {reason})");
+                    }
+                }
+                step.outcome = kind.as_str().to_string();
+                self.fail(kind, message);
+                self.store_step(&step);
+                return None;
+            }
+        };
+        if let Some(sent) = &response.masked_request {
+            // An input check rewrote the request: the step keeps what was really sent.
+            step.input = sent.messages.clone();
+            step.system = sent.system.clone();
+            if index == 1 {
+                self.state.masked_question = sent
+                    .messages
+                    .iter()
+                    .rev()
+                    .find(|m| m.role == Role::User)
+                    .map(|m| m.content.clone());
+            }
+        }
+        step.output = response.text.clone();
+        step.tool_calls = response.tool_calls.clone();
+        step.checks = response.checks.clone();
+        step.usage = response.usage;
+        step.usage_estimated = response.usage_estimated;
+        step.latency_ms = response.latency_ms;
+        step.record_id = Some(response.record_id);
+        let state = &mut *self.state;
+        state.record_id = Some(response.record_id);
+        state.usage.input_tokens += response.usage.input_tokens;
+        state.usage.output_tokens += response.usage.output_tokens;
+        state.usage_estimated |= response.usage_estimated;
+        state.cost += response.cost_usd;
+        state.latency_ms += response.latency_ms;
+        self.answer.tool_calls.extend(response.tool_calls.clone());
+        step.outcome = if response.blocked {
+            let check = response.guardrail.clone().unwrap_or_default();
+            let reason = response.error.clone().unwrap_or_default();
+            self.fail(
+                RunErrorKind::Blocked,
+                match &response.blocked_message {
+                    Some(shown) => format!("{shown} (blocked by `{check}`: {reason})"),
+                    None => format!("blocked by guardrail `{check}`: {reason}"),
+                },
+            );
+            "blocked".into()
+        } else if let Some(reason) = &response.needs_review {
+            // The held answer is stored, awaiting approval; nothing of it was streamed, and
+            // the run stops here (no tools run for an answer nobody approved yet).
+            self.answer.content.push_str(&response.text);
+            self.state.review = Some(reason.clone());
+            "needs_review".into()
+        } else if response.stop_reason == StopReason::Cancelled {
+            self.fail(RunErrorKind::Cancelled, "cancelled".into());
+            "cancelled".into()
+        } else if let Some(error) = &response.error {
+            self.fail(RunErrorKind::BrokenStream, error.clone());
+            "broken_stream".into()
+        } else {
+            "ok".into()
+        };
+        (self.emit)(RunEvent::Usage {
+            answer: self.answer.id,
+            usage: self.state.usage,
+            estimated: self.state.usage_estimated,
+        });
+        self.store_step(&step);
+        Some(response)
+    }
+
+    pub(super) fn store_step(&self, step: &Step) {
+        if let Err(e) = self.orchestrator.runs.put_step(step) {
+            tracing::error!(
+                "could not store step {} of run {}: {e}",
+                step.index,
+                step.run
+            );
+        }
+    }
+}
