@@ -74,7 +74,7 @@ const FLOORS: &[&[&str]] = &[
     &["cli", "tui", "serve", "bench"],
     &["eval", "agents", "prompts", "flows"],
     &["orchestrator"],
-    &["sessions"],
+    &["sessions", "tools"],
     &["guardrails", "knowledge", "telemetry"],
     &["runtime", "engine"],
     &["store", "config", "text"],
