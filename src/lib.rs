@@ -2,6 +2,7 @@
 //! engine (runtime, store, telemetry); the binary adds the CLI and the TUI on top.
 #![forbid(unsafe_code)]
 
+pub mod agents;
 pub mod bench;
 pub mod cli;
 pub mod config;

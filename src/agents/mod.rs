@@ -1,0 +1,11 @@
+//! Agents defined in TOML files: the file format and its checks (`spec`, `schema`) and the
+//! catalog of agent files (`catalog`). Not responsible for running agents (the orchestrator).
+
+pub mod catalog;
+pub mod schema;
+pub mod spec;
+
+pub use catalog::{AgentEntry, Catalog, CatalogError};
+pub use spec::{
+    AgentSpec, Approval, Builtin, McpServerSpec, Memory, SpecError, ToolKind, ToolSpec,
+};
