@@ -12,4 +12,5 @@ pub mod orchestrator;
 pub mod runtime;
 pub mod sessions;
 pub mod store;
+pub mod tools;
 pub mod tui;
