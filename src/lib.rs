@@ -15,4 +15,5 @@ pub mod sessions;
 pub mod store;
 pub mod telemetry;
 pub mod text;
+pub mod tools;
 pub mod tui;
