@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod schema;
 pub mod spec;
+pub mod toolset;
 
 pub use catalog::{AgentEntry, Catalog, CatalogError};
 pub use spec::{

@@ -1,6 +1,7 @@
 //! The command line: clap definitions and dispatch to the subcommands. Every subcommand is
 //! a thin client of the library API (the TUI is the other client).
 
+mod agent;
 mod eval;
 mod guardrail;
 mod invoke;
@@ -82,6 +83,9 @@ pub enum Command {
     /// Batch inference: run a JSONL file of prompts through a model.
     #[command(subcommand)]
     Batch(eval::BatchCommand),
+    /// Agents: list and show agent files, run one on a task (with its tools), runs, traces.
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
     /// Measure performance.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -267,6 +271,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);
             let guardrails = crate::guardrails::Guardrails::new(runtime);
             guardrail::run(&guardrails, cmd).await
+        }
+        Some(Command::Agent(cmd)) => {
+            let runtime = std::sync::Arc::new(Runtime::open(paths.clone())?);
+            agent::run(paths, runtime, cmd).await
         }
         Some(Command::Kb(cmd)) => {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);

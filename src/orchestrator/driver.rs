@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use rig_agent::run::{AgentRun, AgentRunStep, ModelTurn, PromptError};
+use rig_agent::run::{
+    AgentRun, AgentRunStep, InvalidToolCallAction, ModelTurn, ModelTurnOutcome, PromptError,
+};
 use rig_core::message::AssistantMessage;
 
 use super::events::{RunError, RunErrorKind, RunEvent};
@@ -39,6 +41,8 @@ pub(super) struct TurnState {
     pub(super) review: Option<String>,
     /// The question as an input check masked it (what was sent instead).
     pub(super) masked_question: Option<String>,
+    /// Tool calls run so far, by (tool, arguments), with what each returned.
+    pub(super) seen_calls: Vec<((String, String), String)>,
 }
 
 /// The state of one turn while rig's run asks for model calls and tool results.
@@ -112,12 +116,11 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
                     if self.state.error.is_some() || self.state.review.is_some() {
                         break;
                     }
-                    if let Err(e) = agent_run.model_response(turn) {
-                        self.fail(RunErrorKind::Client, format!("agent run failed: {e}"));
-                    }
+                    let outcome = agent_run.model_response(turn);
+                    self.resolve(&mut agent_run, outcome);
                 }
                 AgentRunStep::CallTools { calls } => {
-                    let results = self.call_tools(&calls);
+                    let results = self.call_tools(&calls).await;
                     if let Err(e) = agent_run.tool_results(results) {
                         self.fail(RunErrorKind::Client, format!("agent run failed: {e}"));
                     }
@@ -127,6 +130,36 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
             self.save_state(&agent_run);
         }
         self.save_state(&agent_run);
+    }
+
+    /// Follows rig's answer to a model turn: a call to a tool the agent does not have (or
+    /// with arguments that are not JSON) is answered with an observation the model reads
+    /// in place of a result, never left pending; a retried turn simply goes on.
+    fn resolve(
+        &mut self,
+        agent_run: &mut AgentRun,
+        mut outcome: Result<ModelTurnOutcome, PromptError>,
+    ) {
+        loop {
+            match outcome {
+                Ok(ModelTurnOutcome::Continue { .. }) | Ok(ModelTurnOutcome::TurnRetried) => {
+                    return
+                }
+                Ok(ModelTurnOutcome::NeedsResolution(context)) => {
+                    let reason = invalid_call_observation(
+                        &context.tool_name,
+                        context.args.as_deref(),
+                        &context.available_tools,
+                    );
+                    outcome =
+                        agent_run.resolve_invalid_tool_call(InvalidToolCallAction::skip(reason));
+                }
+                Err(e) => {
+                    self.fail(RunErrorKind::Client, format!("agent run failed: {e}"));
+                    return;
+                }
+            }
+        }
     }
 
     fn save_state(&mut self, agent_run: &AgentRun) {
@@ -320,5 +353,24 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
                 step.run
             );
         }
+    }
+}
+
+/// What the model reads when it called a tool it does not have, or sent arguments that are
+/// not a JSON object.
+pub(super) fn invalid_call_observation(name: &str, args: Option<&str>, tools: &[String]) -> String {
+    let known = if tools.is_empty() {
+        "this agent has no tools; answer directly".to_string()
+    } else {
+        format!("the tools are: {}", tools.join(", "))
+    };
+    if tools.iter().any(|t| t == name) {
+        format!(
+            "error: the arguments of `{name}` are not a JSON object ({}); call it again with \
+             valid JSON arguments",
+            args.unwrap_or("none")
+        )
+    } else {
+        format!("error: there is no tool `{name}`; {known}")
     }
 }

@@ -98,6 +98,14 @@ pub enum RunEvent {
     TextDelta { answer: Id, text: String },
     /// The model asked for a tool (after the checks on its arguments).
     ToolCall { answer: Id, call: ToolCall },
+    /// A tool ran (or was refused): what the model reads back, and how long it took.
+    ToolResult {
+        answer: Id,
+        call: ToolCall,
+        ok: bool,
+        observation: String,
+        duration_ms: f64,
+    },
     /// A check masked or blocked something.
     Intervention {
         answer: Id,

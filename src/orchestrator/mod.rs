@@ -76,6 +76,14 @@ pub struct Turn {
     pub agent: Option<AgentConfig>,
     /// Whether `agent` becomes the session's (the TUI) or serves this turn only (`-c`).
     pub save_agent: bool,
+    /// The tools this turn's agent may run (an agent file's, bound); without them every
+    /// tool call is answered "not available".
+    pub tools: Option<std::sync::Arc<crate::tools::Toolset>>,
+    /// Tools whose calls need the user's approval (`confirm = true`, or the agent's
+    /// approval policy); unless `auto_approve`, such a call is not run and the model is
+    /// told it needs approval.
+    pub needs_approval: std::collections::BTreeSet<String>,
+    pub auto_approve: bool,
 }
 
 impl std::fmt::Debug for Turn {
@@ -103,6 +111,9 @@ impl Turn {
             checks: Vec::new(),
             agent: None,
             save_agent: false,
+            tools: None,
+            needs_approval: Default::default(),
+            auto_approve: false,
         }
     }
 }

@@ -56,7 +56,11 @@ pub struct Run {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
+    /// A model call (OpenTelemetry GenAI's `chat` operation).
+    #[serde(rename = "chat", alias = "model_call")]
     ModelCall,
+    /// One tool call run (GenAI's `execute_tool`).
+    #[serde(rename = "execute_tool", alias = "tool_call")]
     ToolCall,
 }
 
@@ -161,6 +165,11 @@ impl RunStore {
 
     pub fn get(&self, id: Id) -> Result<Option<Run>, StoreError> {
         self.store.get(RUNS, id.as_bytes(), "run")
+    }
+
+    /// Every run, oldest first.
+    pub fn list(&self) -> Result<Vec<Run>, StoreError> {
+        self.store.scan_prefix(RUNS, &[], "run")
     }
 
     /// Stores (or replaces) a step.

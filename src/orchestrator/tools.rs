@@ -1,6 +1,9 @@
-//! The tool step of a run: answering the model's tool calls and storing the step. Agents
-//! have no tools yet, so every call gets an error result the model can read; calling the
-//! model is the driver's.
+//! The tool steps of a run: each call the model makes is run through the turn's toolset
+//! (`crate::tools`), its outcome returned to the model as an observation, and stored as an
+//! `execute_tool` step. Calling the model is the driver's; the tools themselves are
+//! `crate::tools`'.
+
+use std::time::Instant;
 
 use rig_core::message::{ToolResultContent, UserContent};
 
@@ -10,58 +13,124 @@ use super::runs::{Step, StepKind};
 use crate::runtime::types::{ToolCall, Usage};
 use crate::store::now_micros;
 
+/// Calls of the same tool with the same arguments a run may make before the call is
+/// answered from the first result instead of run again.
+const REPEATS_ALLOWED: usize = 1;
+
 impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
-    /// Tool calls: the agent has no tools yet (the agents issue fills the slot), so each
-    /// call is answered with an error result the model can read.
-    pub(super) fn call_tools(
+    /// Runs the model's tool calls in order, one step each, and returns one result per
+    /// pending call. A failure, a timeout, an unknown tool or bad arguments come back as
+    /// an error result the model can read; a call repeated with the same arguments is
+    /// answered from the earlier result.
+    pub(super) async fn call_tools(
         &mut self,
         calls: &[rig_agent::run::PendingToolCall],
     ) -> Vec<UserContent> {
-        self.state.step_count += 1;
-        let mut output = Vec::new();
-        let results = calls
-            .iter()
-            .map(|pending| {
-                if let Some(pre) = &pending.preresolved_result {
-                    return pre.clone();
-                }
-                let call = &pending.tool_call;
-                let text = format!(
-                    "tool `{}` is not available to this agent",
-                    call.function.name
-                );
-                output.push(text.clone());
-                UserContent::ToolResult(call.error_result(vec![ToolResultContent::text(text)]))
-            })
-            .collect();
-        let step = Step {
-            run: self.run.id,
-            index: self.state.step_count,
-            kind: StepKind::ToolCall,
-            input: Vec::new(),
-            system: None,
-            output: output.join("\n"),
-            tool_calls: calls
-                .iter()
-                .map(|c| ToolCall {
-                    id: c.tool_call.id.wire().into_owned(),
-                    name: c.tool_call.function.name.to_string(),
-                    arguments: serde_json::Value::Object(c.tool_call.function.arguments.clone())
-                        .to_string(),
-                })
-                .collect(),
-            usage: Usage::default(),
-            usage_estimated: false,
-            dropped_messages: 0,
-            prompt_tokens: 0,
-            prompt_tokens_estimated: false,
-            started_us: now_micros(),
-            latency_ms: 0.0,
-            record_id: None,
-            outcome: "unavailable".into(),
-            checks: Vec::new(),
-        };
-        self.store_step(&step);
+        let mut results = Vec::with_capacity(calls.len());
+        for pending in calls {
+            if let Some(pre) = &pending.preresolved_result {
+                results.push(pre.clone());
+                continue;
+            }
+            let rig_call = &pending.tool_call;
+            let call = ToolCall {
+                id: rig_call.id.wire().into_owned(),
+                name: rig_call.function.name.to_string(),
+                arguments: serde_json::Value::Object(rig_call.function.arguments.clone())
+                    .to_string(),
+            };
+            self.state.step_count += 1;
+            let mut step = Step {
+                run: self.run.id,
+                index: self.state.step_count,
+                kind: StepKind::ToolCall,
+                input: Vec::new(),
+                system: None,
+                output: String::new(),
+                tool_calls: vec![call.clone()],
+                usage: Usage::default(),
+                usage_estimated: false,
+                dropped_messages: 0,
+                prompt_tokens: 0,
+                prompt_tokens_estimated: false,
+                started_us: now_micros(),
+                latency_ms: 0.0,
+                record_id: None,
+                outcome: "running".into(),
+                checks: Vec::new(),
+            };
+            self.store_step(&step);
+            let started = Instant::now();
+            let (ok, observation, outcome) = self.run_tool(&call).await;
+            step.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            step.output = observation.clone();
+            step.outcome = outcome.into();
+            self.store_step(&step);
+            (self.emit)(RunEvent::ToolResult {
+                answer: self.answer.id,
+                call,
+                ok,
+                observation: observation.clone(),
+                duration_ms: step.latency_ms,
+            });
+            let content = vec![ToolResultContent::text(observation)];
+            results.push(UserContent::ToolResult(if ok {
+                rig_call.result(content)
+            } else {
+                rig_call.error_result(content)
+            }));
+        }
         results
     }
+
+    /// One call: (ok, what the model reads, the step's outcome).
+    async fn run_tool(&mut self, call: &ToolCall) -> (bool, String, &'static str) {
+        let Some(tools) = self.turn.tools.clone() else {
+            return (
+                false,
+                format!("error: tool `{}` is not available to this agent", call.name),
+                "unavailable",
+            );
+        };
+        if self.turn.needs_approval.contains(&call.name) && !self.turn.auto_approve {
+            return (
+                false,
+                format!(
+                    "error: `{}` needs the user's approval before it runs, and this run cannot \
+                     ask for it; it was not run (the user can approve every call with --yes)",
+                    call.name
+                ),
+                "needs_approval",
+            );
+        }
+        let key = (call.name.clone(), canonical_arguments(&call.arguments));
+        let earlier = self.state.seen_calls.iter().filter(|(k, _)| *k == key).count();
+        if earlier >= REPEATS_ALLOWED {
+            if let Some((_, first)) = self.state.seen_calls.iter().find(|(k, _)| *k == key) {
+                return (
+                    false,
+                    format!(
+                        "error: you already called `{}` with these arguments; its result was: \
+                         {first}. Use it to answer, or call with other arguments.",
+                        call.name
+                    ),
+                    "repeated",
+                );
+            }
+        }
+        let outcome = tools
+            .call_text(&call.name, &call.arguments, self.turn.cancel.clone())
+            .await;
+        let observation = outcome.observation();
+        self.state.seen_calls.push((key, observation.clone()));
+        let label = if outcome.ok { "ok" } else { "tool_error" };
+        (outcome.ok, observation, label)
+    }
+}
+
+/// Arguments compared as JSON values (key order and spacing do not make a new call).
+fn canonical_arguments(arguments: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(arguments)
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| arguments.to_string())
 }

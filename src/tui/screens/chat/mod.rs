@@ -861,6 +861,9 @@ impl ChatScreen {
             RunEvent::ToolCall { call, .. } => {
                 cx.flash = Some(format!("tool call: {}({})", call.name, call.arguments))
             }
+            RunEvent::ToolResult {
+                call, observation, ..
+            } => cx.flash = Some(format!("tool {}: {observation}", call.name)),
             RunEvent::Finished {
                 session,
                 answer,
