@@ -6,10 +6,9 @@
 
 use std::path::PathBuf;
 
-use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use super::app::Msg;
+use super::outbox::Outbox;
 use crate::eval::report::{self, ModelSummary};
 use crate::eval::runner::{JobEvent, Progress};
 use crate::eval::spec::EvalSpec;
@@ -161,11 +160,11 @@ pub enum EvalMsg {
 }
 
 /// Starts the work off the UI task.
-pub fn run(job: EvalJob, orchestrator: &Orchestrator, tx: &UnboundedSender<Msg>) {
+pub fn run(job: EvalJob, orchestrator: &Orchestrator, tx: &Outbox<EvalMsg>) {
     let orchestrator = orchestrator.clone();
     let tx = tx.clone();
     let send = move |m: EvalMsg| {
-        let _ = tx.send(Msg::Eval(m));
+        let _ = tx.send(m);
     };
     match job {
         EvalJob::List => {

@@ -7,9 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc::UnboundedSender;
-
-use super::app::Msg;
+use super::outbox::Outbox;
 use crate::guardrails::engine::Assessment;
 use crate::guardrails::store::{diff, GuardrailEntry, GuardrailRef, Revision};
 use crate::guardrails::{ApplyContext, Source};
@@ -77,7 +75,7 @@ pub enum GuardMsg {
 }
 
 /// Starts a job on a task; its answer comes back as `Msg::Guard`.
-pub fn run(job: GuardJob, orchestrator: &Orchestrator, tx: &UnboundedSender<Msg>) {
+pub fn run(job: GuardJob, orchestrator: &Orchestrator, tx: &Outbox<GuardMsg>) {
     let orchestrator = orchestrator.clone();
     let tx = tx.clone();
     tokio::spawn(async move {
@@ -145,7 +143,7 @@ pub fn run(job: GuardJob, orchestrator: &Orchestrator, tx: &UnboundedSender<Msg>
             }
         };
         if let Some(answer) = answer {
-            let _ = tx.send(Msg::Guard(answer));
+            let _ = tx.send(answer);
         }
     });
 }
