@@ -376,15 +376,18 @@ pub fn compare_frame_times(columns: usize, frames: usize) -> Result<Vec<f64>> {
     for column in 0..columns {
         let mut answer = ChatMessage::new(Role::Assistant, "");
         answer.usage = Some(Usage::default());
-        app.update(Msg::Compare(CompareMsg::Column {
-            seq,
-            column,
-            event: ColumnEvent::Finished {
-                answer: Box::new(answer),
-                error: None,
-                elapsed_ms: 1.0,
-            },
-        }));
+        app.update(Msg::To(
+            ScreenId::Compare,
+            ScreenMsg::Compare(CompareMsg::Column {
+                seq,
+                column,
+                event: ColumnEvent::Finished {
+                    answer: Box::new(answer),
+                    error: None,
+                    elapsed_ms: 1.0,
+                },
+            }),
+        ));
     }
     times.sort_by(f64::total_cmp);
     Ok(times)

@@ -1,7 +1,7 @@
 //! Comparison work the UI asks for: one question sent to several models at once (each a
 //! one-off run through the orchestrator on its own task, so a slow local model never
 //! holds up a remote one's updates), votes stored and tallied, and a column's answer
-//! taken back into the conversation. Answers come back as `Msg::Compare`.
+//! taken back into the conversation. Answers go to an `Outbox<CompareMsg>`.
 
 use std::time::Instant;
 

@@ -1,8 +1,8 @@
 //! Evaluation work the UI asks for instead of doing it on its own task: listing jobs,
 //! loading one job's results (summary, drill-down, charts), running a job file (its
 //! progress streams back while other screens are in use; it stops with its cancel token
-//! and resumes when run again), and the compare view's votes. Answers come back as
-//! `Msg::Eval`.
+//! and resumes when run again), and the compare view's votes. Answers go to an
+//! `Outbox<EvalMsg>`.
 
 use std::path::PathBuf;
 

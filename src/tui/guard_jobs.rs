@@ -1,7 +1,7 @@
 //! Guardrail work the UI asks for instead of doing it on its own task: listing guardrails,
 //! a guardrail's versions with their diffs, checking a reference before attaching it,
 //! the sandbox's debounced ApplyGuardrail, and approving or rejecting a held answer. The
-//! runner runs each job on a task and answers with a `Msg::Guard`.
+//! runner runs each job on a task and answers through an `Outbox<GuardMsg>` (the runner addresses them to the screen that asked).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -74,7 +74,7 @@ pub enum GuardMsg {
     Reviewed(Result<ChatMessage, String>),
 }
 
-/// Starts a job on a task; its answer comes back as `Msg::Guard`.
+/// Starts a job on a task; its answer goes to `tx`.
 pub fn run(job: GuardJob, orchestrator: &Orchestrator, tx: &Outbox<GuardMsg>) {
     let orchestrator = orchestrator.clone();
     let tx = tx.clone();

@@ -1,7 +1,7 @@
 //! Knowledge-base work the UI asks for instead of doing it on its own task: listing
 //! bases, a sync (its progress streams back while other screens are in use; it stops
 //! with its cancel token), a playground query, checking bases before a session uses them,
-//! and reading a cited chunk's surroundings from its file. Answers come back as `Msg::Kb`.
+//! and reading a cited chunk's surroundings from its file. Answers go to an `Outbox<KbMsg>`.
 
 use tokio_util::sync::CancellationToken;
 
@@ -80,7 +80,7 @@ pub enum KbMsg {
     Context(Result<ChunkContext, String>),
 }
 
-/// Starts a job on a task; its answers come back as `Msg::Kb`.
+/// Starts a job on a task; its answers go to `tx`.
 pub fn run(job: KbJob, orchestrator: &Orchestrator, tx: &Outbox<KbMsg>) {
     let knowledge = orchestrator.knowledge.clone();
     let tx = tx.clone();

@@ -3,8 +3,6 @@
 //! to start). A leaf: it imports no screen and not `App`; routing is `App`'s job and
 //! running effects the runner's.
 
-use std::path::PathBuf;
-
 use crossterm::event::KeyEvent;
 
 use super::compare_jobs::{CompareJob, CompareMsg};

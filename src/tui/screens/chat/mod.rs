@@ -46,6 +46,7 @@ use crate::tui::markdown::{self, Rendered};
 use crate::tui::msg::{Effect, ScreenMsg};
 use composer::Composer;
 use guard_panel::GuardPanel;
+use sessions::Opening;
 use sidebar::Sidebar;
 use view::{gauge, pane};
 

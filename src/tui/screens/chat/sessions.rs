@@ -219,13 +219,13 @@ impl ChatScreen {
 /// A session switch asked for and not answered yet: what to do when it is.
 #[derive(Debug)]
 pub(super) struct Opening {
-    seq: u64,
+    pub(super) seq: u64,
     /// For the error message: "could not {what}".
-    what: &'static str,
+    pub(super) what: &'static str,
     /// Text to put in the input box (editing a message in a fork).
-    input: Option<String>,
-    focus_input: bool,
-    flash: Option<String>,
+    pub(super) input: Option<String>,
+    pub(super) focus_input: bool,
+    pub(super) flash: Option<String>,
 }
 
 impl Opening {
