@@ -182,14 +182,7 @@ async fn compare_two_streaming_models_vote_and_keep() {
     assert_eq!(h.app.chat().messages[n - 2].content, "Say your letters");
     assert_eq!(h.last().model.as_deref(), Some("other/m"));
     // Comparison sessions stay out of the session list.
-    assert!(h
-        .app
-        .cx
-        .store
-        .list()
-        .unwrap()
-        .iter()
-        .all(|s| s.origin.is_none()));
+    assert!(h.store.list().unwrap().iter().all(|s| s.origin.is_none()));
 
     // Re-ask the chat's last question in compare mode, with the conversation before it.
     h.app.chat_mut().focus = Focus::Chat;

@@ -38,8 +38,8 @@ async fn evaluation_screen_runs_a_job_and_drills_down() {
     assert!(matches!(h.app.top_layer(), Some(Layer::Prompt(..))));
     h.type_text(&file.display().to_string());
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    assert!(h.app.evals.is_running());
-    h.pump_until(|app| !app.evals.is_running()).await;
+    assert!(h.app.evals().is_running());
+    h.pump_until(|app| !app.evals().is_running()).await;
     assert!(h
         .app
         .cx
@@ -48,13 +48,13 @@ async fn evaluation_screen_runs_a_job_and_drills_down() {
         .unwrap_or("")
         .contains("france finished"));
     h.pump_until(|app| {
-        app.evals
+        app.evals()
             .loaded
             .as_ref()
             .is_some_and(|l| l.results.len() == 6)
     })
     .await;
-    let loaded = h.app.evals.loaded.as_ref().unwrap();
+    let loaded = h.app.evals().loaded.as_ref().unwrap();
     assert_eq!(loaded.summaries[0].mean("exact_match"), Some(1.0));
     assert_eq!(loaded.summaries[1].mean("contains"), Some(0.0));
     assert_eq!(
@@ -73,7 +73,7 @@ async fn evaluation_screen_runs_a_job_and_drills_down() {
     }
     // Drill down: the items, every model's output side by side.
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    assert_eq!(h.app.evals.item, Some(0));
+    assert_eq!(h.app.evals().item, Some(0));
     h.type_text("j");
     let items = text(&draw(&mut h.app, 120, 40));
     assert!(items.contains("Largest city of France?"), "{items}");
@@ -81,12 +81,12 @@ async fn evaluation_screen_runs_a_job_and_drills_down() {
     assert!(items.contains("reference Paris"), "{items}");
     insta::assert_snapshot!("evals_items_120x40", redact_times(&items));
     h.key(KeyCode::Esc, KeyModifiers::NONE);
-    assert_eq!(h.app.evals.item, None);
+    assert_eq!(h.app.evals().item, None);
     // A file that is not there: the error names it, nothing runs.
     h.type_text("n");
     h.type_text("/nope/missing.toml");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
-    h.pump_until(|app| !app.evals.is_running()).await;
+    h.pump_until(|app| !app.evals().is_running()).await;
     assert!(
         h.app
             .cx

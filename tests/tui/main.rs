@@ -29,6 +29,7 @@ use strata::tui::layers::Layer;
 use strata::tui::msg::{Effect, Msg, ScreenId, ScreenMsg};
 use strata::tui::screens::chat::{ChatScreen, Focus};
 use strata::tui::screens::compare::CompareScreen;
+use strata::tui::screens::evals::EvalsScreen;
 use strata::tui::screens::guardrails::GuardrailsScreen;
 use strata::tui::screens::knowledge::KnowledgeScreen;
 use strata::tui::theme::{ColorDepth, Theme};
@@ -221,6 +222,7 @@ trait Screens {
     fn compare_mut(&mut self) -> &mut CompareScreen;
     fn guardrails(&self) -> &GuardrailsScreen;
     fn knowledge(&self) -> &KnowledgeScreen;
+    fn evals(&self) -> &EvalsScreen;
 }
 
 impl Screens for App {
@@ -241,5 +243,8 @@ impl Screens for App {
     }
     fn knowledge(&self) -> &KnowledgeScreen {
         self.find().expect("a knowledge screen")
+    }
+    fn evals(&self) -> &EvalsScreen {
+        self.find().expect("an evaluations screen")
     }
 }
