@@ -561,7 +561,7 @@ async fn a_job_and_a_comparison_on_the_real_server_beside_the_local_model() {
             cancel: Default::default(),
         },
         &orchestrator,
-        &tx,
+        &strata::tui::outbox::Outbox::new(move |m| tx.send(m).is_ok()),
     );
     let mut texts = [String::new(), String::new()];
     let mut finished = [false, false];
@@ -570,12 +570,7 @@ async fn a_job_and_a_comparison_on_the_real_server_beside_the_local_model() {
             .await
             .expect("both answered in time")
             .unwrap();
-        if let strata::tui::app::Msg::Compare(strata::tui::compare_jobs::CompareMsg::Column {
-            column,
-            event,
-            ..
-        }) = msg
-        {
+        if let strata::tui::compare_jobs::CompareMsg::Column { column, event, .. } = msg {
             match event {
                 strata::tui::compare_jobs::ColumnEvent::Text { text, .. } => {
                     texts[column].push_str(&text)

@@ -1,242 +1,116 @@
-//! The router: `App` holds the screens, the layer stack (modals and overlays) and what they
-//! share, and sends every inbound `Msg` where it belongs. A key goes to the top layer
-//! first (which consumes or ignores it), then to the app's global keys (quit, help, the
-//! palette, screen switching, mouse), then to the active screen. It returns the `Effect`s
-//! to run. What a screen does with a key is the screen's business (see `screens`); what a
-//! modal does is its layer's (see `layers`); running effects is the runner's (`tui::run`).
-
-use std::path::PathBuf;
+//! The router: `App` holds the screens (indexed by `ScreenId`), the layer stack (modals and
+//! overlays) and what they share, and sends every inbound `Msg` where it belongs. A key goes
+//! to the top layer first (which consumes or ignores it), then to the app's global keys
+//! (quit, help, the palette, screen switching, mouse), then to the active screen; an answer
+//! goes to the screen its work was started for. It returns the `Effect`s to run, after
+//! handling the ones addressed to itself (showing a screen, a message for another screen).
+//! What a screen does with a key is the screen's business (see `screens`); what a modal
+//! does is its layer's (see `layers`); running effects is the runner's (`tui::run`).
 
 use crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::Frame;
 
-use super::jobs::{Opened, StoreJob};
 use super::kb_jobs::KbMsg;
-use super::keymap::{Action, Context, KeyResolver, Resolution};
-use super::markdown::Highlighter;
+use super::keymap::{Action, Context, Resolution};
+use super::layers::{Handled, Layer, Reply};
+use super::layout::{MIN_HEIGHT, MIN_WIDTH};
+use super::msg::{Effect, Msg, ScreenId, ScreenMsg};
 use super::palette::{Palette, PaletteEntry};
-use super::screens::chat::ChatScreen;
-use super::screens::compare::CompareScreen;
-use super::screens::evals::EvalsScreen;
-use super::screens::guardrails::GuardrailsScreen;
-use super::screens::knowledge::KnowledgeScreen;
-use super::screens::{Event, Screen, ScreenId, Shared};
-use super::theme::Theme;
-use crate::orchestrator::events::RunEvent;
-use crate::orchestrator::Turn;
-use crate::runtime::catalog::Catalog;
-use crate::runtime::types::StreamEvent;
-use crate::sessions::{Session, SessionStore};
-use crate::store::Id;
-
-pub use super::layers::{Handled, Layer, ModelEntry, Picker, PromptKind, PullState, Reply};
-pub use super::screens::chat::{Focus, MessageView, Streaming};
-
-/// Inbound messages: input events and results of background work.
-#[derive(Debug)]
-pub enum Msg {
-    Key(KeyEvent),
-    Paste(String),
-    /// Mouse wheel (when mouse capture is on): lines to scroll.
-    Scroll(i16),
-    Resize(u16, u16),
-    /// Answer text of a run, as its checks released it.
-    Stream {
-        message: Id,
-        event: StreamEvent,
-    },
-    /// Every other event of a run (interventions, usage, the end).
-    Run(Box<RunEvent>),
-    /// A turn could not start at all (its session is gone, the database failed).
-    TurnFailed(String),
-    PullProgress {
-        model: String,
-        done: u64,
-        total: Option<u64>,
-    },
-    Pulled {
-        model: String,
-        result: Result<(), String>,
-    },
-    /// `$EDITOR` closed (it ran off the UI task, with the terminal handed over).
-    EditorDone(Result<String, String>),
-    /// The session list as stored (only the latest `seq` counts).
-    Sessions {
-        seq: u64,
-        result: Result<Vec<Session>, String>,
-    },
-    /// A session opened, created or forked, with its messages and the list after it;
-    /// `None` when it was gone. Only the latest `seq` counts; the list only if
-    /// `list_seq` is the latest list asked for.
-    Opened {
-        seq: u64,
-        list_seq: u64,
-        result: Result<Option<Box<Opened>>, String>,
-    },
-    /// A session was deleted (or could not be).
-    Deleted {
-        id: Id,
-        title: String,
-        result: Result<(), String>,
-    },
-    /// An export was written (its path) or failed.
-    Exported(Result<PathBuf, String>),
-    /// A background save failed.
-    StoreFailed(String),
-    /// Guardrail work answered (lists, versions, attach, sandbox, review).
-    Guard(super::guard_jobs::GuardMsg),
-    /// `$EDITOR` closed on a cited file.
-    FileClosed(Result<(), String>),
-    /// Knowledge-base answers (lists, sync progress, queries, checks, cited chunks).
-    Kb(super::kb_jobs::KbMsg),
-    /// Comparison answers (column streams, votes, a kept answer).
-    Compare(super::compare_jobs::CompareMsg),
-    /// Evaluation answers (jobs, results, a run's progress, votes).
-    Eval(super::eval_jobs::EvalMsg),
-    /// Sessions matching a session search.
-    SessionHits {
-        /// Which search this answers (only the latest counts).
-        seq: u64,
-        result: Result<Vec<Id>, String>,
-    },
-}
-
-/// Work for the runner.
-#[derive(Debug)]
-pub enum Effect {
-    /// Run a turn of a session through the orchestrator (answered by `Msg::Stream` and
-    /// `Msg::Run`).
-    Turn(Box<Turn>),
-    Pull(String),
-    Copy(String),
-    /// Hand the terminal to `$EDITOR` on this text (answered by `Msg::EditorDone`).
-    OpenEditor(String),
-    /// Guardrail work off the UI task (answered by `Msg::Guard`).
-    Guard(super::guard_jobs::GuardJob),
-    /// Knowledge-base work off the UI task (answered by `Msg::Kb`).
-    Kb(super::kb_jobs::KbJob),
-    /// Comparison work (answered by `Msg::Compare`).
-    Compare(super::compare_jobs::CompareJob),
-    /// Evaluation work (answered by `Msg::Eval`).
-    Eval(super::eval_jobs::EvalJob),
-    /// Hand the terminal to `$EDITOR` on a file at a line.
-    OpenFile {
-        path: String,
-        line: usize,
-    },
-    /// Storage work, run in order off the UI task (answered per job, see `jobs`).
-    Store(Vec<StoreJob>),
-    SetMouse(bool),
-    /// Full-text search over all sessions (answered by `Msg::SessionHits` with `seq`).
-    SearchSessions {
-        query: String,
-        seq: u64,
-    },
-    Quit,
-}
+use super::screens::{AsAny, Event, Screen, Shared};
 
 /// The whole UI: what screens and layers share, the screens, which one is shown.
 pub struct App {
     pub cx: Shared,
-    pub chat: ChatScreen,
-    pub guardrails: GuardrailsScreen,
-    pub knowledge: KnowledgeScreen,
-    pub compare: CompareScreen,
-    pub evals: EvalsScreen,
+    /// One per `ScreenId`, in `ScreenId::ALL` order.
+    screens: Vec<Box<dyn Screen>>,
     pub active: ScreenId,
     pub quit: bool,
+    /// What should survive was saved on the way out (so it is not written twice).
+    saved: bool,
 }
 
 impl App {
-    /// Builds the UI state, resuming the most recent session (or starting one).
-    pub fn new(
-        store: SessionStore,
-        catalog: &Catalog,
-        model_dir: &std::path::Path,
-        default_model: &str,
-        theme: Theme,
-        keys: KeyResolver,
-        export_dir: PathBuf,
-    ) -> Result<App, crate::store::StoreError> {
-        let catalog = catalog
-            .models()
-            .iter()
-            .filter(|m| m.has(crate::runtime::catalog::Capability::Chat))
-            .map(|m| ModelEntry {
-                id: m.id.clone(),
-                context_window: m.context_window,
-                input_price: m.input_price,
-                output_price: m.output_price,
-                local: m.is_local(),
-                downloaded: m.is_downloaded(model_dir),
-            })
-            .collect();
-        let mut sessions = store.list()?;
-        let ui = store.load_ui();
-        let last = ui
-            .session
-            .and_then(|id| sessions.iter().find(|s| s.id == id));
-        let session = match last.or(sessions.first()) {
-            Some(s) => s.clone(),
-            None => {
-                let s = store.create(default_model)?;
-                sessions.push(s.clone());
-                s
-            }
-        };
-        let messages = store.messages(session.id)?;
-        let chat = ChatScreen::new(sessions, session, messages, &ui);
+    /// The UI over `screens` (one per `ScreenId`, in any order), the first of
+    /// `ScreenId::ALL` shown.
+    pub fn new(cx: Shared, mut screens: Vec<Box<dyn Screen>>) -> App {
+        screens.sort_by_key(|s| s.id().index());
         let mut app = App {
-            cx: Shared {
-                store,
-                catalog,
-                default_model: default_model.to_string(),
-                theme,
-                highlighter: Highlighter::new(),
-                keys,
-                size: (80, 24),
-                flash: None,
-                export_dir,
-                mouse: false,
-                pull: None,
-                layers: Vec::new(),
-            },
-            chat,
-            guardrails: GuardrailsScreen::default(),
-            knowledge: KnowledgeScreen::default(),
-            compare: CompareScreen::default(),
-            evals: EvalsScreen::default(),
-            active: ScreenId::Chat,
+            cx,
+            screens,
+            active: ScreenId::ALL[0],
             quit: false,
+            saved: false,
         };
         app.refresh_views();
-        Ok(app)
+        app
+    }
+
+    /// A screen by its type (for tests and benches that look inside one).
+    pub fn find<S: Screen>(&self) -> Option<&S> {
+        self.screens
+            .iter()
+            .find_map(|s| <dyn Screen as AsAny>::as_any(&**s).downcast_ref::<S>())
+    }
+
+    /// A screen by its type, to change, with what screens share.
+    pub fn find_mut<S: Screen>(&mut self) -> Option<(&mut S, &mut Shared)> {
+        let screen = self
+            .screens
+            .iter_mut()
+            .find_map(|s| <dyn Screen as AsAny>::as_any_mut(&mut **s).downcast_mut::<S>())?;
+        Some((screen, &mut self.cx))
     }
 
     /// The screen on show.
     pub fn screen(&self) -> &dyn Screen {
-        match self.active {
-            ScreenId::Chat => &self.chat,
-            ScreenId::Guardrails => &self.guardrails,
-            ScreenId::Knowledge => &self.knowledge,
-            ScreenId::Compare => &self.compare,
-            ScreenId::Evals => &self.evals,
-        }
+        self.get(self.active)
     }
 
-    fn screen_mut(&mut self) -> (&mut dyn Screen, &mut Shared) {
-        match self.active {
-            ScreenId::Chat => (&mut self.chat, &mut self.cx),
-            ScreenId::Guardrails => (&mut self.guardrails, &mut self.cx),
-            ScreenId::Knowledge => (&mut self.knowledge, &mut self.cx),
-            ScreenId::Compare => (&mut self.compare, &mut self.cx),
-            ScreenId::Evals => (&mut self.evals, &mut self.cx),
-        }
+    fn get(&self, id: ScreenId) -> &dyn Screen {
+        let i = self
+            .screens
+            .iter()
+            .position(|s| s.id() == id)
+            .unwrap_or_default();
+        &*self.screens[i]
+    }
+
+    fn get_mut(&mut self, id: ScreenId) -> (&mut dyn Screen, &mut Shared) {
+        let i = self
+            .screens
+            .iter()
+            .position(|s| s.id() == id)
+            .unwrap_or_default();
+        (&mut *self.screens[i], &mut self.cx)
+    }
+
+    /// Hands an event to a screen; handles the effects addressed to the app.
+    fn send(&mut self, to: ScreenId, event: Event) -> Vec<Effect> {
+        let (screen, cx) = self.get_mut(to);
+        let fx = screen.update(event, cx);
+        self.route(fx)
     }
 
     /// Hands an event to the active screen.
     fn send_to_screen(&mut self, event: Event) -> Vec<Effect> {
-        let (screen, cx) = self.screen_mut();
-        screen.update(event, cx)
+        self.send(self.active, event)
+    }
+
+    /// Runs the effects addressed to the app (showing a screen, a message for a screen) at
+    /// once, in order; returns the rest for the runner.
+    fn route(&mut self, fx: Vec<Effect>) -> Vec<Effect> {
+        let mut out = Vec::new();
+        for effect in fx {
+            match effect {
+                Effect::Show(to) => out.extend(self.switch_screen(to)),
+                Effect::Send(to, msg) => out.extend(self.send(to, Event::Msg(msg))),
+                other => out.push(other),
+            }
+        }
+        out
     }
 
     /// The top layer, if any.
@@ -244,24 +118,36 @@ impl App {
         self.cx.layers.last()
     }
 
-    /// Saves what the screens keep between runs (drafts, where the user was).
-    pub fn save_ui_state(&mut self) {
-        self.chat.save_ui_state(&mut self.cx);
+    /// What the screens keep between runs (drafts, where the user was), as storage
+    /// effects; nothing when the quit already saved it.
+    pub fn save_ui_state(&mut self) -> Vec<Effect> {
+        if self.saved {
+            return Vec::new();
+        }
+        self.saved = true;
+        let mut fx = Vec::new();
+        for screen in &mut self.screens {
+            fx.extend(screen.save_state(&mut self.cx));
+        }
+        fx
     }
 
     /// Lays out what changed since the last frame (the chat's messages, the compared
     /// answers).
     pub fn refresh_views(&mut self) {
-        self.chat.refresh_views(&mut self.cx);
-        self.compare.refresh(&self.cx);
+        for screen in &mut self.screens {
+            screen.refresh(&mut self.cx);
+        }
     }
 
     /// Whether something streams or runs (the frame ticks to show time passing).
     pub fn is_busy(&self) -> bool {
-        self.chat.streaming.is_some()
-            || self.cx.pull.is_some()
-            || self.compare.is_running()
-            || self.evals.is_running()
+        self.cx.pull.is_some() || self.screens.iter().any(|s| s.is_busy())
+    }
+
+    /// Work that stores its own end once cancelled (see `Screen::unfinished`).
+    pub fn unfinished(&self) -> Vec<&tokio_util::sync::CancellationToken> {
+        self.screens.iter().filter_map(|s| s.unfinished()).collect()
     }
 
     /// Applies one message; returns the effects to run.
@@ -278,29 +164,12 @@ impl App {
             Msg::Resize(w, h) => {
                 self.cx.size = (w, h);
                 // Every screen keeps its layout for the size, shown or not.
-                self.chat
-                    .update(Event::Msg(Msg::Resize(w, h)), &mut self.cx)
-            }
-            Msg::Scroll(_) => self.send_to_screen(Event::Msg(msg)),
-            Msg::Pulled {
-                ref model,
-                ref result,
-            } => {
-                if result.is_ok() {
-                    if let Some(entry) = self.cx.catalog.iter_mut().find(|e| e.id == *model) {
-                        entry.downloaded = true;
-                    }
+                for screen in &mut self.screens {
+                    screen.resize(w, h, &mut self.cx);
                 }
-                self.chat.update(Event::Msg(msg), &mut self.cx)
+                Vec::new()
             }
-            // Guardrail answers: the screen that asked takes what is its own.
-            Msg::Guard(g) => {
-                let mut fx = self
-                    .guardrails
-                    .update(Event::Msg(Msg::Guard(g.clone())), &mut self.cx);
-                fx.extend(self.chat.update(Event::Msg(Msg::Guard(g)), &mut self.cx));
-                fx
-            }
+            Msg::Scroll(lines) => self.send_to_screen(Event::Scroll(lines)),
             Msg::FileClosed(result) => {
                 if let Err(e) = result {
                     self.cx.flash = Some(format!("editor: {e}"));
@@ -308,34 +177,15 @@ impl App {
                 Vec::new()
             }
             // A cited chunk in context opens over whatever is shown.
-            Msg::Kb(KbMsg::Context(result)) => {
+            Msg::To(_, ScreenMsg::Kb(KbMsg::Context(result))) => {
                 match result {
                     Ok(ctx) => self.cx.open(Layer::Citation(Box::new(ctx))),
                     Err(e) => self.cx.flash = Some(format!("cannot open the source: {e}")),
                 }
                 Vec::new()
             }
-            // Knowledge answers: syncs and queries are the knowledge screen's (also while
-            // another screen is shown), checks of attached bases the chat's.
-            Msg::Kb(k) => {
-                let mut fx = self
-                    .knowledge
-                    .update(Event::Msg(Msg::Kb(k.clone())), &mut self.cx);
-                fx.extend(self.chat.update(Event::Msg(Msg::Kb(k)), &mut self.cx));
-                fx
-            }
-            // A kept answer is shown in the chat.
-            Msg::Compare(super::compare_jobs::CompareMsg::Kept(Ok(session))) => {
-                self.active = ScreenId::Chat;
-                self.cx.flash = Some("the chosen answer is in the conversation".into());
-                self.chat.show_session(&mut self.cx, session)
-            }
-            Msg::Compare(m) => self
-                .compare
-                .update(Event::Msg(Msg::Compare(m)), &mut self.cx),
-            Msg::Eval(m) => self.evals.update(Event::Msg(Msg::Eval(m)), &mut self.cx),
-            // The rest belongs to the chat screen's work, whichever screen is shown.
-            other => self.chat.update(Event::Msg(other), &mut self.cx),
+            // Answers go to the screen that asked, whichever screen is shown.
+            Msg::To(screen, msg) => self.send(screen, Event::Msg(msg)),
         }
     }
 
@@ -385,7 +235,7 @@ impl App {
         match action {
             A::Quit => self.cx.open(Layer::ConfirmQuit),
             A::CancelOrQuit => {
-                let (screen, cx) = self.screen_mut();
+                let (screen, cx) = self.get_mut(self.active);
                 if !screen.cancel_work(cx) {
                     self.cx.open(Layer::ConfirmQuit);
                 }
@@ -397,16 +247,6 @@ impl App {
                 self.cx.keys.reset();
             }
             A::NextScreen => return self.switch_screen(self.active.next()),
-            A::CompareMessage if self.active == ScreenId::Chat => {
-                let mut fx = self.switch_screen(ScreenId::Compare);
-                fx.extend(self.compare.reask(
-                    &self.chat.session,
-                    &self.chat.messages,
-                    self.chat.selected_message,
-                    &mut self.cx,
-                ));
-                return fx;
-            }
             A::ToggleMouse => {
                 self.cx.mouse = !self.cx.mouse;
                 self.cx.flash = Some(format!(
@@ -420,38 +260,45 @@ impl App {
         Vec::new()
     }
 
+    /// Shows a screen: what the other screens offer it first (the chat's session to the
+    /// comparison), then what it loads when shown.
     fn switch_screen(&mut self, to: ScreenId) -> Vec<Effect> {
-        if to == ScreenId::Compare {
-            // Comparisons belong to the chat's session (its settings and conversation).
-            self.compare.default_guardrail = self.chat.default_guardrail.clone();
-            self.compare.attach(&self.chat.session, &self.cx);
+        let offers: Vec<ScreenMsg> = self
+            .screens
+            .iter()
+            .filter(|s| s.id() != to)
+            .filter_map(|s| s.offer(to))
+            .collect();
+        let mut fx = Vec::new();
+        for offer in offers {
+            fx.extend(self.send(to, Event::Msg(offer)));
         }
         self.active = to;
         self.cx.keys.reset();
         self.cx.flash = Some(format!("{} screen", to.name()));
-        let (screen, cx) = self.screen_mut();
-        screen.on_show(cx)
+        let (screen, cx) = self.get_mut(to);
+        let shown = screen.on_show(cx);
+        fx.extend(self.route(shown));
+        fx
     }
 
     /// A layer closed with an answer: the app's own, or the screen's.
     fn on_reply(&mut self, reply: Reply) -> Vec<Effect> {
         match reply {
             Reply::Quit => {
-                let (screen, cx) = self.screen_mut();
-                screen.on_quit(cx);
-                // Syncs run whichever screen is shown; quitting stops them cleanly (the
-                // next sync resumes).
-                if self.active != ScreenId::Knowledge {
-                    self.knowledge.on_quit(&mut self.cx);
+                // The screen on show first, then the others: work stops cleanly (a sync
+                // resumes next time) and what should survive is saved, once.
+                let mut order = vec![self.active];
+                order.extend(ScreenId::ALL.iter().filter(|id| **id != self.active));
+                let mut fx = Vec::new();
+                for id in order {
+                    let (screen, cx) = self.get_mut(id);
+                    fx.extend(screen.on_quit(cx));
                 }
-                if self.active != ScreenId::Compare {
-                    self.compare.on_quit(&mut self.cx);
-                }
-                if self.active != ScreenId::Evals {
-                    self.evals.on_quit(&mut self.cx);
-                }
+                self.saved = true;
                 self.quit = true;
-                vec![Effect::Quit]
+                fx.push(Effect::Quit);
+                fx
             }
             Reply::Palette(entry) => self.run_palette_choice(entry),
             Reply::OpenFile { path, line } => vec![Effect::OpenFile { path, line }],
@@ -466,42 +313,58 @@ impl App {
         if let Some(screen) = entry.screen {
             return self.switch_screen(screen);
         }
-        let (screen, cx) = self.screen_mut();
+        let (screen, cx) = self.get_mut(self.active);
         screen.focus_context(entry.context, cx);
         self.on_action(entry.action)
     }
-}
 
-/// Subsequence match score: higher for contiguous and early matches; None if no match.
-pub fn fuzzy_score(query: &str, candidate: &str) -> Option<i64> {
-    if query.is_empty() {
-        return Some(0);
-    }
-    let mut score = 0i64;
-    let mut last: Option<usize> = None;
-    let mut chars = candidate.char_indices();
-    for q in query.chars() {
-        let (i, _) = chars.by_ref().find(|(_, c)| *c == q)?;
-        score += match last {
-            Some(l) if i == l + 1 => 10,
-            _ => 1,
-        };
-        if last.is_none() {
-            score -= i as i64 / 4;
+    /// Draws the whole screen (pure): the active screen's panes, the status bar, then
+    /// every layer of the stack on top, bottom first.
+    pub fn render(&self, frame: &mut Frame) {
+        let t = &self.cx.theme;
+        let area = frame.area();
+        frame.render_widget(
+            Block::default().style(Style::default().bg(t.bg).fg(t.fg)),
+            area,
+        );
+        if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+            let msg = format!(
+                "Terminal too small ({}x{}); Strata needs at least {MIN_WIDTH}x{MIN_HEIGHT}.",
+                area.width, area.height
+            );
+            frame.render_widget(
+                Paragraph::new(msg)
+                    .wrap(Wrap { trim: true })
+                    .style(Style::default().fg(t.warning)),
+                area,
+            );
+            return;
         }
-        last = Some(i);
+        let body = Rect::new(area.x, area.y, area.width, area.height - 1);
+        let status = Rect::new(area.x, area.bottom() - 1, area.width, 1);
+        let screen = self.screen();
+        screen.draw(frame, body, &self.cx);
+        self.draw_status(screen.status(&self.cx), frame, status);
+        for layer in &self.cx.layers {
+            layer.draw(frame, area, t, self.cx.keys.keymap(), &self.cx.catalog);
+        }
     }
-    Some(score)
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// The status bar: the screen's fields, then the flash note.
+    fn draw_status(&self, parts: Vec<String>, frame: &mut Frame, area: Rect) {
+        let t = &self.cx.theme;
+        let mut line = parts.join(" │ ");
+        if let Some(flash) = &self.cx.flash {
+            line = format!("{line} │ {flash}");
+        }
+        frame.render_widget(
+            Paragraph::new(line).style(Style::default().bg(t.status_bg).fg(t.status_fg)),
+            area,
+        );
+    }
 
-    #[test]
-    fn fuzzy_prefers_contiguous_matches() {
-        assert!(fuzzy_score("smol", "local/smollm2-135m") > fuzzy_score("smol", "local/s-m-o-l"));
-        assert_eq!(fuzzy_score("xyz", "local/smollm2-135m"), None);
-        assert_eq!(fuzzy_score("", "anything"), Some(0));
+    /// The box the top layer is drawn in, for a screen of `area`; None without a layer.
+    pub fn modal_rect(&self, area: Rect) -> Option<Rect> {
+        self.top_layer().map(|l| l.rect(area))
     }
 }

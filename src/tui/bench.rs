@@ -12,11 +12,12 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use serde::Serialize;
 
-use super::app::{Effect, Msg};
+use super::app::App;
 use super::compare_jobs::{ColumnEvent, CompareJob, CompareMsg};
-use super::screens::compare::Column;
-use super::screens::ScreenId;
-use super::{build_app, view, TuiOptions};
+use super::msg::{Effect, Msg, ScreenId, ScreenMsg};
+use super::screens::chat::ChatScreen;
+use super::screens::compare::{Column, CompareScreen};
+use super::{build_app_blocking as build_app, TuiOptions};
 use crate::config::{Config, Paths};
 use crate::runtime::types::{Role, StreamEvent, Usage};
 use crate::runtime::Runtime;
@@ -93,6 +94,14 @@ impl Counter {
     }
 }
 
+/// The chat screen of `app` (every app has one).
+fn chat(app: &mut App) -> &mut ChatScreen {
+    match app.find_mut::<ChatScreen>() {
+        Some((chat, _)) => chat,
+        None => unreachable!("the app is built with a chat screen"),
+    }
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -124,7 +133,7 @@ pub fn run(args: &TuiBenchArgs) -> Result<i32> {
         },
     )?;
     app.update(Msg::Resize(args.width, args.height));
-    terminal.draw(|f| view::render(&app, f))?;
+    terminal.draw(|f| app.render(f))?;
     let first_frame_ms = start.elapsed().as_secs_f64() * 1000.0;
 
     // A big session: alternating questions and markdown answers.
@@ -150,36 +159,37 @@ pub fn run(args: &TuiBenchArgs) -> Result<i32> {
     // Each step of 37 lines brings messages not laid out yet near the view:
     // `refresh_views` lays them out (timed apart, as the runner does before a frame),
     // then the frame is drawn.
-    let laid_out_on_open = app.chat.laid_out();
+    let laid_out_on_open = chat(&mut app).laid_out();
     let mut times = Vec::with_capacity(args.frames);
     let mut scroll_layout = Vec::with_capacity(args.frames);
-    app.chat.follow = false;
+    chat(&mut app).follow = false;
     for i in 0..args.frames {
-        app.chat.scroll = (i * 37) % app.chat.total_lines().max(1);
+        chat(&mut app).scroll = (i * 37) % chat(&mut app).total_lines().max(1);
         let t = Instant::now();
         app.refresh_views();
         scroll_layout.push(t.elapsed().as_secs_f64() * 1e6);
         let t = Instant::now();
-        terminal.draw(|f| view::render(&app, f))?;
+        terminal.draw(|f| app.render(f))?;
         times.push(t.elapsed().as_secs_f64() * 1e6);
     }
     times.sort_by(f64::total_cmp);
     scroll_layout.sort_by(f64::total_cmp);
 
     // Streaming: one token per frame into a new answer at the bottom.
-    app.chat.follow = true;
+    chat(&mut app).follow = true;
     let message = Id::new();
     let mut answer = ChatMessage::new(Role::Assistant, "");
     answer.id = message;
-    app.chat.messages.push(answer);
-    app.chat.streaming = Some(super::screens::chat::Streaming {
+    chat(&mut app).messages.push(answer);
+    let shown = chat(&mut app).session.id;
+    chat(&mut app).streaming = Some(super::screens::chat::Streaming {
         message,
-        session: app.chat.session.id,
+        session: shown,
         cancel: tokio_util::sync::CancellationToken::new(),
         started: Instant::now(),
     });
     app.refresh_views();
-    terminal.draw(|f| view::render(&app, f))?;
+    terminal.draw(|f| app.render(f))?;
     counter.take();
     let tokens = 200;
     for i in 0..tokens {
@@ -188,12 +198,15 @@ pub fn run(args: &TuiBenchArgs) -> Result<i32> {
         } else {
             format!(" word{i}")
         };
-        app.update(Msg::Stream {
-            message,
-            event: StreamEvent::TextDelta { text },
-        });
+        app.update(Msg::To(
+            ScreenId::Chat,
+            ScreenMsg::Stream {
+                message,
+                event: StreamEvent::TextDelta { text },
+            },
+        ));
         app.refresh_views();
-        terminal.draw(|f| view::render(&app, f))?;
+        terminal.draw(|f| app.render(f))?;
     }
     let bytes_per_streamed_token = counter.take() as f64 / tokens as f64;
 
@@ -204,18 +217,18 @@ pub fn run(args: &TuiBenchArgs) -> Result<i32> {
     let message = Id::new();
     let mut answer = ChatMessage::new(Role::Assistant, "");
     answer.id = message;
-    app.chat.messages.push(answer);
-    let last = app.chat.messages.len() - 1;
+    chat(&mut app).messages.push(answer);
+    let last = chat(&mut app).messages.len() - 1;
     let mut relayout = Vec::new();
     for chunk in pieces.chunks(args.tokens_per_frame.max(1)) {
         for piece in chunk {
-            app.chat.messages[last].content.push_str(piece);
+            chat(&mut app).messages[last].content.push_str(piece);
         }
         let t = Instant::now();
         app.refresh_views();
         relayout.push(t.elapsed().as_secs_f64() * 1e6);
     }
-    app.chat.streaming = None;
+    chat(&mut app).streaming = None;
     relayout.sort_by(f64::total_cmp);
 
     let figures = TuiFigures {
@@ -316,12 +329,15 @@ pub fn compare_frame_times(columns: usize, frames: usize) -> Result<Vec<f64>> {
     let (w, h) = (160u16, 48u16);
     app.update(Msg::Resize(w, h));
     app.active = ScreenId::Compare;
-    let session = app.chat.session.clone();
-    app.compare.attach(&session, &app.cx);
-    app.compare.columns = (0..columns)
+    let session = chat(&mut app).session.clone();
+    let (compare, cx) = app
+        .find_mut::<CompareScreen>()
+        .context("no compare screen")?;
+    compare.attach(&session, cx);
+    compare.columns = (0..columns)
         .map(|i| Column::new(format!("bench/model-{i}")))
         .collect();
-    app.compare.input = super::input::InputBox::with_text("Explain ownership in Rust.");
+    compare.input = super::input::InputBox::with_text("Explain ownership in Rust.");
     let effects = app.update(Msg::Key(crossterm::event::KeyEvent::new(
         crossterm::event::KeyCode::Enter,
         crossterm::event::KeyModifiers::NONE,
@@ -329,7 +345,7 @@ pub fn compare_frame_times(columns: usize, frames: usize) -> Result<Vec<f64>> {
     let seq = effects
         .iter()
         .find_map(|e| match e {
-            Effect::Compare(CompareJob::Ask { seq, .. }) => Some(*seq),
+            Effect::Compare(_, CompareJob::Ask { seq, .. }) => Some(*seq),
             _ => None,
         })
         .context("the compare view did not ask")?;
@@ -343,29 +359,35 @@ pub fn compare_frame_times(columns: usize, frames: usize) -> Result<Vec<f64>> {
             } else {
                 format!("word{frame} ")
             };
-            app.update(Msg::Compare(CompareMsg::Column {
-                seq,
-                column,
-                event: ColumnEvent::Text { text, at_ms: 1.0 },
-            }));
+            app.update(Msg::To(
+                ScreenId::Compare,
+                ScreenMsg::Compare(CompareMsg::Column {
+                    seq,
+                    column,
+                    event: ColumnEvent::Text { text, at_ms: 1.0 },
+                }),
+            ));
         }
         app.refresh_views();
-        terminal.draw(|f| view::render(&app, f))?;
+        terminal.draw(|f| app.render(f))?;
         times.push(started.elapsed().as_secs_f64() * 1e6);
     }
     // The columns end, as runs would.
     for column in 0..columns {
         let mut answer = ChatMessage::new(Role::Assistant, "");
         answer.usage = Some(Usage::default());
-        app.update(Msg::Compare(CompareMsg::Column {
-            seq,
-            column,
-            event: ColumnEvent::Finished {
-                answer: Box::new(answer),
-                error: None,
-                elapsed_ms: 1.0,
-            },
-        }));
+        app.update(Msg::To(
+            ScreenId::Compare,
+            ScreenMsg::Compare(CompareMsg::Column {
+                seq,
+                column,
+                event: ColumnEvent::Finished {
+                    answer: Box::new(answer),
+                    error: None,
+                    elapsed_ms: 1.0,
+                },
+            }),
+        ));
     }
     times.sort_by(f64::total_cmp);
     Ok(times)

@@ -1,14 +1,13 @@
 //! Comparison work the UI asks for: one question sent to several models at once (each a
 //! one-off run through the orchestrator on its own task, so a slow local model never
 //! holds up a remote one's updates), votes stored and tallied, and a column's answer
-//! taken back into the conversation. Answers come back as `Msg::Compare`.
+//! taken back into the conversation. Answers go to an `Outbox<CompareMsg>`.
 
 use std::time::Instant;
 
-use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use super::app::Msg;
+use super::outbox::Outbox;
 use crate::eval::votes::{self, PairTally, Vote};
 use crate::orchestrator::events::RunEvent;
 use crate::orchestrator::oneshot::OneShot;
@@ -83,7 +82,7 @@ pub enum CompareMsg {
 }
 
 /// Starts the work off the UI task.
-pub fn run(job: CompareJob, orchestrator: &Orchestrator, tx: &UnboundedSender<Msg>) {
+pub fn run(job: CompareJob, orchestrator: &Orchestrator, tx: &Outbox<CompareMsg>) {
     match job {
         CompareJob::Ask {
             seq,
@@ -122,7 +121,7 @@ pub fn run(job: CompareJob, orchestrator: &Orchestrator, tx: &UnboundedSender<Ms
                     .put(&vote)
                     .and_then(|()| store.tally())
                     .map_err(|e| e.to_string());
-                let _ = tx.send(Msg::Compare(CompareMsg::Tally(result)));
+                let _ = tx.send(CompareMsg::Tally(result));
             });
         }
         CompareJob::Tally => {
@@ -130,7 +129,7 @@ pub fn run(job: CompareJob, orchestrator: &Orchestrator, tx: &UnboundedSender<Ms
             let tx = tx.clone();
             tokio::task::spawn_blocking(move || {
                 let result = store.tally().map_err(|e| e.to_string());
-                let _ = tx.send(Msg::Compare(CompareMsg::Tally(result)));
+                let _ = tx.send(CompareMsg::Tally(result));
             });
         }
         CompareJob::Keep {
@@ -144,7 +143,7 @@ pub fn run(job: CompareJob, orchestrator: &Orchestrator, tx: &UnboundedSender<Ms
             tokio::task::spawn_blocking(move || {
                 let result = keep(&orchestrator, context, session, question, *answer)
                     .map_err(|e| e.to_string());
-                let _ = tx.send(Msg::Compare(CompareMsg::Kept(result)));
+                let _ = tx.send(CompareMsg::Kept(result));
             });
         }
     }
@@ -159,11 +158,11 @@ async fn ask_column(
     question: String,
     context: Option<AskContext>,
     cancel: CancellationToken,
-    tx: UnboundedSender<Msg>,
+    tx: Outbox<CompareMsg>,
 ) {
     let started = Instant::now();
     let send = |event: ColumnEvent| {
-        let _ = tx.send(Msg::Compare(CompareMsg::Column { seq, column, event }));
+        let _ = tx.send(CompareMsg::Column { seq, column, event });
     };
     let emit = |event: RunEvent| match event {
         RunEvent::TextDelta { text, .. } => send(ColumnEvent::Text {

@@ -1,15 +1,14 @@
 //! Evaluation work the UI asks for instead of doing it on its own task: listing jobs,
 //! loading one job's results (summary, drill-down, charts), running a job file (its
 //! progress streams back while other screens are in use; it stops with its cancel token
-//! and resumes when run again), and the compare view's votes. Answers come back as
-//! `Msg::Eval`.
+//! and resumes when run again), and the compare view's votes. Answers go to an
+//! `Outbox<EvalMsg>`.
 
 use std::path::PathBuf;
 
-use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use super::app::Msg;
+use super::outbox::Outbox;
 use crate::eval::report::{self, ModelSummary};
 use crate::eval::runner::{JobEvent, Progress};
 use crate::eval::spec::{EvalSpec, Metric};
@@ -161,11 +160,11 @@ pub enum EvalMsg {
 }
 
 /// Starts the work off the UI task.
-pub fn run(job: EvalJob, orchestrator: &Orchestrator, tx: &UnboundedSender<Msg>) {
+pub fn run(job: EvalJob, orchestrator: &Orchestrator, tx: &Outbox<EvalMsg>) {
     let orchestrator = orchestrator.clone();
     let tx = tx.clone();
     let send = move |m: EvalMsg| {
-        let _ = tx.send(Msg::Eval(m));
+        let _ = tx.send(m);
     };
     match job {
         EvalJob::List => {

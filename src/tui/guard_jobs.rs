@@ -1,15 +1,13 @@
 //! Guardrail work the UI asks for instead of doing it on its own task: listing guardrails,
 //! a guardrail's versions with their diffs, checking a reference before attaching it,
 //! the sandbox's debounced ApplyGuardrail, and approving or rejecting a held answer. The
-//! runner runs each job on a task and answers with a `Msg::Guard`.
+//! runner runs each job on a task and answers through an `Outbox<GuardMsg>` (the runner addresses them to the screen that asked).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc::UnboundedSender;
-
-use super::app::Msg;
+use super::outbox::Outbox;
 use crate::guardrails::engine::Assessment;
 use crate::guardrails::store::{diff, GuardrailEntry, GuardrailRef, Revision};
 use crate::guardrails::{ApplyContext, Source};
@@ -76,8 +74,8 @@ pub enum GuardMsg {
     Reviewed(Result<ChatMessage, String>),
 }
 
-/// Starts a job on a task; its answer comes back as `Msg::Guard`.
-pub fn run(job: GuardJob, orchestrator: &Orchestrator, tx: &UnboundedSender<Msg>) {
+/// Starts a job on a task; its answer goes to `tx`.
+pub fn run(job: GuardJob, orchestrator: &Orchestrator, tx: &Outbox<GuardMsg>) {
     let orchestrator = orchestrator.clone();
     let tx = tx.clone();
     tokio::spawn(async move {
@@ -145,7 +143,7 @@ pub fn run(job: GuardJob, orchestrator: &Orchestrator, tx: &UnboundedSender<Msg>
             }
         };
         if let Some(answer) = answer {
-            let _ = tx.send(Msg::Guard(answer));
+            let _ = tx.send(answer);
         }
     });
 }

@@ -2,15 +2,13 @@
 //! creating, forking, saving, renaming, deleting and exporting sessions. A screen returns
 //! an `Effect::Store` with a batch of `StoreJob`s; the runner runs the batches one after
 //! another on a blocking thread (`run_batch`), and each job that has something to say
-//! answers with a `Msg`. Which answer is still wanted (sequence numbers) is the screen's
+//! answers with a `StoreMsg`. Which answer is still wanted (sequence numbers) is the screen's
 //! business, not this module's.
 
 use std::path::PathBuf;
 
-use tokio::sync::mpsc::UnboundedSender;
-
-use super::app::Msg;
-use crate::sessions::{ChatMessage, Session, SessionStore};
+use super::outbox::Outbox;
+use crate::sessions::{ChatMessage, Session, SessionStore, UiState};
 use crate::store::{Id, StoreError};
 
 /// Which session to open.
@@ -35,23 +33,58 @@ pub enum StoreJob {
     Rename { id: Id, title: String },
     /// Set the model of a stored session; answers only on failure.
     SetModel { id: Id, model: String },
-    /// List the sessions (answered by `Msg::Sessions` with `seq`).
+    /// List the sessions (answered by `StoreMsg::Sessions` with `seq`).
     List { seq: u64 },
-    /// Open a session with its messages and the fresh list (answered by `Msg::Opened`).
+    /// Open a session with its messages and the fresh list (answered by `StoreMsg::Opened`).
     Open {
         target: OpenTarget,
         seq: u64,
         list_seq: u64,
     },
-    /// Delete a session (answered by `Msg::Deleted`).
+    /// Delete a session (answered by `StoreMsg::Deleted`).
     Delete { id: Id, title: String },
-    /// Write a session as Markdown or JSON into `dir` (answered by `Msg::Exported`).
+    /// Write a session as Markdown or JSON into `dir` (answered by `StoreMsg::Exported`).
     Export {
         id: Id,
         title: String,
         json: bool,
         dir: PathBuf,
     },
+    /// What survives an exit: the session (with its draft), an answer cut short (stored as
+    /// cancelled) and where the user was. Failures are logged: nobody is left to tell.
+    Exit {
+        session: Box<Session>,
+        cancelled: Option<Box<ChatMessage>>,
+        ui: UiState,
+    },
+}
+
+/// The answers of storage work.
+#[derive(Debug)]
+pub enum StoreMsg {
+    /// The session list as stored (only the latest `seq` counts).
+    Sessions {
+        seq: u64,
+        result: Result<Vec<Session>, String>,
+    },
+    /// A session opened, created or forked, with its messages and the list after it;
+    /// `None` when it was gone. Only the latest `seq` counts; the list only if
+    /// `list_seq` is the latest list asked for.
+    Opened {
+        seq: u64,
+        list_seq: u64,
+        result: Result<Option<Box<Opened>>, String>,
+    },
+    /// A session was deleted (or could not be).
+    Deleted {
+        id: Id,
+        title: String,
+        result: Result<(), String>,
+    },
+    /// An export was written (its path) or failed.
+    Exported(Result<PathBuf, String>),
+    /// A background save failed.
+    Failed(String),
 }
 
 /// A session as opened: itself, its messages, and the session list after opening it.
@@ -63,7 +96,7 @@ pub struct Opened {
 }
 
 /// Runs a batch of jobs in order (blocking: call it off the UI task), sending the answers.
-pub fn run_batch(store: &SessionStore, jobs: Vec<StoreJob>, tx: &UnboundedSender<Msg>) {
+pub fn run_batch(store: &SessionStore, jobs: Vec<StoreJob>, tx: &Outbox<StoreMsg>) {
     for job in jobs {
         if let Some(msg) = run_job(store, job) {
             if tx.send(msg).is_err() {
@@ -73,11 +106,11 @@ pub fn run_batch(store: &SessionStore, jobs: Vec<StoreJob>, tx: &UnboundedSender
     }
 }
 
-fn failed(what: &str, e: impl std::fmt::Display) -> Option<Msg> {
-    Some(Msg::StoreFailed(format!("could not {what}: {e}")))
+fn failed(what: &str, e: impl std::fmt::Display) -> Option<StoreMsg> {
+    Some(StoreMsg::Failed(format!("could not {what}: {e}")))
 }
 
-fn run_job(store: &SessionStore, job: StoreJob) -> Option<Msg> {
+fn run_job(store: &SessionStore, job: StoreJob) -> Option<StoreMsg> {
     match job {
         StoreJob::Save(session) => store
             .save(&session)
@@ -97,7 +130,7 @@ fn run_job(store: &SessionStore, job: StoreJob) -> Option<Msg> {
         StoreJob::SetModel { id, model } => update(store, id, |s| s.agent.model = model)
             .err()
             .and_then(|e| failed("save", e)),
-        StoreJob::List { seq } => Some(Msg::Sessions {
+        StoreJob::List { seq } => Some(StoreMsg::Sessions {
             seq,
             result: store.list().map_err(|e| e.to_string()),
         }),
@@ -105,12 +138,12 @@ fn run_job(store: &SessionStore, job: StoreJob) -> Option<Msg> {
             target,
             seq,
             list_seq,
-        } => Some(Msg::Opened {
+        } => Some(StoreMsg::Opened {
             seq,
             list_seq,
             result: open(store, target).map_err(|e| e.to_string()),
         }),
-        StoreJob::Delete { id, title } => Some(Msg::Deleted {
+        StoreJob::Delete { id, title } => Some(StoreMsg::Deleted {
             id,
             title,
             result: crate::orchestrator::delete_session(store, id).map_err(|e| e.to_string()),
@@ -120,7 +153,25 @@ fn run_job(store: &SessionStore, job: StoreJob) -> Option<Msg> {
             title,
             json,
             dir,
-        } => Some(Msg::Exported(export(store, id, &title, json, &dir))),
+        } => Some(StoreMsg::Exported(export(store, id, &title, json, &dir))),
+        StoreJob::Exit {
+            mut session,
+            cancelled,
+            ui,
+        } => {
+            if let Err(e) = store.save(&session) {
+                tracing::warn!("could not save the session: {e}");
+            }
+            if let Some(m) = cancelled {
+                if let Err(e) = store.put_message(&mut session, &m) {
+                    tracing::warn!("could not save the answer: {e}");
+                }
+            }
+            if let Err(e) = store.save_ui(&ui) {
+                tracing::warn!("could not save the UI state: {e}");
+            }
+            None
+        }
     }
 }
 
@@ -180,4 +231,52 @@ fn export(
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     std::fs::write(&path, text).map_err(|e| e.to_string())?;
     Ok(path)
+}
+
+/// What the app starts on: the session list, the session to show with its messages, and
+/// where the user was last time.
+#[derive(Debug, Clone)]
+pub struct Startup {
+    pub sessions: Vec<Session>,
+    pub session: Session,
+    pub messages: Vec<ChatMessage>,
+    pub ui: UiState,
+    /// A session created for this start (`--model` asked for another model), to show
+    /// instead of `session`.
+    pub fresh: Option<Session>,
+}
+
+/// Reads what the app starts on (blocking: call it off the UI task): the session the user
+/// was in (else the latest, else a new one on `default_model`). With `new_on_model`, a
+/// new session is started unless that session already runs `default_model`.
+pub fn load_startup(
+    store: &SessionStore,
+    default_model: &str,
+    new_on_model: bool,
+) -> Result<Startup, StoreError> {
+    let mut sessions = store.list()?;
+    let ui = store.load_ui();
+    let last = ui
+        .session
+        .and_then(|id| sessions.iter().find(|s| s.id == id));
+    let session = match last.or(sessions.first()) {
+        Some(s) => s.clone(),
+        None => {
+            let s = store.create(default_model)?;
+            sessions.push(s.clone());
+            s
+        }
+    };
+    let messages = store.messages(session.id)?;
+    let mut startup = Startup {
+        sessions,
+        session,
+        messages,
+        ui,
+        fresh: None,
+    };
+    if new_on_model && startup.session.agent.model != default_model {
+        startup.fresh = Some(store.create(default_model)?);
+    }
+    Ok(startup)
 }

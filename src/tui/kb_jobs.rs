@@ -1,12 +1,11 @@
 //! Knowledge-base work the UI asks for instead of doing it on its own task: listing
 //! bases, a sync (its progress streams back while other screens are in use; it stops
 //! with its cancel token), a playground query, checking bases before a session uses them,
-//! and reading a cited chunk's surroundings from its file. Answers come back as `Msg::Kb`.
+//! and reading a cited chunk's surroundings from its file. Answers go to an `Outbox<KbMsg>`.
 
-use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use super::app::Msg;
+use super::outbox::Outbox;
 use crate::knowledge::cite::{self, SourceRef};
 use crate::knowledge::retrieve::Query;
 use crate::knowledge::store::KbRecord;
@@ -81,13 +80,13 @@ pub enum KbMsg {
     Context(Result<ChunkContext, String>),
 }
 
-/// Starts a job on a task; its answers come back as `Msg::Kb`.
-pub fn run(job: KbJob, orchestrator: &Orchestrator, tx: &UnboundedSender<Msg>) {
+/// Starts a job on a task; its answers go to `tx`.
+pub fn run(job: KbJob, orchestrator: &Orchestrator, tx: &Outbox<KbMsg>) {
     let knowledge = orchestrator.knowledge.clone();
     let tx = tx.clone();
     tokio::spawn(async move {
         let send = |m: KbMsg| {
-            let _ = tx.send(Msg::Kb(m));
+            let _ = tx.send(m);
         };
         match job {
             KbJob::List => {
@@ -107,10 +106,10 @@ pub fn run(job: KbJob, orchestrator: &Orchestrator, tx: &UnboundedSender<Msg>) {
                 let n = name.clone();
                 let result = knowledge
                     .sync(&name, &options, move |p| {
-                        let _ = progress_tx.send(Msg::Kb(KbMsg::Progress {
+                        let _ = progress_tx.send(KbMsg::Progress {
                             name: n.clone(),
                             progress: p.clone(),
-                        }));
+                        });
                     })
                     .await
                     .map_err(|e| e.to_string());

@@ -12,11 +12,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, ListItem, Paragraph};
 use ratatui::Frame;
 
-use super::app::fuzzy_score;
+use super::fuzzy::fuzzy_score;
 use super::input::InputBox;
+use super::keymap::Keymap;
 use super::keymap::{Action, Context, Resolution};
 use super::palette::{Palette, PaletteEntry};
-use super::screens::Shared;
+use super::theme::Theme;
 use super::view;
 use crate::store::Id;
 
@@ -289,9 +290,16 @@ impl Layer {
         }
     }
 
-    /// Draws the layer over whatever is beneath it.
-    pub fn draw(&self, frame: &mut Frame, area: Rect, cx: &Shared) {
-        let t = &cx.theme;
+    /// Draws the layer over whatever is beneath it, in theme `t` (the help lists `keymap`,
+    /// the picker names models of `catalog`).
+    pub fn draw(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        t: &Theme,
+        keymap: &Keymap,
+        catalog: &[ModelEntry],
+    ) {
         let r = self.rect(area);
         let blank = clear_area(r, area);
         frame.render_widget(Clear, blank);
@@ -369,7 +377,7 @@ impl Layer {
                         format!("{ctx:?}"),
                         Style::default().fg(t.heading).add_modifier(Modifier::BOLD),
                     )));
-                    for (keys, desc) in cx.keys.keymap().help(ctx) {
+                    for (keys, desc) in keymap.help(ctx) {
                         lines.push(Line::from(vec![
                             Span::styled(format!("  {keys:<18}"), Style::default().fg(t.accent)),
                             Span::raw(desc),
@@ -401,7 +409,7 @@ impl Layer {
                 let items: Vec<ListItem> = p
                     .matches
                     .iter()
-                    .filter_map(|&i| cx.catalog.get(i))
+                    .filter_map(|&i| catalog.get(i))
                     .map(|e| {
                         let state = match (e.local, e.downloaded) {
                             (false, _) => "remote",

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod clipboard;
 pub mod compare_jobs;
 pub mod eval_jobs;
+pub mod fuzzy;
 pub mod guard_jobs;
 pub mod incremental;
 pub mod input;
@@ -17,6 +18,8 @@ pub mod keymap;
 pub mod layers;
 pub mod layout;
 pub mod markdown;
+pub mod msg;
+pub mod outbox;
 pub mod palette;
 pub mod screens;
 pub mod terminal;
@@ -38,9 +41,17 @@ use crate::runtime::pull::{PullEvent, Puller};
 use crate::runtime::types::StreamEvent;
 use crate::runtime::Runtime;
 use crate::sessions::SessionStore;
-use app::{App, Effect, Msg};
-use jobs::StoreJob;
+use app::App;
+use jobs::{StoreJob, StoreMsg};
 use keymap::{KeyResolver, Keymap};
+use msg::{Effect, Msg, ScreenId, ScreenMsg};
+use outbox::Outbox;
+use screens::chat::ChatScreen;
+use screens::compare::CompareScreen;
+use screens::evals::EvalsScreen;
+use screens::guardrails::GuardrailsScreen;
+use screens::knowledge::KnowledgeScreen;
+use screens::{Screen, Shared};
 use theme::{ColorDepth, Theme};
 
 /// The shortest time between two frames (~30 frames a second).
@@ -70,42 +81,83 @@ pub fn load_theme(runtime: &Runtime, options: &TuiOptions) -> Result<Theme> {
     Ok(theme.adapt(options.color.unwrap_or_else(ColorDepth::from_env)))
 }
 
-/// Builds the app state for a runtime (also used by the tests).
-pub fn build_app(runtime: &Runtime, options: &TuiOptions) -> Result<App> {
+/// Builds the app state for a runtime (also used by the tests): the stored sessions are
+/// read off the UI task (a store job on a blocking thread), then the screens are made.
+pub async fn build_app(runtime: &Runtime, options: &TuiOptions) -> Result<App> {
+    let (theme, keymap, default_model) = prepare(runtime, options)?;
+    let store = SessionStore::new(runtime.store.clone());
+    let (model, new_on_model) = (default_model.clone(), options.model.is_some());
+    let startup =
+        tokio::task::spawn_blocking(move || jobs::load_startup(&store, &model, new_on_model))
+            .await??;
+    Ok(assemble(runtime, theme, keymap, &default_model, startup))
+}
+
+/// `build_app` for callers that are not the UI task (benchmarks): storage is read on the
+/// calling thread.
+pub fn build_app_blocking(runtime: &Runtime, options: &TuiOptions) -> Result<App> {
+    let (theme, keymap, default_model) = prepare(runtime, options)?;
+    let store = SessionStore::new(runtime.store.clone());
+    let startup = jobs::load_startup(&store, &default_model, options.model.is_some())?;
+    Ok(assemble(runtime, theme, keymap, &default_model, startup))
+}
+
+/// The theme, the keymap and the model new sessions start on.
+fn prepare(runtime: &Runtime, options: &TuiOptions) -> Result<(Theme, Keymap, String)> {
     let theme = load_theme(runtime, options)?;
     let keymap_file = runtime.paths.config_dir.join("keymap.toml");
     let keymap = Keymap::load(keymap_file.is_file().then_some(keymap_file.as_path()))?;
     let default_model = runtime.chat_model(options.model.as_deref())?.id.clone();
-    let store = SessionStore::new(runtime.store.clone());
-    let mut app = App::new(
-        store,
+    Ok((theme, keymap, default_model))
+}
+
+/// Makes every screen (this is where the screens are listed) and the app over them.
+fn assemble(
+    runtime: &Runtime,
+    theme: Theme,
+    keymap: Keymap,
+    default_model: &str,
+    startup: jobs::Startup,
+) -> App {
+    let cx = Shared::new(
         &runtime.catalog,
         &runtime.paths.model_dir,
-        &default_model,
+        default_model,
         theme,
         KeyResolver::new(keymap),
         runtime.paths.data_dir.join("exports"),
-    )?;
-    app.chat.default_guardrail = runtime.config.guardrail.clone();
-    if options.model.is_some() && app.chat.session.agent.model != default_model {
-        let session = app.cx.store.create(&default_model)?;
-        let chat = &mut app.chat;
-        chat.sidebar.sessions.insert(0, session.clone());
-        chat.session = session;
-        chat.messages.clear();
-        chat.views.clear();
-        chat.composer.input = input::InputBox::default();
-        chat.sidebar.selected = 0;
-        chat.resume_scroll = None;
+    );
+    let mut chat = ChatScreen::new(
+        startup.sessions,
+        startup.session,
+        startup.messages,
+        &startup.ui,
+    );
+    chat.default_guardrail = runtime.config.guardrail.clone();
+    if let Some(session) = startup.fresh {
+        chat.start_fresh(session);
     }
-    Ok(app)
+    let screens: Vec<Box<dyn Screen>> = vec![
+        Box::new(chat),
+        Box::new(GuardrailsScreen::default()),
+        Box::new(KnowledgeScreen::default()),
+        Box::new(CompareScreen::default()),
+        Box::new(EvalsScreen::default()),
+    ];
+    App::new(cx, screens)
 }
 
 /// Runs the TUI until the user quits or the terminal goes away (SIGTERM/SIGHUP).
 pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
-    let orchestrator = Orchestrator::new(runtime.clone())?;
-    crate::eval::Evals::new(orchestrator.clone()).recover()?;
-    let mut app = build_app(&runtime, &options)?;
+    // Opening the orchestrator and recovering evaluation jobs read storage: off the UI task.
+    let rt = runtime.clone();
+    let orchestrator = tokio::task::spawn_blocking(move || -> Result<Orchestrator> {
+        let orchestrator = Orchestrator::new(rt)?;
+        crate::eval::Evals::new(orchestrator.clone()).recover()?;
+        Ok(orchestrator)
+    })
+    .await??;
+    let mut app = build_app(&runtime, &options).await?;
     let (mut terminal, guard) = terminal::enter().context("cannot set up the terminal")?;
     let (tx, mut rx) = unbounded_channel::<Msg>();
     let runner = Runner::new(orchestrator, tx.clone());
@@ -124,7 +176,7 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
 
     while !app.quit {
         if dirty && !editing && last_draw.elapsed() >= FRAME {
-            terminal.draw(|f| view::render(&app, f))?;
+            terminal.draw(|f| app.render(f))?;
             last_draw = Instant::now();
             dirty = false;
         }
@@ -139,7 +191,7 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
                 }
                 let mut effects = Vec::new();
                 for msg in batch {
-                    if matches!(msg, Msg::EditorDone(_) | Msg::FileClosed(_)) {
+                    if matches!(msg, Msg::To(_, ScreenMsg::EditorDone(_)) | Msg::FileClosed(_)) {
                         // The editor gave the terminal back: take it again, read keys again.
                         terminal::resume(&mut terminal, app.cx.mouse)?;
                         input = spawn_input(tx.clone());
@@ -151,12 +203,13 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
                 dirty = true;
                 for effect in effects {
                     match effect {
-                        Effect::OpenEditor(text) if !editing => {
+                        Effect::OpenEditor(owner, text) if !editing => {
                             input.abort();
                             editing = true;
                             let tx = tx.clone();
                             tokio::task::spawn_blocking(move || {
-                                let _ = tx.send(Msg::EditorDone(edit_in_editor(&text)));
+                                let done = ScreenMsg::EditorDone(edit_in_editor(&text));
+                                let _ = tx.send(Msg::To(owner, done));
                             });
                         }
                         Effect::OpenFile { path, line } if !editing => {
@@ -177,11 +230,14 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
             _ = hup_signal.recv() => break,
         }
     }
-    if let Some(s) = &app.chat.streaming {
-        // Let the run store the answer as cancelled before the process ends.
-        s.cancel.cancel();
+    let unfinished = app.unfinished();
+    if !unfinished.is_empty() {
+        // Let a run store its answer as cancelled before the process ends.
+        for cancel in unfinished {
+            cancel.cancel();
+        }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-        while app.chat.streaming.is_some() {
+        while !app.unfinished().is_empty() {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(msg)) => {
                     app.update(msg);
@@ -190,9 +246,12 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
             }
         }
     }
-    // Storage work still queued runs before the last save, so it cannot overwrite it.
+    // The last save (unless quitting saved it already) queues behind the storage work
+    // still queued, so it cannot be overwritten; dropping the runner waits for all of it.
+    for effect in app.save_ui_state() {
+        runner.run(effect);
+    }
     drop(runner);
-    app.save_ui_state();
     input.abort();
     drop(guard);
     Ok(())
@@ -227,7 +286,7 @@ fn spawn_input(tx: UnboundedSender<Msg>) -> tokio::task::JoinHandle<()> {
 pub struct Runner {
     orchestrator: Orchestrator,
     tx: UnboundedSender<Msg>,
-    store_jobs: Option<std::sync::mpsc::Sender<Vec<StoreJob>>>,
+    store_jobs: Option<std::sync::mpsc::Sender<(ScreenId, Vec<StoreJob>)>>,
     store_worker: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -235,13 +294,13 @@ impl Runner {
     /// A runner answering on `tx`, with its storage worker started.
     pub fn new(orchestrator: Orchestrator, tx: UnboundedSender<Msg>) -> Runner {
         let store = SessionStore::new(orchestrator.runtime().store.clone());
-        let (store_jobs, batches) = std::sync::mpsc::channel::<Vec<StoreJob>>();
+        let (store_jobs, batches) = std::sync::mpsc::channel::<(ScreenId, Vec<StoreJob>)>();
         let answers = tx.clone();
         let store_worker = std::thread::Builder::new()
             .name("strata-store".into())
             .spawn(move || {
-                for batch in batches {
-                    jobs::run_batch(&store, batch, &answers);
+                for (owner, batch) in batches {
+                    jobs::run_batch(&store, batch, &store_outbox(&answers, owner));
                 }
             })
             .map_err(|e| tracing::error!("cannot start the storage worker: {e}"))
@@ -262,8 +321,8 @@ impl Runner {
     /// Starts the background work an effect asks for.
     pub fn run(&self, effect: Effect) {
         match effect {
-            Effect::Store(jobs) => {
-                let sent = self.store_jobs.as_ref().map(|s| s.send(jobs));
+            Effect::Store(owner, jobs) => {
+                let sent = self.store_jobs.as_ref().map(|s| s.send((owner, jobs)));
                 if !matches!(sent, Some(Ok(()))) {
                     tracing::error!("the storage worker is gone");
                 }
@@ -287,20 +346,20 @@ impl Drop for Runner {
 pub fn run_effect(effect: Effect, orchestrator: &Orchestrator, tx: &UnboundedSender<Msg>) {
     let runtime = orchestrator.runtime();
     match effect {
-        Effect::Turn(turn) => {
+        Effect::Turn(owner, turn) => {
             let tx = tx.clone();
             let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
             let handle = orchestrator.spawn_turn(*turn, events_tx);
             tokio::spawn(async move {
                 while let Some(event) = events.recv().await {
                     let msg = match event {
-                        RunEvent::TextDelta { answer, text } => Msg::Stream {
+                        RunEvent::TextDelta { answer, text } => ScreenMsg::Stream {
                             message: answer,
                             event: StreamEvent::TextDelta { text },
                         },
-                        other => Msg::Run(Box::new(other)),
+                        other => ScreenMsg::Run(Box::new(other)),
                     };
-                    if tx.send(msg).is_err() {
+                    if tx.send(Msg::To(owner, msg)).is_err() {
                         break;
                     }
                 }
@@ -313,11 +372,11 @@ pub fn run_effect(effect: Effect, orchestrator: &Orchestrator, tx: &UnboundedSen
                 };
                 if let Some(error) = failure {
                     tracing::error!("turn failed: {error}");
-                    let _ = tx.send(Msg::TurnFailed(error));
+                    let _ = tx.send(Msg::To(owner, ScreenMsg::TurnFailed(error)));
                 }
             });
         }
-        Effect::Pull(model) => {
+        Effect::Pull(owner, model) => {
             let runtime = runtime.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
@@ -341,11 +400,12 @@ pub fn run_effect(effect: Effect, orchestrator: &Orchestrator, tx: &UnboundedSen
                         }
                         _ => return,
                     };
-                    let _ = progress_tx.send(Msg::PullProgress {
+                    let progress = ScreenMsg::PullProgress {
                         model: name.clone(),
                         done,
                         total: t,
-                    });
+                    };
+                    let _ = progress_tx.send(Msg::To(owner, progress));
                 });
                 let result = match runtime.catalog.get(&model) {
                     Ok(spec) => Puller::new(&runtime.paths.model_dir, observer)
@@ -355,7 +415,7 @@ pub fn run_effect(effect: Effect, orchestrator: &Orchestrator, tx: &UnboundedSen
                         .map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 };
-                let _ = tx.send(Msg::Pulled { model, result });
+                let _ = tx.send(Msg::To(owner, ScreenMsg::Pulled { model, result }));
             });
         }
         Effect::Copy(text) => {
@@ -366,7 +426,7 @@ pub fn run_effect(effect: Effect, orchestrator: &Orchestrator, tx: &UnboundedSen
         Effect::SetMouse(on) => {
             let _ = terminal::set_mouse(on);
         }
-        Effect::SearchSessions { query, seq } => {
+        Effect::SearchSessions { owner, query, seq } => {
             let store = SessionStore::new(runtime.store.clone());
             let tx = tx.clone();
             tokio::task::spawn_blocking(move || {
@@ -374,20 +434,45 @@ pub fn run_effect(effect: Effect, orchestrator: &Orchestrator, tx: &UnboundedSen
                     .search(&query)
                     .map(|hits| hits.into_iter().map(|h| h.session.id).collect())
                     .map_err(|e| e.to_string());
-                let _ = tx.send(Msg::SessionHits { seq, result });
+                let _ = tx.send(Msg::To(owner, ScreenMsg::SessionHits { seq, result }));
             });
         }
-        Effect::Store(jobs) => {
+        Effect::Store(owner, jobs) => {
             let store = SessionStore::new(runtime.store.clone());
-            let tx = tx.clone();
-            tokio::task::spawn_blocking(move || jobs::run_batch(&store, jobs, &tx));
+            let outbox = store_outbox(tx, owner);
+            tokio::task::spawn_blocking(move || jobs::run_batch(&store, jobs, &outbox));
         }
-        Effect::Guard(job) => guard_jobs::run(job, orchestrator, tx),
-        Effect::Kb(job) => kb_jobs::run(job, orchestrator, tx),
-        Effect::Compare(job) => compare_jobs::run(job, orchestrator, tx),
-        Effect::Eval(job) => eval_jobs::run(job, orchestrator, tx),
-        Effect::OpenEditor(_) | Effect::OpenFile { .. } | Effect::Quit => {}
+        Effect::Guard(owner, job) => {
+            guard_jobs::run(job, orchestrator, &outbox(tx, owner, ScreenMsg::Guard))
+        }
+        Effect::Kb(owner, job) => {
+            kb_jobs::run(job, orchestrator, &outbox(tx, owner, ScreenMsg::Kb))
+        }
+        Effect::Compare(owner, job) => {
+            compare_jobs::run(job, orchestrator, &outbox(tx, owner, ScreenMsg::Compare))
+        }
+        Effect::Eval(owner, job) => {
+            eval_jobs::run(job, orchestrator, &outbox(tx, owner, ScreenMsg::Eval))
+        }
+        // The router handles these itself (they never reach a runner).
+        Effect::Show(_) | Effect::Send(..) => {}
+        Effect::OpenEditor(..) | Effect::OpenFile { .. } | Effect::Quit => {}
     }
+}
+
+/// Where a job's answers go: to the app's queue, addressed to the screen that asked.
+fn outbox<T: 'static>(
+    tx: &UnboundedSender<Msg>,
+    owner: ScreenId,
+    wrap: fn(T) -> ScreenMsg,
+) -> Outbox<T> {
+    let tx = tx.clone();
+    Outbox::new(move |answer| tx.send(Msg::To(owner, wrap(answer))).is_ok())
+}
+
+/// Where storage answers go (see `outbox`).
+fn store_outbox(tx: &UnboundedSender<Msg>, owner: ScreenId) -> Outbox<StoreMsg> {
+    outbox(tx, owner, ScreenMsg::Store)
 }
 
 /// Opens $VISUAL / $EDITOR (else vi) on a file at a line (`+LINE`, which vi, vim, nano,

@@ -9,10 +9,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::ListItem;
 use ratatui::Frame;
 
-use super::app::fuzzy_score;
+use super::fuzzy::fuzzy_score;
 use super::input::InputBox;
 use super::keymap::{Action, Context, Keymap};
-use super::screens::ScreenId;
+use super::msg::ScreenId;
 use super::theme::Theme;
 use super::view;
 

@@ -16,12 +16,13 @@ use crate::eval::votes::{PairTally, Vote};
 use crate::runtime::types::Usage;
 use crate::sessions::{AgentConfig, ChatMessage, MessageStatus, Session};
 use crate::store::Id;
-use crate::tui::app::{Effect, Msg, Reply};
 use crate::tui::compare_jobs::{AskContext, ColumnEvent, CompareJob, CompareMsg};
 use crate::tui::input::InputBox;
 use crate::tui::keymap::{Action, Context};
+use crate::tui::layers::Reply;
 use crate::tui::layers::{self, Layer, Picker};
 use crate::tui::markdown;
+use crate::tui::msg::{Effect, ScreenMsg};
 
 /// Most models one comparison holds.
 pub const MAX_COLUMNS: usize = 4;
@@ -312,13 +313,16 @@ impl CompareScreen {
         });
         self.focus = CFocus::Columns;
         cx.keys.reset();
-        vec![Effect::Compare(CompareJob::Ask {
-            seq: self.seq,
-            question,
-            agents: self.columns.iter().map(|c| self.agent(&c.model)).collect(),
-            context,
-            cancel,
-        })]
+        vec![Effect::Compare(
+            ScreenId::Compare,
+            CompareJob::Ask {
+                seq: self.seq,
+                question,
+                agents: self.columns.iter().map(|c| self.agent(&c.model)).collect(),
+                context,
+                cancel,
+            },
+        )]
     }
 
     fn on_msg(&mut self, msg: CompareMsg, cx: &mut Shared) -> Vec<Effect> {
@@ -367,7 +371,13 @@ impl CompareScreen {
             CompareMsg::Tally(Err(e)) => cx.flash = Some(format!("votes: {e}")),
             // The app shows the chat on success.
             CompareMsg::Kept(Err(e)) => cx.flash = Some(format!("could not keep it: {e}")),
-            CompareMsg::Kept(Ok(_)) => {}
+            // A kept answer is shown in the chat.
+            CompareMsg::Kept(Ok(session)) => {
+                return vec![
+                    Effect::Show(ScreenId::Chat),
+                    Effect::Send(ScreenId::Chat, ScreenMsg::ShowSession(session)),
+                ]
+            }
         }
         Vec::new()
     }
@@ -421,7 +431,10 @@ impl CompareScreen {
             None => "voted: a tie".into(),
         });
         self.voted = Some(winner);
-        vec![Effect::Compare(CompareJob::Vote(Box::new(vote)))]
+        vec![Effect::Compare(
+            ScreenId::Compare,
+            CompareJob::Vote(Box::new(vote)),
+        )]
     }
 
     /// Takes the selected column's answer into the chat.
@@ -438,12 +451,15 @@ impl CompareScreen {
             }
         };
         cx.flash = Some(format!("keeping {}'s answer…", column.model));
-        vec![Effect::Compare(CompareJob::Keep {
-            context: asked.context.clone(),
-            session: asked.session,
-            question: asked.question.clone(),
-            answer: Box::new(answer),
-        })]
+        vec![Effect::Compare(
+            ScreenId::Compare,
+            CompareJob::Keep {
+                context: asked.context.clone(),
+                session: asked.session,
+                question: asked.question.clone(),
+                answer: Box::new(answer),
+            },
+        )]
     }
 
     /// Columns shown side by side at this width, and the first one shown.
@@ -581,13 +597,27 @@ impl Screen for CompareScreen {
     }
 
     fn on_show(&mut self, _cx: &mut Shared) -> Vec<Effect> {
-        vec![Effect::Compare(CompareJob::Tally)]
+        vec![Effect::Compare(ScreenId::Compare, CompareJob::Tally)]
     }
 
     fn update(&mut self, event: Event, cx: &mut Shared) -> Vec<Effect> {
         use Action as A;
         match event {
-            Event::Msg(Msg::Compare(msg)) => self.on_msg(msg, cx),
+            Event::Msg(ScreenMsg::Compare(msg)) => self.on_msg(msg, cx),
+            // Comparisons belong to the chat's session (its settings and conversation).
+            Event::Msg(ScreenMsg::Attach {
+                session,
+                default_guardrail,
+            }) => {
+                self.default_guardrail = default_guardrail;
+                self.attach(&session, cx);
+                Vec::new()
+            }
+            Event::Msg(ScreenMsg::Reask {
+                session,
+                messages,
+                selected,
+            }) => self.reask(&session, &messages, selected, cx),
             Event::Action(A::FocusNext | A::FocusPrev) => {
                 self.focus = match self.focus {
                     CFocus::Input => CFocus::Columns,
@@ -866,9 +896,18 @@ impl Screen for CompareScreen {
         }
     }
 
-    fn on_quit(&mut self, _cx: &mut Shared) {
+    fn on_quit(&mut self, _cx: &mut Shared) -> Vec<Effect> {
         if let Some(cancel) = &self.cancel {
             cancel.cancel();
         }
+        Vec::new()
+    }
+
+    fn refresh(&mut self, cx: &mut Shared) {
+        CompareScreen::refresh(self, cx);
+    }
+
+    fn is_busy(&self) -> bool {
+        self.is_running()
     }
 }

@@ -20,10 +20,11 @@ use crate::eval::spec::Metric;
 use crate::eval::store::ItemResult;
 use crate::eval::votes::PairTally;
 use crate::store::Id;
-use crate::tui::app::{Effect, Msg, Reply};
 use crate::tui::eval_jobs::{EvalJob, EvalMsg, JobRow, Loaded};
 use crate::tui::keymap::{Action, Context};
+use crate::tui::layers::Reply;
 use crate::tui::layers::{Layer, PromptKind};
+use crate::tui::msg::{Effect, ScreenMsg};
 
 /// How often the shown job's table follows a run (it is read again from sled).
 const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -101,10 +102,13 @@ impl EvalsScreen {
             return Vec::new();
         };
         self.load_seq += 1;
-        vec![Effect::Eval(EvalJob::Load {
-            id: row.job.id,
-            seq: self.load_seq,
-        })]
+        vec![Effect::Eval(
+            ScreenId::Evals,
+            EvalJob::Load {
+                id: row.job.id,
+                seq: self.load_seq,
+            },
+        )]
     }
 
     fn on_msg(&mut self, msg: EvalMsg, cx: &mut Shared) -> Vec<Effect> {
@@ -140,7 +144,7 @@ impl EvalsScreen {
                     r.name = Some(job.spec.name.clone());
                     r.progress = Some(progress);
                 }
-                return vec![Effect::Eval(EvalJob::List)];
+                return vec![Effect::Eval(ScreenId::Evals, EvalJob::List)];
             }
             EvalMsg::Progress { job, progress } => {
                 if let Some(r) = &mut self.running {
@@ -168,7 +172,7 @@ impl EvalsScreen {
                     Err(e) => format!("cannot run {}: {e}", path.display()),
                 });
                 self.loaded = None;
-                return vec![Effect::Eval(EvalJob::List)];
+                return vec![Effect::Eval(ScreenId::Evals, EvalJob::List)];
             }
             EvalMsg::Votes(Ok(v)) => self.votes = v,
             EvalMsg::Votes(Err(e)) => self.error = Some(e),
@@ -195,7 +199,7 @@ impl EvalsScreen {
             cancel: cancel.clone(),
         });
         cx.flash = Some(format!("running {}…", path.display()));
-        vec![Effect::Eval(EvalJob::Run { path, cancel })]
+        vec![Effect::Eval(ScreenId::Evals, EvalJob::Run { path, cancel })]
     }
 
     fn move_by(&mut self, delta: isize) -> Vec<Effect> {
@@ -251,13 +255,16 @@ impl Screen for EvalsScreen {
     }
 
     fn on_show(&mut self, _cx: &mut Shared) -> Vec<Effect> {
-        vec![Effect::Eval(EvalJob::List), Effect::Eval(EvalJob::Votes)]
+        vec![
+            Effect::Eval(ScreenId::Evals, EvalJob::List),
+            Effect::Eval(ScreenId::Evals, EvalJob::Votes),
+        ]
     }
 
     fn update(&mut self, event: Event, cx: &mut Shared) -> Vec<Effect> {
         use Action as A;
         match event {
-            Event::Msg(Msg::Eval(msg)) => self.on_msg(msg, cx),
+            Event::Msg(ScreenMsg::Eval(msg)) => self.on_msg(msg, cx),
             Event::Action(A::ListUp | A::ScrollUp) => self.move_by(-1),
             Event::Action(A::ListDown | A::ScrollDown) => self.move_by(1),
             Event::Action(A::PageDown) => {
@@ -410,10 +417,15 @@ impl Screen for EvalsScreen {
         }
     }
 
-    fn on_quit(&mut self, _cx: &mut Shared) {
+    fn on_quit(&mut self, _cx: &mut Shared) -> Vec<Effect> {
         if let Some(r) = &self.running {
             r.cancel.cancel();
         }
+        Vec::new()
+    }
+
+    fn is_busy(&self) -> bool {
+        self.is_running()
     }
 }
 

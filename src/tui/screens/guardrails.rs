@@ -17,11 +17,11 @@ use super::{Event, Screen, ScreenId, Shared};
 use crate::guardrails::engine::{Assessment, FinalAction, Verdict};
 use crate::guardrails::store::GuardrailEntry;
 use crate::guardrails::Source;
-use crate::tui::app::{Effect, Msg};
 use crate::tui::guard_jobs::{GuardJob, GuardMsg, RevisionView};
 use crate::tui::input::InputBox;
 use crate::tui::keymap::{Action, Context};
 use crate::tui::layers;
+use crate::tui::msg::{Effect, ScreenMsg};
 
 /// Which part has the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,9 +81,12 @@ impl GuardrailsScreen {
         self.revisions.clear();
         self.revision = 0;
         match self.list.get(self.selected) {
-            Some(e) => vec![Effect::Guard(GuardJob::Detail {
-                name: e.name.clone(),
-            })],
+            Some(e) => vec![Effect::Guard(
+                ScreenId::Guardrails,
+                GuardJob::Detail {
+                    name: e.name.clone(),
+                },
+            )],
             None => Vec::new(),
         }
     }
@@ -100,13 +103,16 @@ impl GuardrailsScreen {
             return Vec::new();
         };
         self.pending = true;
-        vec![Effect::Guard(GuardJob::Sandbox {
-            reference,
-            source: self.source,
-            text: self.sandbox.text().to_string(),
-            seq: self.seq,
-            latest: self.latest.clone(),
-        })]
+        vec![Effect::Guard(
+            ScreenId::Guardrails,
+            GuardJob::Sandbox {
+                reference,
+                source: self.source,
+                text: self.sandbox.text().to_string(),
+                seq: self.seq,
+                latest: self.latest.clone(),
+            },
+        )]
     }
 
     fn on_msg(&mut self, msg: GuardMsg) -> Vec<Effect> {
@@ -170,13 +176,13 @@ impl Screen for GuardrailsScreen {
     }
 
     fn on_show(&mut self, _cx: &mut Shared) -> Vec<Effect> {
-        vec![Effect::Guard(GuardJob::List)]
+        vec![Effect::Guard(ScreenId::Guardrails, GuardJob::List)]
     }
 
     fn update(&mut self, event: Event, cx: &mut Shared) -> Vec<Effect> {
         use Action as A;
         match event {
-            Event::Msg(Msg::Guard(msg)) => self.on_msg(msg),
+            Event::Msg(ScreenMsg::Guard(msg)) => self.on_msg(msg),
             Event::Action(A::FocusNext) | Event::Action(A::FocusPrev) => {
                 self.focus = match self.focus {
                     GFocus::List => GFocus::Revisions,
@@ -421,7 +427,9 @@ impl Screen for GuardrailsScreen {
         false
     }
 
-    fn on_quit(&mut self, _cx: &mut Shared) {}
+    fn on_quit(&mut self, _cx: &mut Shared) -> Vec<Effect> {
+        Vec::new()
+    }
 }
 
 impl GuardrailsScreen {

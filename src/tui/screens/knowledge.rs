@@ -20,11 +20,11 @@ use crate::knowledge::store::KbRecord;
 use crate::knowledge::sync::Phase;
 use crate::knowledge::Progress;
 use crate::store::format_micros;
-use crate::tui::app::{Effect, Msg};
 use crate::tui::input::InputBox;
 use crate::tui::kb_jobs::{KbJob, KbMsg, ResultView};
 use crate::tui::keymap::{Action, Context};
 use crate::tui::layers;
+use crate::tui::msg::{Effect, ScreenMsg};
 
 /// Which part has the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +96,10 @@ impl KnowledgeScreen {
             },
         );
         cx.flash = Some(format!("syncing {name}…"));
-        vec![Effect::Kb(KbJob::Sync { name, cancel })]
+        vec![Effect::Kb(
+            ScreenId::Knowledge,
+            KbJob::Sync { name, cancel },
+        )]
     }
 
     fn run_query(&mut self) -> Vec<Effect> {
@@ -105,12 +108,15 @@ impl KnowledgeScreen {
         };
         self.seq += 1;
         self.pending = true;
-        vec![Effect::Kb(KbJob::Query {
-            bases: vec![name],
-            text: self.query.text().trim().to_string(),
-            k: DEFAULT_TOP_K * 2,
-            seq: self.seq,
-        })]
+        vec![Effect::Kb(
+            ScreenId::Knowledge,
+            KbJob::Query {
+                bases: vec![name],
+                text: self.query.text().trim().to_string(),
+                k: DEFAULT_TOP_K * 2,
+                seq: self.seq,
+            },
+        )]
     }
 
     fn on_msg(&mut self, msg: KbMsg, cx: &mut Shared) -> Vec<Effect> {
@@ -142,7 +148,7 @@ impl KnowledgeScreen {
                     ),
                     Err(e) => format!("sync of {name} failed: {e}"),
                 });
-                return vec![Effect::Kb(KbJob::List)];
+                return vec![Effect::Kb(ScreenId::Knowledge, KbJob::List)];
             }
             KbMsg::Results { seq, result, ms } if seq == self.seq => {
                 self.pending = false;
@@ -178,13 +184,13 @@ impl Screen for KnowledgeScreen {
     }
 
     fn on_show(&mut self, _cx: &mut Shared) -> Vec<Effect> {
-        vec![Effect::Kb(KbJob::List)]
+        vec![Effect::Kb(ScreenId::Knowledge, KbJob::List)]
     }
 
     fn update(&mut self, event: Event, cx: &mut Shared) -> Vec<Effect> {
         use Action as A;
         match event {
-            Event::Msg(Msg::Kb(msg)) => self.on_msg(msg, cx),
+            Event::Msg(ScreenMsg::Kb(msg)) => self.on_msg(msg, cx),
             Event::Action(A::FocusNext | A::FocusPrev) => {
                 self.focus = match self.focus {
                     KFocus::List => KFocus::Playground,
@@ -440,10 +446,11 @@ impl Screen for KnowledgeScreen {
         true
     }
 
-    fn on_quit(&mut self, _cx: &mut Shared) {
+    fn on_quit(&mut self, _cx: &mut Shared) -> Vec<Effect> {
         for run in self.syncs.values() {
             run.cancel.cancel();
         }
+        Vec::new()
     }
 }
 
@@ -466,7 +473,10 @@ impl KnowledgeScreen {
 
     fn open_result(&mut self) -> Vec<Effect> {
         match self.results.get(self.result) {
-            Some(r) => vec![Effect::Kb(KbJob::Context(Box::new(r.source.clone())))],
+            Some(r) => vec![Effect::Kb(
+                ScreenId::Knowledge,
+                KbJob::Context(Box::new(r.source.clone())),
+            )],
             None => Vec::new(),
         }
     }

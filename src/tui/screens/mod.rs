@@ -1,9 +1,8 @@
-//! Screens: the `Screen` trait every full-window screen implements, the list of screens
-//! (`ScreenId`, which the screen-switch key and the command palette are generated from),
-//! and `Shared`, what every screen and layer may read or change (store, catalog, theme,
-//! keys, size, flash line, the layer stack). A new screen is a new file here plus a
-//! `ScreenId` variant. Routing keys between layers and screens is `App`'s job, not this
-//! module's.
+//! Screens: the `Screen` trait every full-window screen implements, and `Shared`, what
+//! every screen and layer may read or change (catalog, theme, keys, size, flash line, the
+//! layer stack). A new screen is a new file here plus a `ScreenId` variant (in `msg`) and
+//! its place in `tui::build_app`. Routing between layers and screens is `App`'s job, not
+//! this module's.
 
 pub mod chat;
 pub mod compare;
@@ -11,78 +10,24 @@ pub mod evals;
 pub mod guardrails;
 pub mod knowledge;
 
+use std::any::Any;
 use std::path::PathBuf;
 
 use crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 use ratatui::Frame;
 
-use super::app::{Effect, Msg};
 use super::keymap::{Action, Context, KeyResolver};
 use super::layers::{Layer, ModelEntry, PullState, Reply};
 use super::markdown::Highlighter;
+pub use super::msg::ScreenId;
+use super::msg::{Effect, ScreenMsg};
 use super::theme::Theme;
-use crate::sessions::SessionStore;
+use crate::runtime::catalog::{Capability, Catalog};
 
-/// The screens, in the order the screen-switch key cycles through them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScreenId {
-    /// Sessions, the conversation and the input box.
-    Chat,
-    /// Guardrails: their versions with diffs, and a sandbox.
-    Guardrails,
-    /// Knowledge bases: sync progress and a query playground.
-    Knowledge,
-    /// One question to several models side by side, with votes.
-    Compare,
-    /// Evaluation jobs: progress, summaries, items and charts.
-    Evals,
-}
-
-impl ScreenId {
-    /// Every screen, in switching order.
-    pub const ALL: &'static [ScreenId] = &[
-        ScreenId::Chat,
-        ScreenId::Guardrails,
-        ScreenId::Knowledge,
-        ScreenId::Compare,
-        ScreenId::Evals,
-    ];
-
-    /// The screen's name, as the palette and the status bar show it.
-    pub fn name(self) -> &'static str {
-        match self {
-            ScreenId::Chat => "Chat",
-            ScreenId::Guardrails => "Guardrails",
-            ScreenId::Knowledge => "Knowledge",
-            ScreenId::Compare => "Compare",
-            ScreenId::Evals => "Evaluations",
-        }
-    }
-
-    /// One line on what the screen is for.
-    pub fn description(self) -> &'static str {
-        match self {
-            ScreenId::Chat => "conversations with a model",
-            ScreenId::Guardrails => "guardrail versions, diffs and a sandbox",
-            ScreenId::Knowledge => "knowledge bases, sync progress and a query playground",
-            ScreenId::Compare => "one question to 2-4 models side by side, with votes",
-            ScreenId::Evals => "evaluation jobs: progress, summary, items and charts",
-        }
-    }
-
-    /// The screen after this one (wrapping).
-    pub fn next(self) -> ScreenId {
-        let all = ScreenId::ALL;
-        let pos = all.iter().position(|s| *s == self).unwrap_or(0);
-        all[(pos + 1) % all.len()]
-    }
-}
-
-/// What the app holds for every screen and layer: the data stores, the look, the keys,
-/// the terminal size, the flash line and the layer stack (top last).
+/// What the app holds for every screen and layer: the catalog, the look, the keys, the
+/// terminal size, the flash line and the layer stack (top last).
 pub struct Shared {
-    pub store: SessionStore,
     pub catalog: Vec<ModelEntry>,
     pub default_model: String,
     pub theme: Theme,
@@ -100,6 +45,44 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// What screens share at start: the chat models of `catalog` (downloaded or not, by
+    /// `model_dir`), nothing on top, an 80x24 terminal until told otherwise.
+    pub fn new(
+        catalog: &Catalog,
+        model_dir: &std::path::Path,
+        default_model: &str,
+        theme: Theme,
+        keys: KeyResolver,
+        export_dir: PathBuf,
+    ) -> Shared {
+        let catalog = catalog
+            .models()
+            .iter()
+            .filter(|m| m.has(Capability::Chat))
+            .map(|m| ModelEntry {
+                id: m.id.clone(),
+                context_window: m.context_window,
+                input_price: m.input_price,
+                output_price: m.output_price,
+                local: m.is_local(),
+                downloaded: m.is_downloaded(model_dir),
+            })
+            .collect();
+        Shared {
+            catalog,
+            default_model: default_model.to_string(),
+            theme,
+            highlighter: Highlighter::new(),
+            keys,
+            size: (80, 24),
+            flash: None,
+            export_dir,
+            mouse: false,
+            pull: None,
+            layers: Vec::new(),
+        }
+    }
+
     /// Puts a layer on top of the stack.
     pub fn open(&mut self, layer: Layer) {
         self.layers.push(layer);
@@ -116,12 +99,29 @@ pub enum Event {
     Paste(String),
     /// What a layer the screen opened answered.
     Reply(Reply),
-    /// Any other inbound message (stream events, task results, scrolling).
-    Msg(Msg),
+    /// Mouse wheel: lines to scroll.
+    Scroll(i16),
+    /// An answer of the screen's work, or another screen's request.
+    Msg(ScreenMsg),
+}
+
+/// Any screen as `Any`, so the app can hand out a screen by its type (tests, benches).
+pub trait AsAny: Any {
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T: Any> AsAny for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
 }
 
 /// A full-window screen: owns its state, answers events with effects, draws itself.
-pub trait Screen {
+pub trait Screen: AsAny {
     fn id(&self) -> ScreenId;
 
     /// The keymap contexts a key is resolved in, most specific first (the router adds
@@ -133,6 +133,34 @@ pub trait Screen {
 
     /// The screen is being shown: what to load for it.
     fn on_show(&mut self, _cx: &mut Shared) -> Vec<Effect> {
+        Vec::new()
+    }
+
+    /// The terminal is now `w` x `h` (every screen is told, shown or not).
+    fn resize(&mut self, _w: u16, _h: u16, _cx: &mut Shared) {}
+
+    /// Lays out what changed since the last frame (before drawing).
+    fn refresh(&mut self, _cx: &mut Shared) {}
+
+    /// Whether the screen runs something (the frame ticks to show time passing).
+    fn is_busy(&self) -> bool {
+        false
+    }
+
+    /// What this screen offers the screen `to` that is about to be shown (the chat offers
+    /// its session to the comparison).
+    fn offer(&self, _to: ScreenId) -> Option<ScreenMsg> {
+        None
+    }
+
+    /// Work that stores its own end once cancelled (an answer streaming): the app cancels
+    /// it and waits a moment for it before the process ends.
+    fn unfinished(&self) -> Option<&tokio_util::sync::CancellationToken> {
+        None
+    }
+
+    /// What to save for the next run (drafts, where the user was), as storage effects.
+    fn save_state(&mut self, _cx: &mut Shared) -> Vec<Effect> {
         Vec::new()
     }
 
@@ -149,6 +177,6 @@ pub trait Screen {
     /// Stops the screen's running work; false when nothing was running.
     fn cancel_work(&mut self, cx: &mut Shared) -> bool;
 
-    /// The app is quitting: save what should survive.
-    fn on_quit(&mut self, cx: &mut Shared);
+    /// The app is quitting: stop work, and save what should survive (as effects).
+    fn on_quit(&mut self, cx: &mut Shared) -> Vec<Effect>;
 }

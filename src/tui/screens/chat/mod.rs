@@ -21,7 +21,11 @@ use tokio_util::sync::CancellationToken;
 
 pub mod composer;
 pub mod guard_panel;
+mod run_events;
+mod scroll;
+mod sessions;
 pub mod sidebar;
+mod view;
 
 use super::{Event, Screen, ScreenId, Shared};
 use crate::orchestrator::events::{RunErrorKind, RunEvent};
@@ -30,19 +34,21 @@ use crate::runtime::context::Caller;
 use crate::runtime::types::{Role, StreamEvent};
 use crate::sessions::{ChatMessage, MessageStatus, Session, UiState};
 use crate::store::Id;
-use crate::tui::app::{Effect, Msg};
 use crate::tui::guard_jobs::{GuardJob, GuardMsg};
 use crate::tui::incremental::{content_hash, Incremental};
 use crate::tui::input::InputBox;
-use crate::tui::jobs::{OpenTarget, Opened, StoreJob};
+use crate::tui::jobs::{OpenTarget, Opened, StoreJob, StoreMsg};
 use crate::tui::kb_jobs::{KbJob, KbMsg};
 use crate::tui::keymap::{Action, Context};
 use crate::tui::layers::{self, Layer, ModelEntry, Picker, PromptKind, PullState, Reply};
 use crate::tui::layout::{self, Areas};
 use crate::tui::markdown::{self, Rendered};
+use crate::tui::msg::{Effect, ScreenMsg};
 use composer::Composer;
 use guard_panel::GuardPanel;
+use sessions::Opening;
 use sidebar::Sidebar;
+use view::{gauge, pane};
 
 /// Which pane has the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,39 +178,6 @@ impl ChatScreen {
         }
     }
 
-    /// Saves the draft, any answer still streaming (as cancelled), and where the user is
-    /// (session, focus, scroll) for the next start.
-    /// This runs at exit, on the UI task: the one place the screen writes to the store.
-    pub fn save_ui_state(&mut self, cx: &mut Shared) {
-        self.session.draft = self.composer.input.text().to_string();
-        if let Err(e) = cx.store.save(&self.session) {
-            tracing::warn!("could not save the session: {e}");
-        }
-        if let Some(s) = self.streaming.take() {
-            s.cancel.cancel();
-            if let Some(m) = self.messages.iter().find(|m| m.id == s.message) {
-                let mut m = m.clone();
-                m.status = MessageStatus::Cancelled;
-                if let Err(e) = cx.store.put_message(&mut self.session, &m) {
-                    tracing::warn!("could not save the answer: {e}");
-                }
-            }
-        }
-        let state = crate::sessions::UiState {
-            session: Some(self.session.id),
-            focus: match self.focus {
-                Focus::Sidebar => "sidebar",
-                Focus::Chat => "chat",
-                Focus::Input => "input",
-            }
-            .to_string(),
-            scroll: (!self.follow).then_some(self.scroll),
-        };
-        if let Err(e) = cx.store.save_ui(&state) {
-            tracing::warn!("could not save the UI state: {e}");
-        }
-    }
-
     /// The panes' rectangles for the current size and focus.
     pub fn areas(&self) -> Areas {
         let areas = layout::areas(
@@ -243,223 +216,6 @@ impl ChatScreen {
         self.areas().chat.width.saturating_sub(2).max(4)
     }
 
-    /// Brings the message views up to date for what is on screen and near it: messages
-    /// whose text, status or width changed are laid out again only there (and the answer
-    /// streaming, wherever it is); the others keep an estimated height until they scroll
-    /// into view. An answer that grew is laid out again only from its last finished block
-    /// on. The line at the top of the view stays put while heights above it change.
-    pub fn refresh_views(&mut self, cx: &mut Shared) {
-        let width = self.chat_width();
-        let anchor = (!self.follow).then(|| self.anchor());
-        let streaming = self.streaming.as_ref().map(|s| s.message);
-        self.views.truncate(self.messages.len());
-        for (i, m) in self.messages.iter().enumerate() {
-            let key = (content_hash(&m.content), m.content.len(), m.status, width);
-            match self.views.get_mut(i) {
-                Some(v) if v.id == m.id && v.key == key => {}
-                Some(v) if v.id == m.id => {
-                    v.key = key;
-                    v.fresh = false;
-                    // The answer streaming is laid out below anyway: no estimate for it.
-                    if streaming != Some(m.id) {
-                        v.height = estimate_height(&m.content, width);
-                    }
-                }
-                other => {
-                    let view = MessageView {
-                        id: m.id,
-                        rendered: Rendered::default(),
-                        height: estimate_height(&m.content, width),
-                        fresh: false,
-                        key,
-                        incremental: Incremental::default(),
-                    };
-                    match other {
-                        Some(v) => *v = view,
-                        None => self.views.push(view),
-                    }
-                }
-            }
-        }
-        if let Some(i) = streaming.and_then(|id| self.messages.iter().rposition(|m| m.id == id)) {
-            self.lay_out(cx, i, width);
-        }
-        // Lay out the window (a page above and below the view); laying out changes heights,
-        // which moves the window: repeat until it holds only laid-out messages.
-        for round in 0..9 {
-            let total = self.total_lines();
-            let rows = self.chat_rows();
-            let max = total.saturating_sub(rows);
-            match anchor {
-                Some((i, within)) => self.scroll = (self.offset_of(i) + within).min(max),
-                None => self.follow_to(max, rows),
-            }
-            if round == 8 {
-                break;
-            }
-            let stale = self.stale_in(
-                self.scroll.saturating_sub(rows),
-                self.scroll + 2 * rows,
-                total,
-            );
-            if stale.is_empty() {
-                break;
-            }
-            for i in stale {
-                self.lay_out(cx, i, width);
-            }
-        }
-    }
-
-    /// Messages not laid out that have a line in `[from, to)`; `total` is the line count.
-    /// Scans from the nearer end (following the bottom is the common case).
-    fn stale_in(&self, from: usize, to: usize, total: usize) -> Vec<usize> {
-        let mut stale = Vec::new();
-        if from > total / 2 {
-            let mut end = total;
-            for i in (0..self.views.len()).rev() {
-                let start = end.saturating_sub(self.message_height(i));
-                if start >= to {
-                    end = start;
-                    continue;
-                }
-                if end <= from {
-                    break;
-                }
-                if !self.views[i].fresh {
-                    stale.push(i);
-                }
-                end = start;
-            }
-        } else {
-            let mut offset = 0;
-            for i in 0..self.views.len() {
-                if offset >= to {
-                    break;
-                }
-                let h = self.message_height(i);
-                if offset + h > from && !self.views[i].fresh {
-                    stale.push(i);
-                }
-                offset += h;
-            }
-        }
-        stale
-    }
-
-    /// Lays out message `i` for `width` (incrementally for an answer that grew).
-    fn lay_out(&mut self, cx: &Shared, i: usize, width: u16) {
-        let (Some(m), Some(v)) = (self.messages.get(i), self.views.get_mut(i)) else {
-            return;
-        };
-        if v.fresh {
-            return;
-        }
-        match m.role {
-            Role::Assistant => v.incremental.refresh(
-                &mut v.rendered,
-                &m.content,
-                width,
-                &cx.theme,
-                &cx.highlighter,
-            ),
-            _ => {
-                v.rendered = Rendered {
-                    lines: markdown::wrap_plain(
-                        &m.content,
-                        width,
-                        ratatui::style::Style::default().fg(cx.theme.fg),
-                    ),
-                    code_blocks: Vec::new(),
-                }
-            }
-        }
-        v.height = v.rendered.lines.len();
-        v.fresh = true;
-    }
-
-    /// The message holding the top line of the view, and how far into it that line is.
-    fn anchor(&self) -> (usize, usize) {
-        let mut offset = 0;
-        for i in 0..self.views.len() {
-            let h = self.message_height(i);
-            if offset + h > self.scroll {
-                return (i, self.scroll - offset);
-            }
-            offset += h;
-        }
-        (self.views.len(), self.scroll.saturating_sub(offset))
-    }
-
-    /// The first line of message `i`.
-    fn offset_of(&self, i: usize) -> usize {
-        (0..i.min(self.views.len()))
-            .map(|j| self.message_height(j))
-            .sum()
-    }
-
-    /// Keeps the newest line in view (`max` is the last scroll position, `rows` the pane
-    /// height). While an answer streams, the view jumps a third of a page at a time
-    /// instead of one line per new line: every jump rewrites the whole pane, which is
-    /// what a slow SSH link pays for.
-    fn follow_to(&mut self, max: usize, rows: usize) {
-        if self.streaming.is_none() {
-            self.scroll = max;
-        } else {
-            // Jump when the newest line left the view, or when the view overshoots by a
-            // whole step (the answer shrank: regenerate, a resize, a session switch).
-            let step = (rows / 3).max(1);
-            if self.scroll < max || self.scroll >= max + step {
-                self.scroll = max + step - 1;
-            }
-        }
-    }
-
-    /// Height in lines of message `i` (header, body, blank line); estimated for a message
-    /// not laid out yet.
-    pub fn message_height(&self, i: usize) -> usize {
-        let footer = self.messages.get(i).map_or(0, sources_height);
-        self.views.get(i).map_or(0, |v| v.height + 2 + footer)
-    }
-
-    /// Messages laid out for the current width (the others have estimated heights).
-    pub fn laid_out(&self) -> usize {
-        self.views.iter().filter(|v| v.fresh).count()
-    }
-
-    pub fn total_lines(&self) -> usize {
-        (0..self.views.len()).map(|i| self.message_height(i)).sum()
-    }
-
-    fn chat_rows(&self) -> usize {
-        usize::from(self.areas().chat.height.saturating_sub(2))
-    }
-
-    fn max_scroll(&self) -> usize {
-        self.total_lines().saturating_sub(self.chat_rows())
-    }
-
-    fn scroll_to_bottom(&mut self) {
-        self.scroll = self.max_scroll();
-    }
-
-    fn scroll_by(&mut self, delta: isize) {
-        // Start from the real end: while streaming the view may sit past it.
-        let target = self
-            .scroll
-            .min(self.max_scroll())
-            .saturating_add_signed(delta)
-            .min(self.max_scroll());
-        self.scroll = target;
-        self.follow = self.scroll >= self.max_scroll();
-    }
-
-    fn scroll_to_message(&mut self, i: usize) {
-        let offset: usize = (0..i).map(|j| self.message_height(j)).sum();
-        self.scroll = offset.min(self.max_scroll());
-        self.follow = self.scroll >= self.max_scroll();
-    }
-
     /// Session totals for the status bar: tokens and cost.
     pub fn session_usage(&self) -> (u64, f64) {
         self.messages.iter().fold((0, 0.0), |(t, c), m| {
@@ -483,22 +239,24 @@ impl ChatScreen {
         }]
     }
 
-    /// Applies one inbound message (not a key).
-    fn on_msg(&mut self, cx: &mut Shared, msg: Msg) {
+    /// Keeps the layout for a new terminal size (restoring the scroll of the last run
+    /// the first time).
+    fn on_resize(&mut self, cx: &mut Shared, w: u16, h: u16) {
+        self.size = (w, h);
+        self.refresh_views(cx);
+        if let Some(scroll) = self.resume_scroll.take() {
+            self.follow = false;
+            self.scroll = scroll.min(self.max_scroll());
+        }
+    }
+
+    /// Applies one message addressed to the chat (answers of its work, other screens'
+    /// requests).
+    fn on_msg(&mut self, cx: &mut Shared, msg: ScreenMsg) {
         match msg {
-            Msg::Key(_) | Msg::Paste(_) => {}
-            Msg::Scroll(lines) => self.scroll_by(isize::from(lines)),
-            Msg::Resize(w, h) => {
-                self.size = (w, h);
-                self.refresh_views(cx);
-                if let Some(scroll) = self.resume_scroll.take() {
-                    self.follow = false;
-                    self.scroll = scroll.min(self.max_scroll());
-                }
-            }
-            Msg::Stream { message, event } => self.on_stream(message, event),
-            Msg::Run(event) => self.on_run_event(cx, *event),
-            Msg::TurnFailed(error) => {
+            ScreenMsg::Stream { message, event } => self.on_stream(message, event),
+            ScreenMsg::Run(event) => self.on_run_event(cx, *event),
+            ScreenMsg::TurnFailed(error) => {
                 if let Some(s) = self.streaming.take() {
                     if let Some(m) = self.messages.iter_mut().find(|m| m.id == s.message) {
                         m.status = MessageStatus::Error;
@@ -507,20 +265,24 @@ impl ChatScreen {
                 }
                 cx.flash = Some(format!("could not answer: {error}"));
             }
-            Msg::PullProgress { model, done, total } => {
+            ScreenMsg::PullProgress { model, done, total } => {
                 cx.pull = Some(PullState { model, done, total })
             }
-            Msg::Pulled { model, result } => self.on_pulled(cx, model, result),
-            Msg::EditorDone(Ok(text)) => self.composer.input.set(text.trim_end_matches('\n')),
-            Msg::EditorDone(Err(e)) => cx.flash = Some(format!("editor: {e}")),
-            Msg::Sessions { seq, result } => self.on_sessions(cx, seq, result),
-            Msg::Opened {
+            ScreenMsg::Pulled { model, result } => self.on_pulled(cx, model, result),
+            ScreenMsg::EditorDone(Ok(text)) => self.composer.input.set(text.trim_end_matches('\n')),
+            ScreenMsg::EditorDone(Err(e)) => cx.flash = Some(format!("editor: {e}")),
+            ScreenMsg::Store(StoreMsg::Sessions { seq, result }) => {
+                self.on_sessions(cx, seq, result)
+            }
+            ScreenMsg::Store(StoreMsg::Opened {
                 seq,
                 list_seq,
                 result,
-            } => self.on_opened(cx, seq, list_seq, result),
-            Msg::Deleted { id, title, result } => self.on_deleted(cx, id, title, result),
-            Msg::Guard(GuardMsg::Attached {
+            }) => self.on_opened(cx, seq, list_seq, result),
+            ScreenMsg::Store(StoreMsg::Deleted { id, title, result }) => {
+                self.on_deleted(cx, id, title, result)
+            }
+            ScreenMsg::Guard(GuardMsg::Attached {
                 session,
                 reference,
                 result,
@@ -536,7 +298,7 @@ impl ChatScreen {
                 }
                 Err(e) => cx.flash = Some(format!("cannot attach the guardrail: {e}")),
             },
-            Msg::Kb(KbMsg::Checked {
+            ScreenMsg::Kb(KbMsg::Checked {
                 session,
                 names,
                 result,
@@ -553,7 +315,7 @@ impl ChatScreen {
                 Ok(()) => {}
                 Err(e) => cx.flash = Some(format!("cannot attach: {e}")),
             },
-            Msg::Guard(GuardMsg::Reviewed(result)) => match result {
+            ScreenMsg::Guard(GuardMsg::Reviewed(result)) => match result {
                 Ok(m) => {
                     cx.flash = Some(format!("answer {}", m.status.as_str()));
                     if let Some(old) = self.messages.iter_mut().find(|x| x.id == m.id) {
@@ -563,15 +325,28 @@ impl ChatScreen {
                 }
                 Err(e) => cx.flash = Some(format!("review failed: {e}")),
             },
-            Msg::Guard(_) | Msg::Kb(_) | Msg::FileClosed(_) | Msg::Compare(_) | Msg::Eval(_) => {}
-            Msg::Exported(result) => {
+            ScreenMsg::ShowSession(id) => {
+                cx.flash = Some("the chosen answer is in the conversation".into());
+                self.open(
+                    cx,
+                    OpenTarget::Existing(id),
+                    Opening::new("open the session"),
+                );
+            }
+            ScreenMsg::Guard(_)
+            | ScreenMsg::Kb(_)
+            | ScreenMsg::Compare(_)
+            | ScreenMsg::Eval(_)
+            | ScreenMsg::Attach { .. }
+            | ScreenMsg::Reask { .. } => {}
+            ScreenMsg::Store(StoreMsg::Exported(result)) => {
                 cx.flash = Some(match result {
                     Ok(path) => format!("exported to {}", path.display()),
                     Err(e) => format!("export failed: {e}"),
                 })
             }
-            Msg::StoreFailed(e) => cx.flash = Some(e),
-            Msg::SessionHits { seq, result } => {
+            ScreenMsg::Store(StoreMsg::Failed(e)) => cx.flash = Some(e),
+            ScreenMsg::SessionHits { seq, result } => {
                 if let Some(e) = self.sidebar.on_hits(seq, result) {
                     cx.flash = Some(e);
                 }
@@ -610,9 +385,10 @@ impl ChatScreen {
             A::Newline => self.composer.input.insert_char('\n'),
             A::HistoryPrev => self.composer.recall(-1),
             A::HistoryNext => self.composer.recall(1),
-            A::ComposeInEditor => {
-                fx.push(Effect::OpenEditor(self.composer.input.text().to_string()))
-            }
+            A::ComposeInEditor => fx.push(Effect::OpenEditor(
+                ScreenId::Chat,
+                self.composer.input.text().to_string(),
+            )),
             A::Regenerate => self.regenerate(cx, fx),
             A::EditMessage => self.edit_selected(cx),
             A::ScrollUp => self.scroll_by(-1),
@@ -653,10 +429,21 @@ impl ChatScreen {
                 self.refresh_views(cx);
             }
             // The guardrails screen's own.
-            // Other screens' actions (the app handles `compare_message`).
+            // The selected (else the last) question, again, side by side.
+            A::CompareMessage => {
+                fx.push(Effect::Show(ScreenId::Compare));
+                fx.push(Effect::Send(
+                    ScreenId::Compare,
+                    ScreenMsg::Reask {
+                        session: Box::new(self.session.clone()),
+                        messages: self.messages.clone(),
+                        selected: self.selected_message,
+                    },
+                ));
+            }
+            // Other screens' actions.
             A::ToggleSandboxSource
             | A::SyncKnowledgeBase
-            | A::CompareMessage
             | A::NextColumn
             | A::PrevColumn
             | A::VoteWinner
@@ -674,11 +461,14 @@ impl ChatScreen {
                     .rev()
                     .find(|m| m.status == MessageStatus::AwaitingReview);
                 match held {
-                    Some(m) => fx.push(Effect::Guard(GuardJob::Review {
-                        session: self.session.id,
-                        message: m.id,
-                        approve: action == A::ApproveAnswer,
-                    })),
+                    Some(m) => fx.push(Effect::Guard(
+                        ScreenId::Chat,
+                        GuardJob::Review {
+                            session: self.session.id,
+                            message: m.id,
+                            approve: action == A::ApproveAnswer,
+                        },
+                    )),
                     None => cx.flash = Some("no answer is awaiting review".into()),
                 }
             }
@@ -767,205 +557,6 @@ impl ChatScreen {
         cx.keys.reset();
     }
 
-    /// Cancels the running generation; false when nothing was running.
-    fn cancel_generation(&mut self, cx: &mut Shared) -> bool {
-        match &self.streaming {
-            Some(s) => {
-                s.cancel.cancel();
-                cx.flash = Some("cancelling…".into());
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Keeps the unsent input and the settings with the session (saved off the UI task).
-    pub fn save_draft(&mut self) {
-        self.session.draft = self.composer.input.text().to_string();
-        self.jobs
-            .push(StoreJob::Save(Box::new(self.session.clone())));
-    }
-
-    fn send(&mut self, cx: &mut Shared, fx: &mut Vec<Effect>) {
-        if self.streaming.is_some() {
-            cx.flash = Some("still answering; Esc cancels".into());
-            return;
-        }
-        if self.composer.input.is_blank() {
-            return;
-        }
-        let text = self.composer.input.take();
-        self.composer.history.push(text.clone());
-        self.composer.history_pos = None;
-        let mut turn = Turn::new(self.session.id, TurnInput::Ask(text.clone()), Caller::Tui);
-        turn.agent = Some(self.session.agent.clone());
-        turn.save_agent = true;
-        // Shown at once; the orchestrator stores both (off this task) under the same ids.
-        // The orchestrator names the stored session the same way; keep this copy in step.
-        if self.session.title == crate::sessions::NEW_TITLE {
-            self.session.title = crate::sessions::title_from(&text);
-            // The sidebar's copy too, before the store is listed again.
-            let id = self.session.id;
-            if let Some(listed) = self.sidebar.sessions.iter_mut().find(|s| s.id == id) {
-                listed.title = self.session.title.clone();
-            }
-        }
-        let mut user = ChatMessage::new(Role::User, text);
-        user.id = turn.prompt_id;
-        self.messages.push(user);
-        self.session.draft.clear();
-        self.start_answer(cx, turn, fx);
-    }
-
-    /// Shows an empty answer and asks the orchestrator to run the turn.
-    fn start_answer(&mut self, cx: &mut Shared, turn: Turn, fx: &mut Vec<Effect>) {
-        let mut answer = ChatMessage::new(Role::Assistant, "");
-        answer.id = turn.answer_id;
-        answer.model = Some(self.session.agent.model.clone());
-        answer.status = MessageStatus::Streaming;
-        self.streaming = Some(Streaming {
-            message: answer.id,
-            session: self.session.id,
-            cancel: turn.cancel.clone(),
-            started: Instant::now(),
-        });
-        fx.push(Effect::Turn(Box::new(turn)));
-        self.messages.push(answer);
-        self.follow = true;
-        self.selected_message = None;
-        self.refresh_views(cx);
-    }
-
-    fn on_stream(&mut self, message: Id, event: StreamEvent) {
-        if let StreamEvent::TextDelta { text } = event {
-            if let Some(m) = self.messages.iter_mut().rev().find(|m| m.id == message) {
-                m.content.push_str(&text);
-            }
-        }
-    }
-
-    fn on_run_event(&mut self, cx: &mut Shared, event: RunEvent) {
-        match event {
-            RunEvent::Intervention {
-                check,
-                action,
-                detail,
-                ..
-            } => {
-                cx.flash = Some(format!(
-                    "guardrail: {}",
-                    describe_intervention(&check, action, &detail)
-                ))
-            }
-            RunEvent::Guardrail { update, .. } => self.guard.note(update),
-            RunEvent::ToolCall { call, .. } => {
-                cx.flash = Some(format!("tool call: {}({})", call.name, call.arguments))
-            }
-            RunEvent::ToolResult {
-                call, observation, ..
-            } => cx.flash = Some(format!("tool {}: {observation}", call.name)),
-            RunEvent::Finished {
-                session,
-                answer,
-                prompt,
-                error,
-                ..
-            } => self.on_finished(cx, session, answer, prompt, error),
-            RunEvent::Started { .. } => self.guard.reset(),
-            RunEvent::Retrieved { answer, sources } => {
-                if let Some(m) = self.messages.iter_mut().rev().find(|m| m.id == answer) {
-                    m.sources = sources;
-                }
-            }
-            RunEvent::TextDelta { .. } | RunEvent::Usage { .. } => {}
-        }
-    }
-
-    /// The run stored its answer: show it as stored, say how it ended.
-    fn on_finished(
-        &mut self,
-        cx: &mut Shared,
-        session: Id,
-        answer: ChatMessage,
-        prompt: Option<ChatMessage>,
-        error: Option<crate::orchestrator::events::RunError>,
-    ) {
-        if self
-            .streaming
-            .as_ref()
-            .is_some_and(|s| s.message == answer.id)
-        {
-            self.streaming = None;
-        }
-        cx.flash = error.map(|e| match e.kind {
-            RunErrorKind::Cancelled => "cancelled; the partial answer is kept".to_string(),
-            RunErrorKind::Blocked => e.message,
-            RunErrorKind::BrokenStream => format!("the stream broke: {}", e.message),
-            RunErrorKind::Auth => format!("authentication failed: {}", e.message),
-            RunErrorKind::Throttled => format!("throttled by the provider: {}", e.message),
-            RunErrorKind::Unreachable => format!("unreachable: {}", e.message),
-            _ => format!("error: {}", e.message),
-        });
-        if session == self.session.id {
-            // The run may have changed the question too (a check refused it).
-            for stored in prompt.into_iter().chain(std::iter::once(answer)) {
-                if let Some(m) = self.messages.iter_mut().rev().find(|m| m.id == stored.id) {
-                    *m = stored;
-                }
-            }
-            self.refresh_views(cx);
-        }
-        self.reload_sidebar();
-    }
-
-    fn on_pulled(&mut self, cx: &mut Shared, model: String, result: Result<(), String>) {
-        cx.pull = None;
-        match result {
-            Ok(()) => {
-                // (The router marked the catalog entry downloaded.)
-                if let Some((session, _)) = self.pending_model.take_if(|(_, m)| *m == model) {
-                    if session == self.session.id {
-                        self.set_model(cx, &model);
-                    } else {
-                        // Picked in a session the user has left: update it there.
-                        self.jobs.push(StoreJob::SetModel {
-                            id: session,
-                            model: model.clone(),
-                        });
-                    }
-                }
-                cx.flash = Some(format!("{model} downloaded"));
-            }
-            Err(e) => cx.flash = Some(format!("pull of {model} failed: {e}")),
-        }
-    }
-
-    fn regenerate(&mut self, cx: &mut Shared, fx: &mut Vec<Effect>) {
-        if self.streaming.is_some() {
-            return;
-        }
-        let last_answer = self
-            .messages
-            .last()
-            .is_some_and(|m| m.role == Role::Assistant);
-        let question = self.messages.len() - usize::from(last_answer);
-        if !self.messages[..question]
-            .last()
-            .is_some_and(|m| m.role == Role::User)
-        {
-            cx.flash = Some("nothing to regenerate".into());
-            return;
-        }
-        if last_answer {
-            // The orchestrator removes it from the store and writes the new one.
-            self.messages.pop();
-        }
-        let mut turn = Turn::new(self.session.id, TurnInput::Regenerate, Caller::Tui);
-        turn.agent = Some(self.session.agent.clone());
-        turn.save_agent = true;
-        self.start_answer(cx, turn, fx);
-    }
-
     /// Forks the session before the selected user message and puts its text in the input.
     fn edit_selected(&mut self, cx: &mut Shared) {
         let Some(i) = self
@@ -1033,10 +624,13 @@ impl ChatScreen {
                     cx.flash = Some("knowledge bases detached".into());
                 } else {
                     cx.flash = Some(format!("checking {}…", names.join(", ")));
-                    self.deferred.push(Effect::Kb(KbJob::Check {
-                        session: self.session.id,
-                        names,
-                    }));
+                    self.deferred.push(Effect::Kb(
+                        ScreenId::Chat,
+                        KbJob::Check {
+                            session: self.session.id,
+                            names,
+                        },
+                    ));
                 }
             }
             PromptKind::Guardrail => {
@@ -1052,10 +646,13 @@ impl ChatScreen {
                     cx.flash = Some("guardrail detached".into());
                 } else {
                     cx.flash = Some(format!("loading guardrail {text}…"));
-                    self.deferred.push(Effect::Guard(GuardJob::Attach {
-                        session: self.session.id,
-                        reference: text,
-                    }));
+                    self.deferred.push(Effect::Guard(
+                        ScreenId::Chat,
+                        GuardJob::Attach {
+                            session: self.session.id,
+                            reference: text,
+                        },
+                    ));
                 }
             }
             PromptKind::Rename => {
@@ -1164,7 +761,10 @@ impl ChatScreen {
         };
         self.citation_cursor = Some((key.0, key.1, next));
         if let Some(source) = order.get(next) {
-            fx.push(Effect::Kb(KbJob::Context(Box::new((*source).clone()))));
+            fx.push(Effect::Kb(
+                ScreenId::Chat,
+                KbJob::Context(Box::new((*source).clone())),
+            ));
         }
     }
 
@@ -1232,7 +832,7 @@ impl ChatScreen {
                 done: 0,
                 total: None,
             });
-            fx.push(Effect::Pull(entry.id));
+            fx.push(Effect::Pull(ScreenId::Chat, entry.id));
         } else {
             // A later choice wins over a download still running.
             self.pending_model = None;
@@ -1244,199 +844,6 @@ impl ChatScreen {
         self.session.agent.model = id.to_string();
         self.save_draft();
         cx.flash = Some(format!("model: {id}"));
-    }
-
-    /// Lists the sessions afresh, off the UI task (answered by `Msg::Sessions`).
-    fn reload_sidebar(&mut self) {
-        self.list_seq += 1;
-        self.jobs.push(StoreJob::List { seq: self.list_seq });
-    }
-
-    /// The session list arrived: show it (the search runs again on it).
-    fn apply_sessions(&mut self, sessions: Vec<Session>) {
-        self.deferred.extend(self.sidebar.apply(sessions));
-    }
-
-    fn on_sessions(&mut self, cx: &mut Shared, seq: u64, result: Result<Vec<Session>, String>) {
-        if seq != self.list_seq {
-            return;
-        }
-        match result {
-            Ok(sessions) => self.apply_sessions(sessions),
-            Err(e) => cx.flash = Some(format!("could not list sessions: {e}")),
-        }
-    }
-
-    /// Shows a session another screen changed (a compared answer taken back), read
-    /// again as stored; returns the storage work to run.
-    pub fn show_session(&mut self, cx: &mut Shared, id: Id) -> Vec<Effect> {
-        self.open(
-            cx,
-            OpenTarget::Existing(id),
-            Opening::new("open the session"),
-        );
-        let mut fx = std::mem::take(&mut self.deferred);
-        if !self.jobs.is_empty() {
-            fx.push(Effect::Store(std::mem::take(&mut self.jobs)));
-        }
-        fx
-    }
-
-    fn open_sidebar_session(&mut self, cx: &mut Shared) {
-        let Some(id) = self.sidebar.selected_session().map(|s| s.id) else {
-            return;
-        };
-        self.focus = Focus::Input;
-        if id == self.session.id {
-            return;
-        }
-        // The sidebar's copy may be stale: the job reads the session as stored.
-        self.open(
-            cx,
-            OpenTarget::Existing(id),
-            Opening::new("open the session"),
-        );
-    }
-
-    /// Asks for a session to be shown (an existing one, a new one, a fork): the current
-    /// one's draft is saved first, and the screen switches when `Msg::Opened` arrives.
-    fn open(&mut self, cx: &mut Shared, target: OpenTarget, mut opening: Opening) {
-        if self.streaming.is_some() {
-            self.cancel_generation(cx);
-        }
-        // The current session may just have been deleted: only saved if it still exists.
-        self.session.draft = self.composer.input.text().to_string();
-        self.jobs
-            .push(StoreJob::SaveIfExists(Box::new(self.session.clone())));
-        self.open_seq += 1;
-        self.list_seq += 1;
-        opening.seq = self.open_seq;
-        self.opening = Some(opening);
-        self.jobs.push(StoreJob::Open {
-            target,
-            seq: self.open_seq,
-            list_seq: self.list_seq,
-        });
-    }
-
-    fn on_opened(
-        &mut self,
-        cx: &mut Shared,
-        seq: u64,
-        list_seq: u64,
-        result: Result<Option<Box<Opened>>, String>,
-    ) {
-        let Some(opening) = self.opening.take_if(|o| o.seq == seq) else {
-            return;
-        };
-        let opened = match result {
-            Ok(Some(opened)) => opened,
-            Ok(None) => return self.reload_sidebar(),
-            Err(e) => {
-                cx.flash = Some(format!("could not {}: {e}", opening.what));
-                return;
-            }
-        };
-        self.composer.input = InputBox::with_text(&opened.session.draft);
-        self.session = opened.session;
-        self.messages = opened.messages;
-        self.views.clear();
-        self.selected_message = None;
-        self.search = None;
-        self.follow = true;
-        self.refresh_views(cx);
-        if list_seq == self.list_seq {
-            self.apply_sessions(opened.sessions);
-        }
-        self.sidebar.select(self.session.id);
-        if let Some(text) = opening.input {
-            self.composer.input.set(&text);
-        }
-        if opening.focus_input {
-            self.focus = Focus::Input;
-        }
-        if let Some(flash) = opening.flash {
-            cx.flash = Some(flash);
-        }
-    }
-
-    fn new_session(&mut self, cx: &mut Shared) {
-        let model = self.session.agent.model.clone();
-        let mut opening = Opening::new("create a session");
-        opening.focus_input = true;
-        self.open(cx, OpenTarget::New(model), opening);
-    }
-
-    fn delete_session(&mut self, id: Id, title: &str) {
-        self.jobs.push(StoreJob::Delete {
-            id,
-            title: title.to_string(),
-        });
-        self.reload_sidebar();
-    }
-
-    fn on_deleted(&mut self, cx: &mut Shared, id: Id, title: String, result: Result<(), String>) {
-        if let Err(e) = result {
-            cx.flash = Some(format!("could not delete: {e}"));
-            return;
-        }
-        if self.session.id == id {
-            // Show the most recent other session, or a new one.
-            match self
-                .sidebar
-                .sessions
-                .iter()
-                .find(|s| s.id != id)
-                .map(|s| s.id)
-            {
-                Some(other) => self.open(
-                    cx,
-                    OpenTarget::Existing(other),
-                    Opening::new("open the session"),
-                ),
-                None => {
-                    let model = self.session.agent.model.clone();
-                    self.open(cx, OpenTarget::New(model), Opening::new("create a session"));
-                }
-            }
-        }
-        cx.flash = Some(format!("deleted “{title}”"));
-    }
-
-    fn export(&mut self, cx: &mut Shared, json: bool) {
-        let Some(s) = self.sidebar.selected_session().cloned() else {
-            return;
-        };
-        self.jobs.push(StoreJob::Export {
-            id: s.id,
-            title: s.title,
-            json,
-            dir: cx.export_dir.clone(),
-        });
-    }
-}
-
-/// A session switch asked for and not answered yet: what to do when it is.
-#[derive(Debug)]
-struct Opening {
-    seq: u64,
-    /// For the error message: "could not {what}".
-    what: &'static str,
-    /// Text to put in the input box (editing a message in a fork).
-    input: Option<String>,
-    focus_input: bool,
-    flash: Option<String>,
-}
-
-impl Opening {
-    fn new(what: &'static str) -> Opening {
-        Opening {
-            seq: 0,
-            what,
-            input: None,
-            focus_input: false,
-            flash: None,
-        }
     }
 }
 
@@ -1456,13 +863,45 @@ impl Screen for ChatScreen {
             Event::Key(key) => self.on_text_key(key),
             Event::Paste(text) => self.on_paste(&text),
             Event::Reply(reply) => self.on_reply(cx, reply, &mut fx),
+            Event::Scroll(lines) => self.scroll_by(isize::from(lines)),
             Event::Msg(msg) => self.on_msg(cx, msg),
         }
         fx.append(&mut self.deferred);
         if !self.jobs.is_empty() {
-            fx.push(Effect::Store(std::mem::take(&mut self.jobs)));
+            fx.push(Effect::Store(
+                ScreenId::Chat,
+                std::mem::take(&mut self.jobs),
+            ));
         }
         fx
+    }
+
+    fn resize(&mut self, w: u16, h: u16, cx: &mut Shared) {
+        self.on_resize(cx, w, h);
+    }
+
+    fn refresh(&mut self, cx: &mut Shared) {
+        self.refresh_views(cx);
+    }
+
+    fn is_busy(&self) -> bool {
+        self.streaming.is_some()
+    }
+
+    fn offer(&self, to: ScreenId) -> Option<ScreenMsg> {
+        // Comparisons belong to the chat's session (its settings and conversation).
+        (to == ScreenId::Compare).then(|| ScreenMsg::Attach {
+            session: Box::new(self.session.clone()),
+            default_guardrail: self.default_guardrail.clone(),
+        })
+    }
+
+    fn unfinished(&self) -> Option<&CancellationToken> {
+        self.streaming.as_ref().map(|s| &s.cancel)
+    }
+
+    fn save_state(&mut self, _cx: &mut Shared) -> Vec<Effect> {
+        vec![Effect::Store(ScreenId::Chat, vec![self.exit_job()])]
     }
 
     fn draw(&self, frame: &mut Frame, _area: Rect, cx: &Shared) {
@@ -1535,210 +974,8 @@ impl Screen for ChatScreen {
         self.cancel_generation(cx)
     }
 
-    fn on_quit(&mut self, cx: &mut Shared) {
+    fn on_quit(&mut self, cx: &mut Shared) -> Vec<Effect> {
         self.cancel_generation(cx);
-        self.save_ui_state(cx);
+        self.save_state(cx)
     }
-}
-
-/// A pane's box: border and title in the focused or unfocused colours.
-fn pane(cx: &Shared, title: String, focused: bool) -> Block<'static> {
-    let t = &cx.theme;
-    Block::default()
-        .borders(Borders::ALL)
-        .title(title)
-        .border_style(Style::default().fg(if focused { t.border_focused } else { t.border }))
-        .title_style(Style::default().fg(if focused { t.accent } else { t.muted }))
-}
-
-/// A cheap guess at the laid-out height of `text` at `width`: its lines, wrapped by
-/// character count (markdown, code fences and wide characters make it inexact; the real
-/// height replaces it when the message comes into view).
-fn estimate_height(text: &str, width: u16) -> usize {
-    let width = usize::from(width.max(1));
-    text.split('\n')
-        .map(|line| line.chars().count().div_ceil(width).max(1))
-        .sum()
-}
-
-/// Drawing the panes: sidebar, conversation (only the visible messages), input box.
-impl ChatScreen {
-    fn message_header(&self, cx: &Shared, i: usize) -> Line<'static> {
-        let t = &cx.theme;
-        let Some(m) = self.messages.get(i) else {
-            return Line::default();
-        };
-        let (who, colour) = match m.role {
-            Role::User => ("You".to_string(), t.user),
-            Role::Assistant => (
-                m.model.clone().unwrap_or_else(|| "Assistant".into()),
-                t.assistant,
-            ),
-            Role::System => ("System".to_string(), t.system),
-            Role::Tool => ("Tool".to_string(), t.system),
-        };
-        let selected = self.selected_message == Some(i);
-        let mut style = Style::default().fg(colour).add_modifier(Modifier::BOLD);
-        if selected {
-            style = style.bg(t.selection_bg);
-        }
-        let mut spans = vec![Span::styled(
-            format!("{}{who}", if selected { "▶ " } else { "" }),
-            style,
-        )];
-        let streaming = self.streaming.as_ref().is_some_and(|s| s.message == m.id);
-        let note = match (streaming, m.status) {
-            (true, _) => Some(("  generating…".to_string(), t.accent)),
-            (false, MessageStatus::Cancelled) => Some(("  [cancelled]".to_string(), t.warning)),
-            (false, MessageStatus::Incomplete) if m.role == Role::Assistant => {
-                Some(("  [incomplete]".to_string(), t.warning))
-            }
-            (false, MessageStatus::Interrupted) => Some((
-                "  [interrupted: the program ended while it was written]".to_string(),
-                t.warning,
-            )),
-            (false, MessageStatus::Blocked) => Some((
-                match &m.note {
-                    Some(note) => format!("  [blocked: {note}]"),
-                    None => "  [blocked by a guardrail]".to_string(),
-                },
-                t.error,
-            )),
-            (false, MessageStatus::AwaitingReview) => Some((
-                format!(
-                    "  [awaiting review{}: A approve · D reject]",
-                    m.note
-                        .as_ref()
-                        .map(|n| format!(" — {n}"))
-                        .unwrap_or_default()
-                ),
-                t.warning,
-            )),
-            (false, MessageStatus::Rejected) => {
-                Some(("  [rejected in review]".to_string(), t.error))
-            }
-            (false, MessageStatus::Error) => Some(("  [error]".to_string(), t.error)),
-            _ => None,
-        };
-        if let Some((text, colour)) = note {
-            spans.push(Span::styled(text, Style::default().fg(colour)));
-        }
-        if let (Some(u), Some(ms)) = (m.usage, m.latency_ms) {
-            spans.push(Span::styled(
-                format!("  {} tok · {:.1}s", u.output_tokens, ms / 1000.0),
-                Style::default().fg(t.muted),
-            ));
-        }
-        Line::from(spans)
-    }
-
-    fn draw_chat(&self, cx: &Shared, frame: &mut Frame, area: Rect) {
-        let t = &cx.theme;
-        let title = format!(" {} · {} ", self.session.title, self.session.agent.model);
-        let block = pane(cx, title, self.focus == Focus::Chat);
-        let inner = block.inner(area);
-        frame.render_widget(block, area);
-        if self.messages.is_empty() {
-            let hint = format!(
-                "Type a question below and press Enter.  {} for help.",
-                cx.keys
-                    .keymap()
-                    .keys_for(Context::Global, Action::Help)
-                    .join("/")
-            );
-            frame.render_widget(
-                Paragraph::new(hint).style(Style::default().fg(t.muted)),
-                inner,
-            );
-            return;
-        }
-        // Collect only the lines that fall in the window [scroll, scroll + height).
-        let rows = usize::from(inner.height);
-        let mut lines: Vec<Line> = Vec::with_capacity(rows);
-        let mut offset = 0usize;
-        for (i, (m, view)) in self.messages.iter().zip(&self.views).enumerate() {
-            let h = self.message_height(i);
-            if offset + h <= self.scroll {
-                offset += h;
-                continue;
-            }
-            if offset >= self.scroll + rows {
-                break;
-            }
-            let mut all = Vec::with_capacity(h);
-            all.push(self.message_header(cx, i));
-            // A message not laid out yet (only before the next refresh) shows as blank
-            // lines of its estimated height, so the lines below stay where they belong.
-            let body = view
-                .rendered
-                .lines
-                .iter()
-                .take(if view.fresh { usize::MAX } else { 0 });
-            if m.status == MessageStatus::Error {
-                all.extend(body.map(|l| l.clone().style(Style::default().fg(t.error))));
-            } else if m.status == MessageStatus::Rejected {
-                all.extend(body.map(|l| l.clone().style(Style::default().fg(t.muted))));
-            } else {
-                all.extend(body.map(|l| guard_panel::mark_masked(l.clone(), t)));
-            }
-            let footer = sources_lines(m, t);
-            all.resize(h - 1 - footer.len(), Line::default());
-            all.extend(footer);
-            all.push(Line::default());
-            let skip = self.scroll.saturating_sub(offset);
-            lines.extend(all.into_iter().skip(skip).take(rows - lines.len()));
-            offset += h;
-        }
-        frame.render_widget(Paragraph::new(lines), inner);
-    }
-}
-
-/// Lines under an answer grounded in knowledge bases: one per retrieved passage, the
-/// cited ones bright (`o` opens them in context).
-fn sources_height(m: &ChatMessage) -> usize {
-    if m.sources.is_empty() {
-        0
-    } else {
-        1 + m.sources.len()
-    }
-}
-
-fn sources_lines(m: &ChatMessage, t: &crate::tui::theme::Theme) -> Vec<Line<'static>> {
-    if m.sources.is_empty() {
-        return Vec::new();
-    }
-    let cited = m.sources.iter().filter(|s| s.cited).count();
-    let dropped = if m.dropped_citations.is_empty() {
-        String::new()
-    } else {
-        format!(" · dropped {:?} (no such source)", m.dropped_citations)
-    };
-    let mut lines = vec![Line::from(Span::styled(
-        format!("Sources ({cited} cited{dropped}) · o opens"),
-        Style::default().fg(t.muted).add_modifier(Modifier::BOLD),
-    ))];
-    for s in &m.sources {
-        let file = crate::knowledge::cite::short_name(&s.file);
-        let mark = match (s.cited, s.inferred) {
-            (true, false) => "✓",
-            (true, true) => "≈",
-            _ => " ",
-        };
-        let style = if s.cited {
-            Style::default().fg(t.accent)
-        } else {
-            Style::default().fg(t.muted)
-        };
-        lines.push(Line::from(vec![
-            Span::styled(format!(" {mark} [{}] ", s.number), style),
-            Span::styled(format!("{file}:{}-{} ", s.line_start, s.line_end), style),
-            Span::styled(s.label(), Style::default().fg(t.muted)),
-        ]));
-    }
-    lines
-}
-
-fn gauge(pct: u64) -> String {
-    let filled = (pct.min(100) / 10) as usize;
-    format!("[{}{}]", "█".repeat(filled), "·".repeat(10 - filled))
 }

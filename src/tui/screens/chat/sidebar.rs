@@ -12,7 +12,7 @@ use ratatui::Frame;
 use super::super::Shared;
 use crate::sessions::Session;
 use crate::store::Id;
-use crate::tui::app::Effect;
+use crate::tui::msg::{Effect, ScreenId};
 
 /// The sidebar's state.
 #[derive(Debug, Default)]
@@ -96,12 +96,13 @@ impl Sidebar {
     }
 
     /// Re-runs the session search (once per change, not per frame): a full-text scan that
-    /// runs off the UI task and answers with `Msg::SessionHits`.
+    /// runs off the UI task and answers with `ScreenMsg::SessionHits`.
     pub fn refresh_filter(&mut self) -> Option<Effect> {
         match &self.filter {
             Some(q) => {
                 self.search_seq += 1;
                 Some(Effect::SearchSessions {
+                    owner: ScreenId::Chat,
                     query: q.clone(),
                     seq: self.search_seq,
                 })
