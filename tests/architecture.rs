@@ -346,5 +346,8 @@ fn the_floor_check_sees_grouped_super_and_upward_imports() {
     let problems = floor_violations(&graph).join("\n");
     assert!(problems.contains("k.rs:3: `knowledge` imports `orchestrator` from a floor above"));
     assert!(problems.contains("import cycle"), "{problems}");
-    assert!(problems.contains("`bench` must not import `cli`"), "{problems}");
+    assert!(
+        problems.contains("`bench` must not import `cli`"),
+        "{problems}"
+    );
 }

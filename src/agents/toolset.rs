@@ -49,7 +49,13 @@ impl AgentSpec {
                 let root = || {
                     tool.root
                         .as_deref()
-                        .map(|r| if r.is_relative() { base.join(r) } else { r.to_path_buf() })
+                        .map(|r| {
+                            if r.is_relative() {
+                                base.join(r)
+                            } else {
+                                r.to_path_buf()
+                            }
+                        })
                         .ok_or_else(|| named("needs a `root`".into()))
                 };
                 match builtin {

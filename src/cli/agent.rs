@@ -134,12 +134,20 @@ fn show(spec: &AgentSpec, json: bool) -> Result<i32> {
     }
     writeln!(out, "{} ({})", spec.name, spec.file.display())?;
     writeln!(out, "  {}", spec.description)?;
-    writeln!(out, "  model: {}   max steps: {}", spec.model, spec.max_steps)?;
+    writeln!(
+        out,
+        "  model: {}   max steps: {}",
+        spec.model, spec.max_steps
+    )?;
     if let Some(instructions) = &spec.instructions {
         writeln!(out, "  instructions: {}", instructions.trim())?;
     }
     if !spec.knowledge_bases.is_empty() {
-        writeln!(out, "  knowledge bases: {}", spec.knowledge_bases.join(", "))?;
+        writeln!(
+            out,
+            "  knowledge bases: {}",
+            spec.knowledge_bases.join(", ")
+        )?;
     }
     for tool in &spec.tools {
         let how = match (&tool.builtin, tool.command.is_empty()) {
@@ -152,7 +160,12 @@ fn show(spec: &AgentSpec, json: bool) -> Result<i32> {
         writeln!(out, "      {}", tool.description)?;
     }
     for server in &spec.mcp_servers {
-        writeln!(out, "  mcp server {}: {}", server.name, server.command.join(" "))?;
+        writeln!(
+            out,
+            "  mcp server {}: {}",
+            server.name,
+            server.command.join(" ")
+        )?;
     }
     Ok(0)
 }
@@ -166,7 +179,10 @@ async fn run_agent(
     json: bool,
 ) -> Result<i32> {
     if task.trim().is_empty() {
-        bail!("the task is empty: give the agent something to do, e.g. strata agent run {} \"…\"", spec.name);
+        bail!(
+            "the task is empty: give the agent something to do, e.g. strata agent run {} \"…\"",
+            spec.name
+        );
     }
     let orchestrator = Orchestrator::new(runtime.clone())?;
     let mut agent = spec.to_agent_config();
@@ -248,7 +264,10 @@ fn runs(orchestrator: &Orchestrator, json: bool) -> Result<i32> {
             .sessions
             .get(run.session)?
             .and_then(|s| s.origin);
-        if let Some(name) = origin.as_deref().and_then(|o| o.strip_prefix(ORIGIN_PREFIX)) {
+        if let Some(name) = origin
+            .as_deref()
+            .and_then(|o| o.strip_prefix(ORIGIN_PREFIX))
+        {
             rows.push((run, name.to_string()));
         }
     }
@@ -259,7 +278,10 @@ fn runs(orchestrator: &Orchestrator, json: bool) -> Result<i32> {
         return Ok(0);
     }
     if rows.is_empty() {
-        writeln!(out, "no agent runs yet; strata agent run NAME \"task\" starts one")?;
+        writeln!(
+            out,
+            "no agent runs yet; strata agent run NAME \"task\" starts one"
+        )?;
     }
     for (run, name) in &rows {
         writeln!(

@@ -142,9 +142,7 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
     ) {
         loop {
             match outcome {
-                Ok(ModelTurnOutcome::Continue { .. }) | Ok(ModelTurnOutcome::TurnRetried) => {
-                    return
-                }
+                Ok(ModelTurnOutcome::Continue { .. }) | Ok(ModelTurnOutcome::TurnRetried) => return,
                 Ok(ModelTurnOutcome::NeedsResolution(context)) => {
                     let reason = invalid_call_observation(
                         &context.tool_name,

@@ -104,7 +104,12 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
             );
         }
         let key = (call.name.clone(), canonical_arguments(&call.arguments));
-        let earlier = self.state.seen_calls.iter().filter(|(k, _)| *k == key).count();
+        let earlier = self
+            .state
+            .seen_calls
+            .iter()
+            .filter(|(k, _)| *k == key)
+            .count();
         if earlier >= REPEATS_ALLOWED {
             if let Some((_, first)) = self.state.seen_calls.iter().find(|(k, _)| *k == key) {
                 return (
