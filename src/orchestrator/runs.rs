@@ -114,6 +114,9 @@ fn step_key(run: Id, index: u32) -> Vec<u8> {
     key
 }
 
+/// Keys to delete, per tree.
+pub type TreeKeys = Vec<(&'static str, Vec<Vec<u8>>)>;
+
 /// Runs and steps on top of the store.
 #[derive(Clone)]
 pub struct RunStore {
@@ -218,10 +221,7 @@ impl RunStore {
 
     /// The keys a session's runs occupy, per tree (runs, steps, the session index), for
     /// deleting them with the session in one transaction.
-    pub fn keys_of_session(
-        &self,
-        session: Id,
-    ) -> Result<Vec<(&'static str, Vec<Vec<u8>>)>, StoreError> {
+    pub fn keys_of_session(&self, session: Id) -> Result<TreeKeys, StoreError> {
         let steps = self.store.tree(STEPS)?;
         let (mut run_keys, mut step_keys, mut index_keys) = (Vec::new(), Vec::new(), Vec::new());
         for run in self.for_session(session)? {
