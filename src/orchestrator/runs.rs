@@ -1,7 +1,9 @@
 //! Agent runs and their steps in sled. A run is one turn of a session (a user message and
 //! the model calls and tool calls that answer it); each step is stored as it happens, with
 //! its input, output, tokens, time and record id, and the run keeps rig's serialized state
-//! after every step, so a run can be listed, reopened, resumed and forked from a step.
+//! as of its latest step (one snapshot, overwritten per step). Runs can be listed and their
+//! steps reopened; nothing reads the state back yet (resuming and forking from a step, which
+//! need a state per step, are still to come).
 
 use serde::{Deserialize, Serialize};
 
