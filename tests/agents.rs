@@ -114,12 +114,7 @@ async fn run_order_agent(
     );
     turn.agent = Some(agent);
     turn.tools = Some(Arc::new(spec.toolset(&orchestrator.knowledge).unwrap()));
-    turn.needs_approval = spec
-        .tools
-        .iter()
-        .filter(|t| spec.approval.needs_approval(t.confirm))
-        .map(|t| t.name.clone())
-        .collect();
+    turn.needs_approval = spec.tools_needing_approval();
     turn.auto_approve = auto_approve;
     let outcome = orchestrator.run_turn(turn, |_| {}).await.unwrap();
     (orchestrator, outcome, seen)

@@ -278,6 +278,17 @@ pub struct ToolSpec {
     pub knowledge_base: Option<String>,
 }
 
+impl AgentSpec {
+    /// The tools whose calls wait for the user's approval (`confirm`, or the policy).
+    pub fn tools_needing_approval(&self) -> std::collections::BTreeSet<String> {
+        self.tools
+            .iter()
+            .filter(|t| self.approval.needs_approval(t.confirm))
+            .map(|t| t.name.clone())
+            .collect()
+    }
+}
+
 impl ToolSpec {
     /// What the model is told about this tool.
     pub fn to_tool_def(&self) -> ToolDef {

@@ -201,12 +201,7 @@ async fn run_agent(
     turn.agent = Some(agent);
     turn.tools = Some(Arc::new(tools));
     turn.auto_approve = yes;
-    turn.needs_approval = spec
-        .tools
-        .iter()
-        .filter(|t| spec.approval.needs_approval(t.confirm))
-        .map(|t| t.name.clone())
-        .collect();
+    turn.needs_approval = spec.tools_needing_approval();
     let outcome = orchestrator
         .run_turn(turn, move |event| {
             if json {

@@ -19,7 +19,7 @@ use crate::runtime::context::{CallContext, CallIds};
 use crate::runtime::invoke::{InvokeError, InvokeRequest, InvokeResponse};
 use crate::runtime::types::{ChatRequest, Message, Role, StopReason, Usage};
 use crate::sessions::{AgentConfig, ChatMessage, Session};
-use crate::store::{now_micros, Id};
+use crate::store::Id;
 
 /// What a turn accumulates over its steps.
 #[derive(Default)]
@@ -207,23 +207,12 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
         self.state.step_count += 1;
         let index = self.state.step_count;
         let mut step = Step {
-            run: self.run.id,
-            index,
-            kind: StepKind::ModelCall,
             input: fitted.request.messages.clone(),
             system: fitted.request.system.clone(),
-            output: String::new(),
-            tool_calls: Vec::new(),
-            usage: Usage::default(),
-            usage_estimated: false,
             dropped_messages: fitted.dropped,
             prompt_tokens: fitted.prompt_tokens,
             prompt_tokens_estimated: fitted.estimated,
-            started_us: now_micros(),
-            latency_ms: 0.0,
-            record_id: None,
-            outcome: "running".into(),
-            checks: Vec::new(),
+            ..Step::start(self.run.id, index, StepKind::ModelCall)
         };
         self.store_step(&step);
         let mut checks = self.turn.checks.clone();

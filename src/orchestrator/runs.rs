@@ -104,6 +104,31 @@ pub struct Step {
     pub checks: Vec<crate::runtime::checks::CheckDecision>,
 }
 
+impl Step {
+    /// A step starting now: nothing given or returned yet, outcome `running`.
+    pub fn start(run: Id, index: u32, kind: StepKind) -> Step {
+        Step {
+            run,
+            index,
+            kind,
+            input: Vec::new(),
+            system: None,
+            output: String::new(),
+            tool_calls: Vec::new(),
+            usage: Usage::default(),
+            usage_estimated: false,
+            dropped_messages: 0,
+            prompt_tokens: 0,
+            prompt_tokens_estimated: false,
+            started_us: now_micros(),
+            latency_ms: 0.0,
+            record_id: None,
+            outcome: "running".into(),
+            checks: Vec::new(),
+        }
+    }
+}
+
 fn pair_key(a: Id, b: Id) -> Vec<u8> {
     let mut key = a.as_bytes().to_vec();
     key.extend_from_slice(b.as_bytes());

@@ -10,8 +10,7 @@ use rig_core::message::{ToolResultContent, UserContent};
 use super::driver::Driver;
 use super::events::RunEvent;
 use super::runs::{Step, StepKind};
-use crate::runtime::types::{ToolCall, Usage};
-use crate::store::now_micros;
+use crate::runtime::types::ToolCall;
 
 /// Calls of the same tool with the same arguments a run may make before the call is
 /// answered from the first result instead of run again.
@@ -41,23 +40,8 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
             };
             self.state.step_count += 1;
             let mut step = Step {
-                run: self.run.id,
-                index: self.state.step_count,
-                kind: StepKind::ToolCall,
-                input: Vec::new(),
-                system: None,
-                output: String::new(),
                 tool_calls: vec![call.clone()],
-                usage: Usage::default(),
-                usage_estimated: false,
-                dropped_messages: 0,
-                prompt_tokens: 0,
-                prompt_tokens_estimated: false,
-                started_us: now_micros(),
-                latency_ms: 0.0,
-                record_id: None,
-                outcome: "running".into(),
-                checks: Vec::new(),
+                ..Step::start(self.run.id, self.state.step_count, StepKind::ToolCall)
             };
             self.store_step(&step);
             let started = Instant::now();
