@@ -127,15 +127,21 @@ async fn llama_cpp_server_streams_counts_and_lists_models() {
         (a.cost_usd - expected_cost).abs() < 1e-12,
         "cost from catalog prices"
     );
-    let b = rt
-        .invoke(
+    // llama_cpp.server keeps the last prompt's KV cache: the first call evaluates the whole
+    // prompt in one batch, later ones only what is not cached, and on some CPUs (AVX2
+    // kernels) those numerics differ enough to change a greedy path. Calls that meet the
+    // same cache must agree.
+    let again = || {
+        rt.invoke(
             ask("llamacpp/smollm2", "Name three colours."),
             |_| {},
             CancellationToken::new(),
         )
-        .await
-        .unwrap();
-    assert_eq!(a.text, b.text, "greedy is deterministic on the server too");
+    };
+    let b = again().await.unwrap();
+    let c = again().await.unwrap();
+    assert!(!a.text.is_empty() && !b.text.is_empty());
+    assert_eq!(b.text, c.text, "greedy is deterministic on the server too");
 
     let spec = rt.catalog.get("llamacpp/smollm2").unwrap().clone();
     let models = rt.provider(&spec).unwrap().list_models().await.unwrap();
