@@ -12,10 +12,6 @@ use super::events::RunEvent;
 use super::runs::{Step, StepKind};
 use crate::runtime::types::ToolCall;
 
-/// Calls of the same tool with the same arguments a run may make before the call is
-/// answered from the first result instead of run again.
-const REPEATS_ALLOWED: usize = 1;
-
 impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
     /// Runs the model's tool calls in order, one step each, and returns one result per
     /// pending call. A failure, a timeout, an unknown tool or bad arguments come back as
@@ -88,24 +84,17 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
             );
         }
         let key = (call.name.clone(), canonical_arguments(&call.arguments));
-        let earlier = self
-            .state
-            .seen_calls
-            .iter()
-            .filter(|(k, _)| *k == key)
-            .count();
-        if earlier >= REPEATS_ALLOWED {
-            if let Some((_, first)) = self.state.seen_calls.iter().find(|(k, _)| *k == key) {
-                return (
-                    false,
-                    format!(
-                        "error: you already called `{}` with these arguments; its result was: \
-                         {first}. Use it to answer, or call with other arguments.",
-                        call.name
-                    ),
-                    "repeated",
-                );
-            }
+        // A call repeated with the same arguments is answered from the first result.
+        if let Some((_, first)) = self.state.seen_calls.iter().find(|(k, _)| *k == key) {
+            return (
+                false,
+                format!(
+                    "error: you already called `{}` with these arguments; its result was: \
+                     {first}. Use it to answer, or call with other arguments.",
+                    call.name
+                ),
+                "repeated",
+            );
         }
         let outcome = tools
             .call_text(&call.name, &call.arguments, self.turn.cancel.clone())
