@@ -1,7 +1,9 @@
 //! `strata bench local`: load time, prompt-processing and generation tokens/s, time to first
 //! token and peak memory of a local model, optionally beside llama.cpp on the same GGUF.
-//! `turn` holds `strata bench turn` (the orchestrator's cost per turn).
+//! `turn` holds `strata bench turn` (the orchestrator's cost per turn), `agent` `strata
+//! bench agent` (its cost per agent step).
 
+pub mod agent;
 pub mod eval;
 pub mod guardrail;
 pub mod kb;

@@ -14,9 +14,13 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use strata::agents::AgentSpec;
-use strata::orchestrator::runs::StepKind;
-use strata::orchestrator::{Orchestrator, Turn, TurnInput};
+use strata::orchestrator::approval::Decision;
+use strata::orchestrator::diff::diff_steps;
+use strata::orchestrator::runs::{RunStatus, StepKind};
+use strata::orchestrator::{Fork, Orchestrator, Resume, ToolAccess, Turn, TurnInput, TurnOutcome};
 use strata::runtime::context::Caller;
+use strata::sessions::MessageStatus;
+use strata::store::Id;
 
 /// The requests the scripted model received.
 type Seen = Arc<Mutex<Vec<Value>>>;
@@ -32,8 +36,8 @@ fn chunk(delta: Value, finish: Option<&str>) -> String {
     }))
 }
 
-/// A model that calls `tool` with `arguments` until a tool result is in the conversation,
-/// then answers "Result: " and that result.
+/// A model that calls `tool` with `arguments` until a tool result follows the newest
+/// question, then answers "Result: " and that result.
 async fn tool_calling_model(tool: &'static str, arguments: Value) -> (String, Seen) {
     let seen: Seen = Arc::default();
     let log = seen.clone();
@@ -44,10 +48,14 @@ async fn tool_calling_model(tool: &'static str, arguments: Value) -> (String, Se
             let arguments = arguments.clone();
             async move {
                 log.lock().unwrap().push(body.clone());
-                let last_tool = body["messages"]
-                    .as_array()
-                    .and_then(|m| m.iter().rev().find(|m| m["role"] == "tool"))
-                    .map(|m| m["content"].as_str().unwrap_or_default().to_string());
+                // A tool result of this turn (after the newest question) is answered from.
+                let last_tool = body["messages"].as_array().and_then(|m| {
+                    m.iter()
+                        .rev()
+                        .take_while(|m| m["role"] != "user")
+                        .find(|m| m["role"] == "tool")
+                        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+                });
                 let mut parts = Vec::new();
                 match last_tool {
                     None => {
@@ -89,14 +97,37 @@ fn shipped(name: &str) -> PathBuf {
         .join(format!("{name}.toml"))
 }
 
-/// Runs the shipped order-status agent on the scripted model; returns the orchestrator,
-/// the outcome and the requests the model saw.
-async fn run_order_agent(
-    dir: &Path,
-    tool: &'static str,
-    arguments: Value,
+/// The shipped order-status agent's tools, bound, approved by nobody (or everything).
+fn order_access(orchestrator: &Orchestrator, auto_approve: bool) -> ToolAccess {
+    let spec = AgentSpec::load(&shipped("order-status")).unwrap();
+    ToolAccess {
+        tools: Some(Arc::new(spec.toolset(&orchestrator.knowledge).unwrap())),
+        needs_approval: spec.tools_needing_approval(),
+        auto_approve,
+        agent_file: Some(spec.file.display().to_string()),
+        ..ToolAccess::default()
+    }
+}
+
+/// A turn of the order-status agent in `session`.
+async fn order_turn(
+    orchestrator: &Orchestrator,
+    session: Id,
+    question: &str,
     auto_approve: bool,
-) -> (Orchestrator, strata::orchestrator::TurnOutcome, Seen) {
+) -> TurnOutcome {
+    let spec = AgentSpec::load(&shipped("order-status")).unwrap();
+    let mut agent = spec.to_agent_config();
+    agent.model = "scripted/model".into();
+    let mut turn = Turn::new(session, TurnInput::Ask(question.into()), Caller::Test);
+    turn.agent = Some(agent);
+    turn.access = order_access(orchestrator, auto_approve);
+    orchestrator.run_turn(turn, |_| {}).await.unwrap()
+}
+
+/// An orchestrator on the scripted model that calls `tool`, and a session of the
+/// order-status agent.
+async fn order_agent(dir: &Path, tool: &'static str, arguments: Value) -> (Orchestrator, Id, Seen) {
     let (url, seen) = tool_calling_model(tool, arguments).await;
     let runtime = Arc::new(common::runtime(dir, common::scripted::config(&url)).await);
     let orchestrator = Orchestrator::new(runtime).unwrap();
@@ -105,19 +136,45 @@ async fn run_order_agent(
     agent.model = "scripted/model".into();
     let session = orchestrator
         .sessions
-        .create_as(agent.clone(), Some("agent:order-status".into()))
+        .create_as(agent, Some("agent:order-status".into()))
         .unwrap();
-    let mut turn = Turn::new(
-        session.id,
-        TurnInput::Ask("Where is my order A1001?".into()),
-        Caller::Test,
-    );
-    turn.agent = Some(agent);
-    turn.tools = Some(Arc::new(spec.toolset(&orchestrator.knowledge).unwrap()));
-    turn.needs_approval = spec.tools_needing_approval();
-    turn.auto_approve = auto_approve;
-    let outcome = orchestrator.run_turn(turn, |_| {}).await.unwrap();
+    (orchestrator, session.id, seen)
+}
+
+/// Runs the shipped order-status agent on the scripted model; returns the orchestrator,
+/// the outcome and the requests the model saw.
+async fn run_order_agent(
+    dir: &Path,
+    tool: &'static str,
+    arguments: Value,
+    auto_approve: bool,
+) -> (Orchestrator, TurnOutcome, Seen) {
+    let (orchestrator, session, seen) = order_agent(dir, tool, arguments).await;
+    let outcome = order_turn(
+        &orchestrator,
+        session,
+        "Where is my order A1001?",
+        auto_approve,
+    )
+    .await;
     (orchestrator, outcome, seen)
+}
+
+/// Resumes a paused run with `decision`.
+async fn resume(orchestrator: &Orchestrator, run: Id, decision: Decision) -> TurnOutcome {
+    orchestrator
+        .resume(
+            Resume {
+                run,
+                decision,
+                access: order_access(orchestrator, false),
+                cancel: Default::default(),
+                caller: Caller::Test,
+            },
+            |_| {},
+        )
+        .await
+        .unwrap()
 }
 
 /// The tool message the model received in its second request.
@@ -180,7 +237,11 @@ async fn a_shipped_agent_runs_its_command_tool_and_answers_from_the_result() {
     assert!(steps[1].tool_calls[0].arguments.contains("A1001"));
     let run = orchestrator.runs.get(outcome.run).unwrap().unwrap();
     assert_eq!(run.step_count, 3);
-    assert!(run.state.is_some(), "rig's state is stored with the run");
+    // A checkpoint (rig's state and what the driver needs) before and after every step.
+    for index in 0..=3 {
+        let checkpoint = orchestrator.runs.checkpoint(run.id, index).unwrap();
+        assert!(checkpoint.is_some(), "no checkpoint at step {index}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,21 +258,127 @@ async fn an_unknown_tool_is_an_observation_not_a_stuck_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_confirm_tool_does_not_run_unapproved_and_runs_when_approved() {
+async fn a_confirm_tool_pauses_the_run_until_the_user_decides() {
     let dir = tempfile::tempdir().unwrap();
-    let (orchestrator, outcome, seen) = run_order_agent(
-        dir.path(),
-        "cancel_order",
-        json!({"order_id": "A1002"}),
-        false,
+    let (orchestrator, session, seen) =
+        order_agent(dir.path(), "cancel_order", json!({"order_id": "A1002"})).await;
+    let ask = |q: &'static str| order_turn(&orchestrator, session, q, false);
+
+    // Paused before the call: stored as awaiting approval, the model called once.
+    let paused = ask("Cancel order A1002").await;
+    assert!(paused.error.is_none(), "{:?}", paused.error);
+    let pending = paused.pending.clone().expect("the run waits for approval");
+    assert_eq!(pending.call.name, "cancel_order");
+    assert_eq!(pending.step, 2);
+    assert_eq!(paused.answer.status, MessageStatus::AwaitingApproval);
+    let run = orchestrator.runs.get(paused.run).unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::AwaitingApproval);
+    assert_eq!(run.pending.as_ref().unwrap().call.name, "cancel_order");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    let steps = orchestrator.runs.steps(paused.run).unwrap();
+    assert_eq!(steps[1].outcome, "awaiting_approval");
+
+    // Approved: the real script runs and the model answers from its result.
+    let done = resume(&orchestrator, paused.run, Decision::Approve).await;
+    assert!(
+        done.error.is_none() && done.pending.is_none(),
+        "{:?}",
+        done.error
+    );
+    assert!(tool_message(&seen).contains("\"cancelled\":true"));
+    assert_eq!(done.answer.status, MessageStatus::Complete);
+    let run = orchestrator.runs.get(paused.run).unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Done);
+    let steps = orchestrator.runs.steps(paused.run).unwrap();
+    let outcomes: Vec<&str> = steps.iter().map(|s| s.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["ok", "ok", "ok"]);
+    // Resuming a finished run is refused with a reason.
+    let again = orchestrator
+        .resume(
+            Resume {
+                run: paused.run,
+                decision: Decision::Approve,
+                access: order_access(&orchestrator, false),
+                cancel: Default::default(),
+                caller: Caller::Test,
+            },
+            |_| {},
+        )
+        .await;
+    assert!(
+        matches!(&again, Err(e) if e.to_string().contains("not awaiting approval")),
+        "{:?}",
+        again.err()
+    );
+
+    // The next turn's history is valid for an OpenAI-compatible server: the call, then
+    // its result, then the answer.
+    let n = seen.lock().unwrap().len();
+    let denied = ask("Cancel order A1002 again").await;
+    let history = seen.lock().unwrap()[n]["messages"].clone();
+    let roles: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        roles,
+        ["system", "user", "assistant", "tool", "assistant", "user"],
+        "{history}"
+    );
+    assert_eq!(
+        history[2]["tool_calls"][0]["id"], history[3]["tool_call_id"],
+        "{history}"
+    );
+
+    // Denied with a reason: the model reads it; the tool never ran.
+    let done = resume(&orchestrator, denied.run, Decision::Deny("keep it".into())).await;
+    let result = tool_message_of(&seen, seen.lock().unwrap().len() - 1);
+    assert!(
+        result.contains("denied") && result.contains("keep it"),
+        "{result}"
+    );
+    let steps = orchestrator.runs.steps(done.run).unwrap();
+    assert_eq!(steps[1].outcome, "denied");
+
+    // Edited arguments: the tool runs with them.
+    let edited = ask("Cancel order A1002, please").await;
+    resume(
+        &orchestrator,
+        edited.run,
+        Decision::EditArgs(r#"{"order_id": "A1001"}"#.into()),
     )
     .await;
-    assert!(outcome.error.is_none(), "{:?}", outcome.error);
-    let result = tool_message(&seen);
-    assert!(result.contains("needs the user's approval"), "{result}");
-    let steps = orchestrator.runs.steps(outcome.run).unwrap();
-    assert_eq!(steps[1].outcome, "needs_approval");
+    let result = tool_message_of(&seen, seen.lock().unwrap().len() - 1);
+    assert!(
+        result.contains("A1001") && result.contains("user set"),
+        "{result}"
+    );
+    let steps = orchestrator.runs.steps(edited.run).unwrap();
+    assert_eq!(steps[1].tool_calls[1].arguments, r#"{"order_id": "A1001"}"#);
 
+    // A result given by hand: the model reads it as the tool's.
+    let by_hand = ask("Cancel order A1002 now").await;
+    resume(
+        &orchestrator,
+        by_hand.run,
+        Decision::Result(r#"{"cancelled": false, "why": "already shipped"}"#.into()),
+    )
+    .await;
+    let result = tool_message_of(&seen, seen.lock().unwrap().len() - 1);
+    assert!(result.contains("already shipped"), "{result}");
+
+    // Approved for the session: later calls of the tool run without asking.
+    let always = ask("Cancel it").await;
+    resume(&orchestrator, always.run, Decision::ApproveAlways).await;
+    let session_now = orchestrator.sessions.get(session).unwrap().unwrap();
+    assert!(session_now.approved_tools.contains("cancel_order"));
+    let next = ask("Cancel it once more").await;
+    assert!(next.pending.is_none(), "asked again after approve-always");
+    assert!(tool_message_of(&seen, seen.lock().unwrap().len() - 1).contains("cancelled"));
+
+    // --yes: nothing pauses.
     let dir = tempfile::tempdir().unwrap();
     let (_, outcome, seen) = run_order_agent(
         dir.path(),
@@ -220,9 +387,149 @@ async fn a_confirm_tool_does_not_run_unapproved_and_runs_when_approved() {
         true,
     )
     .await;
-    assert!(outcome.error.is_none(), "{:?}", outcome.error);
-    let result = tool_message(&seen);
-    assert!(result.contains("\"cancelled\":true"), "{result}");
+    assert!(outcome.pending.is_none() && outcome.error.is_none());
+    assert!(tool_message(&seen).contains("\"cancelled\":true"));
+}
+
+/// The tool message in request `index` (after its newest question).
+fn tool_message_of(seen: &Seen, index: usize) -> String {
+    let requests = seen.lock().unwrap();
+    requests[index]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .take_while(|m| m["role"] != "user")
+        .find(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .expect("a tool message after the question")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_forks_from_a_step_with_an_edited_result_and_diffs_against_its_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (orchestrator, outcome, seen) = run_order_agent(
+        dir.path(),
+        "lookup_order",
+        json!({"order_id": "A1001"}),
+        false,
+    )
+    .await;
+    assert!(outcome.answer.content.contains("shipped"));
+    let calls_before = seen.lock().unwrap().len();
+
+    // Fork at the tool step with another result: steps 1..2 shared, step 3 is new.
+    let mut fork = Fork::new(outcome.run, 2);
+    fork.tool_result = Some((2, r#"{"status": "lost in transit"}"#.into()));
+    fork.access = order_access(&orchestrator, false);
+    let forked = orchestrator.fork(fork, |_| {}).await.unwrap();
+    assert!(forked.error.is_none(), "{:?}", forked.error);
+    assert!(
+        forked.answer.content.contains("lost in transit"),
+        "{}",
+        forked.answer.content
+    );
+    // Only the new model call ran: the tool was not called again.
+    assert_eq!(seen.lock().unwrap().len(), calls_before + 1);
+    let run = orchestrator.runs.get(forked.run).unwrap().unwrap();
+    let parent = run.parent.expect("the fork records its parent");
+    assert_eq!((parent.run, parent.step), (outcome.run, 2));
+    let steps = orchestrator.runs.steps(forked.run).unwrap();
+    assert_eq!(steps.len(), 3);
+    assert_eq!(steps[1].outcome, "edited");
+    // The fork lives in its own session; the parent's is untouched.
+    assert_ne!(
+        run.session,
+        orchestrator.runs.get(outcome.run).unwrap().unwrap().session
+    );
+
+    let parent_steps = orchestrator.runs.steps(outcome.run).unwrap();
+    let diff = diff_steps(&parent_steps, &steps);
+    assert_eq!(
+        diff.first_divergence,
+        Some(1),
+        "step 2's result differs first"
+    );
+    assert!(diff.rows[0].same);
+
+    // Fork at step 2 with other instructions: the next request carries them.
+    let mut fork = Fork::new(outcome.run, 2);
+    fork.instructions = Some("Answer in five words.".into());
+    fork.access = order_access(&orchestrator, false);
+    orchestrator.fork(fork, |_| {}).await.unwrap();
+    let last = seen.lock().unwrap().last().unwrap().clone();
+    assert_eq!(last["messages"][0]["content"], "Answer in five words.");
+
+    // A replay: recorded tool results, live model calls.
+    let mut replay = Fork::new(outcome.run, 0);
+    replay.replay = true;
+    replay.access = order_access(&orchestrator, false);
+    let n = seen.lock().unwrap().len();
+    let replayed = orchestrator.fork(replay, |_| {}).await.unwrap();
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        n + 2,
+        "both model calls are live"
+    );
+    let steps = orchestrator.runs.steps(replayed.run).unwrap();
+    assert_eq!(steps[1].outcome, "recorded");
+    assert_eq!(steps[1].output, parent_steps[1].output);
+    assert_eq!(
+        diff_steps(&parent_steps, &steps).first_divergence,
+        None,
+        "a replay on the same scripted model matches"
+    );
+
+    // Bad forks are refused with what to do.
+    let err = orchestrator
+        .fork(Fork::new(outcome.run, 9), |_| {})
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("no step 9"), "{err}");
+    let mut fork = Fork::new(outcome.run, 3);
+    fork.tool_result = Some((2, "{}".into()));
+    let err = orchestrator.fork(fork, |_| {}).await.err().unwrap();
+    assert!(err.to_string().contains("--from-step 2"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_masked_question_is_never_stored_raw() {
+    use strata::guardrails::sensitive::SensitiveInfoCheck;
+    let dir = tempfile::tempdir().unwrap();
+    // A provider nobody listens on: the call fails after the question is stored.
+    let url = format!("http://127.0.0.1:{}/v1", common::free_port());
+    let runtime = Arc::new(common::runtime(dir.path(), common::scripted::config(&url)).await);
+    let orchestrator = Orchestrator::new(runtime).unwrap();
+    let session = orchestrator.sessions.create("scripted/model").unwrap();
+    let raw = "jane.roe.4471@example.org";
+    let mut turn = Turn::new(
+        session.id,
+        TurnInput::Ask(format!("Write to {raw} about the refund")),
+        Caller::Test,
+    );
+    turn.checks = vec![Arc::new(SensitiveInfoCheck::anonymize_all())];
+    let outcome = orchestrator.run_turn(turn, |_| {}).await.unwrap();
+    assert!(outcome.error.is_some(), "the provider call should fail");
+    let messages = orchestrator.sessions.messages(session.id).unwrap();
+    assert!(
+        !messages[0].content.contains(raw),
+        "{}",
+        messages[0].content
+    );
+    orchestrator.sessions.flush().unwrap();
+    drop(orchestrator);
+    for entry in walkdir::WalkDir::new(dir.path()) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            assert!(
+                !bytes.windows(raw.len()).any(|w| w == raw.as_bytes()),
+                "the raw value is in {}",
+                entry.path().display()
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -319,4 +626,104 @@ async fn the_cli_lists_shows_runs_and_traces_agents() {
     let (code, _, err) = cli(&["agent", "run", "no-such-agent", "hi"]);
     assert_ne!(code, Some(0));
     assert!(err.contains("no-such-agent"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_stops_at_an_approval_and_a_later_process_resumes_forks_and_diffs() {
+    common::ensure_models().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (url, seen) = tool_calling_model("cancel_order", json!({"order_id": "A1002"})).await;
+    std::fs::write(
+        d.join("config.toml"),
+        format!(
+            "max_retries = 0\n[providers.s]\nkind = \"openai\"\nbase_url = \"{url}\"\n\
+             [[models]]\nid = \"s/m\"\nprovider = \"s\"\ncapabilities = [\"chat\"]\n"
+        ),
+    )
+    .unwrap();
+    let cli = |args: &[&str]| {
+        let mut cmd = common::strata(d);
+        cmd.env("XDG_CONFIG_HOME", d.join("xdg"));
+        let out = cmd.args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    // No terminal, no --yes: the run stops at the confirm tool and says how to go on.
+    let (code, _, err) = cli(&["agent", "run", "order-status", "Cancel A1002", "-m", "s/m"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.contains("strata agent resume") && err.contains("cancel_order"),
+        "{err}"
+    );
+    let (_, out, _) = cli(&["agent", "runs", "--json"]);
+    let runs: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(runs[0]["status"], "awaiting_approval");
+    assert_eq!(runs[0]["pending"]["call"]["name"], "cancel_order");
+    let id = runs[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(seen.lock().unwrap().len(), 1);
+
+    // A later process denies it with a reason; the model reads the reason.
+    let (code, out, err) = cli(&["agent", "resume", &id, "--deny", "not this one", "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let run: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(run["status"], "done");
+    assert_eq!(run["steps"][1]["outcome"], "denied");
+    assert!(
+        run["answer"].as_str().unwrap().contains("not this one"),
+        "{run}"
+    );
+    let (code, _, err) = cli(&["agent", "resume", &id, "--approve"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("not awaiting approval"), "{err}");
+    let (code, _, err) = cli(&["agent", "resume", &id, "--args", "[1]"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("not a JSON object"), "{err}");
+
+    // Fork from step 2 with the result by hand, then diff the two.
+    let (code, out, err) = cli(&[
+        "agent",
+        "fork",
+        &id,
+        "--from-step",
+        "2",
+        "--tool-result",
+        "2={\"cancelled\": true, \"by\": \"hand\"}",
+        "--json",
+    ]);
+    // Step 2 of the parent was the denied call: its result was in the batch at step 2.
+    assert_eq!(code, Some(0), "{err}");
+    let fork: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(fork["parent_run"], id.as_str());
+    assert_eq!(fork["parent_step"], 2);
+    assert!(fork["answer"].as_str().unwrap().contains("hand"), "{fork}");
+    let fork_id = fork["id"].as_str().unwrap();
+    let (code, out, _) = cli(&["agent", "diff", &id, fork_id, "--json"]);
+    assert_eq!(code, Some(0));
+    let diff: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(diff["first_divergence"], 2, "{diff}");
+    let (code, out, _) = cli(&["agent", "diff", &id, fork_id]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("first divergence at step 2") && out.contains('▶'),
+        "{out}"
+    );
+
+    // --yes approves everything.
+    let (code, out, err) = cli(&[
+        "agent",
+        "run",
+        "order-status",
+        "Cancel A1002",
+        "-m",
+        "s/m",
+        "--yes",
+        "--json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let run: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(run["steps"][1]["outcome"], "ok");
 }

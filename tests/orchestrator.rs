@@ -168,7 +168,11 @@ async fn a_chat_turn_is_an_agent_run_with_its_steps_and_records_in_sled() {
 
     let run = o.runs.get(first.run).unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Done);
-    assert!(run.state.is_some(), "rig's run state is stored");
+    let checkpoint = o.runs.checkpoint(first.run, 1).unwrap();
+    assert!(
+        checkpoint.is_some_and(|c| c.agent_run.is_object()),
+        "rig's run state is stored after the step"
+    );
     let steps = o.runs.steps(first.run).unwrap();
     assert_eq!(steps.len(), 1);
     assert_eq!(steps[0].kind, StepKind::ModelCall);

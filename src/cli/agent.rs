@@ -1,8 +1,12 @@
 //! `strata agent …`: agent files listed and shown, an agent run on a task from the command
-//! line (tools included), and the runs and traces it leaves. A thin client of `agents`
-//! (the files) and the orchestrator (the run); approvals are asked of no one here yet.
+//! line (tools included), the runs and traces it leaves, and the debugger's headless verbs:
+//! resume a run that waits for an approval, fork a run from a step, replay it, diff two.
+//! A thin client of `agents` (the files) and the orchestrator (runs); approvals are asked
+//! on the terminal (`approve`), or the run stops and says how to resume it.
 
-use std::io::Write;
+mod approve;
+
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -10,9 +14,11 @@ use clap::Subcommand;
 
 use crate::agents::{AgentSpec, Catalog};
 use crate::config::Paths;
+use crate::orchestrator::approval::Decision;
+use crate::orchestrator::diff::diff_steps;
 use crate::orchestrator::events::RunEvent;
 use crate::orchestrator::runs::{Run, Step, StepKind};
-use crate::orchestrator::{Orchestrator, Turn, TurnInput};
+use crate::orchestrator::{Fork, Orchestrator, Resume, ToolAccess, Turn, TurnInput, TurnOutcome};
 use crate::runtime::context::Caller;
 use crate::runtime::pull::ensure_pulled;
 use crate::runtime::Runtime;
@@ -61,6 +67,72 @@ pub enum AgentCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Go on with a run that waits for an approval, with your decision on the call.
+    #[command(group(clap::ArgGroup::new("decision").required(true)))]
+    Resume {
+        run: String,
+        /// Run the call as the model made it.
+        #[arg(long, group = "decision")]
+        approve: bool,
+        /// Run it, and this tool without asking for the rest of the session.
+        #[arg(long, group = "decision")]
+        approve_always: bool,
+        /// Do not run it; the model reads the reason.
+        #[arg(long, group = "decision", value_name = "REASON")]
+        deny: Option<String>,
+        /// Run it with these arguments (a JSON object) instead.
+        #[arg(long, group = "decision", value_name = "JSON")]
+        args: Option<String>,
+        /// Do not run it; the model reads this as its result.
+        #[arg(long, group = "decision", value_name = "JSON")]
+        result: Option<String>,
+        /// Approve every later call.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new run from step N of a run (steps 1..N shared), with changes.
+    Fork {
+        run: String,
+        #[arg(long, value_name = "N")]
+        from_step: u32,
+        /// Another model from step N+1 on.
+        #[arg(short, long)]
+        model: Option<String>,
+        /// Other instructions (system prompt) from step N+1 on.
+        #[arg(long)]
+        instructions: Option<String>,
+        /// The result tool step N (of the batch in progress at --from-step) returns
+        /// instead: N=JSON.
+        #[arg(long, value_name = "N=JSON")]
+        tool_result: Option<String>,
+        /// Answer tool calls from the run's recorded results where they match.
+        #[arg(long)]
+        replay: bool,
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a run's task again: recorded tool results, live model calls.
+    Replay {
+        run: String,
+        /// Another model.
+        #[arg(short, long)]
+        model: Option<String>,
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Two runs side by side, the first divergence marked.
+    Diff {
+        a: String,
+        b: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(paths: Paths, runtime: Arc<Runtime>, cmd: AgentCommand) -> Result<i32> {
@@ -90,7 +162,173 @@ pub async fn run(paths: Paths, runtime: Arc<Runtime>, cmd: AgentCommand) -> Resu
             let orchestrator = Orchestrator::new(runtime)?;
             trace(&orchestrator, &run, json)
         }
+        AgentCommand::Resume {
+            run,
+            approve,
+            approve_always,
+            deny,
+            args,
+            result,
+            yes,
+            json,
+        } => {
+            let decision = match (approve, approve_always, deny, args, result) {
+                (true, ..) => Decision::Approve,
+                (_, true, ..) => Decision::ApproveAlways,
+                (_, _, Some(reason), ..) => Decision::Deny(reason),
+                (_, _, _, Some(args), _) => Decision::EditArgs(args),
+                (_, _, _, _, Some(result)) => Decision::Result(result),
+                _ => {
+                    bail!("say what to do: --approve, --deny REASON, --args JSON or --result JSON")
+                }
+            };
+            if let Err(e) = decision.check() {
+                bail!("{e}");
+            }
+            let orchestrator = Orchestrator::new(runtime)?;
+            let run = find_run(&orchestrator, &run)?;
+            let (access, name) = access_for(&catalog, &orchestrator, &run, yes, json).await?;
+            let resume = Resume {
+                run: run.id,
+                decision,
+                access,
+                cancel: super::cancel_on_ctrl_c(),
+                caller: Caller::Agent,
+            };
+            let outcome = orchestrator.resume(resume, printer(json)).await?;
+            report(&orchestrator, outcome, name.as_deref(), json)
+        }
+        AgentCommand::Fork {
+            run,
+            from_step,
+            model,
+            instructions,
+            tool_result,
+            replay,
+            yes,
+            json,
+        } => {
+            let orchestrator = Orchestrator::new(runtime)?;
+            let run = find_run(&orchestrator, &run)?;
+            let mut fork = Fork::new(run.id, from_step);
+            fork.model = model;
+            fork.instructions = instructions;
+            fork.replay = replay;
+            fork.tool_result = tool_result.as_deref().map(parse_tool_result).transpose()?;
+            fork_run(&catalog, &orchestrator, &run, fork, yes, json).await
+        }
+        AgentCommand::Replay {
+            run,
+            model,
+            yes,
+            json,
+        } => {
+            let orchestrator = Orchestrator::new(runtime)?;
+            let run = find_run(&orchestrator, &run)?;
+            let mut fork = Fork::new(run.id, 0);
+            fork.model = model;
+            fork.replay = true;
+            fork_run(&catalog, &orchestrator, &run, fork, yes, json).await
+        }
+        AgentCommand::Diff { a, b, json } => {
+            let orchestrator = Orchestrator::new(runtime)?;
+            diff(&orchestrator, &a, &b, json)
+        }
     }
+}
+
+/// A run by id (the error says where ids are listed).
+fn find_run(orchestrator: &Orchestrator, id: &str) -> Result<Run> {
+    let Some(parsed) = Id::parse(id) else {
+        bail!("{id:?} is not a run id; strata agent runs lists them");
+    };
+    orchestrator
+        .runs
+        .get(parsed)?
+        .with_context(|| format!("no run {id}; strata agent runs lists them"))
+}
+
+/// The tools a stored run had, bound again from its agent file, and the agent's name.
+async fn access_for(
+    catalog: &Catalog,
+    orchestrator: &Orchestrator,
+    run: &Run,
+    yes: bool,
+    json: bool,
+) -> Result<(ToolAccess, Option<String>)> {
+    let Some(file) = &run.agent_file else {
+        // A chat turn: no tools to bind.
+        return Ok((ToolAccess::default(), None));
+    };
+    let spec = catalog.load(file).with_context(|| {
+        format!(
+            "run {} was made by the agent file {file}, which cannot be read now",
+            run.id
+        )
+    })?;
+    let access = agent_access(orchestrator, &spec, yes, json)?;
+    Ok((access, Some(spec.name.clone())))
+}
+
+/// An agent's tools, bound, with how their calls are approved: everything with `--yes`,
+/// on the terminal when there is one (and the output is not JSON), else nobody (the run
+/// stops at the first call that needs approval).
+fn agent_access(
+    orchestrator: &Orchestrator,
+    spec: &AgentSpec,
+    yes: bool,
+    json: bool,
+) -> Result<ToolAccess> {
+    let tools = spec
+        .toolset(&orchestrator.knowledge)
+        .with_context(|| format!("the tools of agent {} ({})", spec.name, spec.file.display()))?;
+    let interactive = !json && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    Ok(ToolAccess {
+        tools: Some(Arc::new(tools)),
+        needs_approval: spec.tools_needing_approval(),
+        auto_approve: yes,
+        approver: interactive.then(|| Arc::new(approve::TerminalApprover) as _),
+        gate: None,
+        // Absolute, so a later process resumes it from any folder.
+        agent_file: Some(
+            std::fs::canonicalize(&spec.file)
+                .unwrap_or_else(|_| spec.file.clone())
+                .display()
+                .to_string(),
+        ),
+    })
+}
+
+/// `N=JSON` of `--tool-result`.
+fn parse_tool_result(text: &str) -> Result<(u32, String)> {
+    let Some((n, json)) = text.split_once('=') else {
+        bail!("--tool-result takes STEP=JSON, e.g. --tool-result 2='{{\"status\":\"shipped\"}}'");
+    };
+    let n = n
+        .trim()
+        .parse()
+        .with_context(|| format!("--tool-result: {n:?} is not a step number"))?;
+    Ok((n, json.to_string()))
+}
+
+async fn fork_run(
+    catalog: &Catalog,
+    orchestrator: &Orchestrator,
+    run: &Run,
+    mut fork: Fork,
+    yes: bool,
+    json: bool,
+) -> Result<i32> {
+    let (access, name) = access_for(catalog, orchestrator, run, yes, json).await?;
+    let model = fork
+        .model
+        .clone()
+        .unwrap_or_else(|| run.agent.model.clone());
+    ensure_pulled(orchestrator.runtime(), &model).await?;
+    fork.access = access;
+    fork.cancel = super::cancel_on_ctrl_c();
+    let outcome = orchestrator.fork(fork, printer(json)).await?;
+    report(orchestrator, outcome, name.as_deref(), json)
 }
 
 fn list(catalog: &Catalog, json: bool) -> Result<i32> {
@@ -190,52 +428,66 @@ async fn run_agent(
         agent.model = runtime.chat_model(Some(&model))?.id.clone();
     }
     ensure_pulled(&runtime, &agent.model).await?;
-    let tools = spec
-        .toolset(&orchestrator.knowledge)
-        .with_context(|| format!("the tools of agent {} ({})", spec.name, spec.file.display()))?;
+    let access = agent_access(&orchestrator, &spec, yes, json)?;
     let session = orchestrator
         .sessions
         .create_as(agent.clone(), Some(format!("{ORIGIN_PREFIX}{}", spec.name)))?;
     let mut turn = Turn::new(session.id, TurnInput::Ask(task), Caller::Agent);
     turn.cancel = super::cancel_on_ctrl_c();
     turn.agent = Some(agent);
-    turn.tools = Some(Arc::new(tools));
-    turn.auto_approve = yes;
-    turn.needs_approval = spec.tools_needing_approval();
-    let outcome = orchestrator
-        .run_turn(turn, move |event| {
-            if json {
-                return;
+    turn.access = access;
+    let outcome = orchestrator.run_turn(turn, printer(json)).await?;
+    report(&orchestrator, outcome, Some(&spec.name), json)
+}
+
+/// What a run shows while it runs: the answer on stdout, tool calls and results on
+/// stderr; nothing with `--json` (the run is printed whole at the end).
+fn printer(json: bool) -> impl FnMut(RunEvent) + Send {
+    move |event| {
+        if json {
+            return;
+        }
+        match event {
+            RunEvent::TextDelta { text, .. } => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
             }
-            match event {
-                RunEvent::TextDelta { text, .. } => {
-                    let mut out = std::io::stdout().lock();
-                    let _ = out.write_all(text.as_bytes());
-                    let _ = out.flush();
-                }
-                RunEvent::ToolCall { call, .. } => {
-                    eprintln!("→ {}({})", call.name, call.arguments);
-                }
-                RunEvent::ToolResult {
-                    ok,
-                    observation,
-                    duration_ms,
-                    ..
-                } => {
-                    let mark = if ok { "←" } else { "✗" };
-                    eprintln!("{mark} {} ({duration_ms:.0} ms)", clip(&observation, 200));
-                }
-                _ => {}
+            RunEvent::ToolCall { call, .. } => {
+                eprintln!("→ {}({})", call.name, call.arguments);
             }
-        })
-        .await?;
+            RunEvent::ToolResult {
+                ok,
+                observation,
+                duration_ms,
+                ..
+            } => {
+                let mark = if ok { "←" } else { "✗" };
+                eprintln!("{mark} {} ({duration_ms:.0} ms)", clip(&observation, 200));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Exit status of a run that stopped to wait for an approval.
+pub const EXIT_AWAITING_APPROVAL: i32 = 3;
+
+/// Prints how a run ended (the whole run with `--json`) and gives the exit status: 0 done,
+/// 1 failed, 3 waiting for an approval.
+fn report(
+    orchestrator: &Orchestrator,
+    outcome: TurnOutcome,
+    agent: Option<&str>,
+    json: bool,
+) -> Result<i32> {
     let run = orchestrator
         .runs
         .get(outcome.run)?
         .context("the run was not stored")?;
     if json {
         let steps = orchestrator.runs.steps(run.id)?;
-        let mut value = run_json(&run, Some(&spec.name));
+        let mut value = run_json(&run, agent);
         value["answer"] = serde_json::json!(outcome.answer.content);
         value["steps"] = serde_json::Value::Array(steps.iter().map(step_json).collect());
         println!("{}", serde_json::to_string_pretty(&value)?);
@@ -244,12 +496,31 @@ async fn run_agent(
         if let Some(e) = &outcome.error {
             eprintln!("error: {}", e.message);
         }
+        if let Some(pending) = &outcome.pending {
+            eprintln!(
+                "run {} waits for your approval of {}({}): {}",
+                run.id, pending.call.name, pending.call.arguments, pending.reason
+            );
+            eprintln!(
+                "  strata agent resume {} --approve | --approve-always | --deny \"REASON\" | --args JSON | --result JSON",
+                run.id
+            );
+        }
         eprintln!(
-            "run {} · {} step(s) · strata agent trace {}",
-            run.id, run.step_count, run.id
+            "run {} · {} · {} step(s) · strata agent trace {}",
+            run.id,
+            run.status_name(),
+            run.step_count,
+            run.id
         );
     }
-    Ok(if outcome.error.is_some() { 1 } else { 0 })
+    Ok(if outcome.pending.is_some() {
+        EXIT_AWAITING_APPROVAL
+    } else if outcome.error.is_some() {
+        1
+    } else {
+        0
+    })
 }
 
 fn runs(orchestrator: &Orchestrator, json: bool) -> Result<i32> {
@@ -284,7 +555,7 @@ fn runs(orchestrator: &Orchestrator, json: bool) -> Result<i32> {
             "{}  {:<16} {:<18} {:>3} step(s)  {}",
             run.id,
             name,
-            status_name(run),
+            run.status_name(),
             run.step_count,
             format_micros(run.started_us)
         )?;
@@ -293,12 +564,7 @@ fn runs(orchestrator: &Orchestrator, json: bool) -> Result<i32> {
 }
 
 fn trace(orchestrator: &Orchestrator, id: &str, json: bool) -> Result<i32> {
-    let Some(id) = Id::parse(id) else {
-        bail!("{id:?} is not a run id; strata agent runs lists them");
-    };
-    let Some(run) = orchestrator.runs.get(id)? else {
-        bail!("no run {id}; strata agent runs lists them");
-    };
+    let run = find_run(orchestrator, id)?;
     let steps = orchestrator.runs.steps(run.id)?;
     let mut out = std::io::stdout().lock();
     if json {
@@ -311,7 +577,7 @@ fn trace(orchestrator: &Orchestrator, id: &str, json: bool) -> Result<i32> {
         out,
         "run {} · {} · model {} · {} step(s)",
         run.id,
-        status_name(&run),
+        run.status_name(),
         run.agent.model,
         run.step_count
     )?;
@@ -352,23 +618,21 @@ fn trace(orchestrator: &Orchestrator, id: &str, json: bool) -> Result<i32> {
     Ok(0)
 }
 
-fn status_name(run: &Run) -> String {
-    serde_json::to_value(run.status)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| format!("{:?}", run.status))
-}
-
 /// A run as the `--json` outputs show it (one schema for run, runs and trace).
 fn run_json(run: &Run, agent: Option<&str>) -> serde_json::Value {
     serde_json::json!({
         "id": run.id.to_string(),
         "agent": agent,
         "session": run.session.to_string(),
+        "operation": "invoke_agent",
         "model": run.agent.model,
-        "status": status_name(run),
-        "parent_run": serde_json::Value::Null,
-        "parent_step": serde_json::Value::Null,
+        "status": run.status_name(),
+        "parent_run": run.parent.map(|p| p.run.to_string()),
+        "parent_step": run.parent.map(|p| p.step),
+        "pending": run.pending.as_ref().map(|p| serde_json::json!({
+            "step": p.step, "reason": p.reason,
+            "call": { "id": p.call.id, "name": p.call.name, "arguments": p.call.arguments },
+        })),
         "started_us": run.started_us,
         "ended_us": run.ended_us,
         "step_count": run.step_count,
@@ -390,6 +654,59 @@ fn step_json(step: &Step) -> serde_json::Value {
         "usage": { "input_tokens": step.usage.input_tokens, "output_tokens": step.usage.output_tokens },
         "checks": step.checks.len(),
     })
+}
+
+fn diff(orchestrator: &Orchestrator, a: &str, b: &str, json: bool) -> Result<i32> {
+    let (a, b) = (find_run(orchestrator, a)?, find_run(orchestrator, b)?);
+    let diff = diff_steps(
+        &orchestrator.runs.steps(a.id)?,
+        &orchestrator.runs.steps(b.id)?,
+    );
+    let mut out = std::io::stdout().lock();
+    if json {
+        let value = serde_json::json!({
+            "a": a.id.to_string(), "b": b.id.to_string(),
+            "first_divergence": diff.first_divergence.map(|i| i + 1),
+            "rows": diff.rows,
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+        return Ok(0);
+    }
+    let width = 58;
+    let heading = format!("A {}", a.id);
+    writeln!(out, "  {heading:<width$} │ B {}", b.id)?;
+    for (i, row) in diff.rows.iter().enumerate() {
+        let side = |s: &Option<crate::orchestrator::diff::StepView>| match s {
+            None => "—".to_string(),
+            Some(s) => {
+                let what = if s.calls.is_empty() {
+                    s.output.clone()
+                } else if s.kind == StepKind::ToolCall {
+                    format!("{} → {}", s.calls.join(", "), s.output)
+                } else {
+                    format!("calls {}", s.calls.join(", "))
+                };
+                let kind = match s.kind {
+                    StepKind::ModelCall => "chat",
+                    StepKind::ToolCall => "tool",
+                };
+                clip(&format!("{}. {kind} {what}", s.index), width)
+            }
+        };
+        let mark = if Some(i) == diff.first_divergence {
+            "▶"
+        } else if row.same {
+            " "
+        } else {
+            "≠"
+        };
+        writeln!(out, "{mark} {:<width$} │ {}", side(&row.a), side(&row.b))?;
+    }
+    match diff.first_divergence {
+        Some(i) => writeln!(out, "first divergence at step {}", i + 1)?,
+        None => writeln!(out, "the runs match step for step")?,
+    }
+    Ok(0)
 }
 
 /// A text on one line, cut to `max` characters.

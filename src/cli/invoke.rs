@@ -81,11 +81,7 @@ pub async fn run(runtime: Arc<Runtime>, args: InvokeArgs) -> Result<i32> {
     };
     // Earlier turns of a --messages file become the session's history.
     let mut stored = session.clone();
-    for m in conversation {
-        let message = ChatMessage {
-            tool_calls: m.tool_calls.clone(),
-            ..ChatMessage::new(m.role, m.content)
-        };
+    for message in ChatMessage::from_conversation(&conversation) {
         orchestrator.sessions.put_message(&mut stored, &message)?;
     }
 

@@ -218,6 +218,9 @@ pub enum BenchCommand {
     Tui(crate::tui::bench::TuiBenchArgs),
     /// The orchestrator's cost per turn, model time excluded.
     Turn(crate::bench::turn::TurnBenchArgs),
+    /// The orchestrator's cost per agent step (model and tool time excluded) at 10 and
+    /// 100 steps per run, steps per second, the size of a step's checkpoint.
+    Agent(crate::bench::agent::AgentBenchArgs),
     /// ApplyGuardrail per KB (deterministic and model-based policies), the streaming
     /// check's throughput, and PII precision/recall (optionally against Presidio).
     Guardrail(crate::bench::guardrail::GuardrailBenchArgs),
@@ -297,6 +300,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Some(Command::Bench(BenchCommand::Turn(args))) => {
             crate::bench::turn::run(&paths.model_dir, &args).await
         }
+        Some(Command::Bench(BenchCommand::Agent(args))) => crate::bench::agent::run(&args).await,
         Some(Command::Bench(BenchCommand::Guardrail(args))) => {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);
             crate::bench::guardrail::run(runtime, &args).await

@@ -1,17 +1,19 @@
 //! The agent loop of one turn: rig-agent's `AgentRun` asks for model calls and tool
-//! results and the driver answers each, storing every step and the run's state as it goes.
-//! Preparing and ending the turn are `prepare`'s and `finish`'s; streaming one call is
-//! `stream`'s, tool calls `tools`'.
+//! results and the driver answers each, storing every step and a checkpoint after it (so a
+//! run can stop for an approval and go on later, or be forked from any step). Preparing and
+//! ending the turn are `prepare`'s and `finish`'s; streaming one call is `stream`'s, tool
+//! calls `tools`'; going on from a checkpoint is `resume`'s.
 
 use std::sync::Arc;
 
 use rig_agent::run::{
     AgentRun, AgentRunStep, InvalidToolCallAction, ModelTurn, ModelTurnOutcome, PromptError,
 };
-use rig_core::message::AssistantMessage;
+use rig_core::message::{AssistantMessage, UserContent};
 
+use super::approval::{Decision, NextStep};
 use super::events::{RunError, RunErrorKind, RunEvent};
-use super::runs::{Run, Step, StepKind};
+use super::runs::{Checkpoint, PendingApproval, Run, Step, StepKind};
 use super::{fit, rig_bridge, Orchestrator, Turn};
 use crate::guardrails::{Guardrail, GuardrailCheck, GuardrailUpdate};
 use crate::knowledge::cite::{self, SourceRef};
@@ -43,6 +45,28 @@ pub(super) struct TurnState {
     pub(super) masked_question: Option<String>,
     /// Tool calls run so far, by (tool, arguments), with what each returned.
     pub(super) seen_calls: Vec<((String, String), String)>,
+    /// Results of the tool batch in progress (rig takes a batch's results at once); a
+    /// resumed or forked run starts with the ones its checkpoint holds.
+    pub(super) answered: Vec<UserContent>,
+    /// The user's decision on one pending call (by call id), for a resumed run.
+    pub(super) preset: Option<(String, Decision)>,
+    /// A replay's recorded tool results, used in order by (tool, arguments).
+    pub(super) recorded: Option<Vec<Recorded>>,
+    /// Tools approved for the rest of the session.
+    pub(super) approved_always: std::collections::BTreeSet<String>,
+    /// The call the run stopped at, waiting for the user.
+    pub(super) paused: Option<PendingApproval>,
+}
+
+/// A tool result recorded by an earlier run, for a replay.
+#[derive(Debug, Clone)]
+pub(super) struct Recorded {
+    pub(super) name: String,
+    /// Canonical JSON arguments.
+    pub(super) arguments: String,
+    pub(super) ok: bool,
+    pub(super) observation: String,
+    pub(super) used: bool,
 }
 
 /// The state of one turn while rig's run asks for model calls and tool results.
@@ -70,9 +94,16 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
             self.fail(RunErrorKind::Client, "nothing to answer".into());
             return;
         };
-        let mut agent_run = AgentRun::new(prompt)
+        let agent_run = AgentRun::new(prompt)
             .with_history(rig_messages)
             .max_turns(self.agent.turn_budget());
+        self.checkpoint(&agent_run);
+        self.drive_run(agent_run).await;
+    }
+
+    /// Runs rig's state machine from where `agent_run` stands (a new run, or a checkpoint)
+    /// until it is done, a step fails or a call waits for approval.
+    pub(super) async fn drive_run(&mut self, mut agent_run: AgentRun) {
         let tools: std::collections::BTreeSet<String> =
             self.agent.tools.iter().map(|t| t.name.clone()).collect();
         loop {
@@ -96,6 +127,7 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
                 AgentRunStep::CallModel {
                     prompt, history, ..
                 } => {
+                    self.gate(StepKind::ModelCall, None).await;
                     let messages = history
                         .iter()
                         .chain(std::iter::once(&prompt))
@@ -118,18 +150,35 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
                     }
                     let outcome = agent_run.model_response(turn);
                     self.resolve(&mut agent_run, outcome);
+                    self.checkpoint(&agent_run);
                 }
                 AgentRunStep::CallTools { calls } => {
-                    let results = self.call_tools(&calls).await;
+                    let Some(results) = self.call_tools(&calls, &agent_run).await else {
+                        // A call waits for the user: the run stops here, resumable.
+                        break;
+                    };
                     if let Err(e) = agent_run.tool_results(results) {
                         self.fail(RunErrorKind::Client, format!("agent run failed: {e}"));
                     }
                 }
                 AgentRunStep::Done(_) => break,
             }
-            self.save_state(&agent_run);
+            self.save_run();
         }
-        self.save_state(&agent_run);
+        self.save_run();
+    }
+
+    /// Waits at the debugger's gate, if any, before the next step.
+    pub(super) async fn gate(&self, kind: StepKind, call: Option<crate::runtime::types::ToolCall>) {
+        if let Some(gate) = &self.turn.access.gate {
+            gate.before(NextStep {
+                run: self.run.id,
+                index: self.state.step_count + 1,
+                kind,
+                call,
+            })
+            .await;
+        }
     }
 
     /// Follows rig's answer to a model turn: a call to a tool the agent does not have (or
@@ -160,12 +209,46 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
         }
     }
 
-    fn save_state(&mut self, agent_run: &AgentRun) {
+    fn save_run(&mut self) {
         self.run.step_count = self.state.step_count;
         self.run.usage = self.state.usage;
-        self.run.state = serde_json::to_value(agent_run).ok();
         if let Err(e) = self.orchestrator.runs.save(self.run) {
             tracing::error!("could not store run {}: {e}", self.run.id);
+        }
+    }
+
+    /// Stores the checkpoint after the latest step: rig's state, the batch's results so
+    /// far, the answer so far and the calls made.
+    pub(super) fn checkpoint(&self, agent_run: &AgentRun) {
+        let checkpoint = match serde_json::to_value(agent_run) {
+            Ok(agent_run) => Checkpoint {
+                agent_run,
+                answered: self
+                    .state
+                    .answered
+                    .iter()
+                    .filter_map(|r| serde_json::to_value(r).ok())
+                    .collect(),
+                answer_text: self.answer.content.clone(),
+                answer_tool_calls: self.answer.tool_calls.clone(),
+                tool_results: self.answer.tool_results.clone(),
+                seen_calls: self.state.seen_calls.clone(),
+            },
+            Err(e) => {
+                tracing::error!("could not serialize run {}: {e}", self.run.id);
+                return;
+            }
+        };
+        if let Err(e) =
+            self.orchestrator
+                .runs
+                .put_checkpoint(self.run.id, self.state.step_count, &checkpoint)
+        {
+            tracing::error!(
+                "could not store the checkpoint of step {} of run {}: {e}",
+                self.state.step_count,
+                self.run.id
+            );
         }
     }
 

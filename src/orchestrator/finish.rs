@@ -3,16 +3,92 @@
 //! reporting the end is the turn's.
 
 use super::driver::TurnState;
-use super::events::{RunError, RunErrorKind};
+use super::events::{RunError, RunErrorKind, RunEvent};
 use super::runs::{Run, RunStatus};
-use super::Orchestrator;
+use super::{Orchestrator, TurnOutcome};
 use crate::knowledge::cite::{self, SourceRef};
 use crate::knowledge::retrieve::Hit;
 use crate::runtime::types::Role;
 use crate::sessions::{ChatMessage, MessageStatus, Session};
 use crate::store::{now_micros, StoreError};
 
+/// What a turn (or a resumed or forked run) ends with, besides the driver's state.
+pub(super) struct Ending {
+    pub(super) session: Session,
+    pub(super) run: Run,
+    pub(super) answer: ChatMessage,
+    /// The session's messages the run answered (a refused question is marked in them).
+    pub(super) history: Vec<ChatMessage>,
+    /// The answer a regeneration replaces once the new one is complete.
+    pub(super) replaced: Option<ChatMessage>,
+    pub(super) retrieved: Option<Vec<Hit>>,
+    pub(super) sources: Option<Vec<SourceRef>>,
+}
+
 impl Orchestrator {
+    /// Ends a run: cites, settles and stores the answer and the run, reports `Finished`
+    /// and returns the outcome. A storage failure here becomes the run's error (when it
+    /// had none).
+    pub(super) async fn conclude(
+        &self,
+        ending: Ending,
+        state: TurnState,
+        emit: &mut (impl FnMut(RunEvent) + Send),
+    ) -> TurnOutcome {
+        let Ending {
+            mut session,
+            mut run,
+            mut answer,
+            mut history,
+            replaced,
+            retrieved,
+            mut sources,
+        } = ending;
+        // A paused run cites at its real end.
+        if state.paused.is_none() {
+            if let (Some(hits), Some(mut sources)) = (retrieved.as_ref(), sources.take()) {
+                self.cite(&mut answer, hits, &mut sources).await;
+                answer.sources = sources;
+            }
+        } else if let Some(sources) = sources.take() {
+            answer.sources = sources;
+        }
+        settle(&mut answer, &mut run, &state);
+        let blocked_prompt = checked_question(&mut history, &state);
+        let stored = self.end_answer(
+            &mut session,
+            &run,
+            &answer,
+            blocked_prompt.as_ref(),
+            replaced
+                .as_ref()
+                .filter(|_| answer.status == MessageStatus::Complete),
+        );
+        let error = match (state.error.clone(), stored) {
+            (error, Ok(())) => error,
+            (None, Err(e)) => Some(storage_error(&e)),
+            (Some(error), Err(e)) => {
+                tracing::error!("could not store the end of run {}: {e}", run.id);
+                Some(error)
+            }
+        };
+        emit(RunEvent::Finished {
+            session: session.id,
+            run: run.id,
+            answer: answer.clone(),
+            prompt: blocked_prompt,
+            error: error.clone(),
+        });
+        TurnOutcome {
+            run: run.id,
+            answer,
+            error,
+            review: state.review,
+            response: state.response,
+            pending: state.paused,
+        }
+    }
+
     /// Marks the passages the answer cites (dropping markers that match none); an answer
     /// without markers is attributed by similarity.
     pub(super) async fn cite(
@@ -74,6 +150,7 @@ pub(super) fn settle(answer: &mut ChatMessage, run: &mut Run, state: &TurnState)
     answer.latency_ms = Some(state.latency_ms);
     answer.record_id = state.record_id;
     answer.status = match error.map(|e| e.kind) {
+        None if state.paused.is_some() => MessageStatus::AwaitingApproval,
         None if state.review.is_some() => MessageStatus::AwaitingReview,
         None => MessageStatus::Complete,
         Some(RunErrorKind::Cancelled) => MessageStatus::Cancelled,
@@ -85,6 +162,7 @@ pub(super) fn settle(answer: &mut ChatMessage, run: &mut Run, state: &TurnState)
     answer.note = match answer.status {
         MessageStatus::Blocked => error.map(|e| e.message.clone()),
         MessageStatus::AwaitingReview => state.review.clone(),
+        MessageStatus::AwaitingApproval => state.paused.as_ref().map(|p| p.reason.clone()),
         _ => None,
     };
     if answer.status == MessageStatus::Error {
@@ -92,14 +170,16 @@ pub(super) fn settle(answer: &mut ChatMessage, run: &mut Run, state: &TurnState)
             answer.content = e.message.clone();
         }
     }
+    run.pending = state.paused.clone();
     run.status = match error.map(|e| e.kind) {
+        None if state.paused.is_some() => RunStatus::AwaitingApproval,
         None => RunStatus::Done,
         Some(RunErrorKind::Cancelled) => RunStatus::Cancelled,
         Some(RunErrorKind::Blocked) => RunStatus::Blocked,
         Some(_) => RunStatus::Failed,
     };
     run.error = error.map(|e| e.message.clone());
-    run.ended_us = Some(now_micros());
+    run.ended_us = state.paused.is_none().then(now_micros);
     run.usage = state.usage;
 }
 

@@ -8,12 +8,15 @@
 //! This file holds the public types and the `Orchestrator`; a turn is put in order in
 //! `turn`, from `prepare` through `driver` (with `stream` and `tools`) to `finish`.
 
+pub mod approval;
+pub mod diff;
 mod driver;
 pub mod events;
 mod finish;
 pub mod fit;
 pub mod oneshot;
 mod prepare;
+mod resume;
 pub mod rig_bridge;
 pub mod runs;
 mod stream;
@@ -22,6 +25,7 @@ mod turn;
 
 pub use events::describe_intervention;
 pub use prepare::retrieval_query;
+pub use resume::{Fork, Resume};
 pub use runs::delete_session;
 
 use std::sync::Arc;
@@ -76,14 +80,40 @@ pub struct Turn {
     pub agent: Option<AgentConfig>,
     /// Whether `agent` becomes the session's (the TUI) or serves this turn only (`-c`).
     pub save_agent: bool,
-    /// The tools this turn's agent may run (an agent file's, bound); without them every
-    /// tool call is answered "not available".
-    pub tools: Option<std::sync::Arc<crate::tools::Toolset>>,
-    /// Tools whose calls need the user's approval (`confirm = true`, or the agent's
-    /// approval policy); unless `auto_approve`, such a call is not run and the model is
-    /// told it needs approval.
+    /// The tools the run may call and how their calls are approved.
+    pub access: ToolAccess,
+}
+
+/// The tools a run may call, and who approves the calls that need it.
+#[derive(Clone, Default)]
+pub struct ToolAccess {
+    /// The agent's tools, bound; without them every tool call is answered "not available".
+    pub tools: Option<Arc<crate::tools::Toolset>>,
+    /// Tools whose calls need the user's approval (`confirm = true`, the agent's approval
+    /// policy, an MCP server's destructive hint).
     pub needs_approval: std::collections::BTreeSet<String>,
+    /// Approve every call (`--yes`).
     pub auto_approve: bool,
+    /// Who is asked; without one, a call that needs approval stops the run as
+    /// `awaiting_approval`.
+    pub approver: Option<Arc<dyn approval::Approver>>,
+    /// Holds the run before each step (the debugger).
+    pub gate: Option<Arc<dyn approval::StepGate>>,
+    /// The agent file the tools came from (stored with the run, to bind them again on
+    /// resume or fork).
+    pub agent_file: Option<String>,
+}
+
+impl std::fmt::Debug for ToolAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolAccess")
+            .field("tools", &self.tools.as_ref().map(|t| t.tools().len()))
+            .field("needs_approval", &self.needs_approval)
+            .field("auto_approve", &self.auto_approve)
+            .field("approver", &self.approver.is_some())
+            .field("agent_file", &self.agent_file)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Turn {
@@ -111,9 +141,7 @@ impl Turn {
             checks: Vec::new(),
             agent: None,
             save_agent: false,
-            tools: None,
-            needs_approval: Default::default(),
-            auto_approve: false,
+            access: ToolAccess::default(),
         }
     }
 }
@@ -129,6 +157,8 @@ pub struct TurnOutcome {
     pub review: Option<String>,
     /// The last model call's response (absent when no call produced one).
     pub response: Option<InvokeResponse>,
+    /// The tool call the run stopped at, waiting for the user (`Orchestrator::resume`).
+    pub pending: Option<runs::PendingApproval>,
 }
 
 /// A turn that could not start.

@@ -76,11 +76,7 @@ impl Orchestrator {
     }
 
     fn put_history(&self, session: &mut Session, history: &[Message]) -> Result<(), TurnError> {
-        for m in history {
-            let message = ChatMessage {
-                tool_calls: m.tool_calls.clone(),
-                ..ChatMessage::new(m.role, m.content.clone())
-            };
+        for message in ChatMessage::from_conversation(history) {
             self.sessions.put_message(session, &message)?;
         }
         Ok(())

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::{Orchestrator, Turn, TurnError, TurnInput};
-use crate::guardrails::Guardrail;
+use crate::guardrails::{Guardrail, GuardrailCheck};
 use crate::knowledge::cite::DEFAULT_TOP_K;
 use crate::knowledge::retrieve::{Hit, Query};
 use crate::runtime::types::Role;
@@ -72,22 +72,23 @@ impl Orchestrator {
             }
         };
         let agent = turn.agent.clone().unwrap_or_else(|| session.agent.clone());
-        // The agent's guardrail, else the config's default; a guardrail that cannot be
-        // loaded stops the turn before anything is stored (never run unguarded).
-        let guardrail = match self.guardrail_of(&agent) {
-            None => None,
-            Some(reference) => Some(self.guardrails.load(&reference).await.map_err(|e| {
-                let from = if agent.guardrail.is_some() {
-                    "the session's guardrail"
-                } else {
-                    "the config's default `guardrail`"
-                };
-                TurnError::Unavailable(format!(
-                    "{from} {reference:?} cannot be used: {e}; attach another (Ctrl-G in the \
-                     TUI, --guardrail NAME) or detach it (`none`)"
-                ))
-            })?),
-        };
+        let guardrail = self.load_guardrail(&agent).await?;
+        // The input checks run on a new question before it is stored: one they mask is
+        // stored, and sent, masked (the raw value is never written).
+        let mut prompt = prompt;
+        if let Some(question) = prompt.as_mut() {
+            let mut checks = turn.checks.clone();
+            if let Some(g) = &guardrail {
+                checks.push(Arc::new(GuardrailCheck::new(g.clone(), None)));
+            }
+            if let Some(masked) = self
+                .runtime
+                .masked_question(&question.content, &checks)
+                .await
+            {
+                question.content = masked;
+            }
+        }
         // Knowledge bases: the passages for the newest question, retrieved before anything
         // is stored (a base that cannot be searched stops the turn, like a guardrail).
         let retrieved = if agent.knowledge_bases.is_empty() {
@@ -131,6 +132,32 @@ impl Orchestrator {
             guardrail,
             retrieved,
         })
+    }
+
+    /// The agent's guardrail, else the config's default; a guardrail that cannot be loaded
+    /// stops the turn before anything is stored (never run unguarded).
+    pub(super) async fn load_guardrail(
+        &self,
+        agent: &AgentConfig,
+    ) -> Result<Option<Arc<Guardrail>>, TurnError> {
+        let Some(reference) = self.guardrail_of(agent) else {
+            return Ok(None);
+        };
+        self.guardrails
+            .load(&reference)
+            .await
+            .map(Some)
+            .map_err(|e| {
+                let from = if agent.guardrail.is_some() {
+                    "the session's guardrail"
+                } else {
+                    "the config's default `guardrail`"
+                };
+                TurnError::Unavailable(format!(
+                    "{from} {reference:?} cannot be used: {e}; attach another (Ctrl-G in the \
+                     TUI, --guardrail NAME) or detach it (`none`)"
+                ))
+            })
     }
 
     /// Stores the question (if new) and the empty answer; returns the stored question.

@@ -1,9 +1,10 @@
 //! Agent runs and their steps in sled. A run is one turn of a session (a user message and
 //! the model calls and tool calls that answer it); each step is stored as it happens, with
-//! its input, output, tokens, time and record id, and the run keeps rig's serialized state
-//! as of its latest step (one snapshot, overwritten per step). Runs can be listed and their
-//! steps reopened; nothing reads the state back yet (resuming and forking from a step, which
-//! need a state per step, are still to come).
+//! its input, output, tokens, time and record id, and with a checkpoint: rig's serialized
+//! `AgentRun` after the step plus what the driver needs to go on from there (the tool
+//! results of the current batch so far, the answer text). A run paused for an approval is
+//! resumed from its pending step's checkpoint; a fork copies steps 1..N with their
+//! checkpoints and goes on from N (`resume`).
 
 use serde::{Deserialize, Serialize};
 
@@ -15,12 +16,17 @@ const RUNS: &str = "runs";
 const STEPS: &str = "steps";
 /// Index: session id + run id → nothing, so a session's runs are a prefix scan.
 const SESSION_RUNS: &str = "session_runs";
+/// Checkpoints: run id + step index → `Checkpoint` (index 0: before the first step).
+const CHECKPOINTS: &str = "run_checkpoints";
 
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
+    /// Stopped before a tool call that needs the user's approval (`Run::pending`); goes
+    /// on with `Orchestrator::resume`.
+    AwaitingApproval,
     Done,
     Cancelled,
     Blocked,
@@ -47,11 +53,70 @@ pub struct Run {
     #[serde(rename = "steps")]
     pub step_count: u32,
     pub usage: Usage,
-    /// rig-agent's `AgentRun` after the last step (serialized, versioned by rig).
-    #[serde(default)]
-    pub state: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The run this one was forked (or replayed) from, and the step it shares up to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<RunParent>,
+    /// The agent file the run's tools came from (its path), so a resumed or forked run can
+    /// bind them again; none for a chat turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_file: Option<String>,
+    /// The tool call the run waits on while `AwaitingApproval`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingApproval>,
+}
+
+impl Run {
+    /// The status as the `--json` outputs and lists name it (`awaiting_approval`, …).
+    pub fn status_name(&self) -> &'static str {
+        match self.status {
+            RunStatus::Running => "running",
+            RunStatus::AwaitingApproval => "awaiting_approval",
+            RunStatus::Done => "done",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Blocked => "blocked",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// Where a forked run came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunParent {
+    pub run: Id,
+    /// Steps 1..=step are the parent's (0: none, a replay from the start).
+    pub step: u32,
+}
+
+/// A tool call waiting for the user: the step it will be, the call, and why it asks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingApproval {
+    pub step: u32,
+    pub call: ToolCall,
+    pub reason: String,
+}
+
+/// What a run needs to go on after a step: rig's state machine, the results of the tool
+/// batch in progress (rig takes a batch's results at once), the answer so far and the calls
+/// made so far (for repeat detection).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// rig-agent's `AgentRun`, serialized (versioned by rig).
+    pub agent_run: serde_json::Value,
+    /// rig `UserContent::ToolResult`s of the current batch, serialized.
+    #[serde(default)]
+    pub answered: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub answer_text: String,
+    #[serde(default)]
+    pub answer_tool_calls: Vec<ToolCall>,
+    /// (tool, canonical arguments) → observation of every tool call so far.
+    #[serde(default)]
+    pub seen_calls: Vec<((String, String), String)>,
+    #[serde(default)]
+    pub tool_results: Vec<crate::sessions::ToolResultEntry>,
 }
 
 /// What a step did.
@@ -163,7 +228,19 @@ impl RunStore {
         prompt_message: Option<Id>,
         answer_message: Id,
     ) -> Result<Run, StoreError> {
-        let run = Run {
+        self.start_with(session, agent, prompt_message, answer_message, |_| {})
+    }
+
+    /// `start`, with the new run adjusted by `set` before it is first stored.
+    pub fn start_with(
+        &self,
+        session: Id,
+        agent: &AgentConfig,
+        prompt_message: Option<Id>,
+        answer_message: Id,
+        set: impl FnOnce(&mut Run),
+    ) -> Result<Run, StoreError> {
+        let mut run = Run {
             id: Id::new(),
             session,
             agent: agent.clone(),
@@ -174,9 +251,12 @@ impl RunStore {
             ended_us: None,
             step_count: 0,
             usage: Usage::default(),
-            state: None,
             error: None,
+            parent: None,
+            agent_file: None,
+            pending: None,
         };
+        set(&mut run);
         self.store.mark_in_flight(RUNS, run.id.as_bytes())?;
         self.save(&run)?;
         self.store
@@ -187,10 +267,29 @@ impl RunStore {
 
     pub fn save(&self, run: &Run) -> Result<(), StoreError> {
         self.store.put(RUNS, run.id.as_bytes(), run)?;
-        if run.status != RunStatus::Running {
+        if run.status == RunStatus::Running {
+            self.store.mark_in_flight(RUNS, run.id.as_bytes())?;
+        } else {
             self.store.clear_in_flight(RUNS, run.id.as_bytes())?;
         }
         Ok(())
+    }
+
+    /// Stores the checkpoint after step `index` of `run` (0: before the first step).
+    pub fn put_checkpoint(
+        &self,
+        run: Id,
+        index: u32,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), StoreError> {
+        self.store
+            .put(CHECKPOINTS, &step_key(run, index), checkpoint)
+    }
+
+    /// The checkpoint after step `index` of `run`.
+    pub fn checkpoint(&self, run: Id, index: u32) -> Result<Option<Checkpoint>, StoreError> {
+        self.store
+            .get(CHECKPOINTS, &step_key(run, index), "run checkpoint")
     }
 
     pub fn get(&self, id: Id) -> Result<Option<Run>, StoreError> {
@@ -234,9 +333,11 @@ impl RunStore {
 
     /// Deletes one run of `session` and its steps (its session was deleted while it ran).
     pub fn delete_run(&self, run: Id, session: Id) -> Result<(), StoreError> {
-        let steps = self.store.tree(STEPS)?;
-        for key in steps.scan_prefix(run.as_bytes()).keys() {
-            steps.remove(key?)?;
+        for tree in [STEPS, CHECKPOINTS] {
+            let tree = self.store.tree(tree)?;
+            for key in tree.scan_prefix(run.as_bytes()).keys() {
+                tree.remove(key?)?;
+            }
         }
         self.store.tree(RUNS)?.remove(run.as_bytes())?;
         self.store.clear_in_flight(RUNS, run.as_bytes())?;
@@ -250,10 +351,15 @@ impl RunStore {
     /// deleting them with the session in one transaction.
     pub fn keys_of_session(&self, session: Id) -> Result<TreeKeys, StoreError> {
         let steps = self.store.tree(STEPS)?;
+        let checkpoints = self.store.tree(CHECKPOINTS)?;
         let (mut run_keys, mut step_keys, mut index_keys) = (Vec::new(), Vec::new(), Vec::new());
+        let mut checkpoint_keys = Vec::new();
         for run in self.for_session(session)? {
             for key in steps.scan_prefix(run.id.as_bytes()).keys() {
                 step_keys.push(key?.to_vec());
+            }
+            for key in checkpoints.scan_prefix(run.id.as_bytes()).keys() {
+                checkpoint_keys.push(key?.to_vec());
             }
             run_keys.push(run.id.as_bytes().to_vec());
             index_keys.push(pair_key(session, run.id));
@@ -261,6 +367,7 @@ impl RunStore {
         Ok(vec![
             (RUNS, run_keys),
             (STEPS, step_keys),
+            (CHECKPOINTS, checkpoint_keys),
             (SESSION_RUNS, index_keys),
         ])
     }

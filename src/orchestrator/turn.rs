@@ -6,7 +6,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::driver::{Driver, TurnState};
 use super::events::RunEvent;
-use super::finish::{checked_question, settle, storage_error};
+use super::finish::{storage_error, Ending};
 use super::prepare::Prepared;
 use super::{Orchestrator, Turn, TurnError, TurnOutcome};
 use crate::knowledge::cite;
@@ -31,7 +31,8 @@ impl Orchestrator {
     }
 
     /// Runs one turn: stores the user message, runs the agent, stores the answer and
-    /// every step. `emit` sees the run's events in order, ending with `Finished` once the
+    /// every step (the run stops early, resumable, at a tool call that waits for the
+    /// user's approval: `TurnOutcome::pending`). `emit` sees the run's events in order, ending with `Finished` once the
     /// run has started (also when storing fails midway: the run and the answer are then
     /// ended best-effort, with the error of kind `storage`).
     pub async fn run_turn(
@@ -48,7 +49,7 @@ impl Orchestrator {
             guardrail,
             retrieved,
         } = self.prepare(&turn).await?;
-        let mut sources = retrieved.as_deref().map(cite::sources);
+        let sources = retrieved.as_deref().map(cite::sources);
         let mut answer = ChatMessage::new(Role::Assistant, "");
         answer.id = turn.answer_id;
         answer.model = Some(agent.model.clone());
@@ -57,12 +58,18 @@ impl Orchestrator {
             .as_ref()
             .map(|p| p.id)
             .or_else(|| history.last().map(|m| m.id));
-        let mut run = self
-            .runs
-            .start(session.id, &agent, prompt_message, answer.id)?;
+        let agent_file = turn.access.agent_file.clone();
+        let mut run =
+            self.runs
+                .start_with(session.id, &agent, prompt_message, answer.id, |run| {
+                    run.agent_file = agent_file;
+                })?;
         answer.run_id = Some(run.id);
 
-        let mut state = TurnState::default();
+        let mut state = TurnState {
+            approved_always: session.approved_tools.clone(),
+            ..TurnState::default()
+        };
         let started = self
             .start_answer(&mut session, &mut history, prompt, &answer)
             .map_err(|e| storage_error(&e));
@@ -83,9 +90,12 @@ impl Orchestrator {
                 let conversation: Vec<_> = history
                     .iter()
                     .filter(|m| {
-                        m.status.is_history() && (m.role == Role::User || !m.content.is_empty())
+                        m.status.is_history()
+                            && (m.role == Role::User
+                                || !m.content.is_empty()
+                                || !m.tool_results.is_empty())
                     })
-                    .map(ChatMessage::to_message)
+                    .flat_map(ChatMessage::to_messages)
                     .collect();
                 let mut driver = Driver {
                     orchestrator: self,
@@ -104,42 +114,20 @@ impl Orchestrator {
             Err(e) => state.error = Some(e),
         }
 
-        if let (Some(hits), Some(mut sources)) = (retrieved.as_ref(), sources.take()) {
-            self.cite(&mut answer, hits, &mut sources).await;
-            answer.sources = sources;
-        }
-        settle(&mut answer, &mut run, &state);
-        let blocked_prompt = checked_question(&mut history, &state);
-        let stored = self.end_answer(
-            &mut session,
-            &run,
-            &answer,
-            blocked_prompt.as_ref(),
-            replaced
-                .as_ref()
-                .filter(|_| answer.status == MessageStatus::Complete),
-        );
-        let error = match (state.error.clone(), stored) {
-            (error, Ok(())) => error,
-            (None, Err(e)) => Some(storage_error(&e)),
-            (Some(error), Err(e)) => {
-                tracing::error!("could not store the end of run {}: {e}", run.id);
-                Some(error)
-            }
-        };
-        emit(RunEvent::Finished {
-            session: session.id,
-            run: run.id,
-            answer: answer.clone(),
-            prompt: blocked_prompt,
-            error: error.clone(),
-        });
-        Ok(TurnOutcome {
-            run: run.id,
-            answer,
-            error,
-            review: state.review,
-            response: state.response,
-        })
+        Ok(self
+            .conclude(
+                Ending {
+                    session,
+                    run,
+                    answer,
+                    history,
+                    replaced,
+                    retrieved,
+                    sources,
+                },
+                state,
+                &mut emit,
+            )
+            .await)
     }
 }

@@ -199,6 +199,38 @@ struct Collected {
 type Sink<'a> = dyn FnMut(&StreamEvent) + Send + 'a;
 
 impl Runtime {
+    /// What the input checks (the process's and `extra`) would make of a question before
+    /// any call: the masked text when a check masks part of it, so a caller can store the
+    /// question as it will be sent and never write the raw value. Blocks are left to the
+    /// call itself (it records and reports them).
+    pub async fn masked_question(
+        &self,
+        question: &str,
+        extra: &[Arc<dyn Check>],
+    ) -> Option<String> {
+        let mut request = ChatRequest {
+            model: String::new(),
+            system: None,
+            messages: vec![super::types::Message::new(
+                super::types::Role::User,
+                question,
+            )],
+            params: Default::default(),
+            tools: Vec::new(),
+        };
+        let mut masked = false;
+        for check in self.checks().iter().chain(extra) {
+            match check.check_input(&mut request).await {
+                InputDecision::Masked { .. } => masked = true,
+                InputDecision::Block { .. } => return None,
+                InputDecision::Allow => {}
+            }
+        }
+        masked
+            .then(|| request.messages.pop().map(|m| m.content))
+            .flatten()
+    }
+
     /// Runs one chat call through the pipeline. `sink` sees every event once every check
     /// has released it; `cancel` stops generation and keeps the partial answer.
     pub async fn invoke(

@@ -161,6 +161,14 @@ impl Runtime {
         &self.local
     }
 
+    /// Serves the profile `name` with `provider` instead of the one its kind would make
+    /// (an in-process model for benchmarks; the profile must still exist in the config).
+    pub fn set_provider(&self, name: &str, provider: Arc<dyn Provider>) {
+        if let Ok(mut remote) = self.remote.lock() {
+            remote.insert(name.to_string(), provider);
+        }
+    }
+
     /// The provider serving `spec`, created on first use from its profile.
     pub fn provider(&self, spec: &ModelSpec) -> Result<Arc<dyn Provider>, ProviderError> {
         let profiles = self.config.provider_profiles();

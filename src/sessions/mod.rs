@@ -38,6 +38,9 @@ pub struct Session {
     /// sessions hold one run each and stay out of the session list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// Tools the user approved "for the rest of the session": their calls no longer ask.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub approved_tools: std::collections::BTreeSet<String>,
 }
 
 /// How a stored message ended.
@@ -62,6 +65,9 @@ pub enum MessageStatus {
     AwaitingReview,
     /// A reviewer rejected the held answer.
     Rejected,
+    /// The run stopped before a tool call that needs the user's approval; the text is
+    /// what was written so far.
+    AwaitingApproval,
 }
 
 impl MessageStatus {
@@ -77,6 +83,7 @@ impl MessageStatus {
             MessageStatus::Error => "error",
             MessageStatus::AwaitingReview => "awaiting_review",
             MessageStatus::Rejected => "rejected",
+            MessageStatus::AwaitingApproval => "awaiting_approval",
         }
     }
 
@@ -88,6 +95,7 @@ impl MessageStatus {
                 | MessageStatus::Blocked
                 | MessageStatus::AwaitingReview
                 | MessageStatus::Rejected
+                | MessageStatus::AwaitingApproval
         )
     }
 }
@@ -129,7 +137,19 @@ pub struct ChatMessage {
     /// Citation numbers in the answer that matched no retrieved passage (dropped).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropped_citations: Vec<u32>,
+    /// What each of `tool_calls` returned, as the model read it (by call id).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_results: Vec<ToolResultEntry>,
     pub created_us: u64,
+}
+
+/// A tool call's result as the model read it, kept with the answer that made the call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolResultEntry {
+    pub call_id: String,
+    pub content: String,
+    #[serde(default)]
+    pub ok: bool,
 }
 
 impl ChatMessage {
@@ -150,15 +170,70 @@ impl ChatMessage {
             note: None,
             sources: Vec::new(),
             dropped_citations: Vec::new(),
+            tool_results: Vec::new(),
             created_us: now_micros(),
         }
     }
 
-    /// The message as the model sees it in a request.
-    pub fn to_message(&self) -> Message {
-        let mut m = Message::new(self.role, self.content.clone());
-        m.tool_calls = self.tool_calls.clone();
-        m
+    /// A conversation (a `--messages` file, an evaluation item's turns) as session
+    /// messages: a tool message becomes a result of the assistant message whose call it
+    /// answers, so `to_messages` gives the same conversation back.
+    pub fn from_conversation(conversation: &[Message]) -> Vec<ChatMessage> {
+        let mut out: Vec<ChatMessage> = Vec::new();
+        for m in conversation {
+            if m.role == Role::Tool {
+                let call_id = m.tool_call_id.clone().unwrap_or_default();
+                if let Some(owner) = out
+                    .iter_mut()
+                    .rev()
+                    .find(|c| c.tool_calls.iter().any(|t| t.id == call_id))
+                {
+                    owner.tool_results.push(ToolResultEntry {
+                        call_id,
+                        content: m.content.clone(),
+                        ok: true,
+                    });
+                }
+                continue;
+            }
+            out.push(ChatMessage {
+                tool_calls: m.tool_calls.clone(),
+                ..ChatMessage::new(m.role, m.content.clone())
+            });
+        }
+        out
+    }
+
+    /// The message as the model sees it in a later request. An answer that called tools
+    /// becomes the calls, one tool message per result, then its text: the shape an
+    /// OpenAI-compatible server accepts (a call without its result is left out, since no
+    /// server takes a call that was never answered).
+    pub fn to_messages(&self) -> Vec<Message> {
+        let answered: Vec<_> = self
+            .tool_calls
+            .iter()
+            .filter_map(|call| {
+                self.tool_results
+                    .iter()
+                    .find(|r| r.call_id == call.id)
+                    .map(|r| (call, r))
+            })
+            .collect();
+        if answered.is_empty() {
+            return vec![Message::new(self.role, self.content.clone())];
+        }
+        let mut calls = Message::new(self.role, "");
+        calls.tool_calls = answered.iter().map(|(c, _)| (*c).clone()).collect();
+        let mut out = vec![calls];
+        for (call, result) in answered {
+            let mut m = Message::new(Role::Tool, result.content.clone());
+            m.tool_call_id = Some(call.id.clone());
+            out.push(m);
+        }
+        if !self.content.is_empty() {
+            out.push(Message::new(self.role, self.content.clone()));
+        }
+        out
     }
 }
 
@@ -279,6 +354,7 @@ impl SessionStore {
             updated_us: now,
             draft: String::new(),
             origin,
+            approved_tools: Default::default(),
         };
         self.save(&session)?;
         Ok(session)

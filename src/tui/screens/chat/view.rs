@@ -70,6 +70,16 @@ impl ChatScreen {
             (false, MessageStatus::Rejected) => {
                 Some(("  [rejected in review]".to_string(), t.error))
             }
+            (false, MessageStatus::AwaitingApproval) => Some((
+                format!(
+                    "  [waiting for your approval{}: F4 Agents]",
+                    m.note
+                        .as_ref()
+                        .map(|n| format!(" — {n}"))
+                        .unwrap_or_default()
+                ),
+                t.warning,
+            )),
             (false, MessageStatus::Error) => Some(("  [error]".to_string(), t.error)),
             _ => None,
         };
