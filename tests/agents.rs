@@ -334,7 +334,7 @@ async fn a_confirm_tool_pauses_the_run_until_the_user_decides() {
 
     // Denied with a reason: the model reads it; the tool never ran.
     let done = resume(&orchestrator, denied.run, Decision::Deny("keep it".into())).await;
-    let result = tool_message_of(&seen, seen.lock().unwrap().len() - 1);
+    let result = last_tool_message(&seen);
     assert!(
         result.contains("denied") && result.contains("keep it"),
         "{result}"
@@ -350,7 +350,7 @@ async fn a_confirm_tool_pauses_the_run_until_the_user_decides() {
         Decision::EditArgs(r#"{"order_id": "A1001"}"#.into()),
     )
     .await;
-    let result = tool_message_of(&seen, seen.lock().unwrap().len() - 1);
+    let result = last_tool_message(&seen);
     assert!(
         result.contains("A1001") && result.contains("user set"),
         "{result}"
@@ -366,7 +366,7 @@ async fn a_confirm_tool_pauses_the_run_until_the_user_decides() {
         Decision::Result(r#"{"cancelled": false, "why": "already shipped"}"#.into()),
     )
     .await;
-    let result = tool_message_of(&seen, seen.lock().unwrap().len() - 1);
+    let result = last_tool_message(&seen);
     assert!(result.contains("already shipped"), "{result}");
 
     // Approved for the session: later calls of the tool run without asking.
@@ -376,7 +376,7 @@ async fn a_confirm_tool_pauses_the_run_until_the_user_decides() {
     assert!(session_now.approved_tools.contains("cancel_order"));
     let next = ask("Cancel it once more").await;
     assert!(next.pending.is_none(), "asked again after approve-always");
-    assert!(tool_message_of(&seen, seen.lock().unwrap().len() - 1).contains("cancelled"));
+    assert!(last_tool_message(&seen).contains("cancelled"));
 
     // --yes: nothing pauses.
     let dir = tempfile::tempdir().unwrap();
@@ -389,6 +389,12 @@ async fn a_confirm_tool_pauses_the_run_until_the_user_decides() {
     .await;
     assert!(outcome.pending.is_none() && outcome.error.is_none());
     assert!(tool_message(&seen).contains("\"cancelled\":true"));
+}
+
+/// The tool message of the newest request.
+fn last_tool_message(seen: &Seen) -> String {
+    let last = seen.lock().unwrap().len() - 1;
+    tool_message_of(seen, last)
 }
 
 /// The tool message in request `index` (after its newest question).
@@ -491,6 +497,36 @@ async fn a_run_forks_from_a_step_with_an_edited_result_and_diffs_against_its_par
     fork.tool_result = Some((2, "{}".into()));
     let err = orchestrator.fork(fork, |_| {}).await.err().unwrap();
     assert!(err.to_string().contains("--from-step 2"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_results_go_through_the_input_checks_before_the_model_reads_them() {
+    use strata::guardrails::sensitive::SensitiveInfoCheck;
+    let dir = tempfile::tempdir().unwrap();
+    let (orchestrator, session, seen) =
+        order_agent(dir.path(), "lookup_order", json!({"order_id": "A1005"})).await;
+    let spec = AgentSpec::load(&shipped("order-status")).unwrap();
+    let mut agent = spec.to_agent_config();
+    agent.model = "scripted/model".into();
+    let mut turn = Turn::new(
+        session,
+        TurnInput::Ask("Who handles order A1005?".into()),
+        Caller::Test,
+    );
+    turn.agent = Some(agent);
+    turn.access = order_access(&orchestrator, false);
+    turn.checks = vec![Arc::new(SensitiveInfoCheck::anonymize_all())];
+    let outcome = orchestrator.run_turn(turn, |_| {}).await.unwrap();
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    // The tool returned the address (the trace keeps what the tool said)…
+    let steps = orchestrator.runs.steps(outcome.run).unwrap();
+    assert!(steps[1].output.contains("ops.desk@example.com"));
+    // …but the model read it masked.
+    let result = tool_message(&seen);
+    assert!(
+        !result.contains("ops.desk@example.com") && result.contains("held"),
+        "{result}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@ case "$id" in
   A1002) echo '{"order_id": "A1002", "status": "processing", "eta": "ships tomorrow"}' ;;
   A1003) echo '{"order_id": "A1003", "status": "delivered", "delivered_on": "last Monday"}' ;;
   A1004) echo '{"order_id": "A1004", "status": "cancelled", "refund": "issued"}' ;;
+  A1005) echo '{"order_id": "A1005", "status": "held", "contact": "ops.desk@example.com"}' ;;
   "") echo '{"error": "missing order_id"}' ;;
   *) printf '{"error": "no order with id %s"}\n' "$id" ;;
 esac

@@ -138,7 +138,11 @@ impl Check for SensitiveInfoCheck {
 
     async fn check_input(&self, request: &mut ChatRequest) -> InputDecision {
         let mut masked: Vec<EntityType> = Vec::new();
-        for m in request.messages.iter_mut().filter(|m| m.role == Role::User) {
+        for m in request
+            .messages
+            .iter_mut()
+            .filter(|m| matches!(m.role, Role::User | Role::Tool))
+        {
             match self.rewrite(&m.content, "the request") {
                 Err(reason) => return InputDecision::Block { reason },
                 Ok(Some((text, kinds))) => {
