@@ -190,18 +190,21 @@ async fn run_agent(
         agent.model = runtime.chat_model(Some(&model))?.id.clone();
     }
     ensure_pulled(&runtime, &agent.model).await?;
+    // Starts the agent's MCP servers; they stop when the tools are dropped.
     let tools = spec
-        .toolset(&orchestrator.knowledge)
+        .connect(&orchestrator.knowledge)
+        .await
         .with_context(|| format!("the tools of agent {} ({})", spec.name, spec.file.display()))?;
+    agent.tools = tools.toolset.defs();
     let session = orchestrator
         .sessions
         .create_as(agent.clone(), Some(format!("{ORIGIN_PREFIX}{}", spec.name)))?;
     let mut turn = Turn::new(session.id, TurnInput::Ask(task), Caller::Agent);
     turn.cancel = super::cancel_on_ctrl_c();
     turn.agent = Some(agent);
-    turn.tools = Some(Arc::new(tools));
+    turn.tools = Some(Arc::new(tools.toolset));
     turn.auto_approve = yes;
-    turn.needs_approval = spec.tools_needing_approval();
+    turn.needs_approval = tools.needs_approval;
     let outcome = orchestrator
         .run_turn(turn, move |event| {
             if json {
