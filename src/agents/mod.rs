@@ -1,5 +1,6 @@
 //! Agents defined in TOML files: the file format and its checks (`spec`, `schema`) and the
-//! catalog of agent files (`catalog`). Not responsible for running agents (the orchestrator).
+//! catalog of agent files (`catalog`), and their tools bound and MCP servers started
+//! (`toolset`). Not responsible for running agents (the orchestrator).
 
 pub mod catalog;
 pub mod schema;
@@ -10,3 +11,4 @@ pub use catalog::{AgentEntry, Catalog, CatalogError};
 pub use spec::{
     AgentSpec, Approval, Builtin, McpServerSpec, Memory, SpecError, ToolKind, ToolSpec,
 };
+pub use toolset::AgentTools;

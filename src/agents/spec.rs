@@ -86,9 +86,10 @@ fn default_tool_timeout() -> u64 {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Approval {
-    /// Never ask (tools marked `confirm = true` still ask).
+    /// Never ask (tools and MCP servers marked `confirm = true` still ask).
     Never,
-    /// Ask for tools marked `confirm = true`.
+    /// Ask for tools marked `confirm = true`, and for MCP tools their server annotates as
+    /// destructive (`destructiveHint: true` on a tool not marked `readOnlyHint: true`).
     #[default]
     OnRequest,
     /// Ask before every tool call.
@@ -101,6 +102,17 @@ impl Approval {
         match self {
             Approval::Always => true,
             Approval::Never | Approval::OnRequest => tool_confirm,
+        }
+    }
+
+    /// Whether a call of an MCP server's tool waits for approval: `server_confirm` is the
+    /// server's `confirm = true`, `destructive` what the server's annotations say
+    /// ([`McpToolInfo::is_destructive`](crate::tools::mcp::McpToolInfo::is_destructive)).
+    pub fn needs_approval_mcp(self, server_confirm: bool, destructive: bool) -> bool {
+        match self {
+            Approval::Always => true,
+            Approval::OnRequest => server_confirm || destructive,
+            Approval::Never => server_confirm,
         }
     }
 }
@@ -279,7 +291,8 @@ pub struct ToolSpec {
 }
 
 impl AgentSpec {
-    /// The tools whose calls wait for the user's approval (`confirm`, or the policy).
+    /// The `[[tools]]` whose calls wait for the user's approval (`confirm`, or the policy);
+    /// MCP tools are known once their servers run ([`AgentSpec::connect`] adds them).
     pub fn tools_needing_approval(&self) -> std::collections::BTreeSet<String> {
         self.tools
             .iter()

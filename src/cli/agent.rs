@@ -266,26 +266,28 @@ async fn access_for(
             run.id
         )
     })?;
-    let access = agent_access(orchestrator, &spec, yes, json)?;
+    let access = agent_access(orchestrator, &spec, yes, json).await?;
     Ok((access, Some(spec.name.clone())))
 }
 
 /// An agent's tools, bound, with how their calls are approved: everything with `--yes`,
 /// on the terminal when there is one (and the output is not JSON), else nobody (the run
 /// stops at the first call that needs approval).
-fn agent_access(
+/// The agent's MCP servers are started here; they stop when the tools are dropped.
+async fn agent_access(
     orchestrator: &Orchestrator,
     spec: &AgentSpec,
     yes: bool,
     json: bool,
 ) -> Result<ToolAccess> {
     let tools = spec
-        .toolset(&orchestrator.knowledge)
-        .with_context(|| format!("the tools of agent {} ({})", spec.name, spec.file.display()))?;
+        .connect(&orchestrator.knowledge)
+        .await
+        .with_context(|| format!("the tools of agent {}", spec.name))?;
     let interactive = !json && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     Ok(ToolAccess {
-        tools: Some(Arc::new(tools)),
-        needs_approval: spec.tools_needing_approval(),
+        tools: Some(Arc::new(tools.toolset)),
+        needs_approval: tools.needs_approval,
         auto_approve: yes,
         approver: interactive.then(|| Arc::new(approve::TerminalApprover) as _),
         gate: None,
@@ -428,7 +430,9 @@ async fn run_agent(
         agent.model = runtime.chat_model(Some(&model))?.id.clone();
     }
     ensure_pulled(&runtime, &agent.model).await?;
-    let access = agent_access(&orchestrator, &spec, yes, json)?;
+    let access = agent_access(&orchestrator, &spec, yes, json).await?;
+    // The model is offered every tool the agent has, MCP servers' included.
+    agent.tools = access.tools.as_ref().map(|t| t.defs()).unwrap_or_default();
     let session = orchestrator
         .sessions
         .create_as(agent.clone(), Some(format!("{ORIGIN_PREFIX}{}", spec.name)))?;

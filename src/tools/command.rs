@@ -264,7 +264,9 @@ fn output(mut bytes: Vec<u8>, truncated: bool) -> Value {
 
 /// Spawns, retrying briefly while the program file is still open for writing somewhere
 /// (ETXTBSY: a script just written, its descriptor inherited by a concurrent fork).
-async fn spawn(command: &mut tokio::process::Command) -> std::io::Result<tokio::process::Child> {
+pub(super) async fn spawn(
+    command: &mut tokio::process::Command,
+) -> std::io::Result<tokio::process::Child> {
     let mut tries = 0;
     loop {
         match command.spawn() {
@@ -277,7 +279,7 @@ async fn spawn(command: &mut tokio::process::Command) -> std::io::Result<tokio::
     }
 }
 
-fn kill_group(group: Option<Pid>) {
+pub(super) fn kill_group(group: Option<Pid>) {
     if let Some(group) = group {
         // Gone already (ESRCH) is fine.
         let _ = killpg(group, Signal::SIGKILL);

@@ -1,5 +1,6 @@
-//! Tools an agent can call: a binding (built-in or command) run from a JSON arguments value,
-//! checked against the tool's JSON Schema first, to an outcome the model can read.
+//! Tools an agent can call: a binding (built-in, command, or a tool of an MCP server) run from
+//! a JSON arguments value, checked against the tool's JSON Schema first, to an outcome the
+//! model can read.
 //! Not responsible for when tools run, approvals, or recording steps (the orchestrator is).
 
 pub mod basic;
@@ -7,6 +8,7 @@ pub mod command;
 pub mod fs;
 pub mod http;
 pub mod kb;
+pub mod mcp;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -120,6 +122,8 @@ pub enum Binding {
     Calculator,
     Command(command::CommandTool),
     KbSearch(kb::KbSearch),
+    /// A tool of a running MCP server (see [`mcp`]).
+    Mcp(mcp::McpTool),
 }
 
 impl Binding {
@@ -192,6 +196,7 @@ impl Binding {
             Binding::Calculator => "calculator",
             Binding::Command(_) => "command",
             Binding::KbSearch(_) => "kb_search",
+            Binding::Mcp(_) => "mcp",
         }
     }
 
@@ -217,6 +222,7 @@ impl Binding {
                 "Search the knowledge base ({}) for passages relevant to a query; each comes with its source.",
                 t.bases().join(", ")
             ),
+            Binding::Mcp(t) => t.info().description.clone(),
         }
     }
 
@@ -230,6 +236,7 @@ impl Binding {
             Binding::Calculator => basic::calculator_schema(),
             Binding::Command(_) => serde_json::json!({"type": "object"}),
             Binding::KbSearch(_) => kb::schema(),
+            Binding::Mcp(t) => t.info().input_schema.clone(),
         }
     }
 
@@ -238,6 +245,8 @@ impl Binding {
         match self {
             // It stops its process group itself on cancellation, and reaps it.
             Binding::Command(t) => t.run(args, cancel).await,
+            // It asks the server to cancel the call.
+            Binding::Mcp(t) => t.run(args, cancel).await,
             _ => tokio::select! {
                 biased;
                 outcome = self.run_uncancelled(args) => outcome,
@@ -255,6 +264,7 @@ impl Binding {
             Binding::Calculator => basic::calculator(args),
             Binding::KbSearch(t) => t.run(args).await,
             Binding::Command(t) => t.run(args, CancellationToken::new()).await,
+            Binding::Mcp(t) => t.run(args, CancellationToken::new()).await,
         }
     }
 }
