@@ -108,25 +108,12 @@ impl CommandTool {
         }
         let shown = self.program_and_args[0].clone();
         let program = self.program();
-        let mut command = tokio::process::Command::new(&program);
-        command
-            .args(&self.program_and_args[1..])
-            .current_dir(self.working_dir())
-            .env_clear()
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        for name in PASSED_ENV
-            .iter()
-            .copied()
-            .chain(self.env_names.iter().map(String::as_str))
-        {
-            if let Some(value) = std::env::var_os(name) {
-                command.env(name, value);
-            }
-        }
+        let mut command = isolated_command(
+            &program,
+            &self.program_and_args[1..],
+            &self.working_dir(),
+            &self.env_names,
+        );
         let mut child = match spawn(&mut command).await {
             Ok(c) => c,
             Err(e) => {
@@ -324,6 +311,37 @@ async fn read_tail(mut reader: impl AsyncRead + Unpin, keep: usize) -> String {
         tail.drain(..tail.len() - keep);
     }
     String::from_utf8_lossy(&tail).trim().to_string()
+}
+
+/// A program run the way tools run: no shell, in `dir`, with a cleaned environment
+/// ([`PASSED_ENV`] plus the variables named in `pass`, when set), stdin, stdout and stderr
+/// piped, in a process group of its own (so cancelling kills all of it), killed on drop.
+pub(super) fn isolated_command(
+    program: &std::path::Path,
+    args: &[String],
+    dir: &std::path::Path,
+    pass: &[String],
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    for name in PASSED_ENV
+        .iter()
+        .copied()
+        .chain(pass.iter().map(String::as_str))
+    {
+        if let Some(value) = std::env::var_os(name) {
+            command.env(name, value);
+        }
+    }
+    command
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::command::{kill_group, spawn, DEFAULT_MAX_OUTPUT, PASSED_ENV, STDERR_TAIL};
+use super::command::{isolated_command, kill_group, spawn, DEFAULT_MAX_OUTPUT, STDERR_TAIL};
 use super::ToolOutcome;
 
 /// How long a server may take to start, answer the handshake and list its tools.
@@ -50,7 +50,7 @@ pub struct McpServerConfig {
     /// The program and its arguments. A program with a `/` is used as is (the agent file's
     /// loader made it absolute); a bare name is looked up on `PATH`.
     pub command: Vec<String>,
-    /// Variables set for the server on top of the cleaned environment ([`PASSED_ENV`]).
+    /// Variables set for the server on top of the cleaned environment ([`super::command::PASSED_ENV`]).
     pub env: BTreeMap<String, String>,
     /// The server's working directory.
     pub working_dir: PathBuf,
@@ -423,21 +423,12 @@ impl Process {
         tokio::process::ChildStdout,
         tokio::process::ChildStdin,
     )> {
-        let mut command = tokio::process::Command::new(&config.command[0]);
-        command
-            .args(&config.command[1..])
-            .current_dir(&config.working_dir)
-            .env_clear()
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        for name in PASSED_ENV {
-            if let Some(value) = std::env::var_os(name) {
-                command.env(name, value);
-            }
-        }
+        let mut command = isolated_command(
+            std::path::Path::new(&config.command[0]),
+            &config.command[1..],
+            &config.working_dir,
+            &[],
+        );
         command.envs(&config.env);
         let mut child = spawn(&mut command).await?;
         let pid = child.id();
