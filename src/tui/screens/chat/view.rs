@@ -72,11 +72,12 @@ impl ChatScreen {
             }
             (false, MessageStatus::AwaitingApproval) => Some((
                 format!(
-                    "  [waiting for your approval{}: F4 Agents]",
+                    "  [waiting for your approval{}: strata agent resume {}]",
                     m.note
                         .as_ref()
                         .map(|n| format!(" — {n}"))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    m.run_id.map(|r| r.to_string()).unwrap_or_default()
                 ),
                 t.warning,
             )),
