@@ -143,6 +143,7 @@ async fn one_run(
             ..Params::default()
         },
         tools: Vec::new(),
+        tool_choice: Default::default(),
     };
     let start = Instant::now();
     let mut stream = provider.chat_stream(request).await?;

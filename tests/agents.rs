@@ -5,13 +5,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use common::scripted::Seen;
 
-use axum::body::Body;
-use axum::response::Response;
-use axum::routing::post;
-use axum::{Json, Router};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 use strata::agents::AgentSpec;
 use strata::orchestrator::approval::Decision;
@@ -21,75 +19,6 @@ use strata::orchestrator::{Fork, Orchestrator, Resume, ToolAccess, Turn, TurnInp
 use strata::runtime::context::Caller;
 use strata::sessions::MessageStatus;
 use strata::store::Id;
-
-/// The requests the scripted model received.
-type Seen = Arc<Mutex<Vec<Value>>>;
-
-fn sse(body: Value) -> String {
-    format!("data: {body}\n\n")
-}
-
-fn chunk(delta: Value, finish: Option<&str>) -> String {
-    sse(json!({
-        "id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
-        "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }]
-    }))
-}
-
-/// A model that calls `tool` with `arguments` until a tool result follows the newest
-/// question, then answers "Result: " and that result.
-async fn tool_calling_model(tool: &'static str, arguments: Value) -> (String, Seen) {
-    let seen: Seen = Arc::default();
-    let log = seen.clone();
-    let app = Router::new().route(
-        "/v1/chat/completions",
-        post(move |Json(body): Json<Value>| {
-            let log = log.clone();
-            let arguments = arguments.clone();
-            async move {
-                log.lock().unwrap().push(body.clone());
-                // A tool result of this turn (after the newest question) is answered from.
-                let last_tool = body["messages"].as_array().and_then(|m| {
-                    m.iter()
-                        .rev()
-                        .take_while(|m| m["role"] != "user")
-                        .find(|m| m["role"] == "tool")
-                        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
-                });
-                let mut parts = Vec::new();
-                match last_tool {
-                    None => {
-                        parts.push(chunk(
-                            json!({ "tool_calls": [{ "index": 0, "id": "call_1", "type": "function",
-                                "function": { "name": tool, "arguments": arguments.to_string() } }] }),
-                            None,
-                        ));
-                        parts.push(chunk(json!({}), Some("tool_calls")));
-                    }
-                    Some(result) => {
-                        parts.push(chunk(json!({ "content": format!("Result: {result}") }), None));
-                        parts.push(chunk(json!({}), Some("stop")));
-                    }
-                }
-                parts.push(sse(json!({
-                    "id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
-                    "choices": [], "usage": { "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15 }
-                })));
-                parts.push("data: [DONE]\n\n".into());
-                Response::builder()
-                    .header("content-type", "text/event-stream")
-                    .body(Body::from(parts.concat()))
-                    .unwrap()
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/v1"), seen)
-}
 
 fn shipped(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -128,7 +57,7 @@ async fn order_turn(
 /// An orchestrator on the scripted model that calls `tool`, and a session of the
 /// order-status agent.
 async fn order_agent(dir: &Path, tool: &'static str, arguments: Value) -> (Orchestrator, Id, Seen) {
-    let (url, seen) = tool_calling_model(tool, arguments).await;
+    let (url, seen) = common::scripted::tool_calling(tool, arguments).await;
     let runtime = Arc::new(common::runtime(dir, common::scripted::config(&url)).await);
     let orchestrator = Orchestrator::new(runtime).unwrap();
     let spec = AgentSpec::load(&shipped("order-status")).unwrap();
@@ -573,7 +502,8 @@ async fn the_cli_lists_shows_runs_and_traces_agents() {
     common::ensure_models().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (url, _) = tool_calling_model("lookup_order", json!({"order_id": "A1003"})).await;
+    let (url, _) =
+        common::scripted::tool_calling("lookup_order", json!({"order_id": "A1003"})).await;
     std::fs::write(
         d.join("config.toml"),
         format!(
@@ -669,7 +599,8 @@ async fn the_cli_stops_at_an_approval_and_a_later_process_resumes_forks_and_diff
     common::ensure_models().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (url, seen) = tool_calling_model("cancel_order", json!({"order_id": "A1002"})).await;
+    let (url, seen) =
+        common::scripted::tool_calling("cancel_order", json!({"order_id": "A1002"})).await;
     std::fs::write(
         d.join("config.toml"),
         format!(
@@ -762,4 +693,79 @@ async fn the_cli_stops_at_an_approval_and_a_later_process_resumes_forks_and_diff
     assert_eq!(code, Some(0), "{err}");
     let run: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(run["steps"][1]["outcome"], "ok");
+}
+
+/// The shipped order-status agent on its own local model (SmolLM2-135M, greedy, tools by
+/// constrained decoding): it calls its command tool, reads the result, and answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_agent_completes_a_task_on_the_local_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Arc::new(common::runtime(dir.path(), strata::config::Config::default()).await);
+    let orchestrator = Orchestrator::new(runtime).unwrap();
+    let (outcome, steps) = local_order_run(&orchestrator, "local/smollm2-135m").await;
+    check_order_trace(&outcome, &steps);
+}
+
+/// The same agent against llama.cpp's OpenAI-compatible server (tools in its
+/// chatml-function-calling format) on the same GGUF.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_agent_completes_a_task_on_the_llama_cpp_server() {
+    let server =
+        common::LlamaServer::start_with(&["--chat_format", "chatml-function-calling"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::scripted::config(&server.base_url);
+    config.models[0].remote_name = Some("smollm2".into());
+    let runtime = Arc::new(common::runtime(dir.path(), config).await);
+    let orchestrator = Orchestrator::new(runtime).unwrap();
+    let (outcome, steps) = local_order_run(&orchestrator, "scripted/model").await;
+    check_order_trace(&outcome, &steps);
+}
+
+/// A run of the shipped order-status agent on `model`, every call approved.
+async fn local_order_run(
+    orchestrator: &Orchestrator,
+    model: &str,
+) -> (TurnOutcome, Vec<strata::orchestrator::runs::Step>) {
+    let spec = AgentSpec::load(&shipped("order-status")).unwrap();
+    let mut agent = spec.to_agent_config();
+    agent.model = model.into();
+    agent.tools = spec.tools.iter().map(|t| t.to_tool_def()).collect();
+    let session = orchestrator
+        .sessions
+        .create_as(agent.clone(), None)
+        .unwrap();
+    let mut turn = Turn::new(
+        session.id,
+        TurnInput::Ask("What is the status of order A1001?".into()),
+        Caller::Test,
+    );
+    turn.agent = Some(agent);
+    turn.access = order_access(orchestrator, true);
+    let outcome = orchestrator.run_turn(turn, |_| {}).await.unwrap();
+    let steps = orchestrator.runs.steps(outcome.run).unwrap();
+    (outcome, steps)
+}
+
+/// The trace of a finished order question: a model call that asks for lookup_order with
+/// the order's id, the tool's real result, and a model call that answers in text.
+fn check_order_trace(outcome: &TurnOutcome, steps: &[strata::orchestrator::runs::Step]) {
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    let trace: Vec<_> = steps.iter().map(|s| (s.kind, s.outcome.clone())).collect();
+    assert!(steps.len() >= 3, "{trace:?}");
+    assert_eq!(steps[0].kind, StepKind::ModelCall);
+    let call = &steps[0].tool_calls[0];
+    assert_eq!(call.name, "lookup_order", "{trace:?}");
+    assert!(call.arguments.contains("1001"), "{}", call.arguments);
+    assert_eq!(
+        (steps[1].kind, steps[1].outcome.as_str()),
+        (StepKind::ToolCall, "ok")
+    );
+    assert!(steps[1].output.contains("shipped"), "{}", steps[1].output);
+    let last = steps.last().unwrap();
+    assert_eq!(last.kind, StepKind::ModelCall, "{trace:?}");
+    assert!(
+        last.tool_calls.is_empty(),
+        "the run ends with an answer: {trace:?}"
+    );
+    assert!(!outcome.answer.content.trim().is_empty());
 }

@@ -1,5 +1,6 @@
 //! End to end: the built binary in a real terminal (tmux): start, ask, watch the answer
-//! stream, cancel one, resize, quit, and check the shell is usable afterwards.
+//! stream, visit every screen (an agent run with one approval on the Agents screen),
+//! cancel one, resize, quit, and check the shell is usable afterwards.
 
 mod common;
 
@@ -60,10 +61,40 @@ impl Drop for Tmux {
     }
 }
 
-#[tokio::test]
+// Two threads: the scripted model server answers while the test waits on tmux.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drive_the_binary_in_tmux() {
     common::ensure_models().await;
     let dir = tempfile::tempdir().unwrap();
+    // The agent of the Agents screen: a scripted OpenAI-compatible model that calls the
+    // order-status script (a tool that asks before every call), then answers from it.
+    let (url, _) =
+        common::scripted::tool_calling("lookup_order", serde_json::json!({"order_id": "A1001"}))
+            .await;
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "[providers.scripted]\nkind = \"openai\"\nbase_url = \"{url}\"\n\n\
+             [[models]]\nid = \"scripted/model\"\nprovider = \"scripted\"\n\
+             remote_name = \"model\"\ncontext_window = 4096\ncapabilities = [\"chat\", \"tools\"]\n"
+        ),
+    )
+    .unwrap();
+    let agents = dir.path().join("xdg/strata/agents");
+    std::fs::create_dir_all(&agents).unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("agents/order-status/lookup_order.sh");
+    std::fs::write(
+        agents.join("aaa-orders.toml"),
+        format!(
+            "name = \"orders\"\ndescription = \"Looks orders up.\"\nmodel = \"scripted/model\"\n\n\
+             [[tools]]\nname = \"lookup_order\"\ndescription = \"Look up an order.\"\n\
+             kind = \"command\"\ncommand = [{script:?}]\nconfirm = true\n\n\
+             [tools.parameters]\ntype = \"object\"\n\
+             properties = {{ order_id = {{ type = \"string\" }} }}\n"
+        ),
+    )
+    .unwrap();
     let name = format!("strata-e2e-{}", std::process::id());
     let tmux = Tmux { name: name.clone() };
     let started = Command::new("tmux")
@@ -112,7 +143,7 @@ async fn drive_the_binary_in_tmux() {
         .success();
 
     let command = format!(
-        "EDITOR='sed -i s/^/EDITED-/' STRATA_DATA_DIR={d}/data STRATA_CONFIG={d}/config.toml XDG_STATE_HOME={d}/state STRATA_CACHE_DIR={m} {bin}",
+        "EDITOR='sed -i s/^/EDITED-/' STRATA_DATA_DIR={d}/data STRATA_CONFIG={d}/config.toml XDG_STATE_HOME={d}/state XDG_CONFIG_HOME={d}/xdg STRATA_CACHE_DIR={m} {bin}",
         d = dir.path().display(),
         m = common::model_dir().display(),
         bin = env!("CARGO_BIN_EXE_strata"),
@@ -195,6 +226,28 @@ async fn drive_the_binary_in_tmux() {
     tmux.wait_for("the evaluation screen", Duration::from_secs(10), |s| {
         s.contains("Evaluation jobs") && s.contains("n runs a job file")
     });
+    // F3: the Agents screen. The agent runs on a task; its tool asks first: approved.
+    tmux.send(&["F3"]);
+    tmux.wait_for("the agents screen", Duration::from_secs(10), |s| {
+        s.contains("Agents") && s.contains("orders") && s.contains("Runs")
+    });
+    tmux.send(&["Enter"]);
+    tmux.wait_for("the task prompt", Duration::from_secs(10), |s| {
+        s.contains("Task for the agent")
+    });
+    tmux.send(&["Where is order A1001?", "Enter"]);
+    let screen = tmux.wait_for("the approval prompt", Duration::from_secs(30), |s| {
+        s.contains("Approve tool call?")
+    });
+    assert!(screen.contains("lookup_order"), "{screen}");
+    tmux.send(&["y"]);
+    let screen = tmux.wait_for("the finished run", Duration::from_secs(30), |s| {
+        s.contains("execute_tool") && s.contains("· done") && !s.contains("Approve tool call?")
+    });
+    assert!(
+        screen.contains("shipped"),
+        "the tool's result is in the trace: {screen}"
+    );
     tmux.send(&["F3"]);
     tmux.wait_for("the chat again", Duration::from_secs(10), |s| {
         s.contains("Sessions")

@@ -423,6 +423,7 @@ async fn input_and_tool_calls_are_masked_or_blocked() {
         ],
         params: Default::default(),
         tools: Vec::new(),
+        tool_choice: Default::default(),
     };
     let decision = check.check_input(&mut request).await;
     assert!(
@@ -439,6 +440,7 @@ async fn input_and_tool_calls_are_masked_or_blocked() {
         messages: vec![Message::new(Role::User, "my ssn is 123-45-6789")],
         params: Default::default(),
         tools: Vec::new(),
+        tool_choice: Default::default(),
     };
     assert!(matches!(
         blocking.check_input(&mut request).await,
@@ -451,6 +453,7 @@ async fn input_and_tool_calls_are_masked_or_blocked() {
         messages: vec![Message::new(Role::User, "mail jane@example.com")],
         params: Default::default(),
         tools: Vec::new(),
+        tool_choice: Default::default(),
     };
     assert_eq!(
         blocking.check_input(&mut request).await,

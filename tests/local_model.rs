@@ -19,6 +19,7 @@ fn request(prompt: &str, params: Params) -> InvokeRequest {
             messages: vec![Message::user(prompt)],
             params,
             tools: vec![],
+            tool_choice: Default::default(),
         },
         use_cache: None,
         context: Default::default(),
@@ -389,6 +390,7 @@ async fn a_slow_load_does_not_hold_up_a_loaded_model() {
             messages: vec![Message::user("Name three colours.")],
             params: greedy(4),
             tools: vec![],
+            tool_choice: Default::default(),
         })
         .await
         .unwrap();
@@ -441,4 +443,82 @@ async fn a_broken_chat_template_is_an_error_naming_the_model_file() {
         assert!(err.contains(&gguf.display().to_string()), "{err}");
         assert!(err.contains("chat template"), "{err}");
     }
+}
+
+/// The shipped order-status agent's tools, as a request offers them.
+fn order_tools() -> Vec<strata::runtime::types::ToolDef> {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("agents/order-status.toml");
+    let spec = strata::agents::AgentSpec::load(&file).unwrap();
+    spec.tools.iter().map(|t| t.to_tool_def()).collect()
+}
+
+/// SmolLM2-135M, greedy, asked about an order with two tools on offer and a call required
+/// (`tool_choice`): its call is well formed (the constraint sees to that), and the model
+/// picks the right tool and puts the order id from the question in it.
+#[tokio::test]
+async fn the_local_model_makes_a_well_formed_call_to_the_right_tool() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::runtime(dir.path(), Config::default()).await;
+    let mut req = request("What is the status of order A1001?", greedy(128));
+    req.chat.system = Some(
+        "You help customers with their orders. To answer a question about an order, call \
+         lookup_order with the order id from the question."
+            .into(),
+    );
+    req.chat.tools = order_tools();
+    req.chat.tool_choice = strata::runtime::types::ToolChoice::Required;
+    let mut streamed = String::new();
+    let resp = rt
+        .invoke(
+            req,
+            |e| {
+                if let StreamEvent::TextDelta { text } = e {
+                    streamed.push_str(text);
+                }
+            },
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.stop_reason,
+        StopReason::ToolUse,
+        "text: {:?}",
+        resp.text
+    );
+    assert_eq!(resp.tool_calls.len(), 1, "{:?}", resp.tool_calls);
+    let call = &resp.tool_calls[0];
+    assert_eq!(call.name, "lookup_order");
+    let args: serde_json::Value = serde_json::from_str(&call.arguments).unwrap();
+    assert!(args["order_id"].is_string(), "{args}");
+    assert!(
+        args["order_id"].as_str().unwrap().contains("1001"),
+        "the id from the question: {args}"
+    );
+    assert!(
+        streamed.is_empty(),
+        "nothing of the call is shown as text: {streamed:?}"
+    );
+    assert!(resp.usage.output_tokens > 0);
+}
+
+/// With the choice left to it (`auto`), SmolLM2 answers this question in text (it does
+/// not start with `<`), and without tools the same; no call either way.
+#[tokio::test]
+async fn left_to_choose_or_without_tools_the_local_model_answers_in_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::runtime(dir.path(), Config::default()).await;
+    let resp = call(
+        &rt,
+        request("What is the status of order A1001?", greedy(24)),
+    )
+    .await;
+    assert!(resp.tool_calls.is_empty());
+    assert!(!resp.text.trim().is_empty());
+    let mut req = request("What is the status of order A1001?", greedy(24));
+    req.chat.tools = order_tools();
+    let resp = call(&rt, req).await;
+    assert!(resp.tool_calls.is_empty(), "{:?}", resp.tool_calls);
+    assert!(!resp.text.trim().is_empty());
+    assert!(!resp.text.trim_start().starts_with('<'));
 }

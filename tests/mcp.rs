@@ -7,14 +7,12 @@
 
 mod common;
 
+use common::scripted::Seen;
+
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::response::Response;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde_json::{json, Value};
 use strata::agents::{AgentSpec, AgentTools};
 use strata::config::{Config, Paths};
@@ -452,74 +450,9 @@ async fn pypi_mcp_server_time_is_listed_and_called() {
 
 // --- the end-to-end run through the binary -------------------------------------------
 
-/// The requests the scripted model received.
-type Seen = Arc<Mutex<Vec<Value>>>;
-
-fn sse(body: Value) -> String {
-    format!("data: {body}\n\n")
-}
-
-fn chunk(delta: Value, finish: Option<&str>) -> String {
-    sse(json!({
-        "id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
-        "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }]
-    }))
-}
-
-/// A model that calls `tool` with `arguments` until a tool result is in the conversation,
-/// then answers "Result: " and that result (as in tests/agents.rs).
-async fn tool_calling_model(tool: &'static str, arguments: Value) -> (String, Seen) {
-    let seen: Seen = Arc::default();
-    let log = seen.clone();
-    let app = Router::new().route(
-        "/v1/chat/completions",
-        post(move |Json(body): Json<Value>| {
-            let log = log.clone();
-            let arguments = arguments.clone();
-            async move {
-                log.lock().unwrap().push(body.clone());
-                let last_tool = body["messages"]
-                    .as_array()
-                    .and_then(|m| m.iter().rev().find(|m| m["role"] == "tool"))
-                    .map(|m| m["content"].as_str().unwrap_or_default().to_string());
-                let mut parts = Vec::new();
-                match last_tool {
-                    None => {
-                        parts.push(chunk(
-                            json!({ "tool_calls": [{ "index": 0, "id": "call_1", "type": "function",
-                                "function": { "name": tool, "arguments": arguments.to_string() } }] }),
-                            None,
-                        ));
-                        parts.push(chunk(json!({}), Some("tool_calls")));
-                    }
-                    Some(result) => {
-                        parts.push(chunk(json!({ "content": format!("Result: {result}") }), None));
-                        parts.push(chunk(json!({}), Some("stop")));
-                    }
-                }
-                parts.push(sse(json!({
-                    "id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
-                    "choices": [], "usage": { "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15 }
-                })));
-                parts.push("data: [DONE]\n\n".into());
-                Response::builder()
-                    .header("content-type", "text/event-stream")
-                    .body(Body::from(parts.concat()))
-                    .unwrap()
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/v1"), seen)
-}
-
 /// `strata agent run FILE task --json` on `dir` with the scripted model as `s/m`.
 async fn run_cli(dir: &Path, file: &Path, tool: &'static str, arguments: Value) -> (Value, Seen) {
-    let (url, seen) = tool_calling_model(tool, arguments).await;
+    let (url, seen) = common::scripted::tool_calling(tool, arguments).await;
     std::fs::write(
         dir.join("config.toml"),
         format!(

@@ -74,6 +74,7 @@ fn ask(model: &str, prompt: &str) -> InvokeRequest {
                 ..Params::default()
             },
             tools: vec![],
+            tool_choice: Default::default(),
         },
         use_cache: None,
         context: Default::default(),

@@ -266,6 +266,7 @@ async fn the_local_model_answer_is_masked_while_it_streams() {
                     messages: vec![Message::user(question)],
                     params: greedy(40),
                     tools: vec![],
+                    tool_choice: Default::default(),
                 },
             ),
             |_| {},
@@ -308,6 +309,7 @@ async fn cached_answers_pass_the_checks_and_a_changed_check_misses_the_cache() {
                 messages: vec![Message::user("Name a colour.")],
                 params: greedy(10),
                 tools: vec![],
+                tool_choice: Default::default(),
             },
         );
         request.use_cache = Some(true);

@@ -1,8 +1,10 @@
 //! Agents defined in TOML files: the file format and its checks (`spec`, `schema`) and the
 //! catalog of agent files (`catalog`), and their tools bound and MCP servers started
-//! (`toolset`). Not responsible for running agents (the orchestrator).
+//! (`toolset`), and what every client does to start a run of one (`launch`). Running the
+//! agent loop is the orchestrator's.
 
 pub mod catalog;
+pub mod launch;
 pub mod schema;
 pub mod spec;
 pub mod toolset;

@@ -48,6 +48,11 @@ pub struct AgentSpec {
     /// When tool calls need the user's approval.
     #[serde(default)]
     pub approval: Approval,
+    /// Which model calls must call a tool: `auto` (each call chooses), `first` (the run's
+    /// first call must call one), `first:TOOL` (must call that one), `required` (every
+    /// call).
+    #[serde(default)]
+    pub tool_choice: crate::sessions::AgentToolChoice,
     /// Knowledge bases whose passages ground the answers, by name.
     #[serde(default)]
     pub knowledge_bases: Vec<String>,
@@ -463,6 +468,7 @@ impl AgentSpec {
             knowledge_top_k: self.knowledge_top_k,
             guardrail: self.guardrail.clone(),
             max_turns: Some(self.max_steps as usize),
+            tool_choice: self.tool_choice.clone(),
         }
     }
 
@@ -503,6 +509,15 @@ impl AgentSpec {
             report("guardrail".into(), "must not be empty".into());
         }
         self.check_params(report);
+        if let Some(tool) = self.tool_choice.tool() {
+            // An MCP server's tools are known only when it runs.
+            if self.tool(tool).is_none() && self.mcp_servers.is_empty() {
+                report(
+                    "tool_choice".into(),
+                    format!("\"{tool}\" is not one of this agent's tools"),
+                );
+            }
+        }
 
         let mut names = HashSet::new();
         let tool_timeout = self.tool_timeout_secs;
@@ -927,6 +942,7 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::types::ToolChoice;
 
     fn parse(text: &str) -> Result<AgentSpec, SpecError> {
         AgentSpec::parse(text, Path::new("agents/x.toml"))
@@ -974,6 +990,29 @@ mod tests {
         let defs = spec.to_agent_config().tools;
         assert_eq!(defs.len(), 2);
         assert_eq!(defs[1].parameters["properties"]["path"]["type"], "string");
+    }
+
+    #[test]
+    fn tool_choice_forms_and_a_tool_the_agent_lacks() {
+        let tool = "[[tools]]\nname = \"calc\"\nkind = \"builtin\"\nbuiltin = \"calculator\"\n";
+        let spec = parse(&format!("{MINIMAL}tool_choice = \"first:calc\"\n{tool}")).unwrap();
+        let choice = spec.to_agent_config().tool_choice;
+        assert_eq!(choice.for_step(1), ToolChoice::Tool("calc".into()));
+        assert_eq!(choice.for_step(3), ToolChoice::Auto);
+        assert_eq!(String::from(choice), "first:calc");
+        let spec = parse(&format!("{MINIMAL}tool_choice = \"first\"\n{tool}")).unwrap();
+        assert_eq!(spec.tool_choice.for_step(1), ToolChoice::Required);
+        let line = first_line(&format!("{MINIMAL}tool_choice = \"first:nope\"\n{tool}"));
+        assert!(
+            line.contains("tool_choice") && line.contains("nope"),
+            "{line}"
+        );
+        let line = first_line(&format!("{MINIMAL}tool_choice = \"sometimes\"\n"));
+        assert!(line.starts_with("agents/x.toml:3:"), "{line}");
+        assert!(
+            line.contains("auto, first, first:TOOL or required"),
+            "{line}"
+        );
     }
 
     #[test]

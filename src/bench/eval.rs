@@ -252,6 +252,7 @@ fn plain_call(model: &str, question: &str) -> InvokeRequest {
                 ..Params::default()
             },
             tools: vec![],
+            tool_choice: Default::default(),
         },
         use_cache: Some(false),
         context: Default::default(),

@@ -81,6 +81,7 @@ pub async fn run(model_dir: &std::path::Path, args: &TurnBenchArgs) -> Result<i3
             messages,
             params: params.clone(),
             tools: Vec::new(),
+            tool_choice: Default::default(),
         },
     )
     .await

@@ -12,20 +12,17 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 
-use crate::agents::{AgentSpec, Catalog};
+use crate::agents::{launch, AgentSpec, Catalog};
 use crate::config::Paths;
 use crate::orchestrator::approval::Decision;
 use crate::orchestrator::diff::diff_steps;
 use crate::orchestrator::events::RunEvent;
 use crate::orchestrator::runs::{Run, Step, StepKind};
-use crate::orchestrator::{Fork, Orchestrator, Resume, ToolAccess, Turn, TurnInput, TurnOutcome};
+use crate::orchestrator::{Fork, Orchestrator, Resume, ToolAccess, TurnOutcome};
 use crate::runtime::context::Caller;
 use crate::runtime::pull::ensure_pulled;
 use crate::runtime::Runtime;
 use crate::store::{format_micros, Id};
-
-/// The origin of the sessions agent runs make (`agent:NAME`).
-const ORIGIN_PREFIX: &str = "agent:";
 
 #[derive(Debug, Subcommand)]
 pub enum AgentCommand {
@@ -248,7 +245,8 @@ fn find_run(orchestrator: &Orchestrator, id: &str) -> Result<Run> {
         .with_context(|| format!("no run {id}; strata agent runs lists them"))
 }
 
-/// The tools a stored run had, bound again from its agent file, and the agent's name.
+/// The tools a stored run had, bound again from its agent file, approved as `approvals`
+/// says, and the agent's name.
 async fn access_for(
     catalog: &Catalog,
     orchestrator: &Orchestrator,
@@ -256,49 +254,17 @@ async fn access_for(
     yes: bool,
     json: bool,
 ) -> Result<(ToolAccess, Option<String>)> {
-    let Some(file) = &run.agent_file else {
-        // A chat turn: no tools to bind.
-        return Ok((ToolAccess::default(), None));
-    };
-    let spec = catalog.load(file).with_context(|| {
-        format!(
-            "run {} was made by the agent file {file}, which cannot be read now",
-            run.id
-        )
-    })?;
-    let access = agent_access(orchestrator, &spec, yes, json).await?;
-    Ok((access, Some(spec.name.clone())))
+    let (access, name) = launch::rebind(catalog, orchestrator, run).await?;
+    Ok((approvals(access, yes, json), name))
 }
 
-/// An agent's tools, bound, with how their calls are approved: everything with `--yes`,
-/// on the terminal when there is one (and the output is not JSON), else nobody (the run
-/// stops at the first call that needs approval).
-/// The agent's MCP servers are started here; they stop when the tools are dropped.
-async fn agent_access(
-    orchestrator: &Orchestrator,
-    spec: &AgentSpec,
-    yes: bool,
-    json: bool,
-) -> Result<ToolAccess> {
-    let tools = spec
-        .connect(&orchestrator.knowledge)
-        .await
-        .with_context(|| format!("the tools of agent {}", spec.name))?;
+/// Who approves the calls that need it: everything with `--yes`, the terminal when there
+/// is one (and the output is not JSON), else nobody (the run stops at the first such call).
+fn approvals(mut access: ToolAccess, yes: bool, json: bool) -> ToolAccess {
     let interactive = !json && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    Ok(ToolAccess {
-        tools: Some(Arc::new(tools.toolset)),
-        needs_approval: tools.needs_approval,
-        auto_approve: yes,
-        approver: interactive.then(|| Arc::new(approve::TerminalApprover) as _),
-        gate: None,
-        // Absolute, so a later process resumes it from any folder.
-        agent_file: Some(
-            std::fs::canonicalize(&spec.file)
-                .unwrap_or_else(|_| spec.file.clone())
-                .display()
-                .to_string(),
-        ),
-    })
+    access.auto_approve = yes;
+    access.approver = interactive.then(|| Arc::new(approve::TerminalApprover) as _);
+    access
 }
 
 /// `N=JSON` of `--tool-result`.
@@ -418,28 +384,16 @@ async fn run_agent(
     yes: bool,
     json: bool,
 ) -> Result<i32> {
-    if task.trim().is_empty() {
-        bail!(
-            "the task is empty: give the agent something to do, e.g. strata agent run {} \"…\"",
-            spec.name
-        );
-    }
+    launch::check_task(&spec, &task)?;
     let orchestrator = Orchestrator::new(runtime.clone())?;
-    let mut agent = spec.to_agent_config();
-    if let Some(model) = model {
-        agent.model = runtime.chat_model(Some(&model))?.id.clone();
-    }
-    ensure_pulled(&runtime, &agent.model).await?;
-    let access = agent_access(&orchestrator, &spec, yes, json).await?;
-    // The model is offered every tool the agent has, MCP servers' included.
-    agent.tools = access.tools.as_ref().map(|t| t.defs()).unwrap_or_default();
-    let session = orchestrator
-        .sessions
-        .create_as(agent.clone(), Some(format!("{ORIGIN_PREFIX}{}", spec.name)))?;
-    let mut turn = Turn::new(session.id, TurnInput::Ask(task), Caller::Agent);
+    let model = runtime
+        .chat_model(Some(model.as_deref().unwrap_or(&spec.model)))?
+        .id
+        .clone();
+    ensure_pulled(&runtime, &model).await?;
+    let mut turn = launch::start(&orchestrator, &spec, &task, Some(&model)).await?;
     turn.cancel = super::cancel_on_ctrl_c();
-    turn.agent = Some(agent);
-    turn.access = access;
+    turn.access = approvals(turn.access, yes, json);
     let outcome = orchestrator.run_turn(turn, printer(json)).await?;
     report(&orchestrator, outcome, Some(&spec.name), json)
 }
@@ -528,19 +482,7 @@ fn report(
 }
 
 fn runs(orchestrator: &Orchestrator, json: bool) -> Result<i32> {
-    let mut rows = Vec::new();
-    for run in orchestrator.runs.list()?.into_iter().rev() {
-        let origin = orchestrator
-            .sessions
-            .get(run.session)?
-            .and_then(|s| s.origin);
-        if let Some(name) = origin
-            .as_deref()
-            .and_then(|o| o.strip_prefix(ORIGIN_PREFIX))
-        {
-            rows.push((run, name.to_string()));
-        }
-    }
+    let rows = launch::agent_runs(orchestrator)?;
     let mut out = std::io::stdout().lock();
     if json {
         let values: Vec<_> = rows.iter().map(|(r, n)| run_json(r, Some(n))).collect();

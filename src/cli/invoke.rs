@@ -325,6 +325,7 @@ async fn ephemeral(
             messages,
             params,
             tools: Vec::new(),
+            tool_choice: Default::default(),
         },
         use_cache: args.cache.then_some(true),
         context,

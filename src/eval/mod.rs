@@ -8,6 +8,7 @@ pub mod batch;
 pub mod dataset;
 pub mod metrics;
 pub mod report;
+pub mod rescore;
 pub mod runner;
 pub mod score;
 pub mod spec;

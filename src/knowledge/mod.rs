@@ -390,6 +390,7 @@ impl Knowledge {
                     ..Params::default()
                 },
                 tools: Vec::new(),
+                tool_choice: Default::default(),
             },
             use_cache: None,
             context: CallContext::new(Caller::Cli),

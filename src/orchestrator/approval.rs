@@ -78,11 +78,24 @@ pub struct NextStep {
     pub kind: StepKind,
     /// The tool call, for an `execute_tool` step.
     pub call: Option<ToolCall>,
+    /// The instructions the model call will be sent with, for a `chat` step.
+    pub instructions: Option<String>,
+}
+
+/// What a debugger lets the step it held do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GateAction {
+    /// Take the step as it is.
+    Go,
+    /// A tool step: do not run the tool; the model reads this (JSON or text) as its result.
+    Result(String),
+    /// A model step: send this call, and the run's later ones, with these instructions.
+    Instructions(String),
 }
 
 /// Holds a run before each step (a debugger's pause and single-step): the run waits until
-/// `before` returns.
+/// `before` returns, and takes the step as it says.
 #[async_trait]
 pub trait StepGate: Send + Sync {
-    async fn before(&self, step: NextStep);
+    async fn before(&self, step: NextStep) -> GateAction;
 }

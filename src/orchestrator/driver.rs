@@ -11,7 +11,7 @@ use rig_agent::run::{
 };
 use rig_core::message::{AssistantMessage, UserContent};
 
-use super::approval::{Decision, NextStep};
+use super::approval::{Decision, GateAction, NextStep};
 use super::events::{RunError, RunErrorKind, RunEvent};
 use super::runs::{Checkpoint, PendingApproval, Run, Step, StepKind};
 use super::{fit, rig_bridge, Orchestrator, Turn};
@@ -56,6 +56,8 @@ pub(super) struct TurnState {
     pub(super) approved_always: std::collections::BTreeSet<String>,
     /// The call the run stopped at, waiting for the user.
     pub(super) paused: Option<PendingApproval>,
+    /// Instructions a debugger set for this model call and the later ones.
+    pub(super) instructions: Option<String>,
 }
 
 /// A tool result recorded by an earlier run, for a replay.
@@ -127,7 +129,11 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
                 AgentRunStep::CallModel {
                     prompt, history, ..
                 } => {
-                    self.gate(StepKind::ModelCall, None).await;
+                    if let GateAction::Instructions(text) =
+                        self.gate(StepKind::ModelCall, None).await
+                    {
+                        self.state.instructions = Some(text);
+                    }
                     let messages = history
                         .iter()
                         .chain(std::iter::once(&prompt))
@@ -168,17 +174,38 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
         self.save_run();
     }
 
-    /// Waits at the debugger's gate, if any, before the next step.
-    pub(super) async fn gate(&self, kind: StepKind, call: Option<crate::runtime::types::ToolCall>) {
-        if let Some(gate) = &self.turn.access.gate {
-            gate.before(NextStep {
+    /// Waits at the debugger's gate, if any, before the next step; what it lets the step
+    /// do.
+    pub(super) async fn gate(
+        &self,
+        kind: StepKind,
+        call: Option<crate::runtime::types::ToolCall>,
+    ) -> GateAction {
+        let Some(gate) = &self.turn.access.gate else {
+            return GateAction::Go;
+        };
+        let instructions = (kind == StepKind::ModelCall)
+            .then(|| self.instructions())
+            .flatten();
+        tokio::select! {
+            action = gate.before(NextStep {
                 run: self.run.id,
                 index: self.state.step_count + 1,
                 kind,
                 call,
-            })
-            .await;
+                instructions,
+            }) => action,
+            // A run held by the debugger can still be cancelled.
+            _ = self.turn.cancel.cancelled() => GateAction::Go,
         }
+    }
+
+    /// The instructions model calls are sent with: a debugger's edit, else the agent's.
+    fn instructions(&self) -> Option<String> {
+        self.state
+            .instructions
+            .clone()
+            .or_else(|| self.agent.instructions.clone())
     }
 
     /// Follows rig's answer to a model turn: a call to a tool the agent does not have (or
@@ -272,7 +299,7 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
             }
         };
         let system = match (
-            agent.instructions.clone(),
+            self.instructions(),
             self.grounding.map(cite::grounding_prompt),
         ) {
             (Some(instructions), Some(grounding)) => Some(format!("{instructions}\n\n{grounding}")),
@@ -285,6 +312,7 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
             messages,
             params: agent.params.clone(),
             tools: agent.tools.clone(),
+            tool_choice: agent.tool_choice.for_step(self.state.step_count + 1),
         };
         let fitted = fit::fit(&runtime, &spec, request).await;
         self.state.step_count += 1;

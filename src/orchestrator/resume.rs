@@ -13,7 +13,7 @@ use super::driver::{Driver, Recorded, TurnState};
 use super::events::RunEvent;
 use super::finish::Ending;
 use super::runs::{Checkpoint, Run, RunParent, RunStatus, StepKind};
-use super::tools::canonical_arguments;
+use super::tools::{canonical_arguments, result_observation};
 use super::{Orchestrator, ToolAccess, Turn, TurnError, TurnInput, TurnOutcome};
 use crate::runtime::context::Caller;
 use crate::runtime::types::Role;
@@ -361,12 +361,7 @@ fn edit_tool_result(
         .first()
         .map(|c| c.id.clone())
         .unwrap_or_default();
-    let observation = serde_json::from_str::<serde_json::Value>(result)
-        .map(|v| match v {
-            serde_json::Value::String(s) => s,
-            v => v.to_string(),
-        })
-        .unwrap_or_else(|_| result.to_string());
+    let observation = result_observation(result.to_string());
     let mut found = false;
     for value in checkpoint.answered.iter_mut() {
         let Ok(UserContent::ToolResult(mut tool_result)) =

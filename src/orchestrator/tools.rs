@@ -9,7 +9,7 @@ use std::time::Instant;
 use rig_agent::run::{AgentRun, PendingToolCall};
 use rig_core::message::{ToolResultContent, UserContent};
 
-use super::approval::{ApprovalRequest, Decision};
+use super::approval::{ApprovalRequest, Decision, GateAction};
 use super::driver::Driver;
 use super::events::RunEvent;
 use super::runs::{PendingApproval, Step, StepKind};
@@ -72,7 +72,7 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
                 arguments: serde_json::Value::Object(rig_call.function.arguments.clone())
                     .to_string(),
             };
-            self.gate(StepKind::ToolCall, Some(call.clone())).await;
+            let gated = self.gate(StepKind::ToolCall, Some(call.clone())).await;
             self.state.step_count += 1;
             let mut step = Step {
                 tool_calls: vec![call.clone()],
@@ -80,7 +80,14 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
             };
             self.store_step(&step);
             let started = Instant::now();
-            let (ok, observation, outcome, edited) = match self.run_tool(&call).await {
+            let ran = match gated {
+                // The debugger gave the result: the tool does not run.
+                GateAction::Result(result) => {
+                    ToolRun::done(true, result_observation(result), "user_result")
+                }
+                _ => self.run_tool(&call).await,
+            };
+            let (ok, observation, outcome, edited) = match ran {
                 ToolRun::Done {
                     ok,
                     observation,
@@ -185,13 +192,7 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
                     );
                 }
                 Decision::Result(result) => {
-                    let observation = serde_json::from_str::<serde_json::Value>(&result)
-                        .map(|v| match v {
-                            serde_json::Value::String(s) => s,
-                            v => v.to_string(),
-                        })
-                        .unwrap_or(result);
-                    return ToolRun::done(true, observation, "user_result");
+                    return ToolRun::done(true, result_observation(result), "user_result");
                 }
             }
         }
@@ -275,6 +276,17 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
 /// Why a call asks before it runs.
 fn approval_reason(tool: &str) -> String {
     format!("`{tool}` asks before it runs (confirm = true, or the agent's approval policy)")
+}
+
+/// What the model reads of a result the user gave by hand: a JSON string's text, other
+/// JSON as JSON, anything else as it is.
+pub(super) fn result_observation(result: String) -> String {
+    serde_json::from_str::<serde_json::Value>(&result)
+        .map(|v| match v {
+            serde_json::Value::String(s) => s,
+            v => v.to_string(),
+        })
+        .unwrap_or(result)
 }
 
 /// Arguments compared as JSON values (key order and spacing do not make a new call).

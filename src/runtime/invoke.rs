@@ -217,6 +217,7 @@ impl Runtime {
             )],
             params: Default::default(),
             tools: Vec::new(),
+            tool_choice: Default::default(),
         };
         let mut masked = false;
         for check in self.checks().iter().chain(extra) {

@@ -121,6 +121,30 @@ pub struct ChatRequest {
     pub params: Params,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<ToolDef>,
+    /// Whether the model must call one of `tools` (OpenAI's `tool_choice`).
+    #[serde(default, skip_serializing_if = "ToolChoice::is_auto")]
+    pub tool_choice: ToolChoice,
+}
+
+/// Whether a model with tools must call one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoice {
+    /// The model chooses between answering and calling.
+    #[default]
+    Auto,
+    /// The model must call a tool.
+    Required,
+    /// The model must call this tool.
+    Tool(String),
+    /// The model must answer without a tool.
+    None,
+}
+
+impl ToolChoice {
+    pub fn is_auto(&self) -> bool {
+        *self == ToolChoice::Auto
+    }
 }
 
 impl ChatRequest {
@@ -269,10 +293,12 @@ impl ToolCallAssembler {
             }
         };
         let call = &mut self.calls[pos].1;
-        if let Some(id) = id {
+        // OpenAI sends the id and name once; some servers (llama-cpp-python) repeat them
+        // whole in every piece: a repeat is not appended.
+        if let Some(id) = id.filter(|id| *id != call.id) {
             call.id.push_str(id);
         }
-        if let Some(name) = name {
+        if let Some(name) = name.filter(|name| *name != call.name) {
             call.name.push_str(name);
         }
         call.arguments.push_str(arguments);
@@ -323,6 +349,17 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn ids_and_names_repeated_whole_in_every_piece_are_kept_once() {
+        let mut calls = ToolCallAssembler::default();
+        calls.push(0, Some("call_1"), Some("lookup_order"), "{\"order_id\": ");
+        calls.push(0, Some("call_1"), Some("lookup_order"), "\"A1\"}");
+        let done = calls.finish();
+        assert_eq!(done[0].id, "call_1");
+        assert_eq!(done[0].name, "lookup_order");
+        assert_eq!(done[0].arguments, r#"{"order_id": "A1"}"#);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::types::{Params, ToolDef};
+use crate::runtime::types::{Params, ToolChoice, ToolDef};
 
 /// Answer length cap of new sessions (editable per session); small local models
 /// otherwise ramble until the context is full.
@@ -35,6 +35,84 @@ pub struct AgentConfig {
     /// Model calls one run may make (tool round trips count); 1 without tools.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_turns: Option<usize>,
+    /// Which of a run's model calls must call a tool.
+    #[serde(default, skip_serializing_if = "AgentToolChoice::is_auto")]
+    pub tool_choice: AgentToolChoice,
+}
+
+/// Which of a run's model calls must call a tool. Written `auto`, `required`, `first` or
+/// `first:TOOL` in agent files and stored sessions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum AgentToolChoice {
+    /// Every call chooses between answering and calling.
+    #[default]
+    Auto,
+    /// The run's first model call must call a tool (a lookup before any answer: small
+    /// models otherwise answer from what they imagine); later calls choose.
+    First,
+    /// The run's first model call must call this tool; later calls choose.
+    FirstTool(String),
+    /// Every model call must call a tool (the run ends at its step limit).
+    Required,
+}
+
+impl TryFrom<String> for AgentToolChoice {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        Ok(match text.as_str() {
+            "auto" => AgentToolChoice::Auto,
+            "first" => AgentToolChoice::First,
+            "required" => AgentToolChoice::Required,
+            other => match other.strip_prefix("first:") {
+                Some(tool) if !tool.trim().is_empty() => {
+                    AgentToolChoice::FirstTool(tool.trim().to_string())
+                }
+                _ => {
+                    return Err(format!(
+                        "\"{text}\" is not a tool choice: auto, first, first:TOOL or required"
+                    ))
+                }
+            },
+        })
+    }
+}
+
+impl From<AgentToolChoice> for String {
+    fn from(choice: AgentToolChoice) -> String {
+        match choice {
+            AgentToolChoice::Auto => "auto".into(),
+            AgentToolChoice::First => "first".into(),
+            AgentToolChoice::FirstTool(tool) => format!("first:{tool}"),
+            AgentToolChoice::Required => "required".into(),
+        }
+    }
+}
+
+impl AgentToolChoice {
+    pub fn is_auto(&self) -> bool {
+        *self == AgentToolChoice::Auto
+    }
+
+    /// What the model call at step `index` of a run is asked.
+    pub fn for_step(&self, index: u32) -> ToolChoice {
+        match self {
+            AgentToolChoice::Auto => ToolChoice::Auto,
+            AgentToolChoice::First if index <= 1 => ToolChoice::Required,
+            AgentToolChoice::FirstTool(tool) if index <= 1 => ToolChoice::Tool(tool.clone()),
+            AgentToolChoice::First | AgentToolChoice::FirstTool(_) => ToolChoice::Auto,
+            AgentToolChoice::Required => ToolChoice::Required,
+        }
+    }
+
+    /// The tool it names, if any.
+    pub fn tool(&self) -> Option<&str> {
+        match self {
+            AgentToolChoice::FirstTool(tool) => Some(tool),
+            _ => None,
+        }
+    }
 }
 
 impl AgentConfig {
@@ -52,6 +130,7 @@ impl AgentConfig {
             knowledge_top_k: None,
             guardrail: None,
             max_turns: None,
+            tool_choice: AgentToolChoice::Auto,
         }
     }
 

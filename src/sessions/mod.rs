@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::runtime::types::{Message, Role, ToolCall, Usage};
 use crate::store::{now_micros, Id, Store, StoreError};
-pub use agent::{AgentConfig, DEFAULT_MAX_TOKENS};
+pub use agent::{AgentConfig, AgentToolChoice, DEFAULT_MAX_TOKENS};
 
 const SESSIONS: &str = "sessions";
 /// Sessions made by an evaluation, a batch or a comparison (one run each): kept apart so

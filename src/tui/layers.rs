@@ -1,5 +1,6 @@
 //! Layers: the modals and overlays stacked above a screen (confirmations, the key help,
-//! the model picker, one-line prompts, the command palette). The top layer sees each key
+//! the model picker, one-line prompts, the command palette, the agent modals of `forms`).
+//! The top layer sees each key
 //! first and answers whether it consumed it, ignored it (the router then offers it to the
 //! app's global keys and the screen), closed itself, or closed with a `Reply` for the
 //! screen. A new modal is a new `Layer` variant here, not a new field anywhere. What a
@@ -12,6 +13,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, ListItem, Paragraph};
 use ratatui::Frame;
 
+use super::forms::{ApprovalPrompt, Form};
 use super::fuzzy::fuzzy_score;
 use super::input::InputBox;
 use super::keymap::Keymap;
@@ -19,6 +21,7 @@ use super::keymap::{Action, Context, Resolution};
 use super::palette::{Palette, PaletteEntry};
 use super::theme::Theme;
 use super::view;
+use crate::orchestrator::approval::Decision;
 use crate::store::Id;
 
 /// What a one-line prompt modal is asking for.
@@ -35,6 +38,8 @@ pub enum PromptKind {
     Knowledge,
     /// An evaluation job file to run.
     EvalFile,
+    /// The task for the agent chosen on the Agents screen.
+    AgentTask,
 }
 
 impl PromptKind {
@@ -50,6 +55,7 @@ impl PromptKind {
             }
             PromptKind::Knowledge => "Knowledge bases: NAME, NAME… (empty detaches)",
             PromptKind::EvalFile => "Evaluation job file to run (TOML; an unfinished one resumes)",
+            PromptKind::AgentTask => "Task for the agent (Enter runs it)",
         }
     }
 }
@@ -126,6 +132,10 @@ pub enum Layer {
     /// A cited chunk in context: its file, lines and the text around it (`e` opens
     /// `$EDITOR` there).
     Citation(Box<super::kb_jobs::ChunkContext>),
+    /// A tool call waiting for the user's decision.
+    Approval(Box<ApprovalPrompt>),
+    /// The fork form, or the edit of a step the debugger holds.
+    Form(Box<Form>),
 }
 
 /// What a layer closed with, for the screen (or the router) to act on.
@@ -143,6 +153,10 @@ pub enum Reply {
     Palette(PaletteEntry),
     /// Open this file at this line in `$EDITOR`.
     OpenFile { path: String, line: usize },
+    /// The user's decision on a run's pending tool call (`None`: later).
+    Approval { run: Id, decision: Option<Decision> },
+    /// A form submitted as it stands.
+    Form(Box<Form>),
 }
 
 /// A layer's answer to a key.
@@ -166,6 +180,8 @@ impl Layer {
             Layer::Picker(_) | Layer::Palette(_) => vec![Context::Picker],
             Layer::Prompt(..) => vec![Context::Search],
             Layer::Help(_) | Layer::Citation(_) => vec![Context::Global],
+            Layer::Approval(a) => a.contexts(),
+            Layer::Form(f) => f.contexts(),
         }
     }
 
@@ -186,6 +202,8 @@ impl Layer {
     fn on_action(&mut self, action: Action, catalog: &[ModelEntry]) -> Handled {
         use Action as A;
         match (self, action) {
+            (Layer::Approval(a), action) => a.on_action(action),
+            (Layer::Form(f), action) => f.on_action(action),
             (_, A::Cancel) => Handled::Close,
             (Layer::Help(scroll), A::Help) => {
                 *scroll = 0;
@@ -224,6 +242,11 @@ impl Layer {
 
     /// Keys with no binding: typing into the layer's text field, or scrolling the help.
     fn on_text_key(&mut self, key: KeyEvent, catalog: &[ModelEntry]) -> Handled {
+        match self {
+            Layer::Approval(a) => return a.on_text_key(key),
+            Layer::Form(f) => return f.on_text_key(key),
+            _ => {}
+        }
         if let Layer::Citation(c) = self {
             return match key.code {
                 KeyCode::Char('e') if !crate::knowledge::spec::is_url(&c.source.file) => {
@@ -263,6 +286,8 @@ impl Layer {
             Layer::Prompt(_, input) => input.insert_str(&text.replace('\n', " ")),
             Layer::Picker(p) => p.query.insert_str(text.lines().next().unwrap_or("")),
             Layer::Palette(p) => p.query.insert_str(text.lines().next().unwrap_or("")),
+            Layer::Approval(a) => a.on_paste(text),
+            Layer::Form(f) => f.on_paste(text),
             _ => return,
         }
         self.refilter(catalog);
@@ -284,6 +309,8 @@ impl Layer {
             Layer::Help(_) => centred(body, 70, body.height.saturating_sub(4)),
             Layer::Citation(_) => centred(body, 100, body.height.saturating_sub(2)),
             Layer::Prompt(..) => centred(body, 70, 3),
+            Layer::Approval(_) => centred(body, 80, 10),
+            Layer::Form(f) => centred(body, 90, f.height()),
             Layer::Picker(_) | Layer::Palette(_) => {
                 centred(body, 90, body.height.saturating_sub(4))
             }
@@ -367,12 +394,7 @@ impl Layer {
             }
             Layer::Help(scroll) => {
                 let mut lines = Vec::new();
-                for ctx in [
-                    Context::Global,
-                    Context::Chat,
-                    Context::Input,
-                    Context::Sidebar,
-                ] {
+                for ctx in Context::ALL {
                     lines.push(Line::from(Span::styled(
                         format!("{ctx:?}"),
                         Style::default().fg(t.heading).add_modifier(Modifier::BOLD),
@@ -425,6 +447,8 @@ impl Layer {
                 view::fuzzy_list(t, frame, r, &title, items, p.selected);
             }
             Layer::Palette(palette) => super::palette::draw(t, palette, frame, r),
+            Layer::Approval(a) => a.draw(frame, r, t),
+            Layer::Form(f) => f.draw(frame, r, t),
         }
     }
 }

@@ -3,11 +3,13 @@
 //! waits on storage, files or `$EDITOR` runs on the UI task), and a draw at most ~30
 //! times a second.
 
+pub mod agent_jobs;
 pub mod app;
 pub mod bench;
 pub mod clipboard;
 pub mod compare_jobs;
 pub mod eval_jobs;
+pub mod forms;
 pub mod fuzzy;
 pub mod guard_jobs;
 pub mod incremental;
@@ -46,6 +48,7 @@ use jobs::{StoreJob, StoreMsg};
 use keymap::{KeyResolver, Keymap};
 use msg::{Effect, Msg, ScreenId, ScreenMsg};
 use outbox::Outbox;
+use screens::agents::AgentsScreen;
 use screens::chat::ChatScreen;
 use screens::compare::CompareScreen;
 use screens::evals::EvalsScreen;
@@ -143,6 +146,7 @@ fn assemble(
         Box::new(KnowledgeScreen::default()),
         Box::new(CompareScreen::default()),
         Box::new(EvalsScreen::default()),
+        Box::new(AgentsScreen::default()),
     ];
     App::new(cx, screens)
 }
@@ -453,6 +457,9 @@ pub fn run_effect(effect: Effect, orchestrator: &Orchestrator, tx: &UnboundedSen
         }
         Effect::Eval(owner, job) => {
             eval_jobs::run(job, orchestrator, &outbox(tx, owner, ScreenMsg::Eval))
+        }
+        Effect::Agent(owner, job) => {
+            agent_jobs::run(job, orchestrator, &outbox(tx, owner, ScreenMsg::Agent))
         }
         // The router handles these itself (they never reach a runner).
         Effect::Show(_) | Effect::Send(..) => {}

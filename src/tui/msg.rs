@@ -5,6 +5,7 @@
 
 use crossterm::event::KeyEvent;
 
+use super::agent_jobs::{AgentJob, AgentMsg};
 use super::compare_jobs::{CompareJob, CompareMsg};
 use super::eval_jobs::{EvalJob, EvalMsg};
 use super::guard_jobs::{GuardJob, GuardMsg};
@@ -29,6 +30,8 @@ pub enum ScreenId {
     Compare,
     /// Evaluation jobs: progress, summaries, items and charts.
     Evals,
+    /// Agents and their runs: steps, approvals, and the debugger.
+    Agents,
 }
 
 impl ScreenId {
@@ -39,6 +42,7 @@ impl ScreenId {
         ScreenId::Knowledge,
         ScreenId::Compare,
         ScreenId::Evals,
+        ScreenId::Agents,
     ];
 
     /// The screen's name, as the palette and the status bar show it.
@@ -49,6 +53,7 @@ impl ScreenId {
             ScreenId::Knowledge => "Knowledge",
             ScreenId::Compare => "Compare",
             ScreenId::Evals => "Evaluations",
+            ScreenId::Agents => "Agents",
         }
     }
 
@@ -60,6 +65,7 @@ impl ScreenId {
             ScreenId::Knowledge => "knowledge bases, sync progress and a query playground",
             ScreenId::Compare => "one question to 2-4 models side by side, with votes",
             ScreenId::Evals => "evaluation jobs: progress, summary, items and charts",
+            ScreenId::Agents => "agent runs: steps, approvals, pause/step, fork, replay, diff",
         }
     }
 
@@ -144,6 +150,14 @@ pub enum ScreenMsg {
     },
     /// Show this stored session (a compared answer was kept in it).
     ShowSession(Id),
+    /// Agent answers (lists, a run's steps, live runs, approvals, diffs).
+    Agent(AgentMsg),
+    /// Open this run in the debugger (a chat answer's, a compared column's, an evaluation
+    /// item's: then a fork of it is scored again with the job's metrics).
+    OpenRun {
+        run: Id,
+        item: Option<crate::eval::rescore::ItemRef>,
+    },
 }
 
 /// Work for the runner (or, for `Show` and `Send`, for the router at once).
@@ -165,6 +179,8 @@ pub enum Effect {
     Compare(ScreenId, CompareJob),
     /// Evaluation work (answered by `ScreenMsg::Eval`).
     Eval(ScreenId, EvalJob),
+    /// Agent work (answered by `ScreenMsg::Agent`).
+    Agent(ScreenId, AgentJob),
     /// Hand the terminal to `$EDITOR` on a file at a line.
     OpenFile {
         path: String,

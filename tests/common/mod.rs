@@ -89,6 +89,8 @@ pub fn strata(dir: &Path) -> assert_cmd::Command {
         .env("STRATA_DATA_DIR", dir.join("data"))
         .env("STRATA_CACHE_DIR", model_dir())
         .env("XDG_STATE_HOME", dir.join("state"))
+        // Agent files and other config-dir files stay in the test's folder.
+        .env("XDG_CONFIG_HOME", dir.join("xdg"))
         .env_remove("STRATA_LOG");
     cmd
 }
@@ -142,6 +144,11 @@ impl Drop for LlamaServer {
 impl LlamaServer {
     /// Starts the server on the SmolLM2 GGUF and waits until it answers.
     pub async fn start() -> LlamaServer {
+        LlamaServer::start_with(&[]).await
+    }
+
+    /// `start` with more server arguments (e.g. `--chat_format chatml-function-calling`).
+    pub async fn start_with(extra: &[&str]) -> LlamaServer {
         ensure_models().await;
         let gguf = chat_gguf();
         let python = {
@@ -170,6 +177,7 @@ impl LlamaServer {
                 "--embedding",
                 "true",
             ])
+            .args(extra)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

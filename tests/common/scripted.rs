@@ -3,11 +3,13 @@
 //! across deltas, and for cut streams.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::response::Response;
 use axum::routing::post;
-use axum::Router;
+use axum::{Json, Router};
+use serde_json::{json, Value};
 use strata::config::{Config, ProviderKind, ProviderProfile};
 use strata::runtime::catalog::{Capability, ModelSpec};
 
@@ -108,4 +110,75 @@ pub fn config(base_url: &str) -> Config {
         max_retries: Some(0),
         ..Config::default()
     }
+}
+
+// --- a model that calls a tool ----------------------------------------------------
+
+/// The requests a scripted model received.
+pub type Seen = Arc<Mutex<Vec<Value>>>;
+
+fn sse(body: Value) -> String {
+    format!("data: {body}\n\n")
+}
+
+fn tool_chunk(delta: Value, finish: Option<&str>) -> String {
+    sse(json!({
+        "id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
+        "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }]
+    }))
+}
+
+/// A model that calls `tool` with `arguments` until a tool result follows the newest
+/// question, then answers "Result: " and that result.
+pub async fn tool_calling(tool: &'static str, arguments: Value) -> (String, Seen) {
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    let app = Router::new().route(
+        "/v1/chat/completions",
+        post(move |Json(body): Json<Value>| {
+            let log = log.clone();
+            let arguments = arguments.clone();
+            async move {
+                log.lock().unwrap().push(body.clone());
+                // A tool result of this turn (after the newest question) is answered from.
+                let last_tool = body["messages"].as_array().and_then(|m| {
+                    m.iter()
+                        .rev()
+                        .take_while(|m| m["role"] != "user")
+                        .find(|m| m["role"] == "tool")
+                        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+                });
+                let mut parts = Vec::new();
+                match last_tool {
+                    None => {
+                        parts.push(tool_chunk(
+                            json!({ "tool_calls": [{ "index": 0, "id": "call_1", "type": "function",
+                                "function": { "name": tool, "arguments": arguments.to_string() } }] }),
+                            None,
+                        ));
+                        parts.push(tool_chunk(json!({}), Some("tool_calls")));
+                    }
+                    Some(result) => {
+                        parts.push(tool_chunk(json!({ "content": format!("Result: {result}") }), None));
+                        parts.push(tool_chunk(json!({}), Some("stop")));
+                    }
+                }
+                parts.push(sse(json!({
+                    "id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                    "choices": [], "usage": { "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15 }
+                })));
+                parts.push("data: [DONE]\n\n".into());
+                Response::builder()
+                    .header("content-type", "text/event-stream")
+                    .body(Body::from(parts.concat()))
+                    .unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}/v1"), seen)
 }

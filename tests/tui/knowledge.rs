@@ -80,9 +80,9 @@ async fn knowledge_screen_and_cited_answers() {
         insta::assert_snapshot!(format!("knowledge_screen_{w}x{hgt}"), redacted);
     }
 
-    // Back to the chat (past the compare and evaluation screens): attach the base, ask,
-    // see the cited source, open it.
-    for _ in 0..3 {
+    // Back to the chat (past the compare, evaluation and agents screens): attach the base,
+    // ask, see the cited source, open it.
+    for _ in 0..4 {
         h.key(KeyCode::F(3), KeyModifiers::NONE);
     }
     assert_eq!(h.app.active, ScreenId::Chat);

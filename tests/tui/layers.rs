@@ -250,7 +250,8 @@ async fn layers_take_keys_first_and_esc_pops_the_top_one() {
     key(&mut app, KeyCode::Enter, none);
     assert!(app.top_layer().is_none());
     assert_eq!(app.active, ScreenId::Chat);
-    // The screen key cycles through the screens: guardrails, knowledge, back to the chat.
+    // The screen key cycles through the screens: guardrails, knowledge, compare,
+    // evaluations, agents, back to the chat.
     key(&mut app, KeyCode::F(3), none);
     assert_eq!(app.active, ScreenId::Guardrails);
     key(&mut app, KeyCode::F(3), none);
@@ -259,6 +260,8 @@ async fn layers_take_keys_first_and_esc_pops_the_top_one() {
     assert_eq!(app.active, ScreenId::Compare);
     key(&mut app, KeyCode::F(3), none);
     assert_eq!(app.active, ScreenId::Evals);
+    key(&mut app, KeyCode::F(3), none);
+    assert_eq!(app.active, ScreenId::Agents);
     key(&mut app, KeyCode::F(3), none);
     assert_eq!(app.active, ScreenId::Chat);
     assert!(

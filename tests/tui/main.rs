@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod agents;
 mod chat;
 mod compare;
 mod evals;
@@ -148,10 +149,12 @@ impl Harness {
     /// Processes queued messages until `done` holds.
     async fn pump_until(&mut self, done: impl Fn(&App) -> bool) {
         while !done(&self.app) {
-            let msg = tokio::time::timeout(Duration::from_secs(120), self.rx.recv())
-                .await
-                .expect("the model answered in time")
-                .expect("channel open");
+            let Ok(msg) = tokio::time::timeout(Duration::from_secs(120), self.rx.recv()).await
+            else {
+                let screen = text(&draw(&mut self.app, 120, 40));
+                panic!("nothing came in 120 s; the screen:\n{screen}");
+            };
+            let msg = msg.expect("channel open");
             let fx = self.app.update(msg);
             self.app.refresh_views();
             self.apply(fx);

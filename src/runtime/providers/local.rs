@@ -18,10 +18,11 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use super::chat_template::ChatTemplate;
 use super::gguf;
 use super::sampler::ParamSampler;
+use super::tool_calls;
 use crate::runtime::catalog::{Catalog, ModelSpec};
 use crate::runtime::provider::{ErrorKind, EventStream, Provider, ProviderError};
 use crate::runtime::types::{
-    ChatRequest, EmbedRequest, EmbedResponse, StopReason, StreamEvent, Usage,
+    ChatRequest, EmbedRequest, EmbedResponse, StopReason, StreamEvent, ToolChoice, Usage,
 };
 
 /// A loaded chat model with its prompt template.
@@ -34,18 +35,24 @@ pub struct LoadedChat {
 
 impl LoadedChat {
     /// The exact prompt text the model sees for a request.
+    /// Tools are written into the conversation (`tool_calls::in_prompt`) in the one form
+    /// the constrained call generation produces, whatever the template knows of tools.
     pub fn prompt(&self, request: &ChatRequest) -> Result<String, ProviderError> {
-        self.template
-            .render(&request.all_messages(), &request.tools)
-            .map_err(|e| {
-                ProviderError::new(
-                    ErrorKind::Client,
-                    format!(
-                        "the chat template of {} rejected the conversation: {e}",
-                        self.file.display()
-                    ),
-                )
-            })
+        let messages = request.all_messages();
+        let messages = if request.tools.is_empty() {
+            messages
+        } else {
+            tool_calls::in_prompt(&messages, &request.tools)
+        };
+        self.template.render(&messages, &[]).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::Client,
+                format!(
+                    "the chat template of {} rejected the conversation: {e}",
+                    self.file.display()
+                ),
+            )
+        })
     }
 
     /// Number of tokens in `text` as the model tokenizes it.
@@ -349,6 +356,10 @@ struct Generation {
     pending: String,
     tokens: u32,
     stopped: Option<StopReason>,
+    /// Tools are offered and the model has not yet shown whether it answers or calls one:
+    /// its first character decides (`<` starts a call; the answer ends there with
+    /// `ToolUse`, and the call is generated under its constraint).
+    choosing: bool,
 }
 
 impl Generation {
@@ -363,6 +374,24 @@ impl Generation {
         }
         self.tokens += 1;
         self.pending.push_str(&piece);
+        if self.choosing {
+            let start = self.pending.trim_start();
+            if start.starts_with('<') {
+                self.pending.clear();
+                self.stopped = Some(StopReason::ToolUse);
+                return false;
+            }
+            if start.is_empty() {
+                if self.tokens >= self.max_tokens {
+                    self.stopped = Some(StopReason::MaxTokens);
+                    return false;
+                }
+                return true;
+            }
+            // An answer: it starts without the whitespace before it.
+            self.pending = start.to_string();
+            self.choosing = false;
+        }
         if let Some((pos, _)) = self
             .stop_sequences
             .iter()
@@ -414,6 +443,105 @@ fn longest_suffix_prefix(text: &str, stop: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// A tool call to generate under its constraint: the prompt with the call opened, the
+/// regular expression of a call to one of the tools, the sampler.
+struct CallRequest {
+    prompt: String,
+    regex: String,
+    sampler: ParamSampler,
+}
+
+/// Generates the call the model started (`<`) under the tools' constraint, in at most
+/// `room` tokens. Gives the call as a provider streams one and the tokens it took, or
+/// how the answer ends instead (cancelled, out of tokens) and the tokens.
+async fn generate_call(
+    model: &LoadedChat,
+    call: CallRequest,
+    room: u32,
+    tx: &mpsc::UnboundedSender<Result<StreamEvent, ProviderError>>,
+) -> Result<(StreamEvent, u32), (StopReason, u32)> {
+    use kalosm::language::{RegexParser, StructuredTextCompletionModel};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let parser = match RegexParser::new(&call.regex) {
+        Ok(parser) => parser,
+        Err(e) => {
+            let _ = tx.send(Err(ProviderError::new(
+                ErrorKind::Client,
+                format!("the tools' argument schemas give no usable constraint: {e}"),
+            )));
+            return Err((StopReason::EndTurn, 0));
+        }
+    };
+    let Ok(mut session) = model.llama.new_session() else {
+        return Err((StopReason::EndTurn, 0));
+    };
+    let tokens = Arc::new(AtomicU32::new(0));
+    let stop = Arc::new(Mutex::new(None));
+    let on_token = {
+        let (tokens, stop, tx) = (tokens.clone(), stop.clone(), tx.clone());
+        move |_piece: String| {
+            let n = tokens.fetch_add(1, Ordering::Relaxed) + 1;
+            // Returning an error is the only way to stop kalosm's constrained loop.
+            let reason = if tx.is_closed() {
+                Some(StopReason::Cancelled)
+            } else if n > room {
+                Some(StopReason::MaxTokens)
+            } else {
+                None
+            };
+            match reason {
+                Some(reason) => {
+                    if let Ok(mut stop) = stop.lock() {
+                        *stop = Some(reason);
+                    }
+                    Err(candle_core::Error::Msg("generation stopped".into()).into())
+                }
+                None => Ok(()),
+            }
+        }
+    };
+    let raw = model
+        .llama
+        .stream_text_with_callback_and_parser(
+            &mut session,
+            &call.prompt,
+            call.sampler,
+            parser,
+            on_token,
+        )
+        .await;
+    let used = tokens.load(Ordering::Relaxed);
+    let stopped = stop.lock().ok().and_then(|s| *s);
+    match (raw, stopped) {
+        (_, Some(reason)) => Err((reason, used)),
+        (Ok(raw), None) => match tool_calls::parse_call(&raw) {
+            Some((name, arguments)) => Ok((
+                StreamEvent::ToolCallDelta {
+                    index: 0,
+                    id: Some(format!("call_{}", crate::store::Id::new())),
+                    name: Some(name),
+                    arguments,
+                },
+                used,
+            )),
+            None => {
+                let _ = tx.send(Err(ProviderError::new(
+                    ErrorKind::Server,
+                    format!("the constrained tool call could not be read back: {raw}"),
+                )));
+                Err((StopReason::EndTurn, used))
+            }
+        },
+        (Err(e), None) => {
+            let _ = tx.send(Err(ProviderError::new(
+                ErrorKind::Server,
+                format!("generating the tool call failed: {e}"),
+            )));
+            Err((StopReason::EndTurn, used))
+        }
+    }
+}
+
 #[async_trait]
 impl Provider for LocalProvider {
     fn name(&self) -> &str {
@@ -441,6 +569,27 @@ impl Provider for LocalProvider {
             u32::MAX
         };
         let (tx, rx) = mpsc::unbounded_channel();
+        let offered = !request.tools.is_empty() && request.tool_choice != ToolChoice::None;
+        let must_call = offered && request.tool_choice != ToolChoice::Auto;
+        // A named tool: the call may only be to it.
+        let callable: Vec<_> = match &request.tool_choice {
+            ToolChoice::Tool(name) => request
+                .tools
+                .iter()
+                .filter(|t| &t.name == name)
+                .cloned()
+                .collect(),
+            _ => request.tools.clone(),
+        };
+        if offered && callable.is_empty() {
+            return Err(ProviderError::new(
+                ErrorKind::Client,
+                format!(
+                    "tool_choice names a tool the request does not offer: {:?}",
+                    request.tool_choice
+                ),
+            ));
+        }
         let generation = Arc::new(Mutex::new(Generation {
             tx: tx.clone(),
             stop_sequences: request
@@ -458,10 +607,17 @@ impl Provider for LocalProvider {
                 .max(1),
             pending: String::new(),
             tokens: 0,
-            stopped: None,
+            choosing: offered && request.tool_choice == ToolChoice::Auto,
+            // A call required: nothing is generated freely; the call comes at once.
+            stopped: must_call.then_some(StopReason::ToolUse),
         }));
         let done = Arc::new(tokio::sync::Notify::new());
         let sampler = ParamSampler::new(&request.params);
+        let call = offered.then(|| CallRequest {
+            regex: tool_calls::call_regex(&callable),
+            prompt: format!("{prompt}{}\n", tool_calls::CALL_OPEN),
+            sampler: ParamSampler::new(&request.params),
+        });
         tokio::spawn(async move {
             let on_token = {
                 let generation = generation.clone();
@@ -485,13 +641,13 @@ impl Provider for LocalProvider {
                 }
             };
             // Dropping kalosm's future (when `done` fires) stops its generation loop.
-            let outcome = tokio::select! {
-                r = model.llama.stream_text_with_callback(&mut session, &prompt, sampler, on_token) => r.map_err(|e| e.to_string()),
-                _ = done.notified() => Ok(()),
-            };
-            let mut g = match generation.lock() {
-                Ok(g) => g,
-                Err(_) => return,
+            let outcome = if must_call {
+                Ok(())
+            } else {
+                tokio::select! {
+                    r = model.llama.stream_text_with_callback(&mut session, &prompt, sampler, on_token) => r.map_err(|e| e.to_string()),
+                    _ = done.notified() => Ok(()),
+                }
             };
             if let Err(e) = outcome {
                 let _ = tx.send(Err(ProviderError::new(
@@ -500,11 +656,34 @@ impl Provider for LocalProvider {
                 )));
                 return;
             }
-            g.flush_all();
-            let reason = g.stopped.unwrap_or(StopReason::EndTurn);
+            // The guard is gone before the call (if any) is generated.
+            let Some((mut reason, mut output_tokens, room)) =
+                generation.lock().ok().map(|mut g| {
+                    g.flush_all();
+                    (
+                        g.stopped.unwrap_or(StopReason::EndTurn),
+                        g.tokens,
+                        g.max_tokens.saturating_sub(g.tokens),
+                    )
+                })
+            else {
+                return;
+            };
+            if let (StopReason::ToolUse, Some(call)) = (reason, call) {
+                match generate_call(&model, call, room, &tx).await {
+                    Ok((tool_call, tokens)) => {
+                        output_tokens += tokens;
+                        let _ = tx.send(Ok(tool_call));
+                    }
+                    Err((stop, tokens)) => {
+                        output_tokens += tokens;
+                        reason = stop;
+                    }
+                }
+            }
             let _ = tx.send(Ok(StreamEvent::Usage(Usage {
                 input_tokens,
-                output_tokens: g.tokens,
+                output_tokens,
             })));
             let _ = tx.send(Ok(StreamEvent::Stop { reason }));
         });
@@ -570,6 +749,7 @@ mod tests {
                 pending: String::new(),
                 tokens: 0,
                 stopped: None,
+                choosing: false,
             },
             rx,
         )
@@ -601,6 +781,23 @@ mod tests {
         g.push("a E".into());
         g.push("x".into());
         assert_eq!(text(&mut rx), "a Ex");
+    }
+
+    #[test]
+    fn a_first_angle_bracket_is_a_tool_call_and_anything_else_an_answer() {
+        let (mut g, mut rx) = generation(&[], 100);
+        g.choosing = true;
+        assert!(g.push(" \n".into()), "whitespace decides nothing");
+        assert!(!g.push("<tool".into()));
+        assert_eq!(g.stopped, Some(StopReason::ToolUse));
+        assert_eq!(text(&mut rx), "", "nothing of a call is shown as text");
+        let (mut g, mut rx) = generation(&[], 100);
+        g.choosing = true;
+        assert!(g.push(" ".into()));
+        assert!(g.push("It is".into()));
+        assert!(g.push(" <b>".into()), "a later `<` is text");
+        assert_eq!(text(&mut rx), "It is <b>");
+        assert_eq!(g.stopped, None);
     }
 
     #[test]

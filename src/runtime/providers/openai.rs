@@ -7,12 +7,13 @@ use async_openai::config::OpenAIConfig;
 use async_openai::error::{OpenAIError, StreamError};
 use async_openai::middleware::HttpRequestFactory;
 use async_openai::types::chat::{
-    ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls,
+    ChatCompletionMessageToolCall, ChatCompletionMessageToolCalls, ChatCompletionNamedToolChoice,
     ChatCompletionRequestAssistantMessageArgs, ChatCompletionRequestMessage,
     ChatCompletionRequestSystemMessageArgs, ChatCompletionRequestToolMessageArgs,
     ChatCompletionRequestUserMessageArgs, ChatCompletionStreamOptions, ChatCompletionTool,
-    ChatCompletionTools, CreateChatCompletionRequest, CreateChatCompletionRequestArgs,
-    FinishReason, FunctionCall, FunctionObject,
+    ChatCompletionToolChoiceOption, ChatCompletionTools, CreateChatCompletionRequest,
+    CreateChatCompletionRequestArgs, FinishReason, FunctionCall, FunctionName, FunctionObject,
+    ToolChoiceOptions,
 };
 use async_openai::types::embeddings::CreateEmbeddingRequestArgs;
 use async_openai::Client;
@@ -21,7 +22,8 @@ use futures::StreamExt;
 
 use crate::runtime::provider::{ErrorKind, EventStream, Provider, ProviderError};
 use crate::runtime::types::{
-    ChatRequest, EmbedRequest, EmbedResponse, Message, Role, StopReason, StreamEvent, Usage,
+    ChatRequest, EmbedRequest, EmbedResponse, Message, Role, StopReason, StreamEvent, ToolChoice,
+    Usage,
 };
 
 /// Where the API key comes from (never stored by Strata).
@@ -301,6 +303,23 @@ impl OpenAiProvider {
                     })
                     .collect::<Vec<_>>(),
             );
+            let choice = match &request.tool_choice {
+                ToolChoice::Auto => None,
+                ToolChoice::Required => Some(ChatCompletionToolChoiceOption::Mode(
+                    ToolChoiceOptions::Required,
+                )),
+                ToolChoice::None => Some(ChatCompletionToolChoiceOption::Mode(
+                    ToolChoiceOptions::None,
+                )),
+                ToolChoice::Tool(name) => Some(ChatCompletionToolChoiceOption::Function(
+                    ChatCompletionNamedToolChoice {
+                        function: FunctionName { name: name.clone() },
+                    },
+                )),
+            };
+            if let Some(choice) = choice {
+                args.tool_choice(choice);
+            }
         }
         args.build().map_err(bad)
     }
@@ -317,10 +336,10 @@ fn to_openai_message(m: &Message) -> Result<ChatCompletionRequestMessage, OpenAI
             .build()?
             .into(),
         Role::Assistant => {
+            // Always a string: OpenAI takes "" beside tool calls, and some servers
+            // (llama-cpp-python) refuse a missing content.
             let mut args = ChatCompletionRequestAssistantMessageArgs::default();
-            if !m.content.is_empty() || m.tool_calls.is_empty() {
-                args.content(m.content.clone());
-            }
+            args.content(m.content.clone());
             if !m.tool_calls.is_empty() {
                 args.tool_calls(
                     m.tool_calls
@@ -604,6 +623,7 @@ mod tests {
                 ..Default::default()
             },
             tools: vec![],
+            tool_choice: Default::default(),
         };
         let body = |base: &str| {
             let p = OpenAiProvider::new("p", base, KeySource::default(), Duration::from_secs(1));

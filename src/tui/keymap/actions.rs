@@ -169,6 +169,32 @@ actions! {
     RunEval = "run_eval",
     /// Evaluation screen: show the next chart.
     NextChart = "next_chart",
+    /// Open the selected answer's (or evaluation item's) run in the Agents debugger.
+    OpenRun = "open_run",
+    /// Agents: hold the live run before its next step.
+    PauseRun = "pause_run",
+    /// Agents: let the held run take one step (a model call or a tool call), then hold.
+    StepRun = "step_run",
+    /// Agents: let the held run go on without holding.
+    ContinueRun = "continue_run",
+    /// Agents: change the held step before it runs (a tool result, the instructions).
+    EditStep = "edit_step",
+    /// Agents: fork the run from the selected step (another model, instructions, result).
+    ForkRun = "fork_run",
+    /// Agents: replay the run (recorded tool results, live model calls).
+    ReplayRun = "replay_run",
+    /// Agents: mark this run, or diff it with the marked one.
+    DiffRuns = "diff_runs",
+    /// Approval prompt: run the call as the model made it.
+    ApproveCall = "approve_call",
+    /// Approval prompt: run it, and this tool without asking for the rest of the session.
+    ApproveCallAlways = "approve_call_always",
+    /// Approval prompt: edit the call's arguments, then run it.
+    EditCallArgs = "edit_call_args",
+    /// Approval prompt: deny the call with a reason the model reads.
+    DenyCall = "deny_call",
+    /// Approval prompt: give the call's result by hand (the tool does not run).
+    GiveCallResult = "give_call_result",
 }
 
 impl Action {
@@ -206,11 +232,15 @@ pub enum Context {
     Compare,
     /// The evaluation screen's jobs, summary and items.
     Evals,
+    /// The Agents screen: agents, runs, steps and the debugger.
+    Agents,
+    /// The approval prompt of a tool call (modal).
+    Approval,
 }
 
 impl Context {
     /// Every context, in declaration order.
-    pub const ALL: [Context; 9] = [
+    pub const ALL: [Context; 11] = [
         Context::Global,
         Context::Chat,
         Context::Input,
@@ -220,6 +250,8 @@ impl Context {
         Context::Search,
         Context::Compare,
         Context::Evals,
+        Context::Agents,
+        Context::Approval,
     ];
 
     /// The name used for the context's table in keymap files.
@@ -234,6 +266,8 @@ impl Context {
             Context::Search => "search",
             Context::Compare => "compare",
             Context::Evals => "evals",
+            Context::Agents => "agents",
+            Context::Approval => "approval",
         }
     }
 

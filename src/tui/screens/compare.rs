@@ -604,6 +604,24 @@ impl Screen for CompareScreen {
         use Action as A;
         match event {
             Event::Msg(ScreenMsg::Compare(msg)) => self.on_msg(msg, cx),
+            // The selected column's run, in the Agents debugger.
+            Event::Action(A::OpenRun) => {
+                let run = self
+                    .columns
+                    .get(self.selected)
+                    .and_then(|c| c.answer.as_ref())
+                    .and_then(|a| a.run_id);
+                match run {
+                    Some(run) => vec![
+                        Effect::Show(ScreenId::Agents),
+                        Effect::Send(ScreenId::Agents, ScreenMsg::OpenRun { run, item: None }),
+                    ],
+                    None => {
+                        cx.flash = Some("the selected column has no answer yet".into());
+                        Vec::new()
+                    }
+                }
+            }
             // Comparisons belong to the chat's session (its settings and conversation).
             Event::Msg(ScreenMsg::Attach {
                 session,

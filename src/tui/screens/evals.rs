@@ -97,6 +97,42 @@ impl EvalsScreen {
         self.running.is_some()
     }
 
+    /// `T`: the selected item's run (its first model's answer) in the Agents debugger,
+    /// where a fork of it is scored again with this job's metrics.
+    fn open_run(&mut self, cx: &mut Shared) -> Vec<Effect> {
+        let found = self.loaded.as_ref().and_then(|l| {
+            let item = *l.items.get(self.item?)?;
+            l.results
+                .iter()
+                .filter(|r| r.item == item)
+                .min_by_key(|r| r.model_index)
+                .map(|r| {
+                    let item = crate::eval::rescore::ItemRef {
+                        job: r.job,
+                        model_index: r.model_index,
+                        item: r.item,
+                    };
+                    (r.run, item)
+                })
+        });
+        match found {
+            Some((run, item)) => vec![
+                Effect::Show(ScreenId::Agents),
+                Effect::Send(
+                    ScreenId::Agents,
+                    ScreenMsg::OpenRun {
+                        run,
+                        item: Some(item),
+                    },
+                ),
+            ],
+            None => {
+                cx.flash = Some("open a job's items (Enter) and select one first".into());
+                Vec::new()
+            }
+        }
+    }
+
     fn load_selected(&mut self) -> Vec<Effect> {
         let Some(row) = self.jobs.get(self.selected) else {
             return Vec::new();
@@ -291,6 +327,7 @@ impl Screen for EvalsScreen {
                 self.cancel_work(cx);
                 Vec::new()
             }
+            Event::Action(A::OpenRun) => self.open_run(cx),
             Event::Action(A::NextChart) => {
                 self.chart = self.chart.next();
                 Vec::new()

@@ -4,6 +4,7 @@
 //! its place in `tui::build_app`. Routing between layers and screens is `App`'s job, not
 //! this module's.
 
+pub mod agents;
 pub mod chat;
 pub mod compare;
 pub mod evals;

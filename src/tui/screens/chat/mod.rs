@@ -25,6 +25,7 @@ mod run_events;
 mod scroll;
 mod sessions;
 pub mod sidebar;
+pub mod tool_approvals;
 mod view;
 
 use super::{Event, Screen, ScreenId, Shared};
@@ -125,6 +126,8 @@ pub struct ChatScreen {
     pub guard: GuardPanel,
     /// The config's default guardrail (for sessions that name none).
     pub default_guardrail: Option<String>,
+    /// A run resumed from here after a tool call's approval.
+    pub approvals: tool_approvals::ToolApprovals,
 }
 
 impl ChatScreen {
@@ -175,6 +178,7 @@ impl ChatScreen {
             resume_scroll: ui.scroll,
             guard: GuardPanel::default(),
             default_guardrail: None,
+            approvals: Default::default(),
         }
     }
 
@@ -333,12 +337,14 @@ impl ChatScreen {
                     Opening::new("open the session"),
                 );
             }
+            ScreenMsg::Agent(msg) => self.on_agent_msg(cx, msg),
             ScreenMsg::Guard(_)
             | ScreenMsg::Kb(_)
             | ScreenMsg::Compare(_)
             | ScreenMsg::Eval(_)
             | ScreenMsg::Attach { .. }
-            | ScreenMsg::Reask { .. } => {}
+            | ScreenMsg::Reask { .. }
+            | ScreenMsg::OpenRun { .. } => {}
             ScreenMsg::Store(StoreMsg::Exported(result)) => {
                 cx.flash = Some(match result {
                     Ok(path) => format!("exported to {}", path.display()),
@@ -453,7 +459,17 @@ impl ChatScreen {
             | A::RemoveColumn
             | A::ToggleConversation
             | A::RunEval
-            | A::NextChart => {}
+            | A::NextChart
+            | A::PauseRun
+            | A::StepRun
+            | A::ContinueRun
+            | A::EditStep
+            | A::ForkRun
+            | A::ReplayRun
+            | A::DiffRuns => {}
+            A::OpenRun => self.open_run(cx, fx),
+            // An answer waiting for a tool call's approval is decided first.
+            A::ApproveAnswer | A::RejectAnswer if self.ask_tool_approval(fx) => {}
             A::ApproveAnswer | A::RejectAnswer => {
                 let held = self
                     .messages
@@ -536,7 +552,12 @@ impl ChatScreen {
             | A::SearchSubmit
             | A::PickerUp
             | A::PickerDown
-            | A::PickerSelect => {}
+            | A::PickerSelect
+            | A::ApproveCall
+            | A::ApproveCallAlways
+            | A::EditCallArgs
+            | A::DenyCall
+            | A::GiveCallResult => {}
         }
     }
 
@@ -546,7 +567,8 @@ impl ChatScreen {
             Reply::Delete { id, title } => self.delete_session(id, &title),
             Reply::Model(entry) => self.choose_model(cx, entry, fx),
             Reply::Prompt(kind, input) => self.submit_prompt(cx, kind, input),
-            Reply::Quit | Reply::Palette(_) | Reply::OpenFile { .. } => {}
+            Reply::Approval { run, decision } => self.on_tool_decision(cx, run, decision, fx),
+            Reply::Quit | Reply::Palette(_) | Reply::OpenFile { .. } | Reply::Form(_) => {}
         }
     }
 
@@ -708,7 +730,7 @@ impl ChatScreen {
                 self.focus = Focus::Sidebar;
             }
             // The evaluation screen's prompt.
-            PromptKind::EvalFile => {}
+            PromptKind::EvalFile | PromptKind::AgentTask => {}
         }
     }
 

@@ -72,12 +72,11 @@ impl ChatScreen {
             }
             (false, MessageStatus::AwaitingApproval) => Some((
                 format!(
-                    "  [waiting for your approval{}: strata agent resume {}]",
+                    "  [waiting for your approval{}: A decides · T opens the run]",
                     m.note
                         .as_ref()
                         .map(|n| format!(" — {n}"))
-                        .unwrap_or_default(),
-                    m.run_id.map(|r| r.to_string()).unwrap_or_default()
+                        .unwrap_or_default()
                 ),
                 t.warning,
             )),
