@@ -769,3 +769,65 @@ fn check_order_trace(outcome: &TurnOutcome, steps: &[strata::orchestrator::runs:
     );
     assert!(!outcome.answer.content.trim().is_empty());
 }
+
+/// `memory = "session"` (order-status) goes on in the agent's last conversation: the second
+/// run's model call sees the first question; `--fresh` starts a new one; `memory = "fresh"`
+/// (the files agent) always does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_keeps_the_conversation_across_runs_or_starts_fresh() {
+    common::ensure_models().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (url, seen) =
+        common::scripted::tool_calling("lookup_order", json!({"order_id": "A1003"})).await;
+    std::fs::write(
+        d.join("config.toml"),
+        format!(
+            "max_retries = 0\n[providers.s]\nkind = \"openai\"\nbase_url = \"{url}\"\n\
+             [[models]]\nid = \"s/m\"\nprovider = \"s\"\ncapabilities = [\"chat\"]\n"
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| -> Value {
+        let out = common::strata(d)
+            .args(["agent", "run"])
+            .args(args)
+            .args(["-m", "s/m", "--yes", "--json"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let questions_seen = |seen: &Seen| -> Vec<String> {
+        let last = seen.lock().unwrap().last().cloned().unwrap();
+        last["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "user")
+            .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let first = run(&["order-status", "Where is order A1003?"]);
+    let second = run(&["order-status", "And when did it arrive?"]);
+    assert_eq!(
+        first["session"], second["session"],
+        "the conversation goes on"
+    );
+    assert_eq!(
+        questions_seen(&seen),
+        ["Where is order A1003?", "And when did it arrive?"]
+    );
+    let third = run(&["order-status", "Where is order A1003?", "--fresh"]);
+    assert_ne!(third["session"], second["session"]);
+    assert_eq!(questions_seen(&seen), ["Where is order A1003?"]);
+    // The files agent keeps nothing between runs.
+    let a = run(&["files", "List the notes."]);
+    let b = run(&["files", "List the notes."]);
+    assert_ne!(a["session"], b["session"]);
+}

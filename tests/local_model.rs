@@ -522,3 +522,44 @@ async fn left_to_choose_or_without_tools_the_local_model_answers_in_text() {
     assert!(!resp.text.trim().is_empty());
     assert!(!resp.text.trim_start().starts_with('<'));
 }
+
+/// Left to choose (`auto`) after a conversation where it already looked an order up, the
+/// model starts its answer to a new order question as a call (`<tool…`), and the call is
+/// generated whole under the constraint.
+#[tokio::test]
+async fn left_to_choose_the_local_model_can_start_a_call_itself() {
+    use strata::runtime::types::{Role, ToolCall};
+    let dir = tempfile::tempdir().unwrap();
+    let rt = common::runtime(dir.path(), Config::default()).await;
+    let mut req = request("What is the status of order A1001?", greedy(128));
+    req.chat.tools = order_tools();
+    let mut asked = Message::assistant("");
+    asked.tool_calls.push(ToolCall {
+        id: "call_0".into(),
+        name: "lookup_order".into(),
+        arguments: r#"{"order_id": "A1004"}"#.into(),
+    });
+    let mut result = Message::user(r#"{"order_id": "A1004", "status": "cancelled"}"#);
+    result.role = Role::Tool;
+    result.tool_call_id = Some("call_0".into());
+    req.chat.messages = vec![
+        Message::user("What is the status of order A1004?"),
+        asked,
+        result,
+        Message::assistant("Order A1004 was cancelled."),
+        Message::user("What is the status of order A1001?"),
+    ];
+    let resp = call(&rt, req).await;
+    assert_eq!(
+        resp.stop_reason,
+        StopReason::ToolUse,
+        "text: {:?}",
+        resp.text
+    );
+    assert_eq!(resp.tool_calls[0].name, "lookup_order");
+    assert!(
+        resp.tool_calls[0].arguments.contains("A100"),
+        "{:?}",
+        resp.tool_calls
+    );
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 
-use super::{AgentSpec, Catalog};
+use super::{AgentSpec, Catalog, Memory};
 use crate::orchestrator::runs::Run;
 use crate::orchestrator::{Orchestrator, ToolAccess, Turn, TurnInput};
 use crate::runtime::context::Caller;
@@ -38,15 +38,17 @@ pub async fn bind(orchestrator: &Orchestrator, spec: &AgentSpec) -> Result<ToolA
     })
 }
 
-/// A run of `spec` on `task`, ready for `Orchestrator::run_turn`: a new session made for
-/// it (origin `agent:NAME`), the agent's settings with every tool it has (MCP servers'
-/// included) and the tools bound. `model` replaces the agent's; it must be usable now
-/// (a local one downloaded).
+/// A run of `spec` on `task`, ready for `Orchestrator::run_turn`: in the agent's session
+/// (origin `agent:NAME`): its latest one under `memory = "session"` (the conversation
+/// goes on), a new one under `memory = "fresh"` or when `fresh`; with the agent's
+/// settings, every tool it has (MCP servers' included), and the tools bound. `model`
+/// replaces the agent's; it must be usable now (a local one downloaded).
 pub async fn start(
     orchestrator: &Orchestrator,
     spec: &AgentSpec,
     task: &str,
     model: Option<&str>,
+    fresh: bool,
 ) -> Result<Turn> {
     check_task(spec, task)?;
     let runtime = orchestrator.runtime();
@@ -59,8 +61,30 @@ pub async fn start(
     let sessions = orchestrator.sessions.clone();
     let origin = format!("{ORIGIN_PREFIX}{}", spec.name);
     let config = agent.clone();
-    let session =
-        tokio::task::spawn_blocking(move || sessions.create_as(config, Some(origin))).await??;
+    let keep = spec.memory == Memory::Session && !fresh;
+    let session = tokio::task::spawn_blocking(move || {
+        // Agent sessions are kept out of the chat's list: found by their origin.
+        let latest = if keep {
+            sessions
+                .made_by(&origin)?
+                .into_iter()
+                .filter(|s| s.origin.as_deref() == Some(origin.as_str()))
+                .max_by_key(|s| s.updated_us)
+        } else {
+            None
+        };
+        match latest {
+            // The agent as the file says now (model, instructions, tools) goes on there.
+            Some(mut session) => {
+                session.agent = config;
+                sessions.save(&session)?;
+                Ok(session)
+            }
+            None => sessions.create_as(config, Some(origin)),
+        }
+    })
+    .await?
+    .map_err(|e: crate::store::StoreError| anyhow::anyhow!(e))?;
     let mut turn = Turn::new(session.id, TurnInput::Ask(task.to_string()), Caller::Agent);
     turn.agent = Some(agent);
     turn.access = access;

@@ -49,6 +49,9 @@ pub enum AgentCommand {
         /// Approve every tool call, `confirm = true` tools included.
         #[arg(long)]
         yes: bool,
+        /// Start a new conversation even under `memory = "session"`.
+        #[arg(long)]
+        fresh: bool,
         /// One JSON object on stdout: the run (see README, "Agents").
         #[arg(long)]
         json: bool,
@@ -146,10 +149,11 @@ pub async fn run(paths: Paths, runtime: Arc<Runtime>, cmd: AgentCommand) -> Resu
             task,
             model,
             yes,
+            fresh,
             json,
         } => {
             let spec = catalog.load(&agent)?;
-            run_agent(runtime, spec, task, model, yes, json).await
+            run_agent(runtime, spec, task, model, yes, fresh, json).await
         }
         AgentCommand::Runs { json } => {
             let orchestrator = Orchestrator::new(runtime)?;
@@ -382,6 +386,7 @@ async fn run_agent(
     task: String,
     model: Option<String>,
     yes: bool,
+    fresh: bool,
     json: bool,
 ) -> Result<i32> {
     launch::check_task(&spec, &task)?;
@@ -391,7 +396,7 @@ async fn run_agent(
         .id
         .clone();
     ensure_pulled(&runtime, &model).await?;
-    let mut turn = launch::start(&orchestrator, &spec, &task, Some(&model)).await?;
+    let mut turn = launch::start(&orchestrator, &spec, &task, Some(&model), fresh).await?;
     turn.cancel = super::cancel_on_ctrl_c();
     turn.access = approvals(turn.access, yes, json);
     let outcome = orchestrator.run_turn(turn, printer(json)).await?;

@@ -75,10 +75,15 @@ impl Evals {
             .sessions
             .message(stored.session, stored.answer_message)?
             .ok_or_else(|| EvalError::Spec(format!("the answer of run {run} is gone")))?;
+        // The fork's own answer and figures (tokens, cost, time) are what is scored.
         let mut result = original.clone();
         result.output = answer.content.clone();
         result.run = run;
         result.error = stored.error.clone();
+        result.usage = answer.usage.unwrap_or(stored.usage);
+        result.cost_usd = answer.cost_usd;
+        result.latency_ms = answer.latency_ms.unwrap_or_default();
+        result.ttft_ms = None;
         result.status = match answer.status {
             MessageStatus::Complete => "complete".into(),
             _ => "error".into(),

@@ -129,10 +129,16 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
                 AgentRunStep::CallModel {
                     prompt, history, ..
                 } => {
-                    if let GateAction::Instructions(text) =
-                        self.gate(StepKind::ModelCall, None).await
-                    {
-                        self.state.instructions = Some(text);
+                    match self.gate(StepKind::ModelCall, None).await {
+                        Some(GateAction::Instructions(text)) if !text.trim().is_empty() => {
+                            self.state.instructions = Some(text)
+                        }
+                        Some(_) => {}
+                        // Cancelled while held: the step is not taken.
+                        None => {
+                            self.fail(RunErrorKind::Cancelled, "cancelled".into());
+                            continue;
+                        }
                     }
                     let messages = history
                         .iter()
@@ -175,14 +181,14 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
     }
 
     /// Waits at the debugger's gate, if any, before the next step; what it lets the step
-    /// do.
+    /// do, or `None` when the run was cancelled while it waited.
     pub(super) async fn gate(
         &self,
         kind: StepKind,
         call: Option<crate::runtime::types::ToolCall>,
-    ) -> GateAction {
+    ) -> Option<GateAction> {
         let Some(gate) = &self.turn.access.gate else {
-            return GateAction::Go;
+            return Some(GateAction::Go);
         };
         let instructions = (kind == StepKind::ModelCall)
             .then(|| self.instructions())
@@ -194,9 +200,9 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
                 kind,
                 call,
                 instructions,
-            }) => action,
+            }) => Some(action),
             // A run held by the debugger can still be cancelled.
-            _ = self.turn.cancel.cancelled() => GateAction::Go,
+            _ = self.turn.cancel.cancelled() => None,
         }
     }
 
@@ -260,6 +266,7 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
                 answer_tool_calls: self.answer.tool_calls.clone(),
                 tool_results: self.answer.tool_results.clone(),
                 seen_calls: self.state.seen_calls.clone(),
+                instructions: self.state.instructions.clone(),
             },
             Err(e) => {
                 tracing::error!("could not serialize run {}: {e}", self.run.id);

@@ -192,6 +192,10 @@ impl Orchestrator {
                 })?;
         answer.run_id = Some(run.id);
         let mut state = state_from(&checkpoint, &copy, fork.step)?;
+        if fork.instructions.is_some() {
+            // The fork's own instructions replace a debugger's edit of the parent.
+            state.instructions = None;
+        }
         // Steps 1..=step are the parent's: copied, with their checkpoints.
         for mut step in steps.into_iter().filter(|s| s.index <= fork.step) {
             state.usage.input_tokens += step.usage.input_tokens;
@@ -332,6 +336,7 @@ fn state_from(
     Ok(TurnState {
         step_count,
         seen_calls: checkpoint.seen_calls.clone(),
+        instructions: checkpoint.instructions.clone(),
         answered,
         approved_always: session.approved_tools.clone(),
         ..TurnState::default()

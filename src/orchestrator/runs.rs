@@ -117,6 +117,9 @@ pub struct Checkpoint {
     pub seen_calls: Vec<((String, String), String)>,
     #[serde(default)]
     pub tool_results: Vec<crate::sessions::ToolResultEntry>,
+    /// Instructions a debugger set for the model calls from here on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
 }
 
 /// What a step did.

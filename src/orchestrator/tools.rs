@@ -11,7 +11,7 @@ use rig_core::message::{ToolResultContent, UserContent};
 
 use super::approval::{ApprovalRequest, Decision, GateAction};
 use super::driver::Driver;
-use super::events::RunEvent;
+use super::events::{RunErrorKind, RunEvent};
 use super::runs::{PendingApproval, Step, StepKind};
 use crate::runtime::types::ToolCall;
 use crate::sessions::ToolResultEntry;
@@ -72,7 +72,11 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
                 arguments: serde_json::Value::Object(rig_call.function.arguments.clone())
                     .to_string(),
             };
-            let gated = self.gate(StepKind::ToolCall, Some(call.clone())).await;
+            let Some(gated) = self.gate(StepKind::ToolCall, Some(call.clone())).await else {
+                // Cancelled while held: the call is not run (nor stored).
+                self.fail(RunErrorKind::Cancelled, "cancelled".into());
+                return None;
+            };
             self.state.step_count += 1;
             let mut step = Step {
                 tool_calls: vec![call.clone()],
@@ -82,7 +86,7 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
             let started = Instant::now();
             let ran = match gated {
                 // The debugger gave the result: the tool does not run.
-                GateAction::Result(result) => {
+                GateAction::Result(result) if !result.trim().is_empty() => {
                     ToolRun::done(true, result_observation(result), "user_result")
                 }
                 _ => self.run_tool(&call).await,
@@ -160,6 +164,10 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
                 }
             };
             let Some(decision) = decision else {
+                if self.turn.cancel.is_cancelled() {
+                    self.fail(RunErrorKind::Cancelled, "cancelled".into());
+                    return ToolRun::done(false, "error: cancelled".into(), "cancelled");
+                }
                 return ToolRun::Paused(PendingApproval {
                     step: self.state.step_count,
                     call: call.clone(),
@@ -247,14 +255,17 @@ impl<E: FnMut(RunEvent) + Send> Driver<'_, E> {
     /// decision for later.
     async fn ask(&mut self, call: &ToolCall) -> Option<Decision> {
         let approver = self.turn.access.approver.clone()?;
-        approver
-            .decide(ApprovalRequest {
-                run: self.run.id,
-                step: self.state.step_count,
-                call: call.clone(),
-                reason: approval_reason(&call.name),
-            })
-            .await
+        let request = ApprovalRequest {
+            run: self.run.id,
+            step: self.state.step_count,
+            call: call.clone(),
+            reason: approval_reason(&call.name),
+        };
+        tokio::select! {
+            decision = approver.decide(request) => decision,
+            // Cancelled while the question is open: nobody answers.
+            _ = self.turn.cancel.cancelled() => None,
+        }
     }
 
     /// Remembers, in the session, that `tool` runs without asking from now on.

@@ -332,9 +332,7 @@ fn list(
     catalog: &Catalog,
     orchestrator: &Orchestrator,
 ) -> anyhow::Result<(Vec<AgentEntry>, Vec<RunRow>)> {
-    if let Err(e) = catalog.install_examples() {
-        tracing::warn!("the example agents could not be installed: {e}");
-    }
+    // `list` installs the shipped examples first.
     let agents = catalog.list()?;
     let runs = launch::agent_runs(orchestrator)?
         .into_iter()
@@ -401,7 +399,7 @@ async fn start(
             tokio::task::spawn_blocking(move || catalog.load(&agent)).await??
         };
         check_downloaded(orchestrator, &spec.model)?;
-        let mut turn = launch::start(orchestrator, &spec, task, None).await?;
+        let mut turn = launch::start(orchestrator, &spec, task, None, false).await?;
         turn.cancel = control.cancel.clone();
         turn.access = controlled(turn.access, &control, tx);
         Ok::<_, anyhow::Error>(orchestrator.run_turn(turn, forward(tx)).await?)

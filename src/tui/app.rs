@@ -302,6 +302,8 @@ impl App {
             }
             Reply::Palette(entry) => self.run_palette_choice(entry),
             Reply::OpenFile { path, line } => vec![Effect::OpenFile { path, line }],
+            // A decision goes to the screen whose run asked, whichever one is shown.
+            Reply::Approval { owner, .. } => self.send(owner, Event::Reply(reply)),
             other => self.send_to_screen(Event::Reply(other)),
         }
     }

@@ -15,9 +15,11 @@ use super::agent_jobs::ForkRequest;
 use super::input::InputBox;
 use super::keymap::{Action, Context};
 use super::layers::{edit, Handled, Reply};
+use super::msg::ScreenId;
 use super::theme::Theme;
 use super::view;
-use crate::orchestrator::approval::{Decision, GateAction};
+use crate::orchestrator::approval::{ApprovalRequest, Decision, GateAction};
+use crate::orchestrator::runs::{Run, RunStatus};
 use crate::runtime::types::ToolCall;
 use crate::store::Id;
 
@@ -42,6 +44,8 @@ impl ApprovalField {
 /// A tool call waiting for the user.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApprovalPrompt {
+    /// The screen whose run asks (the decision goes there, whichever screen is shown).
+    pub owner: ScreenId,
     pub run: Id,
     pub step: u32,
     pub call: ToolCall,
@@ -53,8 +57,15 @@ pub struct ApprovalPrompt {
 }
 
 impl ApprovalPrompt {
-    pub fn new(run: Id, step: u32, call: ToolCall, reason: String) -> ApprovalPrompt {
+    pub fn new(
+        owner: ScreenId,
+        run: Id,
+        step: u32,
+        call: ToolCall,
+        reason: String,
+    ) -> ApprovalPrompt {
         ApprovalPrompt {
+            owner,
             run,
             step,
             call,
@@ -62,6 +73,31 @@ impl ApprovalPrompt {
             typing: None,
             error: None,
         }
+    }
+
+    /// The prompt for the call `run` waits on, if it waits for one.
+    pub fn for_run(owner: ScreenId, run: &Run) -> Option<ApprovalPrompt> {
+        match (&run.status, &run.pending) {
+            (RunStatus::AwaitingApproval, Some(p)) => Some(ApprovalPrompt::new(
+                owner,
+                run.id,
+                p.step,
+                p.call.clone(),
+                p.reason.clone(),
+            )),
+            _ => None,
+        }
+    }
+
+    /// The prompt for a live run's question.
+    pub fn for_request(owner: ScreenId, request: ApprovalRequest) -> ApprovalPrompt {
+        ApprovalPrompt::new(
+            owner,
+            request.run,
+            request.step,
+            request.call,
+            request.reason,
+        )
     }
 
     pub fn contexts(&self) -> Vec<Context> {
@@ -73,6 +109,7 @@ impl ApprovalPrompt {
 
     fn reply(&self, decision: Option<Decision>) -> Handled {
         Handled::Reply(Reply::Approval {
+            owner: self.owner,
             run: self.run,
             decision,
         })

@@ -153,8 +153,13 @@ pub enum Reply {
     Palette(PaletteEntry),
     /// Open this file at this line in `$EDITOR`.
     OpenFile { path: String, line: usize },
-    /// The user's decision on a run's pending tool call (`None`: later).
-    Approval { run: Id, decision: Option<Decision> },
+    /// The user's decision on a run's pending tool call (`None`: later), for the screen
+    /// whose run asked.
+    Approval {
+        owner: super::msg::ScreenId,
+        run: Id,
+        decision: Option<Decision>,
+    },
     /// A form submitted as it stands.
     Form(Box<Form>),
 }

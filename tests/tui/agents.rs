@@ -315,11 +315,9 @@ async fn debugger_steps_approves_forks_and_diffs_from_the_keyboard() {
     h.pump_until(|app| agents(app).shown.as_ref().map(|s| s.run.id) == Some(first.run.id))
         .await;
     h.type_text("R");
-    h.pump_until(|app| approval_open(app) || !agents(app).is_running())
-        .await;
-    if approval_open(&h.app) {
-        h.type_text("y");
-    }
+    // The same call asks again (approvals are per call), then its recorded result answers.
+    h.pump_until(approval_open).await;
+    h.type_text("y");
     h.pump_until(|app| !agents(app).is_running()).await;
     h.pump_until(|app| {
         agents(app)
@@ -422,13 +420,14 @@ async fn approvals_wait_and_are_decided_later_here_and_in_the_chat() {
         h.last().content
     );
     // T opens the answer's run in the debugger.
+    let chat_run = h.last().run_id.unwrap();
     h.type_text("T");
     assert_eq!(h.app.active, ScreenId::Agents);
     h.pump_until(|app| {
         agents(app)
             .shown
             .as_ref()
-            .is_some_and(|s| s.run.session == session && s.run.status == RunStatus::Done)
+            .is_some_and(|s| s.run.id == chat_run && s.run.status == RunStatus::Done)
     })
     .await;
 }
@@ -498,4 +497,66 @@ async fn an_evaluation_item_opens_in_the_debugger_and_its_fork_is_scored_again()
     assert_eq!(fork.run.parent.unwrap().step, 0);
     let screen = text(&draw(&mut h.app, 120, 40));
     assert!(screen.contains("scored again"), "{screen}");
+}
+
+/// A run held before a step and stopped (Ctrl-C) ends cancelled without taking the step;
+/// a call's approval asked while another screen is shown opens there, and the decision
+/// goes to the run that asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_run_stops_cleanly_and_approvals_reach_their_run_from_any_screen() {
+    let (url, _) =
+        common::scripted::tool_calling("lookup_order", json!({"order_id": "A1001"})).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_agent(dir.path());
+    let mut h = Harness::with_config(dir.path(), common::scripted::config(&url)).await;
+    open_agents_screen(&mut h).await;
+
+    h.type_text("p");
+    run_agent(&mut h, "orders", "Where is order A1001?");
+    h.pump_until(|app| agents(app).is_held()).await;
+    h.type_text("s");
+    h.pump_until(|app| {
+        agents(app)
+            .live
+            .as_ref()
+            .and_then(|l| l.held.as_ref())
+            .is_some_and(|n| n.kind == StepKind::ToolCall)
+    })
+    .await;
+    h.key(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    h.pump_until(|app| !agents(app).is_running()).await;
+    h.pump_until(|app| shown_status(app) == Some(RunStatus::Cancelled))
+        .await;
+    let stopped = agents(&h.app).shown.clone().unwrap();
+    assert!(
+        stopped.steps.iter().all(|s| s.kind == StepKind::ModelCall),
+        "the held tool step was not taken: {:?}",
+        stopped.steps
+    );
+    assert!(!approval_open(&h.app));
+
+    // Not held; the user goes to the chat before the tool asks.
+    h.type_text("p");
+    assert!(!agents(&h.app).start_paused);
+    run_agent(&mut h, "orders", "Where is order A1001, please?");
+    while h.app.active != ScreenId::Chat {
+        h.key(KeyCode::F(3), KeyModifiers::NONE);
+    }
+    h.pump_until(approval_open).await;
+    h.type_text("y");
+    assert_eq!(
+        h.app.active,
+        ScreenId::Chat,
+        "deciding does not move the user"
+    );
+    h.pump_until(|app| !agents(app).is_running()).await;
+    let runs =
+        strata::orchestrator::runs::RunStore::new(h.runner.orchestrator().runtime().store.clone());
+    let done = runs
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.status == RunStatus::Done)
+        .count();
+    assert_eq!(done, 1, "the run that asked went on with the decision");
 }

@@ -39,11 +39,17 @@ impl LoadedChat {
     /// the constrained call generation produces, whatever the template knows of tools.
     pub fn prompt(&self, request: &ChatRequest) -> Result<String, ProviderError> {
         let messages = request.all_messages();
-        let messages = if request.tools.is_empty() {
-            messages
+        let tools: &[_] = if request.tool_choice == ToolChoice::None {
+            &[]
         } else {
-            tool_calls::in_prompt(&messages, &request.tools)
+            &request.tools
         };
+        let messages =
+            if tools.is_empty() && !request.messages.iter().any(|m| !m.tool_calls.is_empty()) {
+                messages
+            } else {
+                tool_calls::in_prompt(&messages, tools)
+            };
         self.template.render(&messages, &[]).map_err(|e| {
             ProviderError::new(
                 ErrorKind::Client,
@@ -376,13 +382,15 @@ impl Generation {
         self.pending.push_str(&piece);
         if self.choosing {
             let start = self.pending.trim_start();
-            if start.starts_with('<') {
+            if start.starts_with(tool_calls::CALL_INTENT) {
                 self.pending.clear();
                 self.stopped = Some(StopReason::ToolUse);
                 return false;
             }
-            if start.is_empty() {
+            // Nothing yet, or what may still become a call: held.
+            if start.is_empty() || tool_calls::CALL_INTENT.starts_with(start) {
                 if self.tokens >= self.max_tokens {
+                    self.flush_all();
                     self.stopped = Some(StopReason::MaxTokens);
                     return false;
                 }
@@ -443,11 +451,16 @@ fn longest_suffix_prefix(text: &str, stop: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// Tokens a constrained tool call may take (arguments included).
+const CALL_BUDGET: u32 = 512;
+
 /// A tool call to generate under its constraint: the prompt with the call opened, the
 /// regular expression of a call to one of the tools, the sampler.
 struct CallRequest {
     prompt: String,
     regex: String,
+    /// `regex` with every tool's arguments unconstrained (one-line objects).
+    loose: String,
     sampler: ParamSampler,
 }
 
@@ -462,18 +475,34 @@ async fn generate_call(
 ) -> Result<(StreamEvent, u32), (StopReason, u32)> {
     use kalosm::language::{RegexParser, StructuredTextCompletionModel};
     use std::sync::atomic::{AtomicU32, Ordering};
-    let parser = match RegexParser::new(&call.regex) {
+    let fail = |kind: ErrorKind, message: String| {
+        let _ = tx.send(Err(ProviderError::new(kind, message)));
+    };
+    // Schemas too large for the automaton: the call is still one of the tools, with any
+    // one-line object as arguments.
+    let compiled = match RegexParser::new(&call.regex) {
+        Ok(parser) => Ok(parser),
+        Err(_) => RegexParser::new(&call.loose),
+    };
+    let parser = match compiled {
         Ok(parser) => parser,
         Err(e) => {
-            let _ = tx.send(Err(ProviderError::new(
+            fail(
                 ErrorKind::Client,
-                format!("the tools' argument schemas give no usable constraint: {e}"),
-            )));
+                format!("the tools give no usable call constraint: {e}"),
+            );
             return Err((StopReason::EndTurn, 0));
         }
     };
-    let Ok(mut session) = model.llama.new_session() else {
-        return Err((StopReason::EndTurn, 0));
+    let mut session = match model.llama.new_session() {
+        Ok(session) => session,
+        Err(e) => {
+            fail(
+                ErrorKind::Server,
+                format!("cannot start the tool call: {e}"),
+            );
+            return Err((StopReason::EndTurn, 0));
+        }
     };
     let tokens = Arc::new(AtomicU32::new(0));
     let stop = Arc::new(Mutex::new(None));
@@ -513,6 +542,13 @@ async fn generate_call(
     let used = tokens.load(Ordering::Relaxed);
     let stopped = stop.lock().ok().and_then(|s| *s);
     match (raw, stopped) {
+        (_, Some(StopReason::MaxTokens)) => {
+            fail(
+                ErrorKind::Server,
+                format!("the model's tool call did not finish within {room} tokens"),
+            );
+            Err((StopReason::MaxTokens, used))
+        }
         (_, Some(reason)) => Err((reason, used)),
         (Ok(raw), None) => match tool_calls::parse_call(&raw) {
             Some((name, arguments)) => Ok((
@@ -525,18 +561,18 @@ async fn generate_call(
                 used,
             )),
             None => {
-                let _ = tx.send(Err(ProviderError::new(
+                fail(
                     ErrorKind::Server,
                     format!("the constrained tool call could not be read back: {raw}"),
-                )));
+                );
                 Err((StopReason::EndTurn, used))
             }
         },
         (Err(e), None) => {
-            let _ = tx.send(Err(ProviderError::new(
+            fail(
                 ErrorKind::Server,
                 format!("generating the tool call failed: {e}"),
-            )));
+            );
             Err((StopReason::EndTurn, used))
         }
     }
@@ -615,6 +651,7 @@ impl Provider for LocalProvider {
         let sampler = ParamSampler::new(&request.params);
         let call = offered.then(|| CallRequest {
             regex: tool_calls::call_regex(&callable),
+            loose: tool_calls::loose_call_regex(&callable),
             prompt: format!("{prompt}{}\n", tool_calls::CALL_OPEN),
             sampler: ParamSampler::new(&request.params),
         });
@@ -663,7 +700,9 @@ impl Provider for LocalProvider {
                     (
                         g.stopped.unwrap_or(StopReason::EndTurn),
                         g.tokens,
-                        g.max_tokens.saturating_sub(g.tokens),
+                        // The call gets its own budget (a cut call is of no use), within
+                        // what the context window has left.
+                        room.saturating_sub(g.tokens).min(CALL_BUDGET),
                     )
                 })
             else {
@@ -788,7 +827,8 @@ mod tests {
         let (mut g, mut rx) = generation(&[], 100);
         g.choosing = true;
         assert!(g.push(" \n".into()), "whitespace decides nothing");
-        assert!(!g.push("<tool".into()));
+        assert!(g.push("<".into()), "a `<` may still be an answer");
+        assert!(!g.push("tool_".into()));
         assert_eq!(g.stopped, Some(StopReason::ToolUse));
         assert_eq!(text(&mut rx), "", "nothing of a call is shown as text");
         let (mut g, mut rx) = generation(&[], 100);
@@ -798,6 +838,11 @@ mod tests {
         assert!(g.push(" <b>".into()), "a later `<` is text");
         assert_eq!(text(&mut rx), "It is <b>");
         assert_eq!(g.stopped, None);
+        let (mut g, mut rx) = generation(&[], 100);
+        g.choosing = true;
+        assert!(g.push("<".into()));
+        assert!(g.push("b>bold".into()), "an answer that starts with a tag");
+        assert_eq!(text(&mut rx), "<b>bold");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Tool calls for local models, which have no native tool calling. The tools are described
-//! in the prompt (when the model's chat template does not take them itself) with the one
-//! form a call takes, `<tool_call>` + `{"name": …, "arguments": …}` + `</tool_call>`; the
-//! model chooses between answering and calling with its first character (`<` starts a
-//! call); the call itself is then generated under a constraint compiled at run time from
+//! in the system prompt (whatever the chat template knows of tools) with the one form a call
+//! takes, `<tool_call>` + `{"name": …, "arguments": …}` + `</tool_call>`; the model chooses
+//! between answering and calling with how it starts (`<tool` starts a call); the call
+//! itself is then generated under a constraint compiled at run time from
 //! the tools' JSON Schemas (objects, required properties, strings, numbers, integers,
 //! booleans, enums, arrays) into a regular expression that kalosm's `RegexParser` enforces
 //! token by token, so it always names a tool the model has, with arguments of the right
@@ -14,6 +14,9 @@ use crate::runtime::types::{Message, Role, ToolDef};
 
 /// What opens a call in the model's text.
 pub const CALL_OPEN: &str = "<tool_call>";
+/// How the model shows it is calling: an answer that starts so is generated as a call
+/// (small models write `<tool_response>` or `<tools>` as often as `<tool_call>`).
+pub const CALL_INTENT: &str = "<tool";
 /// What closes it.
 pub const CALL_CLOSE: &str = "</tool_call>";
 
@@ -106,6 +109,11 @@ fn object_regex(schema: &Value) -> Result<String, String> {
             .map(|m| format!("(, {m})?"))
             .collect()
     };
+    // An object that declares no properties and does not close itself takes any members.
+    let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
+    if must.is_empty() && optional.is_empty() && !closed {
+        return Ok(ANY_OBJECT.into());
+    }
     let body = if !must.is_empty() {
         must.join(", ") + &rest(0)
     } else if optional.is_empty() {
@@ -123,13 +131,25 @@ fn object_regex(schema: &Value) -> Result<String, String> {
 /// object naming the tool with its arguments, then the closing tag. A tool whose schema
 /// this compiler does not know takes any one-line object as arguments.
 pub fn call_regex(tools: &[ToolDef]) -> String {
+    calls_regex(tools, |t| {
+        schema_regex(&t.parameters).unwrap_or_else(|e| {
+            tracing::warn!("tool `{}`: {e}; its arguments are not constrained", t.name);
+            ANY_OBJECT.into()
+        })
+    })
+}
+
+/// `call_regex` with every tool's arguments any one-line object (for schemas whose
+/// expression is too large for the parser's automaton).
+pub fn loose_call_regex(tools: &[ToolDef]) -> String {
+    calls_regex(tools, |_| ANY_OBJECT.into())
+}
+
+fn calls_regex(tools: &[ToolDef], arguments: impl Fn(&ToolDef) -> String) -> String {
     let options: Vec<String> = tools
         .iter()
         .map(|t| {
-            let arguments = schema_regex(&t.parameters).unwrap_or_else(|e| {
-                tracing::warn!("tool `{}`: {e}; its arguments are not constrained", t.name);
-                ANY_OBJECT.into()
-            });
+            let arguments = arguments(t);
             format!(
                 r#"\{{"name": {}, "arguments": {arguments}\}}"#,
                 literal(&t.name)
@@ -170,15 +190,19 @@ pub fn instructions(tools: &[ToolDef]) -> String {
 /// as user messages that say which tool returned what (a role every template accepts).
 pub fn in_prompt(messages: &[Message], tools: &[ToolDef]) -> Vec<Message> {
     let mut out = Vec::with_capacity(messages.len() + 1);
-    let described = instructions(tools);
-    match messages.first() {
-        Some(first) if first.role == Role::System => out.push(Message {
-            content: format!("{}\n\n{described}", first.content),
-            ..first.clone()
-        }),
-        _ => out.push(Message::system(described)),
-    }
     let start = usize::from(messages.first().is_some_and(|m| m.role == Role::System));
+    if !tools.is_empty() {
+        let described = instructions(tools);
+        match messages.first() {
+            Some(first) if first.role == Role::System => out.push(Message {
+                content: format!("{}\n\n{described}", first.content),
+                ..first.clone()
+            }),
+            _ => out.push(Message::system(described)),
+        }
+    } else if let Some(first) = messages.first().filter(|_| start == 1) {
+        out.push(first.clone());
+    }
     for m in &messages[start..] {
         match m.role {
             Role::Assistant if !m.tool_calls.is_empty() => {

@@ -18,7 +18,7 @@ use crate::agents::AgentEntry;
 use crate::eval::rescore::ItemRef;
 use crate::orchestrator::approval::{Decision, NextStep};
 use crate::orchestrator::events::RunEvent;
-use crate::orchestrator::runs::{RunStatus, StepKind};
+use crate::orchestrator::runs::StepKind;
 use crate::store::Id;
 use crate::tui::agent_jobs::{
     AgentJob, AgentMsg, DebugGate, ForkRequest, GateCommand, LoadedDiff, LoadedRun, RunControl,
@@ -85,8 +85,8 @@ pub struct AgentsScreen {
     pub marked: Option<Id>,
     pub diff: Option<LoadedDiff>,
     pub detail_scroll: u16,
-    /// Open the approval prompt when the run being loaded waits for one.
-    prompt_on_load: bool,
+    /// The load (its number) whose run opens the approval prompt if it waits for one.
+    prompt_on_load: Option<u64>,
     /// A run opened from an evaluation item, and the item: its forks are scored again.
     pub from_item: Option<(Id, ItemRef)>,
     /// The run the live fork was made from.
@@ -117,7 +117,7 @@ impl Default for AgentsScreen {
             marked: None,
             diff: None,
             detail_scroll: 0,
-            prompt_on_load: false,
+            prompt_on_load: None,
             from_item: None,
             fork_of: None,
             follow: None,
@@ -186,6 +186,9 @@ impl AgentsScreen {
                 if before != self.run_selected {
                     if let Some(row) = self.runs.get(self.run_selected) {
                         let id = row.run.id;
+                        if self.live.as_ref().and_then(|l| l.run) != Some(id) {
+                            self.follow = None;
+                        }
                         return vec![self.load(id)];
                     }
                 }
@@ -224,20 +227,26 @@ impl AgentsScreen {
                 };
                 let id = row.run.id;
                 self.focus = Pane::Steps;
-                self.prompt_on_load = true;
-                vec![self.load(id)]
+                vec![self.open_run(id)]
             }
-            Pane::Steps => {
-                self.prompt_on_load = true;
-                match &self.shown {
-                    Some(shown) => {
-                        let id = shown.run.id;
-                        vec![self.load(id)]
-                    }
-                    None => Vec::new(),
+            Pane::Steps => match &self.shown {
+                Some(shown) => {
+                    let id = shown.run.id;
+                    vec![self.open_run(id)]
                 }
-            }
+                None => Vec::new(),
+            },
         }
+    }
+
+    /// Reads a run to show it; it asks for the decision it waits for, if any.
+    fn open_run(&mut self, run: Id) -> Effect {
+        if self.live.as_ref().and_then(|l| l.run) != Some(run) {
+            self.follow = None;
+        }
+        let load = self.load(run);
+        self.prompt_on_load = Some(self.load_seq);
+        load
     }
 
     fn start(&mut self, task: String, cx: &mut Shared) -> Vec<Effect> {
@@ -327,7 +336,7 @@ impl AgentsScreen {
         let step = shown.steps.get(self.step_selected);
         let index = match step {
             Some(s) if s.kind == StepKind::ToolCall => s.index,
-            Some(s) => s.index - 1,
+            Some(s) => s.index.saturating_sub(1),
             None => 0,
         };
         let mut fields = vec![
@@ -396,22 +405,15 @@ impl AgentsScreen {
 
     /// The approval prompt over a stored run that waits for one.
     fn prompt_pending(&mut self, loaded: &LoadedRun, cx: &mut Shared) {
-        if let (RunStatus::AwaitingApproval, Some(pending)) =
-            (&loaded.run.status, &loaded.run.pending)
-        {
-            cx.open(Layer::Approval(Box::new(ApprovalPrompt::new(
-                loaded.run.id,
-                pending.step,
-                pending.call.clone(),
-                pending.reason.clone(),
-            ))));
+        if let Some(prompt) = ApprovalPrompt::for_run(ScreenId::Agents, &loaded.run) {
+            cx.open(Layer::Approval(Box::new(prompt)));
         }
     }
 
     fn on_reply(&mut self, reply: Reply, cx: &mut Shared) -> Vec<Effect> {
         match reply {
             Reply::Prompt(PromptKind::AgentTask, input) => self.start(input.text().to_string(), cx),
-            Reply::Approval { run, decision } => {
+            Reply::Approval { run, decision, .. } => {
                 if let Some(reply) = self.approval_reply.take() {
                     // The live run asked: it goes on (or stops, awaiting, on "later").
                     let _ = reply.send(decision);
@@ -473,12 +475,15 @@ impl AgentsScreen {
                     }
                     self.step_selected =
                         self.step_selected.min(loaded.steps.len().saturating_sub(1));
-                    if std::mem::take(&mut self.prompt_on_load) && self.live.is_none() {
+                    if self.prompt_on_load.take() == Some(seq) && self.live.is_none() {
                         self.prompt_pending(&loaded, cx);
                     }
                     self.shown = Some(*loaded);
                 }
-                Err(e) => self.error = Some(e),
+                Err(e) => {
+                    self.prompt_on_load = None;
+                    self.error = Some(e);
+                }
             },
             AgentMsg::Loaded { .. } => {}
             AgentMsg::Event(event) => return self.on_event(*event),
@@ -487,15 +492,13 @@ impl AgentsScreen {
                 if let Some(live) = &mut self.live {
                     live.held = Some(step);
                 }
-                return vec![self.load(run)];
+                return self.reload_live(run);
             }
             AgentMsg::Approval { request, reply } => {
                 self.approval_reply = Some(reply);
-                cx.open(Layer::Approval(Box::new(ApprovalPrompt::new(
-                    request.run,
-                    request.step,
-                    request.call,
-                    request.reason,
+                cx.open(Layer::Approval(Box::new(ApprovalPrompt::for_request(
+                    ScreenId::Agents,
+                    request,
                 ))));
             }
             AgentMsg::Finished(result) => {
@@ -504,7 +507,8 @@ impl AgentsScreen {
                 let fork_of = self.fork_of.take();
                 match result {
                     Ok(outcome) => {
-                        let mut fx = vec![job(AgentJob::List), self.load(outcome.run)];
+                        let mut fx = vec![job(AgentJob::List)];
+                        fx.extend(self.reload_live(outcome.run));
                         // A fork of a run opened from an evaluation item: scored again.
                         if let Some((_, item)) = self
                             .from_item
@@ -563,11 +567,24 @@ impl AgentsScreen {
             }
             RunEvent::ToolCall { .. } | RunEvent::ToolResult { .. } | RunEvent::Usage { .. } => {
                 match self.live.as_ref().and_then(|l| l.run) {
-                    Some(run) => vec![self.load(run)],
+                    Some(run) => self.reload_live(run),
                     None => Vec::new(),
                 }
             }
             _ => Vec::new(),
+        }
+    }
+}
+
+impl AgentsScreen {
+    /// The live run read again, when it is the one on show (a user looking at another
+    /// run is not pulled back to it).
+    fn reload_live(&mut self, run: Id) -> Vec<Effect> {
+        let shown = self.shown.as_ref().map(|s| s.run.id);
+        if shown == Some(run) || self.follow == Some(run) {
+            vec![self.load(run)]
+        } else {
+            Vec::new()
         }
     }
 }
@@ -599,8 +616,7 @@ impl Screen for AgentsScreen {
             Event::Msg(ScreenMsg::OpenRun { run, item }) => {
                 self.from_item = item.map(|i| (run, i));
                 self.focus = Pane::Steps;
-                self.prompt_on_load = true;
-                vec![job(AgentJob::List), self.load(run)]
+                vec![job(AgentJob::List), self.open_run(run)]
             }
             Event::Reply(reply) => self.on_reply(reply, cx),
             Event::Action(A::ListUp | A::ScrollUp) => self.move_by(-1),

@@ -58,8 +58,9 @@ pub fn draw(s: &AgentsScreen, frame: &mut Frame, area: Rect, cx: &Shared) {
 /// Rows of `lines` that fit `height`, scrolled so `selected` shows.
 fn window<T>(items: &[T], selected: usize, height: u16) -> (usize, usize) {
     let fits = usize::from(height).max(1);
-    let first = selected.saturating_sub(fits - 1);
-    (first, (first + fits).min(items.len()))
+    let end_limit = items.len();
+    let first = selected.saturating_sub(fits - 1).min(end_limit);
+    (first, (first + fits).min(end_limit))
 }
 
 fn draw_agents(s: &AgentsScreen, frame: &mut Frame, r: Rect, t: &Theme) {

@@ -567,7 +567,7 @@ impl ChatScreen {
             Reply::Delete { id, title } => self.delete_session(id, &title),
             Reply::Model(entry) => self.choose_model(cx, entry, fx),
             Reply::Prompt(kind, input) => self.submit_prompt(cx, kind, input),
-            Reply::Approval { run, decision } => self.on_tool_decision(cx, run, decision, fx),
+            Reply::Approval { run, decision, .. } => self.on_tool_decision(cx, run, decision, fx),
             Reply::Quit | Reply::Palette(_) | Reply::OpenFile { .. } | Reply::Form(_) => {}
         }
     }
@@ -907,7 +907,7 @@ impl Screen for ChatScreen {
     }
 
     fn is_busy(&self) -> bool {
-        self.streaming.is_some()
+        self.streaming.is_some() || self.approvals.resuming.is_some()
     }
 
     fn offer(&self, to: ScreenId) -> Option<ScreenMsg> {
@@ -919,7 +919,10 @@ impl Screen for ChatScreen {
     }
 
     fn unfinished(&self) -> Option<&CancellationToken> {
-        self.streaming.as_ref().map(|s| &s.cancel)
+        self.streaming
+            .as_ref()
+            .map(|s| &s.cancel)
+            .or(self.approvals.resuming.as_ref())
     }
 
     fn save_state(&mut self, _cx: &mut Shared) -> Vec<Effect> {
@@ -993,11 +996,12 @@ impl Screen for ChatScreen {
     }
 
     fn cancel_work(&mut self, cx: &mut Shared) -> bool {
-        self.cancel_generation(cx)
+        self.cancel_generation(cx) || self.cancel_resumed(cx)
     }
 
     fn on_quit(&mut self, cx: &mut Shared) -> Vec<Effect> {
         self.cancel_generation(cx);
+        self.cancel_resumed(cx);
         self.save_state(cx)
     }
 }

@@ -9,7 +9,6 @@ use tokio_util::sync::CancellationToken;
 use super::sessions::Opening;
 use super::ChatScreen;
 use crate::orchestrator::approval::Decision;
-use crate::orchestrator::runs::RunStatus;
 use crate::runtime::types::Role;
 use crate::sessions::MessageStatus;
 use crate::store::Id;
@@ -107,23 +106,33 @@ impl ChatScreen {
         ));
     }
 
+    /// Stops a run resumed from here (its question, if one is open, is left for later);
+    /// false when none goes on.
+    pub(super) fn cancel_resumed(&mut self, cx: &mut Shared) -> bool {
+        let Some(cancel) = &self.approvals.resuming else {
+            return false;
+        };
+        cancel.cancel();
+        if let Some(reply) = self.approvals.reply.take() {
+            let _ = reply.send(None);
+        }
+        cx.flash = Some("stopping the run (its steps so far are kept)…".into());
+        true
+    }
+
     /// Agent answers addressed to the chat.
     pub(super) fn on_agent_msg(&mut self, cx: &mut Shared, msg: AgentMsg) {
         match msg {
-            AgentMsg::Pending(Ok(run)) => match (&run.status, &run.pending) {
-                (RunStatus::AwaitingApproval, Some(p)) => cx.open(Layer::Approval(Box::new(
-                    ApprovalPrompt::new(run.id, p.step, p.call.clone(), p.reason.clone()),
-                ))),
-                _ => cx.flash = Some(format!("the run is {} now", run.status_name())),
+            AgentMsg::Pending(Ok(run)) => match ApprovalPrompt::for_run(ScreenId::Chat, &run) {
+                Some(prompt) => cx.open(Layer::Approval(Box::new(prompt))),
+                None => cx.flash = Some(format!("the run is {} now", run.status_name())),
             },
             AgentMsg::Pending(Err(e)) => cx.flash = Some(format!("cannot read the run: {e}")),
             AgentMsg::Approval { request, reply } => {
                 self.approvals.reply = Some(reply);
-                cx.open(Layer::Approval(Box::new(ApprovalPrompt::new(
-                    request.run,
-                    request.step,
-                    request.call,
-                    request.reason,
+                cx.open(Layer::Approval(Box::new(ApprovalPrompt::for_request(
+                    ScreenId::Chat,
+                    request,
                 ))));
             }
             AgentMsg::Finished(result) => {
