@@ -407,6 +407,22 @@ async fn start(
     outcome.await.map(Box::new).map_err(|e| format!("{e:#}"))
 }
 
+/// A stored run (read off the task) and its tools bound again, under the screen's control.
+async fn stored_access(
+    catalog: &Catalog,
+    orchestrator: &Orchestrator,
+    run: Id,
+    control: &RunControl,
+    tx: &Outbox<AgentMsg>,
+) -> anyhow::Result<(LoadedRun, ToolAccess)> {
+    let stored = {
+        let orchestrator = orchestrator.clone();
+        tokio::task::spawn_blocking(move || load(&orchestrator, run)).await??
+    };
+    let (access, _) = launch::rebind(catalog, orchestrator, &stored.run).await?;
+    Ok((stored, controlled(access, control, tx)))
+}
+
 async fn resume(
     catalog: &Catalog,
     orchestrator: &Orchestrator,
@@ -416,15 +432,11 @@ async fn resume(
     tx: &Outbox<AgentMsg>,
 ) -> Result<Box<TurnOutcome>, String> {
     let outcome = async {
-        let stored = {
-            let orchestrator = orchestrator.clone();
-            tokio::task::spawn_blocking(move || load(&orchestrator, run)).await??
-        };
-        let (access, _) = launch::rebind(catalog, orchestrator, &stored.run).await?;
+        let (_, access) = stored_access(catalog, orchestrator, run, &control, tx).await?;
         let resume = Resume {
             run,
             decision,
-            access: controlled(access, &control, tx),
+            access,
             cancel: control.cancel.clone(),
             caller: Caller::Agent,
         };
@@ -441,22 +453,19 @@ async fn fork_run(
     tx: &Outbox<AgentMsg>,
 ) -> Result<Box<TurnOutcome>, String> {
     let outcome = async {
-        let stored = {
-            let orchestrator = orchestrator.clone();
-            tokio::task::spawn_blocking(move || load(&orchestrator, request.run)).await??
-        };
+        let (stored, access) =
+            stored_access(catalog, orchestrator, request.run, &control, tx).await?;
         let model = request
             .model
             .clone()
             .unwrap_or_else(|| stored.run.agent.model.clone());
         check_downloaded(orchestrator, &model)?;
-        let (access, _) = launch::rebind(catalog, orchestrator, &stored.run).await?;
         let mut fork = Fork::new(request.run, request.step);
         fork.model = request.model;
         fork.instructions = request.instructions;
         fork.tool_result = request.tool_result;
         fork.replay = request.replay;
-        fork.access = controlled(access, &control, tx);
+        fork.access = access;
         fork.cancel = control.cancel.clone();
         Ok::<_, anyhow::Error>(orchestrator.fork(fork, forward(tx)).await?)
     };

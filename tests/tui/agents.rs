@@ -89,6 +89,20 @@ fn run_agent(h: &mut Harness, name: &str, task: &str) {
     assert!(agents(&h.app).is_running());
 }
 
+/// The Agents screen over the `orders` agent, on a model that looks `order` up; the
+/// requests the model received.
+async fn orders_on_agents_screen(
+    dir: &std::path::Path,
+    order: &str,
+) -> (Harness, common::scripted::Seen) {
+    let (url, seen) =
+        common::scripted::tool_calling("lookup_order", json!({ "order_id": order })).await;
+    write_agent(dir);
+    let mut h = Harness::with_config(dir, common::scripted::config(&url)).await;
+    open_agents_screen(&mut h).await;
+    (h, seen)
+}
+
 /// Ids as the screen shows them, and record ids, replaced by names; times redacted.
 fn redact(screen: &str, names: &[(strata::store::Id, &str)]) -> String {
     let mut out = screen.to_string();
@@ -103,12 +117,8 @@ fn redact(screen: &str, names: &[(strata::store::Id, &str)]) -> String {
 /// Pause, step, approve, edit a held step, fork with an edited result, diff, replay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debugger_steps_approves_forks_and_diffs_from_the_keyboard() {
-    let (url, _seen) =
-        common::scripted::tool_calling("lookup_order", json!({"order_id": "A1001"})).await;
     let dir = tempfile::tempdir().unwrap();
-    write_agent(dir.path());
-    let mut h = Harness::with_config(dir.path(), common::scripted::config(&url)).await;
-    open_agents_screen(&mut h).await;
+    let (mut h, _seen) = orders_on_agents_screen(dir.path(), "A1001").await;
 
     // p with no run going on: the next run starts held before its first step.
     h.type_text("p");
@@ -286,8 +296,12 @@ async fn debugger_steps_approves_forks_and_diffs_from_the_keyboard() {
     .await;
     h.type_text("c");
     h.pump_until(|app| !agents(app).is_running()).await;
-    h.pump_until(|app| shown_status(app) == Some(RunStatus::Done))
-        .await;
+    h.pump_until(|app| {
+        agents(app).shown.as_ref().is_some_and(|s| {
+            s.run.status == RunStatus::Done && s.run.id != first.run.id && s.run.id != fork.run.id
+        })
+    })
+    .await;
     let edited = agents(&h.app).shown.clone().unwrap();
     assert_eq!(edited.steps[1].outcome, "user_result");
     assert!(edited.steps[1].output.contains("on the moon"));
@@ -320,10 +334,9 @@ async fn debugger_steps_approves_forks_and_diffs_from_the_keyboard() {
     h.type_text("y");
     h.pump_until(|app| !agents(app).is_running()).await;
     h.pump_until(|app| {
-        agents(app)
-            .shown
-            .as_ref()
-            .is_some_and(|s| s.run.parent.map(|p| p.step) == Some(0))
+        agents(app).shown.as_ref().is_some_and(|s| {
+            s.run.parent.map(|p| p.step) == Some(0) && s.run.status == RunStatus::Done
+        })
     })
     .await;
     let replay = agents(&h.app).shown.clone().unwrap();
@@ -335,12 +348,8 @@ async fn debugger_steps_approves_forks_and_diffs_from_the_keyboard() {
 /// in the chat: A on the answer opens the same prompt, and the answer is the run's end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approvals_wait_and_are_decided_later_here_and_in_the_chat() {
-    let (url, seen) =
-        common::scripted::tool_calling("lookup_order", json!({"order_id": "A1002"})).await;
     let dir = tempfile::tempdir().unwrap();
-    write_agent(dir.path());
-    let mut h = Harness::with_config(dir.path(), common::scripted::config(&url)).await;
-    open_agents_screen(&mut h).await;
+    let (mut h, seen) = orders_on_agents_screen(dir.path(), "A1002").await;
 
     run_agent(&mut h, "orders", "Where is order A1002?");
     h.pump_until(approval_open).await;
@@ -504,12 +513,8 @@ async fn an_evaluation_item_opens_in_the_debugger_and_its_fork_is_scored_again()
 /// goes to the run that asked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_run_stops_cleanly_and_approvals_reach_their_run_from_any_screen() {
-    let (url, _) =
-        common::scripted::tool_calling("lookup_order", json!({"order_id": "A1001"})).await;
     let dir = tempfile::tempdir().unwrap();
-    write_agent(dir.path());
-    let mut h = Harness::with_config(dir.path(), common::scripted::config(&url)).await;
-    open_agents_screen(&mut h).await;
+    let (mut h, _seen) = orders_on_agents_screen(dir.path(), "A1001").await;
 
     h.type_text("p");
     run_agent(&mut h, "orders", "Where is order A1001?");
