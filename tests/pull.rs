@@ -340,6 +340,33 @@ async fn local_path_source_and_unknown_digest_is_pinned() {
     );
 }
 
+/// A file name that leaves the model's directory (a config that skipped validation, a
+/// catalog built in code) is refused at pull time, and nothing is written anywhere.
+#[tokio::test]
+async fn a_file_name_outside_the_model_directory_is_refused_at_pull_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("mine.bin");
+    std::fs::write(&src, b"weights").unwrap();
+    let cache = dir.path().join("cache");
+    let absolute = dir.path().join("absolute.bin");
+    for name in ["../escaped.bin", absolute.to_str().unwrap(), ".."] {
+        let spec = model_file(name, vec![Source::Path { path: src.clone() }], None);
+        let err = Puller::new(&cache, Arc::new(|_| {}))
+            .pull(&spec, None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, strata::runtime::pull::PullError::UnsafePath(_)),
+            "{err}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("test/blob") && msg.contains(name), "{msg}");
+    }
+    assert!(!cache.join("escaped.bin").exists());
+    assert!(!absolute.exists());
+    assert!(!cache.exists(), "not even the model directory was made");
+}
+
 #[tokio::test]
 async fn the_default_model_is_pulled_with_a_pinned_digest() {
     common::ensure_models().await;

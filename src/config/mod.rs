@@ -192,8 +192,8 @@ impl Config {
         config.validate(path)
     }
 
-    /// Checks what the types cannot: a usable `max_tokens`, and `api_key_env` naming a
-    /// variable rather than holding a key.
+    /// Checks what the types cannot: a usable `max_tokens`, model file names that stay in
+    /// the model's directory, and `api_key_env` naming a variable rather than holding a key.
     fn validate(self, path: &Path) -> Result<Config, ConfigError> {
         if self.max_tokens == Some(0) {
             return Err(ConfigError::Invalid {
@@ -201,6 +201,23 @@ impl Config {
                 key: "max_tokens".into(),
                 message: "must be at least 1 (or left out for no cap)".into(),
             });
+        }
+        for (i, model) in self.models.iter().enumerate() {
+            if let Err(message) = model.check_paths() {
+                let bad_file = model
+                    .files
+                    .iter()
+                    .position(|f| models::check_file_name(&f.name).is_err());
+                let key = match bad_file {
+                    Some(j) => format!("models[{i}].files[{j}].name"),
+                    None => format!("models[{i}].id"),
+                };
+                return Err(ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    key,
+                    message,
+                });
+            }
         }
         for (name, profile) in &self.providers {
             let Some(var) = &profile.api_key_env else {
@@ -500,6 +517,46 @@ base_url = "http://10.0.0.5:11434/v1"
             .to_string();
         assert!(msg.contains("c.toml:3:"), "{msg}");
         assert!(!msg.contains(key), "the key was echoed: {msg}");
+    }
+
+    #[test]
+    fn model_file_names_that_leave_the_model_directory_are_refused() {
+        let model = |name: &str| {
+            format!(
+                "[[models]]\nid = \"local/evil\"\nprovider = \"local\"\n[[models.files]]\nname = \"ok.json\"\nsources = []\n[[models.files]]\nname = '{name}'\nsources = [{{ url = \"http://127.0.0.1/x\" }}]\n"
+            )
+        };
+        for bad in [
+            "/etc/cron.d/x",
+            "../../.bashrc",
+            "sub/x.gguf",
+            "..",
+            ".",
+            "",
+            "a\\b",
+        ] {
+            let msg = Config::parse(&model(bad), Path::new("c.toml"))
+                .expect_err(bad)
+                .to_string();
+            assert!(
+                msg.starts_with("c.toml: `models[0].files[1].name`"),
+                "{msg}"
+            );
+            assert!(msg.contains("`local/evil`"), "{msg}");
+            assert!(msg.contains(&format!("`{}`", bad.escape_debug())), "{msg}");
+        }
+        let config = Config::parse(&model("model.gguf"), Path::new("c.toml")).unwrap();
+        assert_eq!(config.models[0].files[1].name, "model.gguf");
+        let msg = Config::parse(
+            "[[models]]\nid = \"..\"\nprovider = \"local\"\n[[models.files]]\nname = \"a.gguf\"\nsources = []\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains("`models[0].id`") && msg.contains("`..`"),
+            "{msg}"
+        );
     }
 
     #[test]

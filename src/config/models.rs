@@ -2,7 +2,7 @@
 //! capabilities and the files of a local model. It does not look models up or fetch files
 //! (the runtime's catalog and pull do).
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +55,22 @@ pub struct ModelFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     pub sources: Vec<Source>,
+}
+
+/// Checks that `name` is one plain file name, so joining it to a directory stays inside
+/// that directory: not empty, `.` or `..`, no `/` or `\`, not absolute, no NUL.
+pub fn check_file_name(name: &str) -> Result<(), String> {
+    const RULE: &str =
+        "must be a single file name (no `/`, `\\`, `.`, `..`, empty or absolute path)";
+    let mut components = Path::new(name).components();
+    let plain = !name.contains(['/', '\\', '\0'])
+        && matches!(components.next(), Some(Component::Normal(_)))
+        && components.next().is_none();
+    if plain {
+        Ok(())
+    } else {
+        Err(RULE.to_string())
+    }
 }
 
 /// A model the runtime can call.
@@ -118,7 +134,37 @@ impl ModelSpec {
 
     /// Directory holding this model's files in the model cache.
     pub fn dir(&self, model_dir: &Path) -> PathBuf {
-        model_dir.join(self.id.replace(['/', '\\', ':'], "--"))
+        model_dir.join(self.dir_name())
+    }
+
+    /// The name of the model's directory in the cache: its id with separators replaced.
+    fn dir_name(&self) -> String {
+        self.id.replace(['/', '\\', ':'], "--")
+    }
+
+    /// Checks that the model's files stay inside its cache directory: the directory named
+    /// after its id and every file name must be one plain path component. The error names
+    /// the model and the offending name.
+    pub fn check_paths(&self) -> Result<(), String> {
+        if !self.is_local() {
+            return Ok(());
+        }
+        if check_file_name(&self.dir_name()).is_err() {
+            return Err(format!(
+                "model id `{}` cannot name the model's cache directory: it must not be empty, `.` or `..`",
+                self.id.escape_debug()
+            ));
+        }
+        for file in &self.files {
+            if let Err(why) = check_file_name(&file.name) {
+                return Err(format!(
+                    "model `{}`: file name `{}` {why}",
+                    self.id.escape_debug(),
+                    file.name.escape_debug()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Whether every file is in the cache (a partial download never counts).
@@ -134,5 +180,72 @@ impl ModelSpec {
     pub fn cost(&self, input_tokens: u32, output_tokens: u32) -> f64 {
         (input_tokens as f64 * self.input_price + output_tokens as f64 * self.output_price)
             / 1_000_000.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local_model(id: &str, files: &[&str]) -> ModelSpec {
+        ModelSpec {
+            id: id.into(),
+            name: String::new(),
+            provider: "local".into(),
+            family: None,
+            context_window: 0,
+            input_price: 0.0,
+            output_price: 0.0,
+            capabilities: vec![],
+            default: false,
+            remote_name: None,
+            files: files
+                .iter()
+                .map(|name| ModelFile {
+                    name: name.to_string(),
+                    sha256: None,
+                    size: None,
+                    sources: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn file_names_must_be_one_plain_component() {
+        for good in ["model.gguf", "tokenizer.json", "..gguf", "a..b", ".hidden"] {
+            assert_eq!(check_file_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "/etc/passwd",
+            "../../.bashrc",
+            "sub/model.gguf",
+            "sub\\model.gguf",
+            "..\\evil",
+            "./model.gguf",
+            "model.gguf/",
+            "nul\0byte",
+        ] {
+            assert!(check_file_name(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn check_paths_names_the_model_and_the_file() {
+        assert_eq!(local_model("local/ok", &["a.gguf"]).check_paths(), Ok(()));
+        let err = local_model("local/evil", &["a.gguf", "../../x"])
+            .check_paths()
+            .unwrap_err();
+        assert!(
+            err.contains("`local/evil`") && err.contains("`../../x`"),
+            "{err}"
+        );
+        let err = local_model("..", &["a.gguf"]).check_paths().unwrap_err();
+        assert!(err.contains("model id `..`"), "{err}");
+        // A remote model has no files and no directory to escape.
+        assert_eq!(local_model("..", &[]).check_paths(), Ok(()));
     }
 }

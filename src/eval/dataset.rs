@@ -1,8 +1,11 @@
 //! Datasets and batch inputs in JSONL: one item per line, with a `prompt` or a `messages`
 //! list (Converse-style, the last one the user's question), and optionally a `reference`
 //! answer, a `context`, `tags` and an `id`. A bad line is reported with its number and
-//! skipped, never silently dropped from the counts.
+//! skipped, never silently dropped from the counts. Files are read line by line: a line
+//! over `MAX_LINE` bytes or a file over `MAX_DATASET` bytes is refused, naming the file
+//! and the line.
 
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -11,6 +14,11 @@ use sha2::{Digest, Sha256};
 
 use super::EvalError;
 use crate::runtime::types::{Message, Role};
+
+/// The longest line a dataset may have (an item with its context).
+pub const MAX_LINE: usize = 4 * 1024 * 1024;
+/// The largest dataset file.
+pub const MAX_DATASET: u64 = 256 * 1024 * 1024;
 
 /// One line of a dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,14 +69,63 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Reads a JSONL file.
+    /// Reads a JSONL file, line by line (see `MAX_LINE` and `MAX_DATASET`).
     pub fn load(path: &Path) -> Result<Dataset, EvalError> {
-        let bytes = std::fs::read(path).map_err(|e| {
+        Dataset::load_within(path, MAX_LINE, MAX_DATASET)
+    }
+
+    /// `load` with the caps given.
+    fn load_within(path: &Path, max_line: usize, max_total: u64) -> Result<Dataset, EvalError> {
+        let file = std::fs::File::open(path).map_err(|e| {
             EvalError::Dataset(format!("cannot read the dataset {}: {e}", path.display()))
         })?;
-        let text = String::from_utf8_lossy(&bytes);
-        let mut dataset = Dataset::parse(&text);
-        dataset.sha256 = hex::encode(Sha256::digest(&bytes));
+        let at_line = |number: usize, what: String| {
+            EvalError::Dataset(format!(
+                "the dataset {}, line {number}: {what}",
+                path.display()
+            ))
+        };
+        let mut reader = std::io::BufReader::new(file);
+        let mut dataset = Dataset::default();
+        let mut hasher = Sha256::new();
+        let mut total = 0u64;
+        let mut line = Vec::new();
+        for number in 1.. {
+            line.clear();
+            // One byte more than the cap tells a line at the cap from a longer one.
+            let n = (&mut reader)
+                .take(max_line as u64 + 2)
+                .read_until(b'\n', &mut line)
+                .map_err(|e| at_line(number, format!("cannot read it: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            if total > max_total {
+                return Err(at_line(
+                    number,
+                    format!(
+                        "the file is larger than {}, the most a dataset may be",
+                        size(max_total)
+                    ),
+                ));
+            }
+            hasher.update(&line);
+            let text = line
+                .strip_suffix(b"\n")
+                .map_or(&line[..], |l| l.strip_suffix(b"\r").unwrap_or(l));
+            if text.len() > max_line {
+                return Err(at_line(
+                    number,
+                    format!(
+                        "the line is longer than {}, the most one item may be",
+                        size(max_line as u64)
+                    ),
+                ));
+            }
+            dataset.push_line(number, &String::from_utf8_lossy(text));
+        }
+        dataset.sha256 = hex::encode(hasher.finalize());
         if dataset.items.is_empty() {
             let why = match dataset.bad.first() {
                 Some(bad) => format!("no usable line (first problem: {bad})"),
@@ -86,19 +143,32 @@ impl Dataset {
     pub fn parse(text: &str) -> Dataset {
         let mut dataset = Dataset::default();
         for (i, line) in text.lines().enumerate() {
-            let number = i + 1;
-            if line.trim().is_empty() {
-                continue;
-            }
-            match parse_line(number, line) {
-                Ok(item) => dataset.items.push(item),
-                Err(error) => dataset.bad.push(BadLine {
-                    line: number,
-                    error,
-                }),
-            }
+            dataset.push_line(i + 1, line);
         }
         dataset
+    }
+
+    /// Adds line `number`: an item, a bad line, or nothing for a blank one.
+    fn push_line(&mut self, number: usize, line: &str) {
+        if line.trim().is_empty() {
+            return;
+        }
+        match parse_line(number, line) {
+            Ok(item) => self.items.push(item),
+            Err(error) => self.bad.push(BadLine {
+                line: number,
+                error,
+            }),
+        }
+    }
+}
+
+/// A byte count for messages: whole MB from 1 MB up.
+fn size(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{} MB", bytes >> 20)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 
@@ -203,5 +273,66 @@ not json
         assert!(d.bad[2].error.contains("end with a user message"));
         assert!(d.bad[3].error.contains("JSON object"));
         assert!(d.bad[4].error.contains("tags"));
+    }
+
+    #[test]
+    fn load_reads_lines_hashes_the_bytes_and_names_the_file_on_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("set.jsonl");
+        let body: &[u8] = b"{\"prompt\": \"a\"}\r\n\nnot json\n{\"prompt\": \"caf\xe9\"}";
+        std::fs::write(&path, body).unwrap();
+        let d = Dataset::load(&path).unwrap();
+        assert_eq!(d.sha256, hex::encode(Sha256::digest(body)));
+        let whole = Dataset::parse(&String::from_utf8_lossy(body));
+        assert_eq!(d.items, whole.items);
+        assert_eq!(d.bad, whole.bad);
+        assert_eq!(d.items.len(), 2);
+        assert_eq!(d.bad[0].line, 3);
+
+        let missing = dir.path().join("nope.jsonl");
+        let err = Dataset::load(&missing).unwrap_err().to_string();
+        assert!(
+            err.contains("nope.jsonl") && err.contains("cannot read"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_line_or_a_file_over_the_cap_is_refused_naming_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.jsonl");
+        let item = |text: &str| format!("{{\"prompt\": \"{text}\"}}\n");
+        // A line exactly at the cap is fine; one byte more is not.
+        let at_cap = item(&"x".repeat(100 - item("").len() + 1));
+        assert_eq!(at_cap.len() - 1, 100);
+        std::fs::write(&path, format!("{}{at_cap}", item("ok"))).unwrap();
+        assert_eq!(
+            Dataset::load_within(&path, 100, 10_000)
+                .unwrap()
+                .items
+                .len(),
+            2
+        );
+        let over = item(&"x".repeat(100));
+        std::fs::write(&path, format!("{}{over}{}", item("ok"), item("ok"))).unwrap();
+        let err = Dataset::load_within(&path, 100, 10_000)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("big.jsonl, line 2: the line is longer than 100 bytes"),
+            "{err}"
+        );
+
+        // The whole file: refused at the line that passes the cap.
+        let lines: String = (0..50).map(|i| item(&format!("question {i}"))).collect();
+        std::fs::write(&path, &lines).unwrap();
+        let per_line = item("question 10").len() as u64;
+        let err = Dataset::load_within(&path, 100, per_line * 20)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("big.jsonl, line 21: the file is larger than"),
+            "{err}"
+        );
     }
 }

@@ -1,11 +1,14 @@
 //! Sentence embeddings for the model-based policies: the `Embed` trait (the runtime's
 //! `Embedder` behind it), a cache so exemplars and grounding sources are embedded once per
-//! model and text (in memory, and in sled across runs), and a per-assessment memo.
+//! model and text (in memory, the most recently used `MEMORY_ENTRIES`, and in sled across
+//! runs), and a per-assessment memo.
 
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use lru::LruCache;
 use sha2::{Digest, Sha256};
 
 use crate::runtime::embeddings::{vector_bytes, vector_from_bytes, Embedder};
@@ -16,6 +19,11 @@ pub const DEFAULT_EMBEDDINGS_MODEL: &str = "local/all-minilm-l6-v2";
 
 /// Tree of cached embeddings (exemplars, sources), keyed by sha256(model, text).
 pub const EMBEDDINGS: &str = "guardrail_embeddings";
+
+/// How many vectors the in-memory cache keeps (the least recently used go first): about
+/// 6 MB of 384-dimension vectors. Compiled guardrails keep their exemplars' vectors
+/// themselves; this spares re-reading or re-embedding texts that come back.
+pub const MEMORY_ENTRIES: usize = 4096;
 
 /// Turns texts into vectors.
 #[async_trait]
@@ -45,20 +53,36 @@ impl Embed for Embedder {
 }
 
 /// Embeddings of texts that come back (exemplars, topic definitions, grounding sources)
-/// cached in memory and sled.
+/// cached in memory (bounded, least recently used out first) and sled.
 pub struct EmbeddingCache {
     embed: Arc<dyn Embed>,
     store: Option<Store>,
-    memory: Mutex<HashMap<[u8; 32], Arc<Vec<f32>>>>,
+    memory: Mutex<LruCache<[u8; 32], Arc<Vec<f32>>>>,
 }
 
 impl EmbeddingCache {
+    /// A cache keeping `MEMORY_ENTRIES` vectors in memory.
     pub fn new(embed: Arc<dyn Embed>, store: Option<Store>) -> EmbeddingCache {
+        EmbeddingCache::with_capacity(embed, store, MEMORY_ENTRIES)
+    }
+
+    /// A cache keeping at most `entries` vectors (at least one) in memory.
+    pub fn with_capacity(
+        embed: Arc<dyn Embed>,
+        store: Option<Store>,
+        entries: usize,
+    ) -> EmbeddingCache {
+        let entries = NonZeroUsize::new(entries).unwrap_or(NonZeroUsize::MIN);
         EmbeddingCache {
             embed,
             store,
-            memory: Mutex::new(HashMap::new()),
+            memory: Mutex::new(LruCache::new(entries)),
         }
+    }
+
+    /// How many vectors are in memory now.
+    pub fn in_memory(&self) -> usize {
+        self.memory.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     pub fn embedder(&self) -> &Arc<dyn Embed> {
@@ -78,7 +102,7 @@ impl EmbeddingCache {
         let keys: Vec<[u8; 32]> = texts.iter().map(|t| self.key(t)).collect();
         let mut out: Vec<Option<Arc<Vec<f32>>>> = vec![None; texts.len()];
         {
-            let memory = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+            let mut memory = self.memory.lock().unwrap_or_else(|p| p.into_inner());
             for (i, k) in keys.iter().enumerate() {
                 out[i] = memory.get(k).cloned();
             }
@@ -112,7 +136,7 @@ impl EmbeddingCache {
         let mut result = Vec::with_capacity(texts.len());
         for (k, v) in keys.iter().zip(out) {
             let v = v.ok_or("the embeddings model returned too few vectors")?;
-            memory.insert(*k, v.clone());
+            memory.put(*k, v.clone());
             result.push(v);
         }
         Ok(result)
@@ -165,5 +189,66 @@ impl Memo {
                     .ok_or_else(|| "an embedding went missing".to_string())
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A model that counts the texts it embeds; a text's vector is its length.
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    #[async_trait]
+    impl Embed for Counting {
+        fn model(&self) -> &str {
+            "test/counting"
+        }
+
+        async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, String> {
+            self.0.fetch_add(texts.len(), Ordering::SeqCst);
+            Ok(texts.iter().map(|t| vec![t.len() as f32]).collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_memory_cache_stays_bounded_and_keeps_the_recent_texts() {
+        let model = Arc::new(Counting::default());
+        let cache = EmbeddingCache::with_capacity(model.clone(), None, 3);
+        for i in 0..100 {
+            let text = "x".repeat(i + 1);
+            let v = cache.vectors(&[text]).await.unwrap();
+            assert_eq!(*v[0], [(i + 1) as f32]);
+            assert!(
+                cache.in_memory() <= 3,
+                "{} vectors after {i}",
+                cache.in_memory()
+            );
+        }
+        assert_eq!(model.0.load(Ordering::SeqCst), 100);
+        // The three most recent texts are answered from memory; an old one is embedded again.
+        let recent: Vec<String> = (98..=100).map(|n| "x".repeat(n)).collect();
+        cache.vectors(&recent).await.unwrap();
+        assert_eq!(model.0.load(Ordering::SeqCst), 100);
+        cache.vectors(&["x".to_string()]).await.unwrap();
+        assert_eq!(model.0.load(Ordering::SeqCst), 101);
+        assert_eq!(cache.in_memory(), 3);
+        // A batch larger than the cache still gets every vector, in order.
+        let batch: Vec<String> = (1..=10).map(|n| "y".repeat(n)).collect();
+        let vectors = cache.vectors(&batch).await.unwrap();
+        let lengths: Vec<f32> = vectors.iter().map(|v| v[0]).collect();
+        assert_eq!(lengths, (1..=10).map(|n| n as f32).collect::<Vec<_>>());
+        assert_eq!(cache.in_memory(), 3);
+        assert_eq!(
+            EmbeddingCache::new(model, None)
+                .memory
+                .lock()
+                .unwrap()
+                .cap()
+                .get(),
+            MEMORY_ENTRIES
+        );
     }
 }

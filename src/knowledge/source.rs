@@ -1,13 +1,15 @@
 //! Finding and reading a base's documents: folders walked with include/exclude globs
-//! (hidden folders, `target` and `node_modules` left out), single files, and http(s)
-//! URLs. Reading decides what is text: binary and unreadable files are skipped with a
-//! reason, invalid UTF-8 is decoded lossily and flagged, and files over `LARGE` bytes are
-//! streamed in pieces instead of read whole.
+//! (hidden folders, `target` and `node_modules` left out, symlinks followed only while
+//! they stay inside the folder), single files, and http(s) URLs. Reading decides what is
+//! text: binary and unreadable files are skipped with a reason, invalid UTF-8 is decoded
+//! lossily and flagged, files over `LARGE` bytes are streamed in pieces instead of read
+//! whole, and files over `MAX_FILE` bytes or pages over `MAX_PAGE` bytes are refused.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -16,10 +18,12 @@ use super::spec::{glob_matches, glob_set, is_url, Chunking, KbSpec, SpecError};
 
 /// Files above this size are streamed in pieces (and cut as plain text).
 pub const LARGE: u64 = 8 * 1024 * 1024;
+/// The largest file a base ingests; larger ones are skipped with a reason.
+pub const MAX_FILE: u64 = 256 * 1024 * 1024;
 /// A streamed piece.
 const PIECE: usize = 1024 * 1024;
-/// The most a URL may return.
-const MAX_PAGE: usize = 32 * 1024 * 1024;
+/// The most a URL may return; reading stops there.
+pub const MAX_PAGE: usize = 32 * 1024 * 1024;
 
 /// A document to ingest.
 #[derive(Debug, Clone)]
@@ -77,7 +81,19 @@ pub fn discover(spec: &KbSpec) -> Result<(Vec<Found>, Vec<Skipped>), SpecError> 
             push_file(root, &mut found, &mut skipped);
             continue;
         }
-        let walker = walkdir::WalkDir::new(root)
+        // Symlinks are followed, but only to places inside the folder: one that leads
+        // out (to `~/.ssh`, `/etc`) is skipped and listed.
+        let inside = match root.canonicalize() {
+            Ok(inside) => inside,
+            Err(e) => {
+                skipped.push(Skipped {
+                    key: source.clone(),
+                    reason: format!("unreadable: {e}"),
+                });
+                continue;
+            }
+        };
+        let mut walker = walkdir::WalkDir::new(root)
             .follow_links(true)
             .sort_by_file_name()
             .into_iter()
@@ -90,7 +106,7 @@ pub fn discover(spec: &KbSpec) -> Result<(Vec<Found>, Vec<Skipped>), SpecError> 
                                 Some("target" | "node_modules" | "__pycache__")
                             )))
             });
-        for entry in walker {
+        while let Some(entry) = walker.next() {
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
@@ -101,6 +117,18 @@ pub fn discover(spec: &KbSpec) -> Result<(Vec<Found>, Vec<Skipped>), SpecError> 
                     continue;
                 }
             };
+            if entry.path_is_symlink() {
+                if let Some(reason) = leaves(entry.path(), &inside) {
+                    skipped.push(Skipped {
+                        key: entry.path().display().to_string(),
+                        reason,
+                    });
+                    if entry.file_type().is_dir() {
+                        walker.skip_current_dir();
+                    }
+                    continue;
+                }
+            }
             if !entry.file_type().is_file() {
                 continue;
             }
@@ -118,6 +146,19 @@ pub fn discover(spec: &KbSpec) -> Result<(Vec<Found>, Vec<Skipped>), SpecError> 
     Ok((found, skipped))
 }
 
+/// Why a symlink found in a folder walk is not followed: its target resolves outside the
+/// folder (`inside`, canonical), or cannot be resolved at all. None when it stays inside.
+fn leaves(link: &Path, inside: &Path) -> Option<String> {
+    match link.canonicalize() {
+        Ok(target) if target.starts_with(inside) => None,
+        Ok(target) => Some(format!(
+            "a symlink to {}, outside the source folder (not followed)",
+            target.display()
+        )),
+        Err(e) => Some(format!("a symlink that cannot be resolved: {e}")),
+    }
+}
+
 fn push_file(path: &Path, found: &mut Vec<Found>, skipped: &mut Vec<Skipped>) {
     let key = path.display().to_string();
     let kind = DocKind::of_path(&key);
@@ -129,6 +170,10 @@ fn push_file(path: &Path, found: &mut Vec<Found>, skipped: &mut Vec<Skipped>) {
         return;
     }
     match std::fs::metadata(path) {
+        Ok(meta) if meta.len() > MAX_FILE => skipped.push(Skipped {
+            key,
+            reason: too_large(MAX_FILE),
+        }),
         Ok(meta) => found.push(Found {
             key,
             path: Some(path.to_path_buf()),
@@ -147,6 +192,16 @@ fn push_file(path: &Path, found: &mut Vec<Found>, skipped: &mut Vec<Skipped>) {
     }
 }
 
+/// The reason a document over `limit` bytes is refused.
+fn too_large(limit: u64) -> String {
+    let size = if limit >= 1 << 20 {
+        format!("{} MB", limit >> 20)
+    } else {
+        format!("{limit} bytes")
+    };
+    format!("larger than {size}, the most a knowledge base reads of one document")
+}
+
 fn hex_sha(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -160,10 +215,21 @@ fn looks_binary(bytes: &[u8]) -> bool {
 pub fn read_file(found: &Found, chunking: &Chunking) -> Result<Parsed, String> {
     let path = found.path.as_ref().ok_or("not a file")?;
     let kind = found.kind.unwrap_or(DocKind::Text);
-    if found.size > LARGE {
-        return stream_file(path, chunking);
+    if found.size > MAX_FILE {
+        return Err(too_large(MAX_FILE));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("unreadable: {e}"))?;
+    let file = std::fs::File::open(path).map_err(|e| format!("unreadable: {e}"))?;
+    if found.size > LARGE {
+        return stream_file(file, chunking);
+    }
+    // The file may have grown since it was listed: read no more than the limit.
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("unreadable: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(too_large(MAX_FILE));
+    }
     parse_bytes(&bytes, kind, chunking)
 }
 
@@ -184,8 +250,9 @@ pub fn parse_bytes(bytes: &[u8], kind: DocKind, chunking: &Chunking) -> Result<P
 }
 
 /// A large file read in pieces (cut at a line end), hashed as it goes, as plain text.
-fn stream_file(path: &Path, chunking: &Chunking) -> Result<Parsed, String> {
-    let mut file = std::fs::File::open(path).map_err(|e| format!("unreadable: {e}"))?;
+fn stream_file(file: std::fs::File, chunking: &Chunking) -> Result<Parsed, String> {
+    // The file may have grown since it was listed: read no more than the limit.
+    let mut file = file.take(MAX_FILE + 1);
     let mut hasher = Sha256::new();
     let mut chunks = Vec::new();
     let mut carry: Vec<u8> = Vec::new();
@@ -202,6 +269,9 @@ fn stream_file(path: &Path, chunking: &Chunking) -> Result<Parsed, String> {
             return Err("binary content (NUL bytes)".into());
         }
         first = false;
+        if (offset + carry.len() + n) as u64 > MAX_FILE {
+            return Err(too_large(MAX_FILE));
+        }
         hasher.update(&buf[..n]);
         carry.extend_from_slice(&buf[..n]);
         let cut = if n == 0 {
@@ -238,6 +308,16 @@ fn stream_file(path: &Path, chunking: &Chunking) -> Result<Parsed, String> {
 
 /// Fetches and chunks a URL; `Err` is the reason to skip it.
 pub async fn fetch_url(url: &str, chunking: &Chunking) -> Result<(Parsed, DocKind, u64), String> {
+    fetch_url_within(url, chunking, MAX_PAGE).await
+}
+
+/// `fetch_url` with a cap on the body: it is read piece by piece, and reading stops as
+/// soon as it passes `max` bytes (or at once when the server announces more).
+async fn fetch_url_within(
+    url: &str,
+    chunking: &Chunking,
+    max: usize,
+) -> Result<(Parsed, DocKind, u64), String> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -258,12 +338,17 @@ pub async fn fetch_url(url: &str, chunking: &Chunking) -> Result<(Parsed, DocKin
         .to_string();
     let kind = DocKind::of_content_type(&content_type, url)
         .ok_or_else(|| format!("not a text page (content type {content_type})"))?;
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| format!("cannot fetch: {e}"))?;
-    if bytes.len() > MAX_PAGE {
-        return Err(format!("the page is larger than {} MB", MAX_PAGE >> 20));
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_large(max as u64));
+    }
+    let mut bytes = Vec::new();
+    let mut body = response.bytes_stream();
+    while let Some(piece) = body.next().await {
+        let piece = piece.map_err(|e| format!("cannot fetch: {e}"))?;
+        if bytes.len() + piece.len() > max {
+            return Err(too_large(max as u64));
+        }
+        bytes.extend_from_slice(&piece);
     }
     let size = bytes.len() as u64;
     let chunking = *chunking;
@@ -348,5 +433,128 @@ mod tests {
             body[..mid.bytes.start].matches('\n').count() + 1,
             mid.lines.0
         );
+    }
+
+    fn folder_spec(dir: &Path) -> KbSpec {
+        KbSpec {
+            name: "t".into(),
+            sources: vec![dir.display().to_string()],
+            include: vec![],
+            exclude: vec![],
+            chunking: Chunking::default(),
+            embedding: DEFAULT_EMBEDDING.into(),
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_out_of_the_folder_are_skipped_and_listed() {
+        use std::os::unix::fs::symlink;
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.md"), "# Secret\n\nkey").unwrap();
+        std::fs::create_dir(outside.path().join("dir")).unwrap();
+        std::fs::write(outside.path().join("dir/more.md"), "# More").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let d = root.path();
+        std::fs::create_dir(d.join("docs")).unwrap();
+        std::fs::write(d.join("docs/a.md"), "# A").unwrap();
+        symlink(outside.path().join("secret.md"), d.join("docs/secret.md")).unwrap();
+        symlink(outside.path().join("dir"), d.join("linked-dir")).unwrap();
+        symlink(d.join("docs/a.md"), d.join("alias.md")).unwrap();
+        symlink(d.join("docs"), d.join("docs-again")).unwrap();
+        symlink(d.join("nowhere.md"), d.join("dangling.md")).unwrap();
+
+        let (found, skipped) = discover(&folder_spec(d)).unwrap();
+        let keys: Vec<&str> = found
+            .iter()
+            .map(|f| f.key.strip_prefix(&d.display().to_string()).unwrap())
+            .collect();
+        // Links that stay inside the folder are followed.
+        assert_eq!(keys, ["/alias.md", "/docs-again/a.md", "/docs/a.md"]);
+        let skipped: Vec<(&str, &str)> = skipped
+            .iter()
+            .map(|s| {
+                let key = s.key.strip_prefix(&d.display().to_string()).unwrap();
+                (key, s.reason.as_str())
+            })
+            .collect();
+        let keys: Vec<&str> = skipped.iter().map(|(key, _)| *key).collect();
+        assert_eq!(
+            keys,
+            [
+                "/dangling.md",
+                "/docs/secret.md",
+                "/docs-again/secret.md",
+                "/linked-dir"
+            ]
+        );
+        for (key, reason) in &skipped[1..] {
+            assert!(
+                reason.contains("outside the source folder"),
+                "{key}: {reason}"
+            );
+        }
+    }
+
+    #[test]
+    fn files_over_the_limit_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("small.txt"), "fine").unwrap();
+        // A sparse file: the size is there without the disk space.
+        let huge = std::fs::File::create(dir.path().join("huge.txt")).unwrap();
+        huge.set_len(MAX_FILE + 1).unwrap();
+        let (found, skipped) = discover(&folder_spec(dir.path())).unwrap();
+        assert_eq!(found.len(), 1);
+        assert!(found[0].key.ends_with("small.txt"));
+        assert_eq!(skipped.len(), 1);
+        assert!(skipped[0].key.ends_with("huge.txt"));
+        assert!(
+            skipped[0].reason.contains("larger than 256 MB"),
+            "{skipped:?}"
+        );
+    }
+
+    /// A page that never ends is refused once it passes the cap, without reading on.
+    #[tokio::test]
+    async fn a_url_over_the_cap_is_refused_without_reading_it_all() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        const PIECE_SENT: usize = 64 * 1024;
+        const TOTAL: usize = 256 * 1024 * 1024;
+        let sent = Arc::new(AtomicUsize::new(0));
+        let counter = sent.clone();
+        let app = axum::Router::new().route(
+            "/big.txt",
+            axum::routing::get(move || {
+                let counter = counter.clone();
+                async move {
+                    let pieces = futures::stream::iter(0..TOTAL / PIECE_SENT).map(move |_| {
+                        counter.fetch_add(PIECE_SENT, Ordering::SeqCst);
+                        Ok::<_, std::io::Error>(vec![b'a'; PIECE_SENT])
+                    });
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "text/plain")],
+                        axum::body::Body::from_stream(pieces),
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let cap = 1024 * 1024;
+        let url = format!("http://{addr}/big.txt");
+        let chunking = Chunking::default();
+        let fetch = fetch_url_within(&url, &chunking, cap);
+        let err = tokio::time::timeout(Duration::from_secs(20), fetch)
+            .await
+            .expect("the fetch stops at the cap")
+            .expect_err("a page over the cap is refused");
+        assert!(err.contains("larger than 1 MB"), "{err}");
+        // The server gets to send what the socket buffers hold, not the whole page.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let sent = sent.load(Ordering::SeqCst);
+        assert!(sent < TOTAL / 4, "{sent} of {TOTAL} bytes were sent");
     }
 }

@@ -152,6 +152,13 @@ mod tests {
     }
 
     #[test]
+    fn builtin_file_names_stay_in_their_model_directory() {
+        for model in Catalog::builtin().models() {
+            assert_eq!(model.check_paths(), Ok(()), "{}", model.id);
+        }
+    }
+
+    #[test]
     fn unknown_ids_suggest_close_ones() {
         let catalog = Catalog::builtin();
         let err = catalog.get("local/smollm2-130m").unwrap_err();

@@ -62,6 +62,9 @@ pub enum PullError {
         file: String,
         attempts: Vec<String>,
     },
+    /// A file name (or id) that would put files outside the model's directory.
+    #[error("{0}; nothing was pulled (fix the model's entry in the config)")]
+    UnsafePath(String),
     #[error("{reason}; nothing was installed")]
     Unusable { path: PathBuf, reason: String },
     #[error("cannot write to the model cache {path}: {source}")]
@@ -132,6 +135,9 @@ impl Puller {
         if !model.is_local() {
             return Err(PullError::NotLocal(model.id.clone()));
         }
+        // The config refuses such names when it is loaded; a catalog built another way
+        // must not write outside the model cache either.
+        model.check_paths().map_err(PullError::UnsafePath)?;
         let dir = model.dir(&self.model_dir);
         std::fs::create_dir_all(&dir).map_err(|source| PullError::Io {
             path: dir.clone(),

@@ -129,6 +129,8 @@ impl LocalProvider {
     }
 
     fn files(&self, spec: &ModelSpec) -> Result<PathBuf, ProviderError> {
+        spec.check_paths()
+            .map_err(|e| ProviderError::new(ErrorKind::ModelUnavailable, e))?;
         if !spec.is_downloaded(&self.model_dir) {
             return Err(ProviderError::new(
                 ErrorKind::ModelUnavailable,
