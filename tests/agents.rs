@@ -12,12 +12,13 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use strata::agents::AgentSpec;
+use strata::guardrails::policy::Policy;
 use strata::orchestrator::approval::Decision;
 use strata::orchestrator::diff::diff_steps;
 use strata::orchestrator::runs::{RunStatus, StepKind};
 use strata::orchestrator::{Fork, Orchestrator, Resume, ToolAccess, Turn, TurnInput, TurnOutcome};
 use strata::runtime::context::Caller;
-use strata::sessions::MessageStatus;
+use strata::sessions::{AgentConfig, MessageStatus};
 use strata::store::Id;
 
 fn shipped(name: &str) -> PathBuf {
@@ -428,15 +429,27 @@ async fn a_run_forks_from_a_step_with_an_edited_result_and_diffs_against_its_par
     assert!(err.to_string().contains("--from-step 2"), "{err}");
 }
 
+/// Stores a guardrail that anonymizes emails and phone numbers in the orchestrator's
+/// store, frozen as version 1; returns its reference (what an agent's `guardrail` names).
+fn store_pii_guardrail(orchestrator: &Orchestrator) -> String {
+    let toml =
+        "name = \"pii\"\n[sensitive_information]\nemail = \"anonymize\"\nphone = \"anonymize\"\n";
+    let policy = Policy::parse(toml, "pii.toml").unwrap();
+    let store = orchestrator.guardrails.store();
+    store.save_draft(&policy, toml, false).unwrap();
+    store.create_version(&policy.name, None).unwrap();
+    policy.name
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tool_results_go_through_the_input_checks_before_the_model_reads_them() {
-    use strata::guardrails::sensitive::SensitiveInfoCheck;
     let dir = tempfile::tempdir().unwrap();
     let (orchestrator, session, seen) =
         order_agent(dir.path(), "lookup_order", json!({"order_id": "A1005"})).await;
     let spec = AgentSpec::load(&shipped("order-status")).unwrap();
     let mut agent = spec.to_agent_config();
     agent.model = "scripted/model".into();
+    agent.guardrail = Some(store_pii_guardrail(&orchestrator));
     let mut turn = Turn::new(
         session,
         TurnInput::Ask("Who handles order A1005?".into()),
@@ -444,7 +457,6 @@ async fn tool_results_go_through_the_input_checks_before_the_model_reads_them() 
     );
     turn.agent = Some(agent);
     turn.access = order_access(&orchestrator, false);
-    turn.checks = vec![Arc::new(SensitiveInfoCheck::anonymize_all())];
     let outcome = orchestrator.run_turn(turn, |_| {}).await.unwrap();
     assert!(outcome.error.is_none(), "{:?}", outcome.error);
     // The tool returned the address (the trace keeps what the tool said)…
@@ -460,20 +472,20 @@ async fn tool_results_go_through_the_input_checks_before_the_model_reads_them() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_masked_question_is_never_stored_raw() {
-    use strata::guardrails::sensitive::SensitiveInfoCheck;
     let dir = tempfile::tempdir().unwrap();
     // A provider nobody listens on: the call fails after the question is stored.
     let url = format!("http://127.0.0.1:{}/v1", common::free_port());
     let runtime = Arc::new(common::runtime(dir.path(), common::scripted::config(&url)).await);
     let orchestrator = Orchestrator::new(runtime).unwrap();
-    let session = orchestrator.sessions.create("scripted/model").unwrap();
+    let mut agent = AgentConfig::default_for("scripted/model");
+    agent.guardrail = Some(store_pii_guardrail(&orchestrator));
+    let session = orchestrator.sessions.create_with(agent).unwrap();
     let raw = "jane.roe.4471@example.org";
-    let mut turn = Turn::new(
+    let turn = Turn::new(
         session.id,
         TurnInput::Ask(format!("Write to {raw} about the refund")),
         Caller::Test,
     );
-    turn.checks = vec![Arc::new(SensitiveInfoCheck::anonymize_all())];
     let outcome = orchestrator.run_turn(turn, |_| {}).await.unwrap();
     assert!(outcome.error.is_some(), "the provider call should fail");
     let messages = orchestrator.sessions.messages(session.id).unwrap();

@@ -1,11 +1,15 @@
-//! The sensitive-information detectors and their check: positive and negative cases per
-//! type, and the streamed answer (nothing sensitive released before it is masked).
+//! The sensitive-information detectors and the guardrail check that acts on them (the
+//! production `GuardrailCheck`, from a policy with sensitive-information settings):
+//! positive and negative cases per type; the streamed answer (nothing sensitive released
+//! before it is masked); the request and tool results (the input side); tool-call
+//! arguments (the output side).
 
 use std::sync::Arc;
 
-use strata::guardrails::sensitive::{
-    find, EntityType, Finding, SensitiveAction, SensitiveInfoCheck,
-};
+use strata::guardrails::engine::Guardrail;
+use strata::guardrails::policy::Policy;
+use strata::guardrails::sensitive::{find, EntityType, Finding};
+use strata::guardrails::GuardrailCheck;
 use strata::runtime::checks::{Check, DecisionLog, InputDecision, OutputDecision};
 use strata::runtime::release::Releaser;
 use strata::runtime::types::{ChatRequest, Message, Role, ToolCall};
@@ -250,6 +254,35 @@ fn keys_and_secrets() {
     );
 }
 
+/// A policy file giving every sensitive type `action`, except the types in `except`,
+/// which get theirs (types named as policy files name them: `credit_card`).
+fn policy_for_all(action: &str, except: &[(&str, &str)]) -> String {
+    let mut toml = String::from("name = \"pii\"\n[sensitive_information]\n");
+    for entity in EntityType::ALL {
+        let name = serde_json::to_value(entity).unwrap();
+        let name = name.as_str().unwrap();
+        let action = except
+            .iter()
+            .find(|(e, _)| *e == name)
+            .map_or(action, |(_, a)| *a);
+        toml.push_str(&format!("{name} = \"{action}\"\n"));
+    }
+    toml
+}
+
+/// The streaming check of a guardrail with `policy` (a policy file's text), as a call
+/// gets it.
+async fn guardrail_check(policy: &str) -> GuardrailCheck {
+    let policy = Policy::parse(policy, "pii.toml").unwrap();
+    let guardrail = Guardrail::compile("pii@1", policy, None).await.unwrap();
+    GuardrailCheck::new(Arc::new(guardrail), None)
+}
+
+/// A guardrail check that anonymizes every sensitive type.
+async fn anonymize_all() -> GuardrailCheck {
+    guardrail_check(&policy_for_all("anonymize", &[])).await
+}
+
 /// Feeds `pieces` through a releaser with `check`; returns each released piece.
 async fn stream(pieces: &[String], check: Arc<dyn Check>) -> Result<Vec<String>, String> {
     let checks = vec![check];
@@ -272,17 +305,33 @@ fn split(text: &str, size: usize) -> Vec<String> {
     pieces
 }
 
+fn request(messages: Vec<Message>) -> ChatRequest {
+    ChatRequest {
+        model: "m".into(),
+        system: None,
+        messages,
+        params: Default::default(),
+        tools: Vec::new(),
+        tool_choice: Default::default(),
+    }
+}
+
+fn call(name: &str, arguments: &str) -> ToolCall {
+    ToolCall {
+        id: "1".into(),
+        name: name.into(),
+        arguments: arguments.into(),
+    }
+}
+
 #[tokio::test]
 async fn a_streamed_email_and_card_are_never_released_raw() {
     let text = "Contact john.doe@example.com or pay with 4111 1111 1111 1111 today. 고마워요!";
     let masked = "Contact {EMAIL} or pay with {CREDIT_CARD} today. 고마워요!";
     for size in 1..=9 {
-        let out = stream(
-            &split(text, size),
-            Arc::new(SensitiveInfoCheck::anonymize_all()),
-        )
-        .await
-        .unwrap();
+        let out = stream(&split(text, size), Arc::new(anonymize_all().await))
+            .await
+            .unwrap();
         let mut seen = String::new();
         for piece in &out {
             assert!(
@@ -306,12 +355,9 @@ async fn a_streamed_key_phone_and_pem_block_are_masked() {
     let text = "key sk-abcdefghijklmnopqrstuvwxyz0123 and 010-1234-5678\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----\nbye";
     let masked = "key {API_KEY} and {PHONE}\n{PRIVATE_KEY}\nbye";
     for size in [1, 2, 3, 5, 8] {
-        let out = stream(
-            &split(text, size),
-            Arc::new(SensitiveInfoCheck::anonymize_all()),
-        )
-        .await
-        .unwrap();
+        let out = stream(&split(text, size), Arc::new(anonymize_all().await))
+            .await
+            .unwrap();
         for piece in &out {
             assert!(!piece.contains("sk-") && !piece.contains("MII") && !piece.contains("BEGIN"));
             assert!(!piece.chars().any(|c| c.is_ascii_digit()), "{out:?}");
@@ -326,12 +372,9 @@ async fn a_streamed_korean_answer_is_masked() {
         "연락처는 010-1234-5678이고 주민번호는 900101-1234568입니다. 메일은 kim@example.kr으로!";
     let masked = "연락처는 {PHONE}이고 주민번호는 {KR_RRN}입니다. 메일은 {EMAIL}으로!";
     for size in 1..=6 {
-        let out = stream(
-            &split(text, size),
-            Arc::new(SensitiveInfoCheck::anonymize_all()),
-        )
-        .await
-        .unwrap();
+        let out = stream(&split(text, size), Arc::new(anonymize_all().await))
+            .await
+            .unwrap();
         for piece in &out {
             assert!(!piece.chars().any(|c| c.is_ascii_digit()), "{out:?}");
             assert!(!piece.contains("kim"), "{out:?}");
@@ -344,7 +387,7 @@ async fn a_streamed_korean_answer_is_masked() {
 async fn a_value_partly_shown_blocks_instead_of_masking() {
     // Released text cannot be masked: the check stops the answer rather than let the
     // rest of the value through.
-    let check = SensitiveInfoCheck::anonymize_all();
+    let check = anonymize_all().await;
     let text = "mail jane@example.com now";
     let released = "mail jane".len();
     assert!(matches!(
@@ -358,28 +401,24 @@ async fn a_long_multiline_answer_streams_in_small_pieces() {
     let line = "row: mail a.b@example.org, card 5500-0055-5555-5559, ok\n";
     let text = line.repeat(200);
     let masked = "row: mail {EMAIL}, card {CREDIT_CARD}, ok\n".repeat(200);
-    let out = stream(
-        &split(&text, 3),
-        Arc::new(SensitiveInfoCheck::anonymize_all()),
-    )
-    .await
-    .unwrap();
+    let out = stream(&split(&text, 3), Arc::new(anonymize_all().await))
+        .await
+        .unwrap();
     assert!(out.iter().all(|p| !p.chars().any(|c| c.is_ascii_digit())));
     assert_eq!(out.concat(), masked);
 }
 
 #[tokio::test]
 async fn a_block_action_stops_the_answer_before_the_value() {
-    let check = SensitiveInfoCheck::anonymize_all()
-        .with_action(EntityType::CreditCard, SensitiveAction::Block);
+    let check = guardrail_check(&policy_for_all("anonymize", &[("credit_card", "block")])).await;
     let text = "the number is 4111 1111 1111 1111, keep it safe";
     let err = stream(&split(text, 4), Arc::new(check)).await.unwrap_err();
-    assert!(err.contains("credit card"), "{err}");
+    assert!(err.contains("credit_card"), "{err}");
 }
 
 #[tokio::test]
 async fn the_hold_covers_unfinished_values() {
-    let check = SensitiveInfoCheck::anonymize_all();
+    let check = anonymize_all().await;
     for (text, held) in [
         ("write to jane", "jane"),
         ("my card 4111 1111 ", "4111 1111 "),
@@ -412,75 +451,113 @@ async fn the_hold_covers_unfinished_values() {
 }
 
 #[tokio::test]
-async fn input_and_tool_calls_are_masked_or_blocked() {
-    let check = SensitiveInfoCheck::anonymize_all();
-    let mut request = ChatRequest {
-        model: "m".into(),
-        system: Some("mail admin@example.com".into()),
-        messages: vec![
-            Message::new(Role::User, "I am jane@example.com, 010-1234-5678"),
-            Message::new(Role::Assistant, "ok"),
-        ],
-        params: Default::default(),
-        tools: Vec::new(),
-        tool_choice: Default::default(),
-    };
-    let decision = check.check_input(&mut request).await;
+async fn the_request_is_masked_or_blocked() {
+    let check = anonymize_all().await;
+    let mut req = request(vec![
+        Message::new(Role::User, "I am jane@example.com, 010-1234-5678"),
+        Message::new(Role::Assistant, "ok"),
+    ]);
+    req.system = Some("mail admin@example.com".into());
+    let decision = check.check_input(&mut req).await;
     assert!(
         matches!(decision, InputDecision::Masked { .. }),
         "{decision:?}"
     );
-    assert_eq!(request.messages[0].content, "I am {EMAIL}, {PHONE}");
-    assert_eq!(request.messages[1].content, "ok");
+    assert_eq!(req.messages[0].content, "I am {EMAIL}, {PHONE}");
+    assert_eq!(req.messages[1].content, "ok");
+    assert_eq!(
+        req.system.as_deref(),
+        Some("mail admin@example.com"),
+        "the instructions are the agent's, not the user's"
+    );
 
-    let blocking = SensitiveInfoCheck::new([(EntityType::UsSsn, SensitiveAction::Block)]);
-    let mut request = ChatRequest {
-        model: "m".into(),
-        system: None,
-        messages: vec![Message::new(Role::User, "my ssn is 123-45-6789")],
-        params: Default::default(),
-        tools: Vec::new(),
-        tool_choice: Default::default(),
-    };
+    let blocking =
+        guardrail_check("name = \"ssn\"\n[sensitive_information]\nus_ssn = \"block\"\n").await;
+    let mut req = request(vec![Message::new(Role::User, "my ssn is 123-45-6789")]);
     assert!(matches!(
-        blocking.check_input(&mut request).await,
+        blocking.check_input(&mut req).await,
         InputDecision::Block { .. }
     ));
     // Types without an action pass.
-    let mut request = ChatRequest {
-        model: "m".into(),
-        system: None,
-        messages: vec![Message::new(Role::User, "mail jane@example.com")],
-        params: Default::default(),
-        tools: Vec::new(),
-        tool_choice: Default::default(),
-    };
-    assert_eq!(
-        blocking.check_input(&mut request).await,
-        InputDecision::Allow
-    );
+    let mut req = request(vec![Message::new(Role::User, "mail jane@example.com")]);
+    assert_eq!(blocking.check_input(&mut req).await, InputDecision::Allow);
+}
 
-    let mut call = ToolCall {
-        id: "1".into(),
-        name: "send".into(),
-        arguments: r#"{"to":"jane@example.com","card":"4111111111111111"}"#.into(),
+/// Tool results are read by the model: they go through the input side, like the question.
+#[tokio::test]
+async fn tool_results_go_through_the_input_side() {
+    let policy = policy_for_all("anonymize", &[("us_ssn", "block")]);
+    let asked = |result: &str| {
+        let mut called = Message::new(Role::Assistant, "");
+        called.tool_calls = vec![call("lookup", "{}")];
+        let mut answered = Message::new(Role::Tool, result);
+        answered.tool_call_id = Some("1".into());
+        request(vec![
+            Message::new(Role::User, "who handles it?"),
+            called,
+            answered,
+        ])
     };
+    let mut req = asked("ask ops.desk@example.com");
+    let decision = guardrail_check(&policy).await.check_input(&mut req).await;
+    assert!(
+        matches!(decision, InputDecision::Masked { .. }),
+        "{decision:?}"
+    );
+    assert_eq!(req.messages[2].content, "ask {EMAIL}");
+
+    let mut req = asked("the ssn on file is 123-45-6789");
+    let decision = guardrail_check(&policy).await.check_input(&mut req).await;
+    assert!(
+        matches!(decision, InputDecision::Block { .. }),
+        "{decision:?}"
+    );
+}
+
+/// Tool-call arguments are written by the model: they go through the output side (masked
+/// or blocked, never held), and a mask keeps the arguments valid JSON.
+#[tokio::test]
+async fn tool_call_arguments_go_through_the_output_side() {
+    let checks: Vec<Arc<dyn Check>> = vec![Arc::new(anonymize_all().await)];
     let mut log = DecisionLog::default();
-    let checks: Vec<Arc<dyn Check>> = vec![Arc::new(check)];
-    strata::runtime::release::check_tool_call(&mut call, &checks, &mut log)
+    let mut masked = call(
+        "send",
+        r#"{"to":"jane@example.com","card":"4111111111111111"}"#,
+    );
+    strata::runtime::release::check_tool_call(&mut masked, &checks, &mut log)
         .await
         .unwrap();
-    assert_eq!(call.arguments, r#"{"to":"{EMAIL}","card":"{CREDIT_CARD}"}"#);
-    assert!(matches!(
+    assert_eq!(
+        masked.arguments,
+        r#"{"to":"{EMAIL}","card":"{CREDIT_CARD}"}"#
+    );
+    // A bare number is replaced by a string.
+    let mut bare = call("pay", r#"{"card": 4111111111111111}"#);
+    strata::runtime::release::check_tool_call(&mut bare, &checks, &mut log)
+        .await
+        .unwrap();
+    assert_eq!(bare.arguments, r#"{"card": "{CREDIT_CARD}"}"#);
+    assert!(serde_json::from_str::<serde_json::Value>(&bare.arguments).is_ok());
+
+    let blocking = guardrail_check(&policy_for_all("anonymize", &[("us_ssn", "block")])).await;
+    match blocking
+        .check_tool_call(&call("file", r#"{"ssn":"123-45-6789"}"#))
+        .await
+    {
+        OutputDecision::Block { reason } => {
+            assert!(
+                reason.contains("file") && reason.contains("us_ssn"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected a block, got {other:?}"),
+    }
+    assert_eq!(
         blocking
-            .check_tool_call(&ToolCall {
-                id: "2".into(),
-                name: "f".into(),
-                arguments: r#"{"ssn":"123-45-6789"}"#.into(),
-            })
+            .check_tool_call(&call("file", r#"{"note":"nothing here"}"#))
             .await,
-        OutputDecision::Block { .. }
-    ));
+        OutputDecision::Allow
+    );
 }
 
 #[test]
@@ -516,16 +593,10 @@ fn values_glued_to_korean_text_are_found() {
     no("١٢٣-٤٥-٦٧٨٩", EntityType::UsSsn);
 }
 
-#[test]
-fn the_digest_covers_the_configuration() {
-    let a = SensitiveInfoCheck::anonymize_all();
-    let b =
-        SensitiveInfoCheck::anonymize_all().with_action(EntityType::Email, SensitiveAction::Block);
-    let c = SensitiveInfoCheck::anonymize_all().with_min_confidence(0.8);
-    assert_eq!(
-        a.config_digest(),
-        SensitiveInfoCheck::anonymize_all().config_digest()
-    );
+#[tokio::test]
+async fn the_digest_covers_the_configuration() {
+    let a = anonymize_all().await;
+    let b = guardrail_check(&policy_for_all("anonymize", &[("email", "block")])).await;
+    assert_eq!(a.config_digest(), anonymize_all().await.config_digest());
     assert_ne!(a.config_digest(), b.config_digest());
-    assert_ne!(a.config_digest(), c.config_digest());
 }

@@ -267,7 +267,7 @@ pub async fn run(runtime: Arc<Runtime>, cmd: EvalCommand) -> Result<i32> {
             let b = evals.find(&job_b)?;
             let ra = evals.jobs.results(a.id)?;
             let rb = evals.jobs.results(b.id)?;
-            let pairs = report::compare(&a, &ra, &b, &rb);
+            let pairs = report::compare(&a, &ra, &b, &rb).map_err(anyhow::Error::msg)?;
             if pairs.is_empty() {
                 bail!(
                     "the jobs share no model ({} vs {}); compare jobs of the same models, or \
@@ -294,8 +294,8 @@ pub async fn run(runtime: Arc<Runtime>, cmd: EvalCommand) -> Result<i32> {
             );
             if a.dataset_sha256 != b.dataset_sha256 {
                 eprintln!(
-                    "note: the jobs ran on different datasets; items are paired by their id \
-                     (or line), so check that they ask the same things"
+                    "note: the jobs ran on different datasets; items are paired by their id, \
+                     so check that an id means the same question in both"
                 );
             }
             for p in &pairs {
@@ -311,6 +311,11 @@ pub async fn run(runtime: Arc<Runtime>, cmd: EvalCommand) -> Result<i32> {
                     let d = &m.diff;
                     let verdict = match m.better {
                         Some(side) => format!("{side} better (significant)"),
+                        None if d.too_few_pairs => format!(
+                            "too few pairs to tell ({} of at least {})",
+                            d.n,
+                            crate::eval::stats::MIN_PAIRS
+                        ),
                         None => "no significant difference".into(),
                     };
                     println!(

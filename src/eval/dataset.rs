@@ -3,8 +3,9 @@
 //! answer, a `context`, `tags` and an `id`. A bad line is reported with its number and
 //! skipped, never silently dropped from the counts. Files are read line by line: a line
 //! over `MAX_LINE` bytes or a file over `MAX_DATASET` bytes is refused, naming the file
-//! and the line.
+//! and the line. Ids are unique within a file (results are paired across jobs by them).
 
+use std::collections::HashMap;
 use std::io::{BufRead, Read};
 use std::path::Path;
 
@@ -136,7 +137,25 @@ impl Dataset {
                 path.display()
             )));
         }
+        if let Some((first, second, id)) = dataset.duplicate_id() {
+            return Err(EvalError::Dataset(format!(
+                "the dataset {} has the id `{id}` on line {first} and on line {second}; \
+                 give each line its own `id` (results are paired by it)",
+                path.display()
+            )));
+        }
         Ok(dataset)
+    }
+
+    /// The first id two items share: the earlier line, the later one and the id.
+    pub fn duplicate_id(&self) -> Option<(usize, usize, String)> {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for item in &self.items {
+            if let Some(first) = seen.insert(&item.id, item.line) {
+                return Some((first, item.line, item.id.clone()));
+            }
+        }
+        None
     }
 
     /// Parses JSONL text (blank lines are skipped).
@@ -172,6 +191,11 @@ fn size(bytes: u64) -> String {
     }
 }
 
+/// The id of an item whose line has no `id` (or `recordId`): its line number.
+pub fn line_id(line: usize) -> String {
+    format!("line {line}")
+}
+
 fn parse_line(line: usize, text: &str) -> Result<Item, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let Value::Object(fields) = value else {
@@ -189,7 +213,7 @@ fn parse_line(line: usize, text: &str) -> Result<Item, String> {
     let id = match fields.get("id").or_else(|| fields.get("recordId")) {
         Some(Value::String(s)) => s.clone(),
         Some(v @ Value::Number(_)) => v.to_string(),
-        _ => format!("line {line}"),
+        _ => line_id(line),
     };
     let mut system = text_field("system")?;
     let (prompt, history) = match (fields.get("prompt"), fields.get("messages")) {
@@ -334,5 +358,31 @@ not json
             err.contains("big.jsonl, line 21: the file is larger than"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_duplicate_id_is_refused_naming_the_file_both_lines_and_the_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.jsonl");
+        std::fs::write(
+            &path,
+            "{\"id\": \"q1\", \"prompt\": \"a\"}\n{\"id\": \"q2\", \"prompt\": \"b\"}\n\
+             {\"prompt\": \"c\"}\n{\"id\": \"q1\", \"prompt\": \"d\"}\n",
+        )
+        .unwrap();
+        let e = Dataset::load(&path).unwrap_err().to_string();
+        assert!(e.contains(&path.display().to_string()), "{e}");
+        assert!(
+            e.contains("`q1`") && e.contains("line 1") && e.contains("line 4"),
+            "{e}"
+        );
+        // Unique ids (and lines without one) load.
+        std::fs::write(
+            &path,
+            "{\"id\": \"q1\", \"prompt\": \"a\"}\n{\"prompt\": \"b\"}\n",
+        )
+        .unwrap();
+        let d = Dataset::load(&path).unwrap();
+        assert_eq!(d.items[1].id, line_id(2));
     }
 }

@@ -1,11 +1,13 @@
 //! What a job's results say: per model, the mean of every score column (with p50/p95 for
 //! times), item and failure counts, tokens and cost; exports as CSV, JSON and Markdown;
-//! and the comparison of two jobs item by item with a paired bootstrap per metric.
+//! and the comparison of two jobs item by item with a paired bootstrap per metric (items
+//! paired by id; by line number only when both jobs ran on the same dataset).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use super::dataset::line_id;
 use super::spec::Metric;
 use super::stats::{self, PairedDiff};
 use super::store::{ItemResult, Job};
@@ -309,8 +311,8 @@ pub fn to_markdown(job: &Job, results: &[ItemResult]) -> String {
     md
 }
 
-/// Two jobs' results for one model each, paired by item id (a line's `id`, else its
-/// line number).
+/// Two jobs' results for one model each, paired by item id (a line's `id`, else, on the
+/// same dataset, its line number).
 #[derive(Debug, Clone, Serialize)]
 pub struct PairComparison {
     pub model_a: String,
@@ -329,7 +331,8 @@ pub struct PairComparison {
 pub struct MetricComparison {
     pub column: String,
     pub diff: PairedDiff,
-    /// Which job is better in this metric when the difference is significant.
+    /// Which job is better in this metric when the difference is significant (never on
+    /// fewer than `stats::MIN_PAIRS` items: `diff.too_few_pairs`).
     pub better: Option<char>,
 }
 
@@ -345,7 +348,31 @@ pub struct ItemDiff {
 
 /// Compares two jobs: models paired by name when both jobs have them, else (one model
 /// each) the two models; items paired by id (a line's `id`, else its line number).
-pub fn compare(a: &Job, ra: &[ItemResult], b: &Job, rb: &[ItemResult]) -> Vec<PairComparison> {
+///
+/// Refused, with what to do, when the jobs ran on different datasets and an item has no
+/// `id` (its line number would pair it with another question), or when a job holds one
+/// id twice (jobs stored before datasets with repeated ids were refused).
+pub fn compare(
+    a: &Job,
+    ra: &[ItemResult],
+    b: &Job,
+    rb: &[ItemResult],
+) -> Result<Vec<PairComparison>, String> {
+    if a.dataset_sha256 != b.dataset_sha256 {
+        for (job, results) in [(a, ra), (b, rb)] {
+            if let Some(r) = results.iter().find(|r| r.item_id == line_id(r.line)) {
+                return Err(format!(
+                    "the jobs ran on different datasets, and line {} of {} has no `id`: \
+                     items without ids would be paired by line number, which pairs \
+                     different questions. Give every line an `id` (the same id for the \
+                     same question in both files) and run the jobs again, or compare jobs \
+                     of the same dataset",
+                    r.line,
+                    job.spec.dataset.display()
+                ));
+            }
+        }
+    }
     let pairs: Vec<(usize, usize)> = {
         let same: Vec<(usize, usize)> = a
             .spec
@@ -368,19 +395,12 @@ pub fn compare(a: &Job, ra: &[ItemResult], b: &Job, rb: &[ItemResult]) -> Vec<Pa
     pairs
         .into_iter()
         .map(|(ia, ib)| {
-            let by_id = |results: &[ItemResult], m: usize| -> BTreeMap<String, ItemResult> {
-                results
-                    .iter()
-                    .filter(|r| r.model_index == m)
-                    .map(|r| (r.item_id.clone(), r.clone()))
-                    .collect()
-            };
-            let left = by_id(ra, ia);
-            let right = by_id(rb, ib);
-            let ids: Vec<String> = left
+            let left = by_id(a, ra, ia)?;
+            let right = by_id(b, rb, ib)?;
+            let ids: Vec<&str> = left
                 .keys()
                 .filter(|l| right.contains_key(*l))
-                .cloned()
+                .copied()
                 .collect();
             let mut metrics = Vec::new();
             let mut items = Vec::new();
@@ -388,7 +408,7 @@ pub fn compare(a: &Job, ra: &[ItemResult], b: &Job, rb: &[ItemResult]) -> Vec<Pa
                 let mut xs = Vec::new();
                 let mut ys = Vec::new();
                 for id in &ids {
-                    let (x, y) = (&left[id], &right[id]);
+                    let (x, y) = (left[id], right[id]);
                     if let (Some(sx), Some(sy)) = (x.scores.get(column), y.scores.get(column)) {
                         xs.push(*sx);
                         ys.push(*sy);
@@ -421,7 +441,7 @@ pub fn compare(a: &Job, ra: &[ItemResult], b: &Job, rb: &[ItemResult]) -> Vec<Pa
                     });
                 }
             }
-            PairComparison {
+            Ok(PairComparison {
                 model_a: a.spec.models[ia].clone(),
                 model_b: b.spec.models[ib].clone(),
                 paired: ids.len(),
@@ -429,7 +449,149 @@ pub fn compare(a: &Job, ra: &[ItemResult], b: &Job, rb: &[ItemResult]) -> Vec<Pa
                 only_b: right.len() - ids.len(),
                 metrics,
                 items,
-            }
+            })
         })
         .collect()
+}
+
+/// One model's results in a job by item id; an id held twice is an error.
+fn by_id<'a>(
+    job: &Job,
+    results: &'a [ItemResult],
+    model: usize,
+) -> Result<BTreeMap<&'a str, &'a ItemResult>, String> {
+    let mut map = BTreeMap::new();
+    for r in results.iter().filter(|r| r.model_index == model) {
+        if let Some(first) = map.insert(r.item_id.as_str(), r) {
+            return Err(format!(
+                "job {} has the id `{}` on line {} and on line {} of {}; give each line \
+                 its own `id` and run the job again",
+                job.id,
+                r.item_id,
+                first.line,
+                r.line,
+                job.spec.dataset.display()
+            ));
+        }
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::store::{JobKind, JobStatus};
+    use crate::store::Id;
+
+    /// A done job of one model on `dataset` (the name doubles as the file's sha256).
+    fn job(dataset: &str) -> Job {
+        let spec = toml::from_str(&format!(
+            "name = \"j\"\ndataset = \"{dataset}\"\nmodels = [\"m\"]\nmetrics = [\"exact_match\"]\n"
+        ))
+        .unwrap();
+        Job {
+            id: Id::new(),
+            kind: JobKind::Eval,
+            spec,
+            fingerprint: String::new(),
+            dataset_sha256: dataset.into(),
+            status: JobStatus::Done,
+            items: 0,
+            bad_lines: Vec::new(),
+            created_us: 0,
+            updated_us: 0,
+            elapsed_ms: 0.0,
+        }
+    }
+
+    /// Results of `job`: (line, id, exact_match) each; an id of None is the line's.
+    fn results(job: &Job, items: &[(usize, Option<&str>, f64)]) -> Vec<ItemResult> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, (line, id, score))| ItemResult {
+                job: job.id,
+                model_index: 0,
+                model: "m".into(),
+                item: i,
+                line: *line,
+                item_id: id.map_or_else(|| line_id(*line), str::to_string),
+                tags: Vec::new(),
+                prompt: String::new(),
+                reference: None,
+                output: String::new(),
+                status: "complete".into(),
+                error: None,
+                usage: Default::default(),
+                usage_estimated: false,
+                cost_usd: 0.0,
+                latency_ms: 0.0,
+                ttft_ms: None,
+                scores: [("exact_match".to_string(), *score)].into(),
+                notes: Default::default(),
+                session: Id::new(),
+                run: Id::new(),
+                finished_us: 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn items_without_ids_on_different_datasets_are_not_paired_by_line() {
+        let (a, b) = (job("a.jsonl"), job("b.jsonl"));
+        let ra = results(&a, &[(1, None, 0.0), (2, None, 1.0)]);
+        let rb = results(&b, &[(1, None, 1.0)]);
+        let e = compare(&a, &ra, &b, &rb).unwrap_err();
+        assert!(
+            e.contains("different datasets") && e.contains("line 1 of a.jsonl"),
+            "{e}"
+        );
+        assert!(e.contains("`id`"), "says what to do: {e}");
+        // With ids, different datasets pair by them (whatever the lines).
+        let ra = results(&a, &[(1, Some("fr"), 0.0), (2, Some("it"), 1.0)]);
+        let rb = results(&b, &[(7, Some("it"), 1.0)]);
+        let pairs = compare(&a, &ra, &b, &rb).unwrap();
+        assert_eq!((pairs[0].paired, pairs[0].only_a), (1, 1));
+        // The same dataset pairs lines without ids.
+        let same = job("a.jsonl");
+        let ra = results(&a, &[(1, None, 0.0), (2, None, 1.0)]);
+        let rs = results(&same, &[(1, None, 1.0), (2, None, 1.0)]);
+        assert_eq!(compare(&a, &ra, &same, &rs).unwrap()[0].paired, 2);
+    }
+
+    #[test]
+    fn a_job_holding_an_id_twice_is_not_compared() {
+        let (a, b) = (job("a.jsonl"), job("a.jsonl"));
+        let ra = results(&a, &[(1, Some("q"), 0.0), (3, Some("q"), 1.0)]);
+        let rb = results(&b, &[(1, Some("q"), 1.0)]);
+        let e = compare(&a, &ra, &b, &rb).unwrap_err();
+        assert!(
+            e.contains("`q`") && e.contains("line 1") && e.contains("line 3"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn one_pair_is_never_significant() {
+        let (a, b) = (job("a.jsonl"), job("a.jsonl"));
+        let ra = results(&a, &[(1, None, 0.0)]);
+        let rb = results(&b, &[(1, None, 1.0)]);
+        let pairs = compare(&a, &ra, &b, &rb).unwrap();
+        let m = &pairs[0].metrics[0];
+        assert_eq!(m.column, "exact_match");
+        assert!(m.diff.too_few_pairs && !m.diff.significant);
+        assert_eq!(m.better, None);
+        // Enough pairs, all better: B is.
+        let lines: Vec<usize> = (1..=stats::MIN_PAIRS).collect();
+        let ra = results(
+            &a,
+            &lines.iter().map(|l| (*l, None, 0.0)).collect::<Vec<_>>(),
+        );
+        let rb = results(
+            &b,
+            &lines.iter().map(|l| (*l, None, 1.0)).collect::<Vec<_>>(),
+        );
+        let pairs = compare(&a, &ra, &b, &rb).unwrap();
+        assert_eq!(pairs[0].metrics[0].better, Some('B'));
+    }
 }

@@ -69,9 +69,15 @@ pub struct PairedDiff {
     /// differences on the other side of zero (counting zero itself), with the
     /// +1 correction (count + 1) / (resamples + 1), doubled, capped at 1.
     pub p_value: f64,
-    /// The interval excludes zero.
+    /// Fewer than `MIN_PAIRS` items: nothing is called significant.
+    pub too_few_pairs: bool,
+    /// The interval excludes zero, over at least `MIN_PAIRS` items.
     pub significant: bool,
 }
+
+/// The fewest paired items from which a difference may be called significant: on fewer,
+/// the bootstrap's interval says little (one pair's interval is that pair's difference).
+pub const MIN_PAIRS: usize = 10;
 
 /// Paired bootstrap over items: resample item indices with replacement
 /// `resamples` times with a seeded RNG (`StdRng::seed_from_u64(seed)`), so the
@@ -81,6 +87,8 @@ pub struct PairedDiff {
 /// When every difference is identical (e.g. all zero), the interval is
 /// [d, d], the p-value is 1.0 when d == 0 (else the bootstrap's smallest,
 /// 2 / (resamples + 1)), and the result is significant only when d != 0.
+///
+/// Nothing is significant on fewer than `MIN_PAIRS` items (`too_few_pairs`).
 ///
 /// Scores should be finite: a NaN score makes the means and the interval NaN.
 pub fn paired_bootstrap(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> Option<PairedDiff> {
@@ -93,6 +101,7 @@ pub fn paired_bootstrap(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> Op
         Some(&first) if diffs.iter().all(|&d| d == first) => constant_difference(diff, resamples),
         _ => bootstrap_interval(&diffs, diff, resamples, seed),
     };
+    let too_few_pairs = diffs.len() < MIN_PAIRS;
     Some(PairedDiff {
         n: diffs.len(),
         mean_a: mean(a)?,
@@ -101,7 +110,8 @@ pub fn paired_bootstrap(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> Op
         ci_low,
         ci_high,
         p_value,
-        significant: ci_low > 0.0 || ci_high < 0.0,
+        too_few_pairs,
+        significant: !too_few_pairs && (ci_low > 0.0 || ci_high < 0.0),
     })
 }
 
@@ -381,6 +391,23 @@ mod tests {
         let first = paired_bootstrap(&a, &b, 500, 42);
         assert_eq!(first, paired_bootstrap(&a, &b, 500, 42));
         assert!(first.is_some());
+    }
+
+    #[test]
+    fn paired_bootstrap_needs_enough_pairs_to_be_significant() {
+        // One item better by a whole point: the interval is [1, 1], but one pair says
+        // nothing about the next item.
+        let one = paired_bootstrap(&[0.0], &[1.0], 1000, 7).expect("same length");
+        assert_eq!((one.ci_low, one.ci_high), (1.0, 1.0));
+        assert!(one.too_few_pairs);
+        assert!(!one.significant);
+        let a: Vec<f64> = (0..MIN_PAIRS).map(|i| i as f64).collect();
+        let b: Vec<f64> = a.iter().map(|x| x + 1.0).collect();
+        let short = MIN_PAIRS - 1;
+        let fewer = paired_bootstrap(&a[..short], &b[..short], 1000, 7).expect("same length");
+        assert!(fewer.too_few_pairs && !fewer.significant);
+        let enough = paired_bootstrap(&a, &b, 1000, 7).expect("same length");
+        assert!(!enough.too_few_pairs && enough.significant);
     }
 
     #[test]

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use regex::Regex;
+
 use super::{verdict_of, Guardrail, Item, PolicyAssessment, PolicyKind, Source};
 use crate::guardrails::classify::{self, ExemplarSet};
 use crate::guardrails::embed::{EmbeddingCache, Memo};
@@ -14,6 +16,8 @@ pub(super) struct CategoryFilter {
     category: Category,
     strength: FilterStrength,
     set: ExemplarSet,
+    /// The attack-phrasing rules (the prompt-attack category; empty for the others).
+    attacks: &'static [(Regex, f32)],
 }
 
 /// A model-based policy: a content category or a denied topic.
@@ -38,10 +42,15 @@ pub(super) async fn filters(
     let mut topics = Vec::new();
     for (category, strength) in policy.content_filters.active() {
         let texts = classify::builtin_exemplars(category)?;
+        let attacks = match category {
+            Category::PromptAttack => classify::attack_patterns()?,
+            _ => &[],
+        };
         categories.push(CategoryFilter {
             category,
             strength,
             set: embed_set(cache, texts.positive, texts.benign).await?,
+            attacks,
         });
     }
     let contrast = if policy.denied_topics.is_empty() {
@@ -135,9 +144,7 @@ impl Guardrail {
                 Filter::Category(c) => score_spans(row, spans, &vecs, |(s, e), v| {
                     let sim = c.set.similarity(v);
                     let label = c.set.positive_texts.get(sim.nearest).cloned();
-                    let heuristic = (c.category == Category::PromptAttack)
-                        .then(|| classify::attack_heuristic(&text[s..e]))
-                        .flatten();
+                    let heuristic = classify::attack_heuristic(c.attacks, &text[s..e]);
                     match heuristic {
                         Some((h, _, _)) if h > sim.score => (h, "attack phrasing".into()),
                         _ => (sim.score, label.unwrap_or_default()),

@@ -1,9 +1,9 @@
 //! Sensitive-information detection: the kinds of value (`EntityType`) and what a finding
 //! is, with the detectors (`detectors`: emails, phone numbers, card numbers, national ids,
 //! IBANs, addresses, keys, validated beyond the shape by Luhn, mod-97, real dates and
-//! excluded ranges), where a streamed value may still be arriving (`pending`), and
-//! `SensitiveInfoCheck` (`check`), which blocks or anonymizes them on the request, the
-//! streamed answer and tool-call arguments.
+//! excluded ranges), and where a streamed value may still be arriving (`pending`). Acting
+//! on them (blocking or anonymizing the request, the streamed answer and tool-call
+//! arguments) is the guardrail's (`guardrails::engine`, `guardrails::check`).
 
 use std::sync::OnceLock;
 
@@ -21,13 +21,21 @@ macro_rules! regex {
     }};
 }
 
-mod check;
 mod detectors;
 mod pending;
 
-pub use check::{SensitiveAction, SensitiveInfoCheck};
 pub use detectors::{find, iban_valid, luhn_valid, rrn_check_digit_valid};
 pub use pending::{pending_from, pending_start};
+
+/// What a guardrail policy does with a sensitive value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SensitiveAction {
+    /// Stop the request, answer or tool call.
+    Block,
+    /// Replace the value with its placeholder (`{EMAIL}`, …).
+    Anonymize,
+}
 
 /// A kind of sensitive value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -78,24 +86,6 @@ impl EntityType {
             EntityType::AwsAccessKey => "{AWS_ACCESS_KEY}",
             EntityType::PrivateKey => "{PRIVATE_KEY}",
             EntityType::ApiKey => "{API_KEY}",
-        }
-    }
-
-    /// A phrase for messages ("the answer contains …").
-    pub fn describe(self) -> &'static str {
-        match self {
-            EntityType::Email => "an email address",
-            EntityType::Phone => "a phone number",
-            EntityType::CreditCard => "a credit card number",
-            EntityType::UsSsn => "a US social security number",
-            EntityType::KrRrn => "a Korean resident registration number",
-            EntityType::Iban => "an IBAN",
-            EntityType::Ipv4 => "an IPv4 address",
-            EntityType::Ipv6 => "an IPv6 address",
-            EntityType::Url => "a URL",
-            EntityType::AwsAccessKey => "an AWS access key",
-            EntityType::PrivateKey => "a private key",
-            EntityType::ApiKey => "an API key",
         }
     }
 
