@@ -504,3 +504,55 @@ async fn a_call_that_cannot_start_leaves_no_session_behind() {
         .code(2)
         .stderr(predicate::str::contains("cannot be used with"));
 }
+
+/// No room to write (a file-size limit the database is already past, as a full disk would
+/// be): a clear error that says what to do, no panic, and what was stored is intact.
+#[tokio::test]
+async fn no_room_to_write_is_a_clear_error_and_the_store_stays_readable() {
+    common::ensure_models().await;
+    let dir = tempfile::tempdir().unwrap();
+    let policy = |name: &str| {
+        let file = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &file,
+            format!("name = \"{name}\"\n[word_filters]\nprofanity = true\n"),
+        )
+        .unwrap();
+        file
+    };
+    let first = policy("kept");
+    strata(dir.path())
+        .args(["guardrail", "create", "--version", "--file"])
+        .arg(&first)
+        .assert()
+        .success();
+    // The same command, under `ulimit -f 1` (512-byte files at most; SIGXFSZ ignored so the
+    // write fails with EFBIG instead of killing the process).
+    let cmd = strata(dir.path());
+    let program = cmd.get_program().to_owned();
+    let envs: Vec<(String, String)> = cmd
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v?.to_str()?.to_string())))
+        .collect();
+    let second = policy("lost");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 1; exec \"$0\" guardrail create --version --file \"$1\"")
+        .arg(&program)
+        .arg(&second)
+        .envs(envs)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no room to write the database"), "{err}");
+    assert!(err.contains("free some disk space"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let list = strata(dir.path())
+        .args(["guardrail", "list"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success());
+    assert!(listed.contains("kept") && !listed.contains("lost"), "{listed}");
+}

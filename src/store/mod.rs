@@ -31,10 +31,21 @@ pub enum StoreError {
     Locked { path: PathBuf },
     #[error("cannot open the database {path}: {source}")]
     Open { path: PathBuf, source: sled::Error },
+    /// The disk (or a file-size limit) has no room for the database to grow.
+    #[error("no room to write the database {path} ({source}): free some disk space (or raise the file-size limit) and run again; what is stored is unchanged")]
+    Full { path: PathBuf, source: sled::Error },
     #[error("database error: {0}")]
     Sled(#[from] sled::Error),
     #[error("a stored {what} record could not be read ({detail}); it was left as it is")]
     Corrupt { what: &'static str, detail: String },
+}
+
+/// Whether sled failed for want of room: the disk is full (ENOSPC) or a file-size limit
+/// was hit (EFBIG).
+fn is_full(error: &sled::Error) -> bool {
+    const EFBIG: i32 = 27;
+    const ENOSPC: i32 = 28;
+    matches!(error, sled::Error::Io(e) if matches!(e.raw_os_error(), Some(EFBIG | ENOSPC)))
 }
 
 /// The database handle (cheap to clone; sled shares it).
@@ -61,6 +72,7 @@ impl Store {
             {
                 Err(StoreError::Locked { path })
             }
+            Err(source) if is_full(&source) => Err(StoreError::Full { path, source }),
             Err(source) => Err(StoreError::Open { path, source }),
         }
     }
