@@ -242,9 +242,9 @@ impl<R: Read + Seek> Walk<R> {
         if n > self.left {
             return Err("the file ends early".into());
         }
-        // `n` fits: it is at most the file's length.
+        let step = i64::try_from(n).map_err(|_| "the file ends early".to_string())?;
         self.reader
-            .seek_relative(n as i64)
+            .seek_relative(step)
             .map_err(|e| format!("seeking: {e}"))?;
         self.left -= n;
         Ok(())
