@@ -401,8 +401,6 @@ const JINJA: &[&str] = &[
     "endfilter",
     "call f(1)",
     "endcall",
-    "include 'chat'",
-    "extends 'chat'",
     "block b",
     "endblock",
     "recursive",
