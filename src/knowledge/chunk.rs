@@ -187,11 +187,11 @@ pub fn windows(text: &str, size: usize, overlap: usize) -> Vec<Range<usize>> {
     let len = text.len();
     let mut start = text.len() - text.trim_start().len();
     while start < len {
-        let hard = floor_boundary(text, start + size);
+        let hard = floor_boundary(text, start.saturating_add(size));
         let end = if hard >= len {
             len
         } else {
-            let lo = floor_boundary(text, start + size * 6 / 10);
+            let lo = floor_boundary(text, start.saturating_add(size.saturating_mul(6) / 10));
             let window = &text[lo..hard];
             let brk = window
                 .rfind("\n\n")

@@ -97,7 +97,7 @@ impl KbSpec {
         if self.chunking.size < 100 {
             return Err(SpecError::SmallChunks(self.chunking.size));
         }
-        if self.chunking.overlap * 2 >= self.chunking.size {
+        if self.chunking.overlap.saturating_mul(2) >= self.chunking.size {
             return Err(SpecError::BigOverlap {
                 overlap: self.chunking.overlap,
                 size: self.chunking.size,

@@ -306,7 +306,13 @@ impl ToolCallAssembler {
 
     /// A call that arrived whole, after the calls so far.
     pub fn push_whole(&mut self, call: ToolCall) {
-        let index = self.calls.iter().map(|(i, _)| i + 1).max().unwrap_or(0);
+        // Indexes come from the server: one at u32::MAX must not overflow.
+        let index = self
+            .calls
+            .iter()
+            .map(|(i, _)| i.saturating_add(1))
+            .max()
+            .unwrap_or(0);
         self.calls.push((index, call));
     }
 

@@ -27,9 +27,21 @@ impl ChatTemplate {
                 Err(minijinja::Error::new(ErrorKind::InvalidOperation, message))
             },
         );
-        env.add_function("strftime_now", |format: String| -> String {
-            chrono::Local::now().format(&format).to_string()
-        });
+        // A format chrono cannot read is an error (its `to_string` would panic).
+        env.add_function(
+            "strftime_now",
+            |format: String| -> Result<String, minijinja::Error> {
+                use std::fmt::Write;
+                let mut out = String::new();
+                write!(out, "{}", chrono::Local::now().format(&format)).map_err(|_| {
+                    minijinja::Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("strftime_now: `{format}` is not a valid date format"),
+                    )
+                })?;
+                Ok(out)
+            },
+        );
         env.add_template_owned("chat", neutralize_generation_blocks(source))?;
         Ok(ChatTemplate {
             env,
@@ -191,6 +203,15 @@ mod tests {
             }
         }
         assert!(ChatTemplate::new("{%}", "", "").is_err());
+    }
+
+    #[test]
+    fn bad_date_formats_are_errors_not_panics() {
+        let t = ChatTemplate::new("{{ strftime_now('%Q %Y') }}", "", "").unwrap();
+        let err = t.render(&[Message::user("hi")], &[]).unwrap_err();
+        assert!(err.to_string().contains("not a valid date format"), "{err}");
+        let t = ChatTemplate::new("{{ strftime_now('%Y') }}", "", "").unwrap();
+        assert_eq!(t.render(&[], &[]).unwrap().len(), 4);
     }
 
     #[test]

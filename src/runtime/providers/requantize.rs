@@ -43,8 +43,8 @@ pub fn ensure_q8(gguf: &Path) -> Result<Option<PathBuf>, String> {
             super::gguf::candle_message(&e)
         )
     };
-    let mut file = std::fs::File::open(gguf).map_err(|e| format!("{}: {e}", gguf.display()))?;
-    let content = gguf_file::Content::read(&mut file).map_err(err)?;
+    // The header is checked before candle reads it (hostile lengths, tensors past the end).
+    let (mut file, content) = super::gguf::read_header(gguf)?;
     if !content
         .tensor_infos
         .values()

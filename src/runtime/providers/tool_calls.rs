@@ -31,9 +31,37 @@ fn literal(text: &str) -> String {
     regex::escape(&Value::String(text.to_string()).to_string())
 }
 
+/// The longest expression [`schema_regex`] builds (schemas come from agent files and MCP
+/// servers: nested optional members would otherwise grow it exponentially).
+const MAX_SCHEMA_REGEX: usize = 64 * 1024;
+/// How deep schemas may nest.
+const MAX_SCHEMA_DEPTH: usize = 32;
+
 /// The regular expression of the JSON a schema allows, written with `": "` and `", "`
-/// between members (object properties in the schema's order, required ones first).
+/// between members (object properties in the schema's order, required ones first). It
+/// always compiles with the `regex` crate: a schema whose expression would not (too
+/// large, too deeply nested, `minLength` over `maxLength`) is an error.
 pub fn schema_regex(schema: &Value) -> Result<String, String> {
+    let expression = schema_part(schema, 0)?;
+    regex::Regex::new(&expression).map_err(|e| match e {
+        regex::Error::CompiledTooBig(_) => "the schema's expression is too large".to_string(),
+        _ => "the schema's expression does not compile".to_string(),
+    })?;
+    Ok(expression)
+}
+
+/// Refuses an expression longer than [`MAX_SCHEMA_REGEX`].
+fn bounded(expression: String) -> Result<String, String> {
+    if expression.len() > MAX_SCHEMA_REGEX {
+        return Err("the schema's expression is too large".into());
+    }
+    Ok(expression)
+}
+
+fn schema_part(schema: &Value, depth: usize) -> Result<String, String> {
+    if depth > MAX_SCHEMA_DEPTH {
+        return Err(format!("a schema nested more than {MAX_SCHEMA_DEPTH} deep"));
+    }
     if let Some(values) = schema.get("enum").and_then(Value::as_array) {
         let options = values
             .iter()
@@ -45,7 +73,7 @@ pub fn schema_regex(schema: &Value) -> Result<String, String> {
                 _ => Err(format!("an enum of {v} is not supported")),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        return Ok(format!("({})", options.join("|")));
+        return bounded(format!("({})", options.join("|")));
     }
     let kind = match schema.get("type") {
         Some(Value::String(kind)) => kind.as_str(),
@@ -58,10 +86,15 @@ pub fn schema_regex(schema: &Value) -> Result<String, String> {
         _ if schema.get("properties").is_some() => "object",
         _ => return Err("a schema without a type".into()),
     };
-    Ok(match kind {
+    bounded(match kind {
         "string" => {
             let min = schema.get("minLength").and_then(Value::as_u64).unwrap_or(0);
             match schema.get("maxLength").and_then(Value::as_u64) {
+                Some(max) if max < min => {
+                    return Err(format!(
+                        "a string with minLength {min} over maxLength {max}"
+                    ))
+                }
                 Some(max) => format!(r#""{STRING_CHAR}{{{min},{max}}}""#),
                 None if min > 0 => format!(r#""{STRING_CHAR}{{{min},}}""#),
                 None => format!(r#""{STRING_CHAR}*""#),
@@ -73,17 +106,20 @@ pub fn schema_regex(schema: &Value) -> Result<String, String> {
         "null" => "null".into(),
         "array" => {
             let item = match schema.get("items") {
-                Some(items) => schema_regex(items)?,
+                Some(items) => schema_part(items, depth + 1)?,
                 None => return Err("an array without items".into()),
             };
+            if item.len().saturating_mul(2) > MAX_SCHEMA_REGEX {
+                return Err("the schema's expression is too large".into());
+            }
             format!(r"\[({item}(, {item})*)?\]")
         }
-        "object" => object_regex(schema)?,
+        "object" => object_regex(schema, depth)?,
         other => return Err(format!("the type {other} is not supported")),
     })
 }
 
-fn object_regex(schema: &Value) -> Result<String, String> {
+fn object_regex(schema: &Value, depth: usize) -> Result<String, String> {
     let required: Vec<&str> = schema
         .get("required")
         .and_then(Value::as_array)
@@ -94,7 +130,7 @@ fn object_regex(schema: &Value) -> Result<String, String> {
     let (mut must, mut optional) = (Vec::new(), Vec::new());
     if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
         for (name, property) in properties {
-            let member = format!("{}: {}", literal(name), schema_regex(property)?);
+            let member = format!("{}: {}", literal(name), schema_part(property, depth + 1)?);
             if required.contains(&name.as_str()) {
                 must.push(member);
             } else {
@@ -102,7 +138,24 @@ fn object_regex(schema: &Value) -> Result<String, String> {
             }
         }
     }
-    // Optional members follow in order, each present or not.
+    // Optional members follow in order, each present or not: `tail[i]` is the length of
+    // `rest(i)`, so the size is known (and refused when too large) before it is built.
+    let mut tail = vec![0usize; optional.len() + 1];
+    for i in (0..optional.len()).rev() {
+        tail[i] = tail[i + 1].saturating_add(optional[i].len() + 5);
+    }
+    let size = if !must.is_empty() {
+        must.iter()
+            .fold(tail[0], |n, m| n.saturating_add(m.len() + 2))
+    } else {
+        (0..optional.len()).fold(4usize, |n, i| {
+            n.saturating_add(optional[i].len() + 1)
+                .saturating_add(tail[i + 1])
+        })
+    };
+    if size > MAX_SCHEMA_REGEX {
+        return Err("the schema's expression is too large".into());
+    }
     let rest = |from: usize| -> String {
         optional[from..]
             .iter()
@@ -124,7 +177,7 @@ fn object_regex(schema: &Value) -> Result<String, String> {
             .collect();
         format!("({})?", starts.join("|"))
     };
-    Ok(format!(r"\{{{body}\}}"))
+    bounded(format!(r"\{{{body}\}}"))
 }
 
 /// The regular expression of one call to any of `tools`, after `<tool_call>\n`: the JSON
