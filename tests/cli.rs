@@ -554,5 +554,8 @@ async fn no_room_to_write_is_a_clear_error_and_the_store_stays_readable() {
         .unwrap();
     let listed = String::from_utf8_lossy(&list.stdout);
     assert!(list.status.success());
-    assert!(listed.contains("kept") && !listed.contains("lost"), "{listed}");
+    assert!(
+        listed.contains("kept") && !listed.contains("lost"),
+        "{listed}"
+    );
 }
