@@ -103,16 +103,22 @@ pub fn read_header(path: &Path) -> Result<(std::fs::File, gguf_file::Content), S
     };
     let mut file =
         std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let file_len = file
+    let metadata = file
         .metadata()
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        .len();
-    check_structure(&mut file, file_len).map_err(unreadable)?;
-    file.rewind()
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    // Only a regular file has a length to check against (and can be read twice); anything
+    // else (a pipe) is read as it comes.
+    let file_len = metadata.is_file().then_some(metadata.len());
+    if let Some(file_len) = file_len {
+        check_structure(&mut file, file_len).map_err(unreadable)?;
+        file.rewind()
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    }
     let content =
         gguf_file::Content::read(&mut file).map_err(|e| unreadable(candle_message(&e)))?;
-    check_tensors(&content, file_len).map_err(unreadable)?;
+    if let Some(file_len) = file_len {
+        check_tensors(&content, file_len).map_err(unreadable)?;
+    }
     Ok((file, content))
 }
 
