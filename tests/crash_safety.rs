@@ -255,8 +255,12 @@ required = ["order_id"]
             if status == "done" {
                 let kinds: Vec<&str> = steps.iter().map(|s| s["kind"].as_str().unwrap()).collect();
                 assert_eq!(kinds, ["chat", "execute_tool", "chat"], "{trace}");
+                // The last model call answered from the tool's result.
                 assert!(
-                    trace["answer"].as_str().unwrap().contains("shipped"),
+                    steps[2]["output"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("shipped"),
                     "{trace}"
                 );
                 checks += 2;
@@ -355,7 +359,7 @@ fn guardrail_versions_stay_contiguous_and_loadable_across_kills() {
     let (mut mid, mut checks) = (0, 0);
     let mut versions = check(d).0;
     for round in 1..=rounds_n {
-        let delay = Duration::from_millis(rng.gen_range(0..400));
+        let delay = Duration::from_millis(rng.gen_range(0..25));
         println!("crash_safety[guardrail]: seed={seed} round={round} delay={delay:?}");
         let file = policy(round);
         let mut cmd = strata_process(d);
@@ -402,7 +406,7 @@ async fn a_killed_delete_leaves_each_session_whole_or_gone() {
             })
             .collect();
         made.extend(ids.iter().cloned());
-        let delay = Duration::from_millis(rng.gen_range(0..600));
+        let delay = Duration::from_millis(rng.gen_range(0..60));
         println!("crash_safety[delete]: seed={seed} round={round} delay={delay:?}");
         // One delete after another until the delay runs out; the one running then is killed.
         let deadline = Instant::now() + delay;
