@@ -276,7 +276,7 @@ required = ["order_id"]
     let n = rounds();
     let (mut mid, mut checks) = (0, 0);
     for round in 0..n {
-        let delay = Duration::from_millis(rng.gen_range(0..1500));
+        let delay = Duration::from_millis(rng.gen_range(0..700));
         println!("crash_safety[agent]: seed={seed} round={round} delay={delay:?}");
         let mut cmd = strata_process(d);
         cmd.args(["agent", "run", &file, "Where is order A1?"])
