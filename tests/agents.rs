@@ -516,14 +516,7 @@ async fn the_cli_lists_shows_runs_and_traces_agents() {
     let d = dir.path();
     let (url, _) =
         common::scripted::tool_calling("lookup_order", json!({"order_id": "A1003"})).await;
-    std::fs::write(
-        d.join("config.toml"),
-        format!(
-            "max_retries = 0\n[providers.s]\nkind = \"openai\"\nbase_url = \"{url}\"\n\
-             [[models]]\nid = \"s/m\"\nprovider = \"s\"\ncapabilities = [\"chat\"]\n"
-        ),
-    )
-    .unwrap();
+    common::scripted::write_config(d, &url);
     let cli = |args: &[&str]| {
         let mut cmd = common::strata(d);
         cmd.env("XDG_CONFIG_HOME", d.join("xdg"));
@@ -613,14 +606,7 @@ async fn the_cli_stops_at_an_approval_and_a_later_process_resumes_forks_and_diff
     let d = dir.path();
     let (url, seen) =
         common::scripted::tool_calling("cancel_order", json!({"order_id": "A1002"})).await;
-    std::fs::write(
-        d.join("config.toml"),
-        format!(
-            "max_retries = 0\n[providers.s]\nkind = \"openai\"\nbase_url = \"{url}\"\n\
-             [[models]]\nid = \"s/m\"\nprovider = \"s\"\ncapabilities = [\"chat\"]\n"
-        ),
-    )
-    .unwrap();
+    common::scripted::write_config(d, &url);
     let cli = |args: &[&str]| {
         let mut cmd = common::strata(d);
         cmd.env("XDG_CONFIG_HOME", d.join("xdg"));
@@ -792,14 +778,7 @@ async fn memory_keeps_the_conversation_across_runs_or_starts_fresh() {
     let d = dir.path();
     let (url, seen) =
         common::scripted::tool_calling("lookup_order", json!({"order_id": "A1003"})).await;
-    std::fs::write(
-        d.join("config.toml"),
-        format!(
-            "max_retries = 0\n[providers.s]\nkind = \"openai\"\nbase_url = \"{url}\"\n\
-             [[models]]\nid = \"s/m\"\nprovider = \"s\"\ncapabilities = [\"chat\"]\n"
-        ),
-    )
-    .unwrap();
+    common::scripted::write_config(d, &url);
     let run = |args: &[&str]| -> Value {
         let out = common::strata(d)
             .args(["agent", "run"])

@@ -100,18 +100,6 @@ fn cli_json(dir: &Path, args: &[&str]) -> Value {
         .unwrap_or_else(|e| panic!("`strata {}` printed no JSON ({e}): {out}", args.join(" ")))
 }
 
-/// A config with the OpenAI-compatible provider `s` at `url` serving `s/m`.
-fn write_config(dir: &Path, url: &str) {
-    std::fs::write(
-        dir.join("config.toml"),
-        format!(
-            "max_retries = 0\n[providers.s]\nkind = \"openai\"\nbase_url = \"{url}\"\n\
-             [[models]]\nid = \"s/m\"\nprovider = \"s\"\ncapabilities = [\"chat\"]\n"
-        ),
-    )
-    .unwrap();
-}
-
 fn summary(scenario: &str, rounds: usize, mid_work: usize, checks: usize) {
     println!(
         "crash_safety[{scenario}]: {rounds} rounds, {mid_work} kills mid-work, {} after the \
@@ -171,7 +159,7 @@ async fn a_streaming_answer_killed_anywhere_is_complete_or_interrupted() {
     let pieces: Vec<String> = (0..300).map(|i| format!("w{i} ")).collect();
     let full = pieces.concat();
     let url = common::scripted::start(pieces, common::scripted::Ending::Finished).await;
-    write_config(d, &url);
+    common::scripted::write_config(d, &url);
     let (seed, mut rng) = rng_for("streaming");
     let n = rounds();
     let (mut mid, mut checks) = (0, 0);
@@ -198,7 +186,7 @@ async fn an_agent_run_killed_anywhere_is_done_or_interrupted_with_contiguous_ste
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (url, _) = common::scripted::tool_calling("slow_lookup", json!({"order_id": "A1"})).await;
-    write_config(d, &url);
+    common::scripted::write_config(d, &url);
     let agents = d.join("agent-files");
     std::fs::create_dir_all(&agents).unwrap();
     let tool = agents.join("slow_lookup.sh");
@@ -390,7 +378,7 @@ async fn a_killed_delete_leaves_each_session_whole_or_gone() {
     let d = dir.path();
     let pieces: Vec<String> = (0..5).map(|i| format!("p{i} ")).collect();
     let url = common::scripted::start(pieces, common::scripted::Ending::Finished).await;
-    write_config(d, &url);
+    common::scripted::write_config(d, &url);
     let (seed, mut rng) = rng_for("delete");
     let n = rounds();
     let (mut mid, mut checks) = (0, 0);

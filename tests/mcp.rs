@@ -453,14 +453,7 @@ async fn pypi_mcp_server_time_is_listed_and_called() {
 /// `strata agent run FILE task --json` on `dir` with the scripted model as `s/m`.
 async fn run_cli(dir: &Path, file: &Path, tool: &'static str, arguments: Value) -> (Value, Seen) {
     let (url, seen) = common::scripted::tool_calling(tool, arguments).await;
-    std::fs::write(
-        dir.join("config.toml"),
-        format!(
-            "max_retries = 0\n[providers.s]\nkind = \"openai\"\nbase_url = \"{url}\"\n\
-             [[models]]\nid = \"s/m\"\nprovider = \"s\"\ncapabilities = [\"chat\"]\n"
-        ),
-    )
-    .unwrap();
+    common::scripted::write_config(dir, &url);
     let file = file.to_path_buf();
     let d = dir.to_path_buf();
     // The binary runs off the async runtime: the scripted model is served on it meanwhile.

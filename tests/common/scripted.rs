@@ -112,6 +112,19 @@ pub fn config(base_url: &str) -> Config {
     }
 }
 
+/// A `config.toml` in `dir` for the binary: the OpenAI-compatible provider `s` at `url`
+/// serving `s/m`, no retries.
+pub fn write_config(dir: &std::path::Path, url: &str) {
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "max_retries = 0\n[providers.s]\nkind = \"openai\"\nbase_url = \"{url}\"\n\
+             [[models]]\nid = \"s/m\"\nprovider = \"s\"\ncapabilities = [\"chat\"]\n"
+        ),
+    )
+    .unwrap();
+}
+
 // --- a model that calls a tool ----------------------------------------------------
 
 /// The requests a scripted model received.
