@@ -1,7 +1,7 @@
 //! Sentence embeddings for the model-based policies: the `Embed` trait (the runtime's
 //! `Embedder` behind it), a cache so exemplars and grounding sources are embedded once per
 //! model and text (in memory, the most recently used `MEMORY_ENTRIES`, and in sled across
-//! runs), and a per-assessment memo.
+//! runs, at most `DISK_ENTRIES`), and a per-assessment memo.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -24,6 +24,11 @@ pub const EMBEDDINGS: &str = "guardrail_embeddings";
 /// 6 MB of 384-dimension vectors. Compiled guardrails keep their exemplars' vectors
 /// themselves; this spares re-reading or re-embedding texts that come back.
 pub const MEMORY_ENTRIES: usize = 4096;
+
+/// How many vectors sled keeps across runs: about 100 MB of 384-dimension vectors. Grounding
+/// passages change from call to call; past the bound, entries go in key (hash) order, which
+/// is as good as random for a cache.
+pub const DISK_ENTRIES: usize = 65_536;
 
 /// Turns texts into vectors.
 #[async_trait]
@@ -58,6 +63,9 @@ pub struct EmbeddingCache {
     embed: Arc<dyn Embed>,
     store: Option<Store>,
     memory: Mutex<LruCache<[u8; 32], Arc<Vec<f32>>>>,
+    /// The most vectors kept in sled, and how many are there (counted once, then kept).
+    disk_entries: usize,
+    on_disk: Mutex<Option<usize>>,
 }
 
 impl EmbeddingCache {
@@ -77,7 +85,34 @@ impl EmbeddingCache {
             embed,
             store,
             memory: Mutex::new(LruCache::new(entries)),
+            disk_entries: DISK_ENTRIES,
+            on_disk: Mutex::new(None),
         }
+    }
+
+    /// The cache with at most `entries` vectors (at least one) kept in sled.
+    pub fn with_disk_capacity(mut self, entries: usize) -> EmbeddingCache {
+        self.disk_entries = entries.max(1);
+        self
+    }
+
+    /// Keeps a new vector in sled, evicting past `disk_entries`.
+    fn remember(&self, tree: &sled::Tree, key: [u8; 32], vector: &[f32]) -> sled::Result<()> {
+        let mut on_disk = self.on_disk.lock().unwrap_or_else(|p| p.into_inner());
+        let count = match *on_disk {
+            Some(count) => count,
+            None => tree.len(),
+        };
+        let added = tree.insert(key, vector_bytes(vector))?.is_none();
+        let mut count = count + usize::from(added);
+        while count > self.disk_entries {
+            if tree.pop_min()?.is_none() {
+                break;
+            }
+            count -= 1;
+        }
+        *on_disk = Some(count);
+        Ok(())
     }
 
     /// How many vectors are in memory now.
@@ -125,7 +160,7 @@ impl EmbeddingCache {
                 .await?;
             for (i, v) in missing.iter().zip(fresh) {
                 if let Some(tree) = &tree {
-                    if let Err(e) = tree.insert(keys[*i], vector_bytes(&v)) {
+                    if let Err(e) = self.remember(tree, keys[*i], &v) {
                         tracing::warn!("could not cache an exemplar embedding: {e}");
                     }
                 }
@@ -250,5 +285,40 @@ mod tests {
                 .get(),
             MEMORY_ENTRIES
         );
+    }
+
+    #[tokio::test]
+    async fn the_sled_cache_stays_bounded_across_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let model = Arc::new(Counting::default());
+        let texts = |from: usize, to: usize| -> Vec<String> {
+            (from..to).map(|n| format!("passage {n}")).collect()
+        };
+        let cache = EmbeddingCache::with_capacity(model.clone(), Some(store.clone()), 2)
+            .with_disk_capacity(5);
+        for text in texts(0, 20) {
+            cache.vectors(&[text]).await.unwrap();
+        }
+        let tree = store.tree(EMBEDDINGS).unwrap();
+        assert_eq!(tree.len(), 5);
+        // A later process (a new cache on the same store) counts what is there and keeps
+        // the bound; what is kept is answered without the model.
+        let again = EmbeddingCache::with_capacity(model.clone(), Some(store.clone()), 2)
+            .with_disk_capacity(5);
+        let before = model.0.load(Ordering::SeqCst);
+        let kept: Vec<String> = texts(0, 20)
+            .into_iter()
+            .filter(|t| tree.get(again.key(t)).unwrap().is_some())
+            .collect();
+        assert_eq!(kept.len(), 5);
+        again.vectors(&kept).await.unwrap();
+        assert_eq!(
+            model.0.load(Ordering::SeqCst),
+            before,
+            "kept ones come from sled"
+        );
+        again.vectors(&texts(20, 30)).await.unwrap();
+        assert_eq!(tree.len(), 5);
     }
 }
