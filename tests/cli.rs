@@ -530,10 +530,7 @@ async fn no_room_to_write_is_a_clear_error_and_the_store_stays_readable() {
     // write fails with EFBIG instead of killing the process).
     let cmd = strata(dir.path());
     let program = cmd.get_program().to_owned();
-    let envs: Vec<(String, String)> = cmd
-        .get_envs()
-        .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v?.to_str()?.to_string())))
-        .collect();
+    let envs = cmd_envs(&cmd);
     let second = policy("lost");
     let out = std::process::Command::new("sh")
         .arg("-c")
@@ -558,4 +555,52 @@ async fn no_room_to_write_is_a_clear_error_and_the_store_stays_readable() {
         listed.contains("kept") && !listed.contains("lost"),
         "{listed}"
     );
+
+    // Room to open, not to grow: a big policy's write fails after the database opened
+    // (sled would then wait for ever); the command ends with the error, in bounded time.
+    let db = dir.path().join("data").join("strata.db").join("db");
+    let blocks = std::fs::metadata(&db).unwrap().len() / 512 + 64;
+    let words: Vec<String> = (0..60_000).map(|i| format!("\"word{i:06}\"")).collect();
+    let big = dir.path().join("big.toml");
+    std::fs::write(
+        &big,
+        format!(
+            "name = \"big\"\n[word_filters]\nwords = [{}]\n",
+            words.join(", ")
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" guardrail create --version --file \"$1\""
+        ))
+        .arg(&program)
+        .arg(&big)
+        .envs(cmd_envs(&strata(dir.path())))
+        .env("STRATA_FLUSH_TIMEOUT_SECS", "5")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("free some"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let list = strata(dir.path())
+        .args(["guardrail", "list"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    assert!(listed.contains("kept"), "{listed}");
+}
+
+/// The environment a test command was given (to run the binary under a shell).
+fn cmd_envs(cmd: &assert_cmd::Command) -> Vec<(String, String)> {
+    cmd.get_envs()
+        .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v?.to_str()?.to_string())))
+        .collect()
 }

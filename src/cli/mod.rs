@@ -268,33 +268,53 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Some(Command::Invoke(args)) => {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);
-            invoke::run(runtime, args).await
+            let store = runtime.store.clone();
+            let code = invoke::run(runtime, args).await;
+            settle(&store);
+            code
         }
         Some(Command::Guardrail(cmd)) => {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);
-            let guardrails = crate::guardrails::Guardrails::new(runtime);
-            guardrail::run(&guardrails, cmd).await
+            let guardrails = crate::guardrails::Guardrails::new(runtime.clone());
+            let code = guardrail::run(&guardrails, cmd).await;
+            settle(&runtime.store);
+            code
         }
         Some(Command::Agent(cmd)) => {
             let runtime = std::sync::Arc::new(Runtime::open(paths.clone())?);
-            agent::run(paths, runtime, cmd).await
+            let store = runtime.store.clone();
+            let code = agent::run(paths, runtime, cmd).await;
+            settle(&store);
+            code
         }
         Some(Command::Kb(cmd)) => {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);
-            kb::run(runtime, cmd).await
+            let store = runtime.store.clone();
+            let code = kb::run(runtime, cmd).await;
+            settle(&store);
+            code
         }
         Some(Command::Eval(cmd)) => {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);
-            eval::run(runtime, cmd).await
+            let store = runtime.store.clone();
+            let code = eval::run(runtime, cmd).await;
+            settle(&store);
+            code
         }
         Some(Command::Batch(cmd)) => {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);
-            eval::batch(runtime, cmd).await
+            let store = runtime.store.clone();
+            let code = eval::batch(runtime, cmd).await;
+            settle(&store);
+            code
         }
         Some(Command::Sessions(cmd)) => {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);
+            let store = runtime.store.clone();
             let orchestrator = crate::orchestrator::Orchestrator::new(runtime)?;
-            sessions::run(&orchestrator, cmd)
+            let code = sessions::run(&orchestrator, cmd);
+            settle(&store);
+            code
         }
         Some(Command::Bench(BenchCommand::Tui(args))) => crate::tui::bench::run(&args),
         Some(Command::Bench(BenchCommand::Turn(args))) => {
@@ -319,13 +339,16 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         None => {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);
+            let store = runtime.store.clone();
             let args = InvokeArgs {
                 prompt: cli.prompt,
                 target: cli.target,
                 guardrail: cli.guardrail,
                 ..InvokeArgs::default()
             };
-            invoke::run(runtime, args).await
+            let code = invoke::run(runtime, args).await;
+            settle(&store);
+            code
         }
     }
 }
@@ -347,6 +370,28 @@ fn init_logging(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerG
 }
 
 /// A token cancelled when the user presses Ctrl-C (the command then stops cleanly).
+/// How long the last flush of a command may take (`STRATA_FLUSH_TIMEOUT_SECS`; default 30).
+fn flush_limit() -> std::time::Duration {
+    let secs = std::env::var("STRATA_FLUSH_TIMEOUT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    std::time::Duration::from_secs(secs)
+}
+
+/// Writes what the command stored to disk before the process ends. When that fails (for
+/// want of room sled 0.34 would then hang for ever, in this flush or in its drop), the
+/// error is printed and the process ends at once; what was written before is intact.
+pub(crate) fn settle(store: &crate::store::Store) {
+    if let Err(e) = store.flush_within(flush_limit()) {
+        eprintln!(
+            "error: {}",
+            crate::store::StoreError::full_or(store.path(), e)
+        );
+        std::process::exit(1);
+    }
+}
+
 pub(crate) fn cancel_on_ctrl_c() -> tokio_util::sync::CancellationToken {
     let cancel = tokio_util::sync::CancellationToken::new();
     let on_ctrl_c = cancel.clone();

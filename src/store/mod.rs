@@ -31,6 +31,9 @@ pub enum StoreError {
     Locked { path: PathBuf },
     #[error("cannot open the database {path}: {source}")]
     Open { path: PathBuf, source: sled::Error },
+    /// Writing did not finish in time (sled waits for ever once a write failed).
+    #[error("the database {path} did not finish writing within {secs} s (is the disk full, or a file-size limit hit?): free some space and run again; what was written before is intact")]
+    Stuck { path: PathBuf, secs: u64 },
     /// The disk (or a file-size limit) has no room for the database to grow.
     #[error("no room to write the database {path} ({source}): free some disk space (or raise the file-size limit) and run again; what is stored is unchanged")]
     Full { path: PathBuf, source: sled::Error },
@@ -46,6 +49,19 @@ fn is_full(error: &sled::Error) -> bool {
     const EFBIG: i32 = 27;
     const ENOSPC: i32 = 28;
     matches!(error, sled::Error::Io(e) if matches!(e.raw_os_error(), Some(EFBIG | ENOSPC)))
+}
+
+impl StoreError {
+    /// `error` as `Full` when it is for want of room at `path`, else as it is.
+    pub fn full_or(path: &Path, error: StoreError) -> StoreError {
+        match error {
+            StoreError::Sled(source) if is_full(&source) => StoreError::Full {
+                path: path.to_path_buf(),
+                source,
+            },
+            other => other,
+        }
+    }
 }
 
 /// The database handle (cheap to clone; sled shares it).
@@ -185,6 +201,28 @@ impl Store {
             self.clear_in_flight(tree, &key)?;
         }
         Ok(changed)
+    }
+
+    /// Flushes to disk, waiting at most `limit`: after a write failed for want of room,
+    /// sled 0.34's flush waits for ever for data that will never be written (seen with a
+    /// file-size limit); that wait is reported as `Stuck` instead.
+    pub fn flush_within(&self, limit: std::time::Duration) -> Result<(), StoreError> {
+        let (done, waited) = std::sync::mpsc::channel();
+        let db = self.db.clone();
+        // A thread of its own: if sled never answers, the process can still end.
+        std::thread::Builder::new()
+            .name("strata-flush".into())
+            .spawn(move || {
+                let _ = done.send(db.flush().map(|_| ()));
+            })
+            .map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
+        match waited.recv_timeout(limit) {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(StoreError::Stuck {
+                path: self.path.clone(),
+                secs: limit.as_secs(),
+            }),
+        }
     }
 
     /// Flushes to disk.
