@@ -545,12 +545,7 @@ async fn no_room_to_write_is_a_clear_error_and_the_store_stays_readable() {
     assert!(err.contains("no room to write the database"), "{err}");
     assert!(err.contains("free some disk space"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    let list = strata(dir.path())
-        .args(["guardrail", "list"])
-        .output()
-        .unwrap();
-    let listed = String::from_utf8_lossy(&list.stdout);
-    assert!(list.status.success());
+    let listed = guardrails_listed(dir.path());
     assert!(
         listed.contains("kept") && !listed.contains("lost"),
         "{listed}"
@@ -585,17 +580,19 @@ async fn no_room_to_write_is_a_clear_error_and_the_store_stays_readable() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("free some"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    let list = strata(dir.path())
-        .args(["guardrail", "list"])
-        .output()
-        .unwrap();
-    let listed = String::from_utf8_lossy(&list.stdout);
+    let listed = guardrails_listed(dir.path());
+    assert!(listed.contains("kept"), "{listed}");
+}
+
+/// `strata guardrail list` of a test dir (it must succeed: the store is readable).
+fn guardrails_listed(dir: &std::path::Path) -> String {
+    let list = strata(dir).args(["guardrail", "list"]).output().unwrap();
     assert!(
         list.status.success(),
         "{}",
         String::from_utf8_lossy(&list.stderr)
     );
-    assert!(listed.contains("kept"), "{listed}");
+    String::from_utf8_lossy(&list.stdout).into_owned()
 }
 
 /// The environment a test command was given (to run the binary under a shell).

@@ -669,6 +669,19 @@ pub fn installed_sha256(model: &ModelSpec, model_dir: &Path, file: &str) -> Opti
         .map(|e| e.sha256.clone())
 }
 
+/// Refuses a local model whose files are not downloaded, saying how to get them (for
+/// clients that cannot show a pull's progress bar: the TUI's background work).
+pub fn require_downloaded(runtime: &super::Runtime, model: &str) -> Result<(), String> {
+    let spec = runtime.catalog.get(model).map_err(|e| e.to_string())?;
+    if spec.is_local() && !spec.is_downloaded(&runtime.paths.model_dir) {
+        return Err(format!(
+            "{} is not downloaded: `strata models pull {}` (or pick it in the chat)",
+            spec.id, spec.id
+        ));
+    }
+    Ok(())
+}
+
 /// Makes sure a local model's files are present, pulling with a progress bar on stderr if
 /// not (a remote model, or one already downloaded, needs nothing).
 pub async fn ensure_pulled(runtime: &super::Runtime, model: &str) -> anyhow::Result<()> {

@@ -22,6 +22,7 @@ use crate::orchestrator::events::RunEvent;
 use crate::orchestrator::runs::{Run, Step};
 use crate::orchestrator::{Fork, Orchestrator, Resume, ToolAccess, TurnOutcome};
 use crate::runtime::context::Caller;
+use crate::runtime::pull::require_downloaded;
 use crate::store::Id;
 
 /// A change asked of a fork: only what the user changed is set.
@@ -371,20 +372,6 @@ fn forward(tx: &Outbox<AgentMsg>) -> impl FnMut(RunEvent) + Send + 'static {
     }
 }
 
-/// A local model must be downloaded first (the chat's picker or `strata models pull`).
-fn check_downloaded(orchestrator: &Orchestrator, model: &str) -> anyhow::Result<()> {
-    let runtime = orchestrator.runtime();
-    let spec = runtime.chat_model(Some(model))?;
-    if spec.is_local() && !spec.is_downloaded(&runtime.paths.model_dir) {
-        anyhow::bail!(
-            "{} is not downloaded: `strata models pull {}` (or pick it in the chat)",
-            spec.id,
-            spec.id
-        );
-    }
-    Ok(())
-}
-
 async fn start(
     catalog: &Catalog,
     orchestrator: &Orchestrator,
@@ -398,7 +385,7 @@ async fn start(
             let (catalog, agent) = (catalog.clone(), agent.to_string());
             tokio::task::spawn_blocking(move || catalog.load(&agent)).await??
         };
-        check_downloaded(orchestrator, &spec.model)?;
+        require_downloaded(orchestrator.runtime(), &spec.model).map_err(anyhow::Error::msg)?;
         let mut turn = launch::start(orchestrator, &spec, task, None, false).await?;
         turn.cancel = control.cancel.clone();
         turn.access = controlled(turn.access, &control, tx);
@@ -459,7 +446,7 @@ async fn fork_run(
             .model
             .clone()
             .unwrap_or_else(|| stored.run.agent.model.clone());
-        check_downloaded(orchestrator, &model)?;
+        require_downloaded(orchestrator.runtime(), &model).map_err(anyhow::Error::msg)?;
         let mut fork = Fork::new(request.run, request.step);
         fork.model = request.model;
         fork.instructions = request.instructions;

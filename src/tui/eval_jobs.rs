@@ -238,12 +238,7 @@ async fn run_file(
     // Local models must be downloaded first (the chat's picker or `strata models pull`).
     let runtime = orchestrator.runtime();
     for model in &Evals::models_needed(&prepared.job).map_err(|e| e.to_string())? {
-        let spec = runtime.catalog.get(model).map_err(|e| e.to_string())?;
-        if spec.is_local() && !spec.is_downloaded(&runtime.paths.model_dir) {
-            return Err(format!(
-                "{model} is not downloaded: `strata models pull {model}` (or pick it in the chat)"
-            ));
-        }
+        crate::runtime::pull::require_downloaded(runtime, model)?;
     }
     evals
         .run(prepared, cancel, |event| match event {

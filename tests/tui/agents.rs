@@ -48,6 +48,11 @@ fn agents(app: &App) -> &AgentsScreen {
     app.find().expect("an agents screen")
 }
 
+/// The step the debugger holds the live run before, if any.
+fn held_step(app: &App) -> Option<&strata::orchestrator::approval::NextStep> {
+    agents(app).live.as_ref().and_then(|l| l.held.as_ref())
+}
+
 fn approval_open(app: &App) -> bool {
     matches!(app.top_layer(), Some(Layer::Approval(_)))
 }
@@ -136,14 +141,8 @@ async fn debugger_steps_approves_forks_and_diffs_from_the_keyboard() {
 
     // s: the model call runs (it asks for the tool), then the run holds before the tool.
     h.type_text("s");
-    h.pump_until(|app| {
-        agents(app)
-            .live
-            .as_ref()
-            .and_then(|l| l.held.as_ref())
-            .is_some_and(|n| n.index == 2)
-    })
-    .await;
+    h.pump_until(|app| held_step(app).is_some_and(|n| n.index == 2))
+        .await;
     let held = agents(&h.app).live.as_ref().unwrap().held.clone().unwrap();
     assert_eq!(held.kind, StepKind::ToolCall);
     assert_eq!(held.call.as_ref().unwrap().name, "lookup_order");
@@ -273,27 +272,15 @@ async fn debugger_steps_approves_forks_and_diffs_from_the_keyboard() {
     run_agent(&mut h, "orders", "Where is order A1001, again?");
     h.pump_until(|app| agents(app).is_held()).await;
     h.type_text("s");
-    h.pump_until(|app| {
-        agents(app)
-            .live
-            .as_ref()
-            .and_then(|l| l.held.as_ref())
-            .is_some_and(|n| n.kind == StepKind::ToolCall)
-    })
-    .await;
+    h.pump_until(|app| held_step(app).is_some_and(|n| n.kind == StepKind::ToolCall))
+        .await;
     h.type_text("e");
     assert!(matches!(h.app.top_layer(), Some(Layer::Form(_))));
     h.type_text(r#"{"status": "on the moon"}"#);
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     // Held again before the last model call; c lets it finish.
-    h.pump_until(|app| {
-        agents(app)
-            .live
-            .as_ref()
-            .and_then(|l| l.held.as_ref())
-            .is_some_and(|n| n.index == 3)
-    })
-    .await;
+    h.pump_until(|app| held_step(app).is_some_and(|n| n.index == 3))
+        .await;
     h.type_text("c");
     h.pump_until(|app| !agents(app).is_running()).await;
     h.pump_until(|app| {
@@ -520,14 +507,8 @@ async fn a_held_run_stops_cleanly_and_approvals_reach_their_run_from_any_screen(
     run_agent(&mut h, "orders", "Where is order A1001?");
     h.pump_until(|app| agents(app).is_held()).await;
     h.type_text("s");
-    h.pump_until(|app| {
-        agents(app)
-            .live
-            .as_ref()
-            .and_then(|l| l.held.as_ref())
-            .is_some_and(|n| n.kind == StepKind::ToolCall)
-    })
-    .await;
+    h.pump_until(|app| held_step(app).is_some_and(|n| n.kind == StepKind::ToolCall))
+        .await;
     h.key(KeyCode::Char('c'), KeyModifiers::CONTROL);
     h.pump_until(|app| !agents(app).is_running()).await;
     h.pump_until(|app| shown_status(app) == Some(RunStatus::Cancelled))
