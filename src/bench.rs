@@ -7,6 +7,7 @@ pub mod agent;
 pub mod eval;
 pub mod guardrail;
 pub mod kb;
+pub mod store;
 pub mod turn;
 
 use std::path::PathBuf;

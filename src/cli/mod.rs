@@ -6,6 +6,7 @@ mod eval;
 mod guardrail;
 mod invoke;
 mod kb;
+mod keys;
 mod models;
 mod sessions;
 
@@ -86,6 +87,12 @@ pub enum Command {
     /// Agents: list and show agent files, run one on a task (with its tools), runs, traces.
     #[command(subcommand)]
     Agent(agent::AgentCommand),
+    /// Set up the data dir; `--encrypt` encrypts it at rest (and what it holds already).
+    Init(keys::InitArgs),
+    /// The data dir's encryption keys: status, rotate the data key, change the key that
+    /// wraps it.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Measure performance.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -221,6 +228,9 @@ pub enum BenchCommand {
     /// The orchestrator's cost per agent step (model and tool time excluded) at 10 and
     /// 100 steps per run, steps per second, the size of a step's checkpoint.
     Agent(crate::bench::agent::AgentBenchArgs),
+    /// What encryption at rest costs: put, get and list per record in clear and encrypted,
+    /// and the data-key rotation's pace.
+    Store(crate::bench::store::StoreBenchArgs),
     /// ApplyGuardrail per KB (deterministic and model-based policies), the streaming
     /// check's throughput, and PII precision/recall (optionally against Presidio).
     Guardrail(crate::bench::guardrail::GuardrailBenchArgs),
@@ -244,7 +254,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Some(Command::Chat { model }) => {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);
+            let store = runtime.store.clone();
             crate::tui::run(runtime, tui(model)).await?;
+            // The terminal is restored by now: a last write that cannot finish is reported.
+            settle(&store);
             Ok(0)
         }
         None if cli.prompt.is_none() && std::io::stdin().is_terminal() && cli.target.is_set() => {
@@ -259,7 +272,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
         {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);
             ensure_pulled(&runtime, &runtime.default_model()?.id.clone()).await?;
+            let store = runtime.store.clone();
             crate::tui::run(runtime, tui(None)).await?;
+            settle(&store);
             Ok(0)
         }
         Some(Command::Models(cmd)) => {
@@ -316,11 +331,16 @@ pub async fn run(cli: Cli) -> Result<i32> {
             settle(&store);
             code
         }
+        Some(Command::Init(args)) => keys::init(&paths, args).await,
+        Some(Command::Keys(cmd)) => keys::run(&paths, cmd).await,
         Some(Command::Bench(BenchCommand::Tui(args))) => crate::tui::bench::run(&args),
         Some(Command::Bench(BenchCommand::Turn(args))) => {
             crate::bench::turn::run(&paths.model_dir, &args).await
         }
         Some(Command::Bench(BenchCommand::Agent(args))) => crate::bench::agent::run(&args).await,
+        Some(Command::Bench(BenchCommand::Store(args))) => {
+            tokio::task::spawn_blocking(move || crate::bench::store::run(&args)).await?
+        }
         Some(Command::Bench(BenchCommand::Guardrail(args))) => {
             let runtime = std::sync::Arc::new(Runtime::open(paths)?);
             crate::bench::guardrail::run(runtime, &args).await
@@ -392,6 +412,7 @@ pub(crate) fn settle(store: &crate::store::Store) {
     }
 }
 
+/// A token cancelled when the user presses Ctrl-C (the command then stops cleanly).
 pub(crate) fn cancel_on_ctrl_c() -> tokio_util::sync::CancellationToken {
     let cancel = tokio_util::sync::CancellationToken::new();
     let on_ctrl_c = cancel.clone();

@@ -141,6 +141,37 @@ pub struct Config {
     /// Extra catalog entries, or overrides of built-in ones by id.
     #[serde(default)]
     pub models: Vec<ModelSpec>,
+    /// Encryption at rest of the data dir.
+    #[serde(default)]
+    pub encryption: EncryptionConfig,
+}
+
+/// `[encryption]`: the switch that encrypts a data dir on its next open (as
+/// `strata init --encrypt` does), and where its key-encryption key comes from.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// `file:PATH` (made when missing), `env:VAR` or `passphrase`; default
+    /// `file:<config dir>/data.key`.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+impl EncryptionConfig {
+    /// The key source named, or the default key file in `config_dir`.
+    pub fn source(
+        &self,
+        config_dir: &Path,
+    ) -> Result<crate::store::keyring::KeySource, crate::store::keyring::KeyError> {
+        match &self.key {
+            Some(text) => text.parse(),
+            None => Ok(crate::store::keyring::KeySource::File {
+                path: config_dir.join("data.key"),
+            }),
+        }
+    }
 }
 
 /// A config file that could not be read or parsed.

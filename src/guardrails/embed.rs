@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use lru::LruCache;
-use sha2::{Digest, Sha256};
 
 use crate::runtime::embeddings::{vector_bytes, vector_from_bytes, Embedder};
 use crate::store::Store;
@@ -18,7 +17,7 @@ use crate::store::Store;
 pub const DEFAULT_EMBEDDINGS_MODEL: &str = "local/all-minilm-l6-v2";
 
 /// Tree of cached embeddings (exemplars, sources), keyed by sha256(model, text).
-pub const EMBEDDINGS: &str = "guardrail_embeddings";
+pub const EMBEDDINGS: &str = crate::store::trees::GUARDRAIL_EMBEDDINGS;
 
 /// How many vectors the in-memory cache keeps (the least recently used go first): about
 /// 6 MB of 384-dimension vectors. Compiled guardrails keep their exemplars' vectors
@@ -97,13 +96,20 @@ impl EmbeddingCache {
     }
 
     /// Keeps a new vector in sled, evicting past `disk_entries`.
-    fn remember(&self, tree: &sled::Tree, key: [u8; 32], vector: &[f32]) -> sled::Result<()> {
+    fn remember(
+        &self,
+        store: &Store,
+        tree: &sled::Tree,
+        key: [u8; 32],
+        vector: &[f32],
+    ) -> sled::Result<()> {
         let mut on_disk = self.on_disk.lock().unwrap_or_else(|p| p.into_inner());
         let count = match *on_disk {
             Some(count) => count,
             None => tree.len(),
         };
-        let added = tree.insert(key, vector_bytes(vector))?.is_none();
+        let sealed = store.seal(EMBEDDINGS, &key, vector_bytes(vector));
+        let added = tree.insert(key, sealed)?.is_none();
         let mut count = count + usize::from(added);
         while count > self.disk_entries {
             if tree.pop_min()?.is_none() {
@@ -125,11 +131,14 @@ impl EmbeddingCache {
     }
 
     fn key(&self, text: &str) -> [u8; 32] {
-        let mut h = Sha256::new();
+        let mut h = crate::store::crypt::ContentHasher::new(None);
+        if let Some(store) = &self.store {
+            h = store.content_hasher();
+        }
         h.update(self.embed.model().as_bytes());
-        h.update([0]);
+        h.update(&[0]);
         h.update(text.as_bytes());
-        h.finalize().into()
+        h.finalize()
     }
 
     /// Vectors for `texts`, computing only those never seen with this model.
@@ -142,12 +151,19 @@ impl EmbeddingCache {
                 out[i] = memory.get(k).cloned();
             }
         }
-        let tree = self.store.as_ref().and_then(|s| s.tree(EMBEDDINGS).ok());
-        if let Some(tree) = &tree {
+        let tree = self
+            .store
+            .as_ref()
+            .and_then(|s| Some((s, s.tree(EMBEDDINGS).ok()?)));
+        if let Some((store, tree)) = &tree {
             for (i, k) in keys.iter().enumerate() {
                 if out[i].is_none() {
-                    if let Ok(Some(bytes)) = tree.get(k) {
-                        out[i] = decode(&bytes).map(Arc::new);
+                    if let Ok(Some(stored)) = tree.get(k) {
+                        out[i] = store
+                            .unseal(EMBEDDINGS, k, &stored, "cached embedding")
+                            .ok()
+                            .and_then(|bytes| decode(&bytes))
+                            .map(Arc::new);
                     }
                 }
             }
@@ -159,8 +175,8 @@ impl EmbeddingCache {
                 .embed(missing.iter().map(|i| texts[*i].clone()).collect())
                 .await?;
             for (i, v) in missing.iter().zip(fresh) {
-                if let Some(tree) = &tree {
-                    if let Err(e) = self.remember(tree, keys[*i], &v) {
+                if let Some((store, tree)) = &tree {
+                    if let Err(e) = self.remember(store, tree, keys[*i], &v) {
                         tracing::warn!("could not cache an exemplar embedding: {e}");
                     }
                 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::policy::{Policy, PolicyError};
-use crate::store::{encode, now_micros, Store, StoreError};
+use crate::store::{now_micros, Store, StoreError};
 
 /// Tree of guardrails by name (`GuardrailEntry`).
 pub const GUARDRAILS: &str = "guardrails";
@@ -228,6 +228,7 @@ impl GuardrailStore {
         let versions = self.store.tree(VERSIONS)?;
         let guardrails = self.store.tree(GUARDRAILS)?;
         let floors = self.store.tree(VERSION_FLOOR)?;
+        let store = &self.store;
         use sled::transaction::{ConflictableTransactionError as Abort, TransactionError};
         use sled::Transactional;
         let result = (&versions, &guardrails, &floors).transaction(|(v, g, f)| {
@@ -235,7 +236,8 @@ impl GuardrailStore {
             let Some(bytes) = g.get(name.as_bytes())? else {
                 return Err(Abort::Abort(None));
             };
-            let mut entry: GuardrailEntry = crate::store::decode(&bytes, "guardrail")
+            let mut entry: GuardrailEntry = store
+                .decode_at(GUARDRAILS, name.as_bytes(), &bytes, "guardrail")
                 .map_err(|e| Abort::Abort(Some(e.to_string())))?;
             let floor = f
                 .get(name.as_bytes())?
@@ -261,8 +263,11 @@ impl GuardrailStore {
                 note: note.clone(),
             });
             entry.updated_us = now;
-            v.insert(key, encode(&stored))?;
-            g.insert(name.as_bytes(), encode(&entry))?;
+            v.insert(key.clone(), store.encode_at(VERSIONS, &key, &stored))?;
+            g.insert(
+                name.as_bytes(),
+                store.encode_at(GUARDRAILS, name.as_bytes(), &entry),
+            )?;
             f.insert(name.as_bytes(), &version.to_be_bytes())?;
             Ok(version)
         });

@@ -17,7 +17,7 @@ use super::chunk::DocKind;
 use super::source::Skipped;
 use super::spec::KbSpec;
 use crate::runtime::embeddings::{vector_bytes, vector_from_bytes};
-use crate::store::{decode, encode, Id, Store, StoreError};
+use crate::store::{Id, Store, StoreError};
 
 pub const BASES: &str = "kb_bases";
 pub const FILES: &str = "kb_files";
@@ -174,8 +174,21 @@ impl KbStore {
     pub fn put_file(&self, base: Id, generation: u64, entry: &FileEntry) -> Result<(), StoreError> {
         let mut key = file_prefix(base, generation);
         key.extend_from_slice(entry.key.as_bytes());
-        self.store.tree(FILES)?.insert(key, encode(entry))?;
+        let value = self.store.encode_at(FILES, &key, entry);
+        self.store.tree(FILES)?.insert(key, value)?;
         Ok(())
+    }
+
+    /// Key of a chunk's vector: the model and exactly what it embeds (keyed in an
+    /// encrypted data dir).
+    pub fn vector_key(&self, model: &str, text: &str) -> [u8; 16] {
+        let mut hasher = self.store.content_hasher();
+        hasher.update(model.as_bytes());
+        hasher.update(&[0]);
+        hasher.update(text.as_bytes());
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&hasher.finalize()[..16]);
+        key
     }
 
     pub fn has_vector(&self, base: Id, key: &[u8; 16]) -> Result<bool, StoreError> {
@@ -186,11 +199,14 @@ impl KbStore {
     }
 
     pub fn vector(&self, base: Id, key: &[u8; 16]) -> Result<Option<Vec<f32>>, StoreError> {
-        Ok(self
-            .store
-            .tree(VECTORS)?
-            .get(vector_key(base, key))?
-            .map(|b| vector_from_bytes(&b)))
+        let key = vector_key(base, key);
+        match self.store.tree(VECTORS)?.get(&key)? {
+            Some(stored) => {
+                let bytes = self.store.unseal(VECTORS, &key, &stored, "vector")?;
+                Ok(Some(vector_from_bytes(&bytes)))
+            }
+            None => Ok(None),
+        }
     }
 
     pub fn put_vectors(
@@ -200,7 +216,9 @@ impl KbStore {
     ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for (key, v) in vectors {
-            batch.insert(vector_key(base, key), vector_bytes(v));
+            let key = vector_key(base, key);
+            let value = self.store.seal(VECTORS, &key, vector_bytes(v));
+            batch.insert(key, value);
         }
         self.store.tree(VECTORS)?.apply_batch(batch)?;
         // On disk before the next batch: a killed sync's next run reuses them.
@@ -224,7 +242,7 @@ impl KbStore {
         let syncs = self.store.tree(SYNCS)?;
         let name = next.spec.name.as_bytes().to_vec();
         let id = next.id.as_bytes().to_vec();
-        let value = encode(next);
+        let value = self.store.encode_at(BASES, &name, next);
         use sled::Transactional;
         (&bases, &syncs)
             .transaction(|(b, s)| {
@@ -262,8 +280,11 @@ impl KbStore {
         self.sweep_files(record, keep_previous)?;
         let mut used: HashSet<[u8; 16]> = HashSet::new();
         for item in self.store.tree(FILES)?.scan_prefix(record.id.as_bytes()) {
-            let (_, bytes) = item?;
-            if let Ok(entry) = decode::<FileEntry>(&bytes, "knowledge base file") {
+            let (key, bytes) = item?;
+            if let Ok(entry) =
+                self.store
+                    .decode_at::<FileEntry>(FILES, &key, &bytes, "knowledge base file")
+            {
                 used.extend(entry.chunks.iter().map(|c| c.vector));
             }
         }
@@ -306,9 +327,4 @@ impl KbStore {
             .scan_prefix(base.as_bytes())
             .count())
     }
-}
-
-/// A stored entry read back (for tests and tools that read raw trees).
-pub fn decode_entry(bytes: &[u8]) -> Result<FileEntry, StoreError> {
-    decode(bytes, "knowledge base file")
 }

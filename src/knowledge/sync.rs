@@ -70,18 +70,6 @@ fn recipe(record: &KbRecord, model: &str) -> String {
     format!("{:?}/{}/{}/{model}", c.strategy, c.size, c.overlap)
 }
 
-/// Key of a chunk's vector: the model and exactly what it embeds.
-pub fn vector_key(model: &str, text: &str) -> [u8; 16] {
-    let digest = Sha256::new()
-        .chain_update(model.as_bytes())
-        .chain_update([0u8])
-        .chain_update(text.as_bytes())
-        .finalize();
-    let mut key = [0u8; 16];
-    key.copy_from_slice(&digest[..16]);
-    key
-}
-
 /// Runs a sync of `record`; `progress` sees each step.
 pub async fn run(
     runtime: &Arc<Runtime>,
@@ -226,7 +214,7 @@ pub async fn run(
             for chunk in entry.chunks.iter_mut() {
                 total += 1;
                 let text = embed_text(&chunk.heading, entry.title.as_deref(), &chunk.text);
-                chunk.vector = vector_key(&m, &text);
+                chunk.vector = kb2.vector_key(&m, &text);
                 if queued.contains(&chunk.vector) {
                     continue;
                 }

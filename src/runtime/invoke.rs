@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::catalog::ModelSpec;
@@ -21,6 +20,7 @@ use super::types::{
     Action, ChatRequest, StopReason, StreamEvent, ToolCall, ToolCallAssembler, Usage,
 };
 use super::Runtime;
+use crate::store::crypt::ContentHasher;
 use crate::store::{trees, Id};
 
 /// Retry policy for throttled and failed calls (before any output was streamed).
@@ -164,17 +164,21 @@ struct CachedAnswer {
 /// The cache key of a deterministic request: the model, each check's name and
 /// configuration digest (an answer cached under other checks must not bypass these), and
 /// the whole request.
-fn cache_key(spec: &ModelSpec, checks: &[Arc<dyn Check>], request: &ChatRequest) -> Vec<u8> {
-    let mut hasher = Sha256::new();
+fn cache_key(
+    mut hasher: ContentHasher,
+    spec: &ModelSpec,
+    checks: &[Arc<dyn Check>],
+    request: &ChatRequest,
+) -> Vec<u8> {
     hasher.update(spec.id.as_bytes());
-    hasher.update([0]);
+    hasher.update(&[0]);
     for check in checks {
         hasher.update(check.name().as_bytes());
-        hasher.update([0]);
+        hasher.update(&[0]);
         hasher.update(check.config_digest().as_bytes());
-        hasher.update([0]);
+        hasher.update(&[0]);
     }
-    hasher.update(serde_json::to_vec(request).unwrap_or_default());
+    hasher.update(&serde_json::to_vec(request).unwrap_or_default());
     hasher.finalize().to_vec()
 }
 
@@ -310,7 +314,7 @@ impl Runtime {
 
         let use_cache =
             request.use_cache.unwrap_or(self.cache_responses) && chat.params.is_deterministic();
-        let key = cache_key(&spec, &checks, &chat);
+        let key = cache_key(self.store.content_hasher(), &spec, &checks, &chat);
         let mut collected = Collected {
             log,
             ..Collected::default()

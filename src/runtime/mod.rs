@@ -68,7 +68,11 @@ impl Runtime {
         if let Some(dir) = &config.model_dir {
             paths.model_dir = dir.clone();
         }
-        let store = Store::open(&paths.data_dir)?;
+        let mut access = crate::store::keyring::KeyAccess::from_env()?;
+        if config.encryption.enabled {
+            access.enable = Some(config.encryption.source(&paths.config_dir)?);
+        }
+        let store = Store::open_with(&paths.data_dir, &access)?;
         let catalog = Arc::new(Catalog::with_overrides(&config.models));
         let local = Arc::new(LocalProvider::new(&paths.model_dir, catalog.clone()));
         let retry = RetryPolicy {

@@ -1,7 +1,13 @@
 //! Persistence on sled: one database per data dir, a tree per domain, time-ordered ids
-//! as keys, and versioned JSON records as values.
+//! as keys, and versioned JSON records as values — sealed with the data dir's data key
+//! when it is encrypted (`crypt`, `keyring`, `rotate`).
+
+pub mod crypt;
+pub mod keyring;
+pub mod rotate;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
@@ -12,6 +18,11 @@ use serde::{Deserialize, Serialize};
 pub mod trees {
     pub const INVOCATIONS: &str = "invocations";
     pub const RESPONSE_CACHE: &str = "response_cache";
+    /// Guardrail exemplar and grounding embeddings, keyed by model and text.
+    pub const GUARDRAIL_EMBEDDINGS: &str = "guardrail_embeddings";
+    /// Caches keyed by a hash of what they hold: emptied when a data dir is encrypted, as
+    /// their keys were made without the index key.
+    pub const CACHES: [&str; 2] = [RESPONSE_CACHE, GUARDRAIL_EMBEDDINGS];
     /// Keys of records still being written, per tree (`tree/key`): found there at the next
     /// start, they were cut off by a crash.
     pub const IN_FLIGHT: &str = "in_flight";
@@ -41,6 +52,8 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("a stored {what} record could not be read ({detail}); it was left as it is")]
     Corrupt { what: &'static str, detail: String },
+    #[error(transparent)]
+    Key(#[from] keyring::KeyError),
 }
 
 /// Whether sled failed for want of room: the disk is full (ENOSPC) or a file-size limit
@@ -64,16 +77,83 @@ impl StoreError {
     }
 }
 
+/// The unwrapped keys of an encrypted data dir, with its keyring and the key that wraps
+/// them (kept for rotations).
+pub(crate) struct Unlocked {
+    pub(crate) ring: keyring::Keyring,
+    pub(crate) keys: std::collections::BTreeMap<u32, crypt::KeyBytes>,
+    pub(crate) kek: keyring::Kek,
+    pub(crate) data: Arc<crypt::DataKeys>,
+    /// The key of content-addressed keys.
+    pub(crate) index: Option<crypt::KeyBytes>,
+}
+
+impl Unlocked {
+    fn new(
+        ring: keyring::Keyring,
+        keys: std::collections::BTreeMap<u32, crypt::KeyBytes>,
+        kek: keyring::Kek,
+    ) -> Unlocked {
+        let data = Arc::new(ring.data_keys(&keys));
+        let index = ring.unwrap_index(&kek);
+        Unlocked {
+            ring,
+            keys,
+            kek,
+            data,
+            index,
+        }
+    }
+
+    /// Rebuilds the sealing keys after the ring changed.
+    pub(crate) fn refresh(&mut self) {
+        self.data = Arc::new(self.ring.data_keys(&self.keys));
+    }
+}
+
 /// The database handle (cheap to clone; sled shares it).
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
     path: PathBuf,
+    data_dir: PathBuf,
+    /// `None` while the data dir is not encrypted.
+    crypt: Arc<RwLock<Option<Unlocked>>>,
 }
 
 impl Store {
-    /// Opens (creating) the database under `data_dir`.
+    /// Opens (creating) the database under `data_dir`; an encrypted one is opened with the
+    /// key source its keyring names.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with(data_dir, &keyring::KeyAccess::default())
+    }
+
+    /// Opens (creating) the database under `data_dir` with `access` to its keys: an
+    /// encrypted data dir is unlocked (a wrong key is refused before anything is read or
+    /// written), and one not encrypted yet is encrypted when `access.enable` says so.
+    pub fn open_with(data_dir: &Path, access: &keyring::KeyAccess) -> Result<Store, StoreError> {
+        let store = Store::open_db(data_dir)?;
+        let ring = keyring::Keyring::load(&store.db, &store.path)?;
+        match (ring, &access.enable) {
+            (Some(ring), _) => {
+                let source = access.source.clone().unwrap_or_else(|| ring.source.clone());
+                let kek = keyring::Kek::load(&source, Some(&ring), data_dir)?;
+                let keys = ring
+                    .unwrap_all(&kek)
+                    .ok_or_else(|| keyring::KeyError::Wrong {
+                        origin: source.to_string(),
+                        path: store.path.clone(),
+                    })?;
+                *store.crypt.write().unwrap_or_else(|e| e.into_inner()) =
+                    Some(Unlocked::new(ring, keys, kek));
+            }
+            (None, Some(source)) => store.encrypt(source)?,
+            (None, None) => {}
+        }
+        Ok(store)
+    }
+
+    fn open_db(data_dir: &Path) -> Result<Store, StoreError> {
         let path = data_dir.join("strata.db");
         if let Err(source) = std::fs::create_dir_all(data_dir) {
             return Err(StoreError::Open {
@@ -82,7 +162,12 @@ impl Store {
             });
         }
         match sled::open(&path) {
-            Ok(db) => Ok(Store { db, path }),
+            Ok(db) => Ok(Store {
+                db,
+                path,
+                data_dir: data_dir.to_path_buf(),
+                crypt: Arc::new(RwLock::new(None)),
+            }),
             Err(sled::Error::Io(e))
                 if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock") =>
             {
@@ -101,9 +186,75 @@ impl Store {
         Ok(self.db.open_tree(name)?)
     }
 
+    /// Whether the data dir is encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.data_keys().is_some()
+    }
+
+    fn data_keys(&self) -> Option<Arc<crypt::DataKeys>> {
+        self.crypt
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|u| u.data.clone())
+    }
+
+    /// The hasher for a content-addressed key (a cache or vector keyed by its text): keyed
+    /// when the data dir is encrypted, so the key does not confirm a guessed text.
+    pub fn content_hasher(&self) -> crypt::ContentHasher {
+        let guard = self.crypt.read().unwrap_or_else(|e| e.into_inner());
+        crypt::ContentHasher::new(guard.as_ref().and_then(|u| u.index.as_deref()))
+    }
+
+    /// `plain` as it is stored at `tree`/`key`: sealed when the data dir is encrypted.
+    pub fn seal(&self, tree: &str, key: &[u8], plain: Vec<u8>) -> Vec<u8> {
+        match self.data_keys() {
+            Some(keys) => keys.seal(tree, key, &plain),
+            None => plain,
+        }
+    }
+
+    /// The value stored at `tree`/`key` in clear (`what` names it in errors).
+    pub fn unseal(
+        &self,
+        tree: &str,
+        key: &[u8],
+        stored: &[u8],
+        what: &'static str,
+    ) -> Result<Vec<u8>, StoreError> {
+        if !crypt::is_sealed(stored) {
+            return Ok(stored.to_vec());
+        }
+        crypt::open_value(self.data_keys().as_deref(), tree, key, stored).map_err(|e| {
+            StoreError::Corrupt {
+                what,
+                detail: e.to_string(),
+            }
+        })
+    }
+
+    /// A record as stored at `tree`/`key` (for writes inside sled transactions).
+    pub fn encode_at<T: Serialize>(&self, tree: &str, key: &[u8], value: &T) -> Vec<u8> {
+        self.seal(tree, key, encode(value))
+    }
+
+    /// A record stored at `tree`/`key`, read back (for reads inside sled transactions).
+    pub fn decode_at<T: DeserializeOwned>(
+        &self,
+        tree: &str,
+        key: &[u8],
+        stored: &[u8],
+        what: &'static str,
+    ) -> Result<T, StoreError> {
+        if !crypt::is_sealed(stored) {
+            return decode(stored, what);
+        }
+        decode(&self.unseal(tree, key, stored, what)?, what)
+    }
+
     /// Writes a versioned record.
     pub fn put<T: Serialize>(&self, tree: &str, key: &[u8], value: &T) -> Result<(), StoreError> {
-        let bytes = encode(value);
+        let bytes = self.encode_at(tree, key, value);
         self.tree(tree)?.insert(key, bytes)?;
         Ok(())
     }
@@ -116,7 +267,7 @@ impl Store {
         what: &'static str,
     ) -> Result<Option<T>, StoreError> {
         match self.tree(tree)?.get(key)? {
-            Some(bytes) => decode(&bytes, what).map(Some),
+            Some(bytes) => self.decode_at(tree, key, &bytes, what).map(Some),
             None => Ok(None),
         }
     }
@@ -130,8 +281,8 @@ impl Store {
     ) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
         for item in self.tree(tree)?.iter().rev() {
-            let (_, bytes) = item?;
-            match decode(&bytes, what) {
+            let (key, bytes) = item?;
+            match self.decode_at(tree, &key, &bytes, what) {
                 Ok(v) => out.push(v),
                 Err(e) => tracing::warn!("{e}"),
             }
@@ -151,8 +302,8 @@ impl Store {
     ) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
         for item in self.tree(tree)?.scan_prefix(prefix) {
-            let (_, bytes) = item?;
-            match decode(&bytes, what) {
+            let (key, bytes) = item?;
+            match self.decode_at(tree, &key, &bytes, what) {
                 Ok(v) => out.push(v),
                 Err(e) => tracing::warn!("{e}"),
             }
@@ -247,7 +398,7 @@ struct Envelope<T> {
     data: T,
 }
 
-/// A record as stored (for writes inside sled transactions).
+/// A record in clear, as JSON (`Store::encode_at` seals it for its place).
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Serializing our own plain structs to JSON cannot fail.
     serde_json::to_vec(&Envelope {
@@ -257,7 +408,7 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     .unwrap_or_default()
 }
 
-/// A stored record read back (for reads inside sled transactions).
+/// A record in clear read back (`Store::decode_at` opens a sealed one first).
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, StoreError> {
     let envelope: Envelope<T> = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         what,

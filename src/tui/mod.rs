@@ -161,6 +161,7 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
         Ok(orchestrator)
     })
     .await??;
+    let resealing = continue_reencryption(&runtime.store);
     let mut app = build_app(&runtime, &options).await?;
     let (mut terminal, guard) = terminal::enter().context("cannot set up the terminal")?;
     let (tx, mut rx) = unbounded_channel::<Msg>();
@@ -258,7 +259,32 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
     drop(runner);
     input.abort();
     drop(guard);
+    if let Some((stop, pass)) = resealing {
+        // It saves its place and ends within one value; the next start resumes it.
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = pass.await;
+    }
     Ok(())
+}
+
+/// A re-encryption left pending (by `[encryption] enabled` on a data dir with records, or a
+/// stopped `strata keys rotate-data-key`) goes on in the background while the TUI runs.
+fn continue_reencryption(
+    store: &crate::store::Store,
+) -> Option<(
+    Arc<std::sync::atomic::AtomicBool>,
+    tokio::task::JoinHandle<()>,
+)> {
+    if !store.rotation_pending() {
+        return None;
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (store, flag) = (store.clone(), stop.clone());
+    let pass = tokio::task::spawn_blocking(move || match store.continue_rotation(&flag, |_| {}) {
+        Ok(end) => tracing::info!("re-encryption: {end:?}"),
+        Err(e) => tracing::warn!("re-encryption stopped: {e}"),
+    });
+    Some((stop, pass))
 }
 
 /// Reads terminal events into the queue (key presses only, pastes as one event).
