@@ -13,11 +13,24 @@ fuzz_target!(|data: &[u8]| {
     let Ok(source) = std::str::from_utf8(&data[4..]) else {
         return;
     };
-    let kind = [DocKind::Html, DocKind::Markdown, DocKind::Code, DocKind::Text][data[0] as usize % 4];
+    let kind = [
+        DocKind::Html,
+        DocKind::Markdown,
+        DocKind::Code,
+        DocKind::Text,
+    ][data[0] as usize % 4];
     let size = 100 + usize::from(u16::from_le_bytes([data[1], data[2]])) % 2900;
     let overlap = (usize::from(data[3]) * 8).min((size - 1) / 2);
-    let strategy = if data[0] & 4 == 0 { Strategy::Structure } else { Strategy::Fixed };
-    let chunking = Chunking { strategy, size, overlap };
+    let strategy = if data[0] & 4 == 0 {
+        Strategy::Structure
+    } else {
+        Strategy::Fixed
+    };
+    let chunking = Chunking {
+        strategy,
+        size,
+        overlap,
+    };
     let _ = chunk(kind, source, &chunking);
     for range in windows(source, size, overlap) {
         assert!(range.start < range.end && range.end <= source.len());

@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
     forged.extend_from_slice(data);
     assert!(open_value(Some(&keys), "tree", b"key", &forged).is_err());
     let sealed = keys.seal("tree", data, data);
-    assert_eq!(open_value(Some(&keys), "tree", data, &sealed).as_deref(), Ok(data));
+    assert_eq!(
+        open_value(Some(&keys), "tree", data, &sealed).as_deref(),
+        Ok(data)
+    );
     assert!(open_value(Some(&keys), "other", data, &sealed).is_err());
     let _ = serde_json::from_slice::<strata::store::keyring::Keyring>(data);
 });

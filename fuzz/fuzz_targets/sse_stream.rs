@@ -130,7 +130,5 @@ fuzz_target!(|data: &[u8]| {
         context: Default::default(),
     };
     let cancel = tokio_util::sync::CancellationToken::new();
-    let _ = h
-        .tokio
-        .block_on(h.strata.invoke(request, |_| {}, cancel));
+    let _ = h.tokio.block_on(h.strata.invoke(request, |_| {}, cancel));
 });

@@ -31,7 +31,8 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         3 => {
-            let _ = strata::tui::theme::Theme::from_user_toml(path, text).map_err(|e| e.to_string());
+            let _ =
+                strata::tui::theme::Theme::from_user_toml(path, text).map_err(|e| e.to_string());
         }
         _ => {
             if let Err(e) = strata::config::Config::parse(text, path) {

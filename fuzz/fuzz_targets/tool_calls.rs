@@ -19,7 +19,11 @@ fuzz_target!(|text: &str| {
     let mut calls = ToolCallAssembler::default();
     for (i, piece) in text.split('\0').enumerate() {
         if i % 5 == 4 {
-            calls.push_whole(ToolCall { id: String::new(), name: "f".into(), arguments: piece.into() });
+            calls.push_whole(ToolCall {
+                id: String::new(),
+                name: "f".into(),
+                arguments: piece.into(),
+            });
         } else {
             calls.push((i % 2) as u32, Some("id"), (i < 2).then_some("f"), piece);
         }
