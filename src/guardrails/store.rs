@@ -239,9 +239,15 @@ impl GuardrailStore {
             let mut entry: GuardrailEntry = store
                 .decode_at(GUARDRAILS, name.as_bytes(), &bytes, "guardrail")
                 .map_err(|e| Abort::Abort(Some(e.to_string())))?;
+            // Sealed like every value in an encrypted data dir.
             let floor = f
                 .get(name.as_bytes())?
-                .and_then(|b| <[u8; 4]>::try_from(b.as_ref()).ok())
+                .and_then(|b| {
+                    store
+                        .unseal(VERSION_FLOOR, name.as_bytes(), &b, "version floor")
+                        .ok()
+                })
+                .and_then(|b| <[u8; 4]>::try_from(b.as_slice()).ok())
                 .map_or(0, u32::from_be_bytes);
             let version = entry.versions.last().map_or(0, |v| v.version).max(floor) + 1;
             let key = version_key(name, version);
@@ -268,7 +274,14 @@ impl GuardrailStore {
                 name.as_bytes(),
                 store.encode_at(GUARDRAILS, name.as_bytes(), &entry),
             )?;
-            f.insert(name.as_bytes(), &version.to_be_bytes())?;
+            f.insert(
+                name.as_bytes(),
+                store.seal(
+                    VERSION_FLOOR,
+                    name.as_bytes(),
+                    version.to_be_bytes().to_vec(),
+                ),
+            )?;
             Ok(version)
         });
         match result {

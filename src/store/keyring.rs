@@ -433,6 +433,19 @@ impl Keyring {
             .collect()
     }
 
+    /// Whether the keyring is whole: its current key among its keys, and an index key
+    /// (a keyring edited to fail open — no keys, a missing current one — is refused).
+    pub fn check(&self, path: &Path) -> Result<(), KeyError> {
+        let has_current = self.keys.iter().any(|w| w.generation == self.current);
+        if self.keys.is_empty() || !has_current || self.index_key.is_none() {
+            return Err(KeyError::Corrupt {
+                path: path.to_path_buf(),
+                detail: "its current data key or its index key is missing".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// The index key, unwrapped with `kek`.
     pub fn unwrap_index(&self, kek: &Kek) -> Option<KeyBytes> {
         kek.unwrap(self.index_key.as_ref()?)
@@ -497,7 +510,9 @@ impl Keyring {
 
     /// Stores the keyring in `db` and flushes it (a keyring must never be lost).
     pub fn save(&self, db: &sled::Db) -> Result<(), sled::Error> {
-        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        // Never an empty keyring: a path that is not UTF-8 fails here, before anything.
+        let bytes = serde_json::to_vec(self)
+            .map_err(|e| sled::Error::Unsupported(format!("the keyring cannot be saved: {e}")))?;
         db.open_tree(TREE)?.insert(KEY, bytes)?;
         db.flush()?;
         Ok(())

@@ -136,10 +136,12 @@ impl Store {
         let ring = keyring::Keyring::load(&store.db, &store.path)?;
         match (ring, &access.enable) {
             (Some(ring), _) => {
+                ring.check(&store.path)?;
                 let source = access.source.clone().unwrap_or_else(|| ring.source.clone());
                 let kek = keyring::Kek::load(&source, Some(&ring), data_dir)?;
                 let keys = ring
                     .unwrap_all(&kek)
+                    .filter(|_| ring.unwrap_index(&kek).is_some())
                     .ok_or_else(|| keyring::KeyError::Wrong {
                         origin: source.to_string(),
                         path: store.path.clone(),

@@ -185,6 +185,8 @@ impl Store {
             .collect();
         names.sort();
         let mut since_save = 0u64;
+        // Values that did not open keep their old keys in the keyring.
+        let mut unreadable = 0u64;
         for name in names {
             if rotation.tree.as_ref().is_some_and(|t| *t > name) {
                 continue;
@@ -218,6 +220,7 @@ impl Store {
                 let plain = match self.unseal(&name, &key, &value, "stored") {
                     Ok(plain) => plain,
                     Err(e) => {
+                        unreadable += 1;
                         tracing::warn!(
                             "re-encryption left {name}/{} as it is: {e}",
                             hex::encode(&key)
@@ -243,7 +246,11 @@ impl Store {
             let mut ring = u.ring.clone();
             let mut keys = u.keys.clone();
             ring.rotation = None;
-            ring.keep_current_only(&mut keys);
+            if unreadable == 0 {
+                ring.keep_current_only(&mut keys);
+            } else {
+                tracing::warn!("{unreadable} values did not open: the older data keys are kept");
+            }
             ring.save(&self.db)?;
             u.ring = ring;
             u.keys = keys;
@@ -429,6 +436,47 @@ mod tests {
             keyed,
             "caches keep their keys across rotations"
         );
+    }
+
+    #[test]
+    fn a_keyring_edited_to_fail_open_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let access = KeyAccess {
+            enable: Some(file_source(dir.path())),
+            source: None,
+        };
+        drop(Store::open_with(&data, &access).unwrap());
+        // sled's flusher may hold the lock a moment after a drop.
+        let raw_open = || loop {
+            match sled::open(data.join("strata.db")) {
+                Ok(db) => break db,
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        };
+        for edit in ["keys", "current"] {
+            let db = raw_open();
+            let tree = db.open_tree(keyring::TREE).unwrap();
+            let mut ring: serde_json::Value =
+                serde_json::from_slice(&tree.get(b"keyring").unwrap().unwrap()).unwrap();
+            let original = ring.clone();
+            match edit {
+                "keys" => ring["keys"] = serde_json::json!([]),
+                _ => ring["current"] = serde_json::json!(99),
+            }
+            tree.insert(b"keyring", serde_json::to_vec(&ring).unwrap())
+                .unwrap();
+            db.flush().unwrap();
+            drop((tree, db));
+            let err = reopen(&data, &KeyAccess::default()).err().unwrap();
+            assert!(err.to_string().contains("missing"), "{edit}: {err}");
+            let db = raw_open();
+            db.open_tree(keyring::TREE)
+                .unwrap()
+                .insert(b"keyring", serde_json::to_vec(&original).unwrap())
+                .unwrap();
+            db.flush().unwrap();
+        }
     }
 
     #[test]
