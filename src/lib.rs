@@ -6,6 +6,7 @@ pub mod agents;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod confine;
 pub mod eval;
 pub mod guardrails;
 pub mod knowledge;

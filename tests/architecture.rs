@@ -77,7 +77,7 @@ const FLOORS: &[&[&str]] = &[
     &["sessions", "tools"],
     &["guardrails", "knowledge", "telemetry"],
     &["runtime", "engine"],
-    &["store", "config", "text"],
+    &["store", "config", "text", "confine"],
 ];
 
 /// Imports no floor rule allows although the floors would: the benches are clients that

@@ -34,6 +34,8 @@ pub struct Found {
     pub kind: Option<DocKind>,
     pub size: u64,
     pub mtime: Option<i64>,
+    /// The canonical folder a walk found it in: reading it must stay there.
+    pub root: Option<PathBuf>,
 }
 
 /// A document left out of a sync, and why.
@@ -66,6 +68,7 @@ pub fn discover(spec: &KbSpec) -> Result<(Vec<Found>, Vec<Skipped>), SpecError> 
                 kind: None,
                 size: 0,
                 mtime: None,
+                root: None,
             });
             continue;
         }
@@ -78,7 +81,7 @@ pub fn discover(spec: &KbSpec) -> Result<(Vec<Found>, Vec<Skipped>), SpecError> 
             if exclude.as_ref().is_some_and(|e| glob_matches(e, name)) {
                 continue;
             }
-            push_file(root, &mut found, &mut skipped);
+            push_file(root, None, &mut found, &mut skipped);
             continue;
         }
         // Symlinks are followed, but only to places inside the folder: one that leads
@@ -138,7 +141,7 @@ pub fn discover(spec: &KbSpec) -> Result<(Vec<Found>, Vec<Skipped>), SpecError> 
             {
                 continue;
             }
-            push_file(entry.path(), &mut found, &mut skipped);
+            push_file(entry.path(), Some(&inside), &mut found, &mut skipped);
         }
     }
     found.sort_by(|a, b| a.key.cmp(&b.key));
@@ -159,7 +162,7 @@ fn leaves(link: &Path, inside: &Path) -> Option<String> {
     }
 }
 
-fn push_file(path: &Path, found: &mut Vec<Found>, skipped: &mut Vec<Skipped>) {
+fn push_file(path: &Path, root: Option<&Path>, found: &mut Vec<Found>, skipped: &mut Vec<Skipped>) {
     let key = path.display().to_string();
     let kind = DocKind::of_path(&key);
     if kind.is_none() {
@@ -184,6 +187,7 @@ fn push_file(path: &Path, found: &mut Vec<Found>, skipped: &mut Vec<Skipped>) {
                 .ok()
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map(|d| d.as_nanos() as i64),
+            root: root.map(Path::to_path_buf),
         }),
         Err(e) => skipped.push(Skipped {
             key,
@@ -218,7 +222,11 @@ pub fn read_file(found: &Found, chunking: &Chunking) -> Result<Parsed, String> {
     if found.size > MAX_FILE {
         return Err(too_large(MAX_FILE));
     }
-    let file = std::fs::File::open(path).map_err(|e| format!("unreadable: {e}"))?;
+    let file = match &found.root {
+        Some(root) => crate::confine::open_inside(path, root),
+        None => std::fs::File::open(path),
+    }
+    .map_err(|e| format!("unreadable: {e}"))?;
     if found.size > LARGE {
         return stream_file(file, chunking);
     }
@@ -420,6 +428,7 @@ mod tests {
             kind: Some(DocKind::Text),
             size: body.len() as u64,
             mtime: None,
+            root: None,
         };
         let read = read_file(&found, &c).unwrap();
         assert_eq!(read.hash, hex_sha(body.as_bytes()));
@@ -494,6 +503,26 @@ mod tests {
                 "{key}: {reason}"
             );
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_swapped_for_a_link_out_after_the_walk_is_not_read() {
+        use std::os::unix::fs::symlink;
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.md"), "# Secret\n\nkey").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let d = root.path();
+        std::fs::create_dir(d.join("docs")).unwrap();
+        std::fs::write(d.join("docs/a.md"), "# A\n\nfine").unwrap();
+        let (found, _) = discover(&folder_spec(d)).unwrap();
+        let chunking = Chunking::default();
+        assert!(read_file(&found[0], &chunking).is_ok());
+        // Between the walk and the read, the file becomes a link out of the folder.
+        std::fs::remove_file(d.join("docs/a.md")).unwrap();
+        symlink(outside.path().join("secret.md"), d.join("docs/a.md")).unwrap();
+        let err = read_file(&found[0], &chunking).unwrap_err();
+        assert!(err.contains("outside"), "{err}");
     }
 
     #[test]

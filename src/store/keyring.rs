@@ -158,6 +158,10 @@ pub struct Keyring {
     pub index_key: Option<WrappedKey>,
     #[serde(default)]
     pub rotation: Option<Rotation>,
+    /// Every value is sealed: from then on a value in clear is refused, not read (it was
+    /// not written by strata).
+    #[serde(default)]
+    pub all_sealed: bool,
 }
 
 /// The generation the index key is wrapped under (data keys start at 1).
@@ -420,6 +424,7 @@ impl Keyring {
             current: 1,
             keys: vec![kek.wrap(1, &key, super::now_micros())],
             rotation: None,
+            all_sealed: false,
         };
         (ring, BTreeMap::from([(1, key)]))
     }

@@ -193,6 +193,15 @@ impl Store {
         self.data_keys().is_some()
     }
 
+    /// Whether every value of this encrypted data dir is sealed (values in clear refused).
+    fn all_sealed(&self) -> bool {
+        self.crypt
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|u| u.ring.all_sealed)
+    }
+
     fn data_keys(&self) -> Option<Arc<crypt::DataKeys>> {
         self.crypt
             .read()
@@ -225,6 +234,12 @@ impl Store {
         what: &'static str,
     ) -> Result<Vec<u8>, StoreError> {
         if !crypt::is_sealed(stored) {
+            if !stored.is_empty() && self.all_sealed() {
+                return Err(StoreError::Corrupt {
+                    what,
+                    detail: "it is in clear in an encrypted data dir, so strata did not write it; it was not used".into(),
+                });
+            }
             return Ok(stored.to_vec());
         }
         crypt::open_value(self.data_keys().as_deref(), tree, key, stored).map_err(|e| {
@@ -248,7 +263,7 @@ impl Store {
         stored: &[u8],
         what: &'static str,
     ) -> Result<T, StoreError> {
-        if !crypt::is_sealed(stored) {
+        if !crypt::is_sealed(stored) && !self.all_sealed() {
             return decode(stored, what);
         }
         decode(&self.unseal(tree, key, stored, what)?, what)

@@ -25,6 +25,8 @@ pub struct KeyStatus {
     pub generations: Vec<u32>,
     /// A re-encryption that has not finished.
     pub rotation: Option<Rotation>,
+    /// Every value sealed: one in clear is refused.
+    pub all_sealed: bool,
     /// Stored values per data key generation (0: in clear).
     pub values_by_generation: std::collections::BTreeMap<u32, u64>,
 }
@@ -88,7 +90,8 @@ impl Store {
         for cache in super::trees::CACHES {
             self.tree(cache)?.clear()?;
         }
-        if self.holds_records() {
+        ring.all_sealed = !self.holds_records();
+        if !ring.all_sealed {
             ring.rotation = Some(Rotation {
                 to: ring.current,
                 tree: None,
@@ -247,6 +250,7 @@ impl Store {
             let mut keys = u.keys.clone();
             ring.rotation = None;
             if unreadable == 0 {
+                ring.all_sealed = true;
                 ring.keep_current_only(&mut keys);
             } else {
                 tracing::warn!("{unreadable} values did not open: the older data keys are kept");
@@ -274,6 +278,7 @@ impl Store {
                     current: None,
                     generations: vec![],
                     rotation: None,
+                    all_sealed: false,
                     values_by_generation: Default::default(),
                 },
                 Some(u) => KeyStatus {
@@ -282,6 +287,7 @@ impl Store {
                     current: Some(u.ring.current),
                     generations: u.ring.keys.iter().map(|k| k.generation).collect(),
                     rotation: u.ring.rotation.clone(),
+                    all_sealed: u.ring.all_sealed,
                     values_by_generation: Default::default(),
                 },
             }
@@ -387,6 +393,20 @@ mod tests {
         assert_eq!(status.values_by_generation.get(&0), None, "{status:?}");
         let got: Option<String> = store.get("notes", &7u32.to_be_bytes(), "note").unwrap();
         assert_eq!(got.as_deref(), Some("clear note 7"));
+        // Once every value is sealed, one planted in clear is refused, not read.
+        assert!(status.all_sealed);
+        let planted = crate::store::encode(&"planted".to_string());
+        store
+            .tree("notes")
+            .unwrap()
+            .insert(b"planted", planted)
+            .unwrap();
+        let err = store
+            .get::<String>("notes", b"planted", "note")
+            .unwrap_err();
+        assert!(err.to_string().contains("in clear"), "{err}");
+        let listed: Vec<String> = store.latest("notes", 1000, "note").unwrap();
+        assert!(!listed.iter().any(|n| n == "planted"));
     }
 
     #[test]

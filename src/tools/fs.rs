@@ -171,7 +171,7 @@ impl ReadFile {
             ));
         }
         let mut bytes = Vec::new();
-        let read = std::fs::File::open(&path).and_then(|mut f| {
+        let read = crate::confine::open_inside(&path, self.root.path()).and_then(|mut f| {
             f.seek(SeekFrom::Start(args.offset))?;
             f.take(self.max_bytes as u64 + 1).read_to_end(&mut bytes)
         });
