@@ -2,6 +2,8 @@
 //! of the fuzzer's input (its `__ID__` replaced by the request's id), so the handshake,
 //! the tool list (names, schemas, annotations) and a call's result all come from the
 //! fuzzer. Starting, listing and calling must end in tools or an error, never a panic.
+//! Short timeouts: a reply the client does not take (a wrong id) stalls both sides until
+//! then, which bounds the pace at a few runs a second.
 #![no_main]
 
 use std::io::Write;
@@ -48,8 +50,8 @@ fuzz_target!(|data: &[u8]| {
         ],
         std::env::temp_dir(),
     );
-    config.start_timeout = Duration::from_secs(2);
-    config.call_timeout = Duration::from_secs(2);
+    config.start_timeout = Duration::from_millis(300);
+    config.call_timeout = Duration::from_millis(300);
     config.max_output = 4096;
     tokio().block_on(async {
         let started = McpServer::start(&config).await;
