@@ -168,13 +168,13 @@ async fn drive_the_binary_in_tmux() {
         s.contains("parameters saved")
     });
 
-    // Attach the guardrail (Ctrl-G): the status bar names it, the panel shows beside the
+    // Attach the guardrail (Ctrl-G lists what exists): the status bar names it, the panel shows beside the
     // chat at 100 columns.
     tmux.send(&["C-g"]);
-    tmux.wait_for("the guardrail prompt", Duration::from_secs(10), |s| {
-        s.contains("Guardrail: NAME")
+    tmux.wait_for("the guardrail list", Duration::from_secs(10), |s| {
+        s.contains("Enter picks") && s.contains("e2e@1")
     });
-    tmux.send(&["C-u", "e2e@1", "Enter"]);
+    tmux.send(&["e2e@1", "Enter"]);
     tmux.wait_for("the attached guardrail", Duration::from_secs(20), |s| {
         s.contains("guardrail: e2e@1") && s.contains("Guardrail")
     });

@@ -1,5 +1,6 @@
 //! Layers: the modals and overlays stacked above a screen (confirmations, the key help,
-//! the model picker, one-line prompts, the command palette, the agent modals of `forms`).
+//! the model picker, lists to choose from what exists, one-line prompts, the command
+//! palette, the agent modals of `forms`).
 //! The top layer sees each key
 //! first and answers whether it consumed it, ignored it (the router then offers it to the
 //! app's global keys and the screen), closed itself, or closed with a `Reply` for the
@@ -98,20 +99,95 @@ impl Picker {
     }
 
     fn refilter(&mut self, catalog: &[ModelEntry]) {
-        let query = self.query.text().to_lowercase();
-        let mut scored: Vec<(i64, usize)> = catalog
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| fuzzy_score(&query, &e.id.to_lowercase()).map(|s| (s, i)))
-            .collect();
-        scored.sort_by_key(|(s, i)| (std::cmp::Reverse(*s), *i));
-        self.matches = scored.into_iter().map(|(_, i)| i).collect();
+        self.matches = fuzzy_matches(self.query.text(), catalog.iter().map(|e| e.id.as_str()));
         self.selected = 0;
     }
 
     fn move_by(&mut self, delta: isize) {
         let last = self.matches.len().saturating_sub(1);
         self.selected = self.selected.saturating_add_signed(delta).min(last);
+    }
+}
+
+/// Indexes of `labels` that match `query` fuzzily, best first (ties in list order).
+fn fuzzy_matches<'a>(query: &str, labels: impl Iterator<Item = &'a str>) -> Vec<usize> {
+    let query = query.to_lowercase();
+    let mut scored: Vec<(i64, usize)> = labels
+        .enumerate()
+        .filter_map(|(i, l)| fuzzy_score(&query, &l.to_lowercase()).map(|s| (s, i)))
+        .collect();
+    scored.sort_by_key(|(s, i)| (std::cmp::Reverse(*s), *i));
+    scored.into_iter().map(|(_, i)| i).collect()
+}
+
+/// What a choice list picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChoiceKind {
+    /// The session's guardrail: a name (its newest version), `NAME@N`, `NAME@draft`, or none.
+    Guardrail,
+}
+
+impl ChoiceKind {
+    fn title(self) -> &'static str {
+        match self {
+            ChoiceKind::Guardrail => "Guardrail",
+        }
+    }
+}
+
+/// One entry of a choice list: what choosing it stands for, and how it is shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChoiceItem {
+    pub value: String,
+    pub detail: String,
+}
+
+/// A fuzzy list of what exists (guardrails and their versions), like the model picker;
+/// Enter on a query that matches nothing submits the query as typed.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub kind: ChoiceKind,
+    pub items: Vec<ChoiceItem>,
+    pub query: InputBox,
+    pub matches: Vec<usize>,
+    pub selected: usize,
+}
+
+impl Choice {
+    /// The list with `current` highlighted.
+    pub fn new(kind: ChoiceKind, items: Vec<ChoiceItem>, current: &str) -> Choice {
+        Choice {
+            kind,
+            matches: (0..items.len()).collect(),
+            selected: items.iter().position(|i| i.value == current).unwrap_or(0),
+            items,
+            query: InputBox::default(),
+        }
+    }
+
+    fn refilter(&mut self) {
+        self.matches = fuzzy_matches(
+            self.query.text(),
+            self.items.iter().map(|i| i.value.as_str()),
+        );
+        self.selected = 0;
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        let last = self.matches.len().saturating_sub(1);
+        self.selected = self.selected.saturating_add_signed(delta).min(last);
+    }
+
+    /// What Enter submits: the selected entry, else the query as typed.
+    fn chosen(&self) -> Option<String> {
+        match self
+            .matches
+            .get(self.selected)
+            .and_then(|&i| self.items.get(i))
+        {
+            Some(item) => Some(item.value.clone()),
+            None => Some(self.query.text().trim().to_string()).filter(|q| !q.is_empty()),
+        }
     }
 }
 
@@ -126,6 +202,8 @@ pub enum Layer {
     /// The generated key help, scrolled by this many lines.
     Help(u16),
     Picker(Picker),
+    /// A list to choose from what exists.
+    Choose(Choice),
     Prompt(PromptKind, InputBox),
     /// The command palette: every keymap action and every screen, fuzzy-searched.
     Palette(Palette),
@@ -147,6 +225,8 @@ pub enum Reply {
     Delete { id: Id, title: String },
     /// A model chosen in the picker.
     Model(ModelEntry),
+    /// An entry chosen in a choice list (or the query typed when nothing matched).
+    Choice(ChoiceKind, String),
     /// A prompt submitted with this text.
     Prompt(PromptKind, InputBox),
     /// A palette entry chosen.
@@ -182,7 +262,7 @@ impl Layer {
     pub fn contexts(&self) -> Vec<Context> {
         match self {
             Layer::ConfirmQuit | Layer::ConfirmDelete { .. } => vec![Context::Confirm],
-            Layer::Picker(_) | Layer::Palette(_) => vec![Context::Picker],
+            Layer::Picker(_) | Layer::Choose(_) | Layer::Palette(_) => vec![Context::Picker],
             Layer::Prompt(..) => vec![Context::Search],
             Layer::Help(_) | Layer::Citation(_) => vec![Context::Global],
             Layer::Approval(a) => a.contexts(),
@@ -231,6 +311,14 @@ impl Layer {
                 p.move_by(step(action));
                 Handled::Consumed
             }
+            (Layer::Choose(c), A::PickerUp | A::PickerDown | A::PageUp | A::PageDown) => {
+                c.move_by(step(action));
+                Handled::Consumed
+            }
+            (Layer::Choose(c), A::PickerSelect) => match c.chosen() {
+                Some(value) => Handled::Reply(Reply::Choice(c.kind, value)),
+                None => Handled::Close,
+            },
             (Layer::Picker(p), A::PickerSelect) => {
                 match p.matches.get(p.selected).and_then(|&i| catalog.get(i)) {
                     Some(entry) => Handled::Reply(Reply::Model(entry.clone())),
@@ -277,6 +365,7 @@ impl Layer {
         let input = match self {
             Layer::Prompt(_, input) => input,
             Layer::Picker(p) => &mut p.query,
+            Layer::Choose(c) => &mut c.query,
             Layer::Palette(p) => &mut p.query,
             _ => return Handled::Consumed,
         };
@@ -290,6 +379,7 @@ impl Layer {
         match self {
             Layer::Prompt(_, input) => input.insert_str(&text.replace('\n', " ")),
             Layer::Picker(p) => p.query.insert_str(text.lines().next().unwrap_or("")),
+            Layer::Choose(c) => c.query.insert_str(text.lines().next().unwrap_or("")),
             Layer::Palette(p) => p.query.insert_str(text.lines().next().unwrap_or("")),
             Layer::Approval(a) => a.on_paste(text),
             Layer::Form(f) => f.on_paste(text),
@@ -301,6 +391,7 @@ impl Layer {
     fn refilter(&mut self, catalog: &[ModelEntry]) {
         match self {
             Layer::Picker(p) => p.refilter(catalog),
+            Layer::Choose(c) => c.refilter(),
             Layer::Palette(p) => p.refilter(),
             _ => {}
         }
@@ -319,6 +410,11 @@ impl Layer {
             Layer::Picker(_) | Layer::Palette(_) => {
                 centred(body, 90, body.height.saturating_sub(4))
             }
+            Layer::Choose(c) => centred(
+                body,
+                90,
+                (c.items.len() as u16 + 2).min(body.height.saturating_sub(4)),
+            ),
         }
     }
 
@@ -450,6 +546,27 @@ impl Layer {
                     })
                     .collect();
                 view::fuzzy_list(t, frame, r, &title, items, p.selected);
+            }
+            Layer::Choose(c) => {
+                let title = format!(
+                    "{}: {}▏  (Enter picks, Esc closes)",
+                    c.kind.title(),
+                    c.query.text()
+                );
+                let width = c
+                    .items
+                    .iter()
+                    .map(|i| i.value.chars().count())
+                    .max()
+                    .unwrap_or(0)
+                    .min(40);
+                let items: Vec<ListItem> = c
+                    .matches
+                    .iter()
+                    .filter_map(|&i| c.items.get(i))
+                    .map(|i| ListItem::new(format!("{:<width$}  {}", i.value, i.detail)))
+                    .collect();
+                view::fuzzy_list(t, frame, r, &title, items, c.selected);
             }
             Layer::Palette(palette) => super::palette::draw(t, palette, frame, r),
             Layer::Approval(a) => a.draw(frame, r, t),

@@ -33,10 +33,20 @@ async fn attach_a_guardrail_and_see_a_masked_answer() {
     store_guardrail(&h, PANEL_POLICY);
     h.app.chat_mut().session.agent.model = "scripted/model".into();
 
+    // Ctrl-G lists what exists (read off the UI task): none, the guardrail, its version,
+    // its draft.
     h.key(KeyCode::Char('g'), KeyModifiers::CONTROL);
+    h.pump_until(|app| matches!(app.top_layer(), Some(Layer::Choose(_))))
+        .await;
+    let Some(Layer::Choose(list)) = h.app.top_layer() else {
+        unreachable!()
+    };
+    let values: Vec<&str> = list.items.iter().map(|i| i.value.as_str()).collect();
+    assert_eq!(values, ["none", "secrets", "secrets@1", "secrets@draft"]);
+    let screen = text(&draw(&mut h.app, 80, 24));
     assert!(
-        matches!(h.app.top_layer(), Some(Layer::Prompt(..))),
-        "Ctrl-G asks which guardrail"
+        screen.contains("secrets@1") && screen.contains("v1 ") && screen.contains("Enter picks"),
+        "the list fits at 80x24:\n{screen}"
     );
     h.type_text("secrets@1");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
@@ -107,11 +117,18 @@ async fn attach_a_guardrail_and_see_a_masked_answer() {
     });
     assert!(marked, "the {{EMAIL}} span is marked");
 
-    // Detach: an empty answer to Ctrl-G.
+    // Detach: "none" from the list, which opens on the guardrail attached now.
     h.key(KeyCode::Char('g'), KeyModifiers::CONTROL);
-    for _ in 0.."secrets@1".len() {
-        h.key(KeyCode::Backspace, KeyModifiers::NONE);
-    }
+    h.pump_until(|app| matches!(app.top_layer(), Some(Layer::Choose(_))))
+        .await;
+    let Some(Layer::Choose(list)) = h.app.top_layer() else {
+        unreachable!()
+    };
+    assert_eq!(
+        list.items[list.selected].value, "secrets@1",
+        "the current one is selected"
+    );
+    h.type_text("none");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     assert_eq!(h.app.chat().session.agent.guardrail, None);
 }

@@ -41,7 +41,9 @@ use crate::tui::input::InputBox;
 use crate::tui::jobs::{OpenTarget, Opened, StoreJob, StoreMsg};
 use crate::tui::kb_jobs::{KbJob, KbMsg};
 use crate::tui::keymap::{Action, Context};
-use crate::tui::layers::{self, Layer, ModelEntry, Picker, PromptKind, PullState, Reply};
+use crate::tui::layers::{
+    self, Choice, ChoiceKind, Layer, ModelEntry, Picker, PromptKind, PullState, Reply,
+};
 use crate::tui::layout::{self, Areas};
 use crate::tui::markdown::{self, Rendered};
 use crate::tui::msg::{Effect, ScreenMsg};
@@ -286,6 +288,7 @@ impl ChatScreen {
             ScreenMsg::Store(StoreMsg::Deleted { id, title, result }) => {
                 self.on_deleted(cx, id, title, result)
             }
+            ScreenMsg::Guard(GuardMsg::List(result)) => self.choose_guardrail(cx, result),
             ScreenMsg::Guard(GuardMsg::Attached {
                 session,
                 reference,
@@ -415,11 +418,9 @@ impl ChatScreen {
                 cx.open(Layer::Picker(picker));
             }
             A::AttachGuardrail => {
-                let current = self.guardrail().unwrap_or_default().to_string();
-                cx.open(Layer::Prompt(
-                    PromptKind::Guardrail,
-                    InputBox::with_text(&current),
-                ));
+                // The list of what exists comes from sled, off the UI task.
+                cx.flash = Some("loading guardrails…".into());
+                fx.push(Effect::Guard(ScreenId::Chat, GuardJob::List));
             }
             A::AttachKnowledge => {
                 let current = self.session.agent.knowledge_bases.join(", ");
@@ -567,6 +568,9 @@ impl ChatScreen {
             Reply::Delete { id, title } => self.delete_session(id, &title),
             Reply::Model(entry) => self.choose_model(cx, entry, fx),
             Reply::Prompt(kind, input) => self.submit_prompt(cx, kind, input),
+            Reply::Choice(ChoiceKind::Guardrail, value) => {
+                self.submit_prompt(cx, PromptKind::Guardrail, InputBox::with_text(&value))
+            }
             Reply::Approval { run, decision, .. } => self.on_tool_decision(cx, run, decision, fx),
             Reply::Quit | Reply::Palette(_) | Reply::OpenFile { .. } | Reply::Form(_) => {}
         }
@@ -628,6 +632,37 @@ impl ChatScreen {
             self.follow = false;
             self.scroll = 0;
         }
+    }
+
+    /// Opens the guardrail list (none, each guardrail, its versions newest first, its
+    /// draft) with the session's choice highlighted; when the list cannot be read, the
+    /// prompt to type a reference instead.
+    fn choose_guardrail(
+        &mut self,
+        cx: &mut Shared,
+        result: Result<Vec<crate::guardrails::store::GuardrailEntry>, String>,
+    ) {
+        let current = self
+            .guardrail()
+            .unwrap_or(crate::orchestrator::NO_GUARDRAIL);
+        let current = current.to_string();
+        cx.flash = None;
+        let entries = match result {
+            Ok(entries) => entries,
+            Err(e) => {
+                cx.flash = Some(format!("cannot list guardrails: {e}"));
+                cx.open(Layer::Prompt(
+                    PromptKind::Guardrail,
+                    InputBox::with_text(&current),
+                ));
+                return;
+            }
+        };
+        cx.open(Layer::Choose(Choice::new(
+            ChoiceKind::Guardrail,
+            guardrail_choices(&entries),
+            &current,
+        )));
     }
 
     fn submit_prompt(&mut self, cx: &mut Shared, kind: PromptKind, input: InputBox) {
@@ -1004,4 +1039,45 @@ impl Screen for ChatScreen {
         self.cancel_resumed(cx);
         self.save_state(cx)
     }
+}
+
+/// The guardrail list's entries: none, then per guardrail its name (the newest version),
+/// each version newest first (with its note), and its draft.
+fn guardrail_choices(
+    entries: &[crate::guardrails::store::GuardrailEntry],
+) -> Vec<layers::ChoiceItem> {
+    use layers::ChoiceItem;
+    let mut items = vec![ChoiceItem {
+        value: crate::orchestrator::NO_GUARDRAIL.into(),
+        detail: "no guardrail on this session".into(),
+    }];
+    for entry in entries {
+        let newest = entry.versions.last().map(|v| v.version);
+        items.push(ChoiceItem {
+            value: entry.name.clone(),
+            detail: match newest {
+                Some(v) => format!("its newest version (v{v})"),
+                None => "no version yet: its draft".into(),
+            },
+        });
+        for v in entry.versions.iter().rev() {
+            items.push(ChoiceItem {
+                value: format!("{}@{}", entry.name, v.version),
+                detail: format!(
+                    "v{} {}{}",
+                    v.version,
+                    crate::store::format_micros(v.created_us),
+                    v.note
+                        .as_deref()
+                        .map(|n| format!(" · {n}"))
+                        .unwrap_or_default()
+                ),
+            });
+        }
+        items.push(ChoiceItem {
+            value: format!("{}@draft", entry.name),
+            detail: "the draft as it is now".into(),
+        });
+    }
+    items
 }
