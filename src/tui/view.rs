@@ -1,5 +1,5 @@
 //! The widgets screens and layers share: modal boxes, fuzzy lists, pane borders, the
-//! selection style. The frame around them is drawn by `App::render`; what a screen or
+//! selection style, an empty pane's hint wrapped to fit. The frame around them is drawn by `App::render`; what a screen or
 //! layer looks like is drawn by that screen or layer, not here.
 
 use ratatui::layout::Rect;
@@ -54,4 +54,36 @@ pub fn selected_style(t: &Theme) -> Style {
 /// is short.
 pub fn short_model(model: &str) -> &str {
     model.rsplit('/').next().unwrap_or(model)
+}
+
+/// An empty pane's hint (or its error) as muted lines wrapped at word boundaries to
+/// `width` columns, so nothing is cut at the pane's edge; a word longer than the width
+/// is cut to it.
+pub fn hint_lines(t: &Theme, text: &str, width: u16) -> Vec<ratatui::text::Line<'static>> {
+    use unicode_width::UnicodeWidthStr;
+    let width = usize::from(width.max(1));
+    let style = Style::default().fg(t.muted);
+    let mut lines = Vec::new();
+    for paragraph in text.lines() {
+        let mut line = String::new();
+        for word in paragraph.split_whitespace() {
+            let word: String = if word.width() > width {
+                crate::eval::clip(word, width)
+            } else {
+                word.to_string()
+            };
+            if !line.is_empty() && line.width() + 1 + word.width() > width {
+                lines.push(ratatui::text::Line::styled(
+                    std::mem::take(&mut line),
+                    style,
+                ));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(&word);
+        }
+        lines.push(ratatui::text::Line::styled(line, style));
+    }
+    lines
 }

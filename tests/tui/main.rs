@@ -7,6 +7,7 @@ mod common;
 mod agents;
 mod chat;
 mod compare;
+mod empty;
 mod evals;
 mod guardrails;
 mod knowledge;

@@ -373,12 +373,10 @@ impl Screen for EvalsScreen {
             )));
         }
         if self.jobs.is_empty() {
-            lines.push(Line::from(Span::styled(
-                self.error
-                    .clone()
-                    .unwrap_or_else(|| "none yet: n runs a job file".into()),
-                Style::default().fg(t.muted),
-            )));
+            let hint = self.error.clone().unwrap_or_else(|| {
+                "No jobs yet.\nn runs a job file, such as\nexamples/capitals.toml".into()
+            });
+            lines.extend(crate::tui::view::hint_lines(t, &hint, inner.width));
         }
         // Two lines a job; the list scrolls to keep the selected one in view.
         let fits = (usize::from(inner.height).saturating_sub(lines.len()) / 2).max(1);

@@ -243,12 +243,10 @@ impl Screen for GuardrailsScreen {
         frame.render_widget(b, list);
         let mut lines: Vec<Line> = Vec::new();
         if self.list.is_empty() {
-            lines.push(Line::from(Span::styled(
-                self.error
-                    .clone()
-                    .unwrap_or_else(|| "none yet: strata guardrail create --file FILE".into()),
-                Style::default().fg(t.muted),
-            )));
+            let hint = self.error.clone().unwrap_or_else(|| {
+                "No guardrails yet.\nMake one from a policy file:\nstrata guardrail create --file examples/policy.toml".into()
+            });
+            lines.extend(crate::tui::view::hint_lines(t, &hint, inner.width));
         }
         for (i, e) in self.list.iter().enumerate() {
             let style = if i == self.selected {

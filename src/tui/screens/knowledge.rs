@@ -246,12 +246,10 @@ impl Screen for KnowledgeScreen {
         frame.render_widget(b, list);
         let mut lines: Vec<Line> = Vec::new();
         if self.list.is_empty() {
-            lines.push(Line::from(Span::styled(
-                self.error
-                    .clone()
-                    .unwrap_or_else(|| "none yet: strata kb create NAME --source PATH".into()),
-                Style::default().fg(t.muted),
-            )));
+            let hint = self.error.clone().unwrap_or_else(|| {
+                "No knowledge bases yet.\nMake one from a folder:\nstrata kb create NAME --source PATH --sync".into()
+            });
+            lines.extend(crate::tui::view::hint_lines(t, &hint, inner.width));
         }
         for (i, r) in self.list.iter().enumerate() {
             let style = if i == self.selected {
