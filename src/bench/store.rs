@@ -73,16 +73,13 @@ fn round(store: &Store, tree: &str, records: usize) -> Result<Figures> {
     })
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
-}
-
 fn medians(rounds: &[Figures]) -> Figures {
+    let median =
+        |pick: fn(&Figures) -> f64| super::median(&mut rounds.iter().map(pick).collect::<Vec<_>>());
     Figures {
-        put_us: median(rounds.iter().map(|f| f.put_us).collect()),
-        get_us: median(rounds.iter().map(|f| f.get_us).collect()),
-        list_us_per_record: median(rounds.iter().map(|f| f.list_us_per_record).collect()),
+        put_us: median(|f| f.put_us),
+        get_us: median(|f| f.get_us),
+        list_us_per_record: median(|f| f.list_us_per_record),
     }
 }
 

@@ -62,11 +62,10 @@ pub async fn init(paths: &Paths, args: InitArgs) -> Result<i32> {
         let made = matches!(&source, KeySource::File { path } if !path.exists());
         access.enable = Some(source.clone());
         let store = open(paths, access).await?;
-        let status = store.key_status()?;
         println!(
             "{} is encrypted; its data key is wrapped by {}",
             paths.data_dir.display(),
-            status.source.as_deref().unwrap_or("?")
+            store.key_source().map_or("?".into(), |s| s.to_string())
         );
         if made {
             println!(

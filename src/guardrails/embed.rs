@@ -131,10 +131,10 @@ impl EmbeddingCache {
     }
 
     fn key(&self, text: &str) -> [u8; 32] {
-        let mut h = crate::store::crypt::ContentHasher::new(None);
-        if let Some(store) = &self.store {
-            h = store.content_hasher();
-        }
+        let mut h = self.store.as_ref().map_or_else(
+            || crate::store::crypt::ContentHasher::new(None),
+            Store::content_hasher,
+        );
         h.update(self.embed.model().as_bytes());
         h.update(&[0]);
         h.update(text.as_bytes());

@@ -243,11 +243,11 @@ impl GuardrailStore {
             let floor = f
                 .get(name.as_bytes())?
                 .and_then(|b| {
-                    store
+                    let plain = store
                         .unseal(VERSION_FLOOR, name.as_bytes(), &b, "version floor")
-                        .ok()
+                        .ok()?;
+                    <[u8; 4]>::try_from(plain.as_ref()).ok()
                 })
-                .and_then(|b| <[u8; 4]>::try_from(b.as_slice()).ok())
                 .map_or(0, u32::from_be_bytes);
             let version = entry.versions.last().map_or(0, |v| v.version).max(floor) + 1;
             let key = version_key(name, version);

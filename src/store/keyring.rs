@@ -411,8 +411,9 @@ impl Kek {
 }
 
 impl Keyring {
-    /// A keyring with one new data key (generation 1) wrapped by `kek`.
-    pub fn create(kek: &Kek) -> (Keyring, BTreeMap<u32, KeyBytes>) {
+    /// A keyring with one new data key (generation 1) and a new index key, wrapped by
+    /// `kek`; returns them unwrapped too.
+    pub fn create(kek: &Kek) -> (Keyring, BTreeMap<u32, KeyBytes>, KeyBytes) {
         let key = crypt::random_key();
         let index = crypt::random_key();
         let ring = Keyring {
@@ -426,7 +427,7 @@ impl Keyring {
             rotation: None,
             all_sealed: false,
         };
-        (ring, BTreeMap::from([(1, key)]))
+        (ring, BTreeMap::from([(1, key)]), index)
     }
 
     /// Every data key, unwrapped with `kek`; `None` when `kek` is not the one that wrapped
@@ -461,14 +462,12 @@ impl Keyring {
     pub fn rewrapped(
         &self,
         keys: &BTreeMap<u32, KeyBytes>,
-        index: Option<&KeyBytes>,
+        index: &KeyBytes,
         kek: &Kek,
     ) -> Keyring {
         let mut ring = self.clone();
-        ring.index_key = index.map(|k| {
-            let created = self.index_key.as_ref().map_or(0, |w| w.created_us);
-            kek.wrap(INDEX_GENERATION, k, created)
-        });
+        let created = self.index_key.as_ref().map_or(0, |w| w.created_us);
+        ring.index_key = Some(kek.wrap(INDEX_GENERATION, index, created));
         ring.source = kek.source.clone();
         ring.salt = kek.salt.clone();
         ring.kdf = kek.kdf;
@@ -562,7 +561,7 @@ mod tests {
         );
         let source = KeySource::File { path: file.clone() };
         let kek = Kek::load(&source, None, &data).unwrap();
-        let (ring, keys) = Keyring::create(&kek);
+        let (ring, keys, _) = Keyring::create(&kek);
         assert_eq!(ring.unwrap_all(&kek).unwrap().len(), keys.len());
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -583,13 +582,13 @@ mod tests {
         create_key_file(&b, &data).unwrap();
         let kek_a = Kek::load(&KeySource::File { path: a }, None, &data).unwrap();
         let kek_b = Kek::load(&KeySource::File { path: b }, None, &data).unwrap();
-        let (ring, keys) = Keyring::create(&kek_a);
+        let (ring, keys, index) = Keyring::create(&kek_a);
         assert!(
             ring.unwrap_all(&kek_b).is_none(),
             "the wrong key opens nothing"
         );
-        let index = ring.unwrap_index(&kek_a).unwrap();
-        let moved = ring.rewrapped(&keys, Some(&index), &kek_b);
+        assert_eq!(*ring.unwrap_index(&kek_a).unwrap(), *index);
+        let moved = ring.rewrapped(&keys, &index, &kek_b);
         assert!(moved.unwrap_all(&kek_a).is_none());
         let again = moved.unwrap_all(&kek_b).unwrap();
         assert_eq!(*again[&1], *keys[&1], "the data key itself is unchanged");

@@ -85,17 +85,17 @@ pub(crate) struct Unlocked {
     pub(crate) kek: keyring::Kek,
     pub(crate) data: Arc<crypt::DataKeys>,
     /// The key of content-addressed keys.
-    pub(crate) index: Option<crypt::KeyBytes>,
+    pub(crate) index: crypt::KeyBytes,
 }
 
 impl Unlocked {
     fn new(
         ring: keyring::Keyring,
         keys: std::collections::BTreeMap<u32, crypt::KeyBytes>,
+        index: crypt::KeyBytes,
         kek: keyring::Kek,
     ) -> Unlocked {
         let data = Arc::new(ring.data_keys(&keys));
-        let index = ring.unwrap_index(&kek);
         Unlocked {
             ring,
             keys,
@@ -139,15 +139,15 @@ impl Store {
                 ring.check(&store.path)?;
                 let source = access.source.clone().unwrap_or_else(|| ring.source.clone());
                 let kek = keyring::Kek::load(&source, Some(&ring), data_dir)?;
-                let keys = ring
+                let (keys, index) = ring
                     .unwrap_all(&kek)
-                    .filter(|_| ring.unwrap_index(&kek).is_some())
+                    .zip(ring.unwrap_index(&kek))
                     .ok_or_else(|| keyring::KeyError::Wrong {
                         origin: source.to_string(),
                         path: store.path.clone(),
                     })?;
                 *store.crypt.write().unwrap_or_else(|e| e.into_inner()) =
-                    Some(Unlocked::new(ring, keys, kek));
+                    Some(Unlocked::new(ring, keys, index, kek));
             }
             (None, Some(source)) => store.encrypt(source)?,
             (None, None) => {}
@@ -214,7 +214,7 @@ impl Store {
     /// when the data dir is encrypted, so the key does not confirm a guessed text.
     pub fn content_hasher(&self) -> crypt::ContentHasher {
         let guard = self.crypt.read().unwrap_or_else(|e| e.into_inner());
-        crypt::ContentHasher::new(guard.as_ref().and_then(|u| u.index.as_deref()))
+        crypt::ContentHasher::new(guard.as_ref().map(|u| &*u.index))
     }
 
     /// `plain` as it is stored at `tree`/`key`: sealed when the data dir is encrypted.
@@ -226,13 +226,13 @@ impl Store {
     }
 
     /// The value stored at `tree`/`key` in clear (`what` names it in errors).
-    pub fn unseal(
+    pub fn unseal<'a>(
         &self,
         tree: &str,
         key: &[u8],
-        stored: &[u8],
+        stored: &'a [u8],
         what: &'static str,
-    ) -> Result<Vec<u8>, StoreError> {
+    ) -> Result<std::borrow::Cow<'a, [u8]>, StoreError> {
         if !crypt::is_sealed(stored) {
             if !stored.is_empty() && self.all_sealed() {
                 return Err(StoreError::Corrupt {
@@ -240,14 +240,14 @@ impl Store {
                     detail: "it is in clear in an encrypted data dir, so strata did not write it; it was not used".into(),
                 });
             }
-            return Ok(stored.to_vec());
+            return Ok(std::borrow::Cow::Borrowed(stored));
         }
-        crypt::open_value(self.data_keys().as_deref(), tree, key, stored).map_err(|e| {
-            StoreError::Corrupt {
+        crypt::open_value(self.data_keys().as_deref(), tree, key, stored)
+            .map(std::borrow::Cow::Owned)
+            .map_err(|e| StoreError::Corrupt {
                 what,
                 detail: e.to_string(),
-            }
-        })
+            })
     }
 
     /// A record as stored at `tree`/`key` (for writes inside sled transactions).
@@ -263,9 +263,6 @@ impl Store {
         stored: &[u8],
         what: &'static str,
     ) -> Result<T, StoreError> {
-        if !crypt::is_sealed(stored) && !self.all_sealed() {
-            return decode(stored, what);
-        }
         decode(&self.unseal(tree, key, stored, what)?, what)
     }
 

@@ -86,7 +86,7 @@ impl Store {
             keyring::create_key_file(path, &self.data_dir)?;
         }
         let kek = Kek::load(source, None, &self.data_dir)?;
-        let (mut ring, keys) = Keyring::create(&kek);
+        let (mut ring, keys, index) = Keyring::create(&kek);
         for cache in super::trees::CACHES {
             self.tree(cache)?.clear()?;
         }
@@ -101,7 +101,7 @@ impl Store {
         }
         ring.save(&self.db)?;
         *self.crypt.write().unwrap_or_else(|e| e.into_inner()) =
-            Some(Unlocked::new(ring, keys, kek));
+            Some(Unlocked::new(ring, keys, index, kek));
         Ok(())
     }
 
@@ -113,7 +113,7 @@ impl Store {
         }
         let fresh = Kek::load(source, None, &self.data_dir)?;
         self.with_unlocked(|u| {
-            let ring = u.ring.rewrapped(&u.keys, u.index.as_ref(), &fresh);
+            let ring = u.ring.rewrapped(&u.keys, &u.index, &fresh);
             ring.save(&self.db)?;
             u.ring = ring;
             u.kek = fresh;
@@ -144,6 +144,15 @@ impl Store {
             u.refresh();
             Ok(to)
         })
+    }
+
+    /// Where the key-encryption key comes from (`None`: not encrypted).
+    pub fn key_source(&self) -> Option<KeySource> {
+        self.crypt
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|u| u.ring.source.clone())
     }
 
     /// Whether a re-encryption is pending.
@@ -231,7 +240,7 @@ impl Store {
                         continue;
                     }
                 };
-                let sealed = self.seal(&name, &key, plain);
+                let sealed = self.seal(&name, &key, plain.into_owned());
                 // A value written meanwhile is already sealed with the new key.
                 let _ = tree.compare_and_swap(&key, Some(value), Some(sealed))?;
                 rotation.done += 1;
@@ -317,6 +326,14 @@ mod tests {
     fn file_source(dir: &std::path::Path) -> KeySource {
         KeySource::File {
             path: dir.join("keys/data.key"),
+        }
+    }
+
+    /// Access that encrypts a new data dir with a key file under `dir`.
+    fn encrypting(dir: &std::path::Path) -> KeyAccess {
+        KeyAccess {
+            enable: Some(file_source(dir)),
+            source: None,
         }
     }
 
@@ -413,10 +430,7 @@ mod tests {
     fn a_rotation_drops_the_old_key_only_after_every_value_moved() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let access = KeyAccess {
-            enable: Some(file_source(dir.path())),
-            source: None,
-        };
+        let access = encrypting(dir.path());
         let store = Store::open_with(&data, &access).unwrap();
         for i in 0..50u32 {
             store.put("notes", &i.to_be_bytes(), &i).unwrap();
@@ -462,10 +476,7 @@ mod tests {
     fn a_keyring_edited_to_fail_open_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let access = KeyAccess {
-            enable: Some(file_source(dir.path())),
-            source: None,
-        };
+        let access = encrypting(dir.path());
         drop(Store::open_with(&data, &access).unwrap());
         // sled's flusher may hold the lock a moment after a drop.
         let raw_open = || loop {
@@ -504,10 +515,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let first = file_source(dir.path());
-        let access = KeyAccess {
-            enable: Some(first.clone()),
-            source: None,
-        };
+        let access = encrypting(dir.path());
         let store = Store::open_with(&data, &access).unwrap();
         store.put("notes", b"k", &"kept".to_string()).unwrap();
         let before = raw_values(&store, "notes");
