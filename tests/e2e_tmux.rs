@@ -1,6 +1,7 @@
 //! End to end: the built binary in a real terminal (tmux): start, ask, watch the answer
 //! stream, visit every screen (an agent run with one approval on the Agents screen),
-//! cancel one, resize, quit, and check the shell is usable afterwards.
+//! cancel one, resize, quit, and check the shell is usable afterwards; and a guardrail
+//! and a knowledge base made in the TUI (`$EDITOR`, a form) and used in a chat.
 
 mod common;
 
@@ -53,6 +54,36 @@ impl Tmux {
     }
 }
 
+impl Tmux {
+    /// A new tmux session of `w` x `h` running a bare shell, ready for commands.
+    fn open(tag: &str, w: u16, h: u16) -> Tmux {
+        let name = format!("strata-{tag}-{}", std::process::id());
+        let started = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &name, "-x", &w.to_string(), "-y"])
+            .arg(h.to_string())
+            .arg("env PS1='READY$ ' bash --norc --noprofile")
+            .status()
+            .expect("tmux is installed (.ci/run installs it)");
+        assert!(started.success());
+        let tmux = Tmux { name };
+        tmux.wait_for("the shell", Duration::from_secs(10), |s| {
+            s.contains("READY$")
+        });
+        tmux
+    }
+}
+
+/// The command line that starts the TUI on `dir` (config, data and state there; models
+/// from the test cache) with `editor` as `$EDITOR`.
+fn strata_command(dir: &std::path::Path, editor: &str) -> String {
+    format!(
+        "EDITOR={editor} STRATA_DATA_DIR={d}/data STRATA_CONFIG={d}/config.toml XDG_STATE_HOME={d}/state XDG_CONFIG_HOME={d}/xdg STRATA_CACHE_DIR={m} {bin}",
+        d = dir.display(),
+        m = common::model_dir().display(),
+        bin = env!("CARGO_BIN_EXE_strata"),
+    )
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
@@ -95,26 +126,8 @@ async fn drive_the_binary_in_tmux() {
         ),
     )
     .unwrap();
-    let name = format!("strata-e2e-{}", std::process::id());
-    let tmux = Tmux { name: name.clone() };
-    let started = Command::new("tmux")
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &name,
-            "-x",
-            "100",
-            "-y",
-            "30",
-            "env PS1='READY$ ' bash --norc --noprofile",
-        ])
-        .status()
-        .expect("tmux is installed (.ci/run installs it)");
-    assert!(started.success());
-    tmux.wait_for("the shell", Duration::from_secs(10), |s| {
-        s.contains("READY$")
-    });
+    let tmux = Tmux::open("e2e", 100, 30);
+    let name = tmux.name.clone();
 
     // A guardrail made with the CLI beforehand, attached from the TUI below.
     let policy = dir.path().join("e2e.toml");
@@ -142,12 +155,7 @@ async fn drive_the_binary_in_tmux() {
         .assert()
         .success();
 
-    let command = format!(
-        "EDITOR='sed -i s/^/EDITED-/' STRATA_DATA_DIR={d}/data STRATA_CONFIG={d}/config.toml XDG_STATE_HOME={d}/state XDG_CONFIG_HOME={d}/xdg STRATA_CACHE_DIR={m} {bin}",
-        d = dir.path().display(),
-        m = common::model_dir().display(),
-        bin = env!("CARGO_BIN_EXE_strata"),
-    );
+    let command = strata_command(dir.path(), "'sed -i s/^/EDITED-/'");
     tmux.send(&[&command, "Enter"]);
     tmux.wait_for("the TUI", Duration::from_secs(30), |s| {
         s.contains("Sessions") && s.contains("Message")
@@ -224,7 +232,7 @@ async fn drive_the_binary_in_tmux() {
     // F3: the evaluation screen (no jobs yet); F3 again is the chat.
     tmux.send(&["F3"]);
     tmux.wait_for("the evaluation screen", Duration::from_secs(10), |s| {
-        s.contains("Evaluation jobs") && s.contains("n runs a job file")
+        s.contains("Evaluation jobs") && s.contains("n makes one")
     });
     // F3: the Agents screen. The agent runs on a task; its tool asks first: approved.
     tmux.send(&["F3"]);
@@ -313,4 +321,130 @@ async fn drive_the_binary_in_tmux() {
         screen.contains("icanon echo") && !screen.contains("-icanon") && !screen.contains("-echo "),
         "{screen}"
     );
+}
+
+/// A guardrail written in `$EDITOR` (here a script that writes a policy) and versioned, a
+/// knowledge base made from the form (its folder completed with Tab) and synced, both
+/// attached from their screens, then used in the chat: a blocked word never reaches the
+/// model, and the answer cites the new base.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guardrail_and_a_knowledge_base_made_in_the_tui_serve_a_chat() {
+    common::ensure_models().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = common::scripted::start(
+        vec!["Steep green tea ".into(), "for two minutes [1].".into()],
+        common::scripted::Ending::Finished,
+    )
+    .await;
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "default_model = \"scripted/model\"\n\n[providers.scripted]\nkind = \"openai\"\nbase_url = \"{url}\"\n\n\
+             [[models]]\nid = \"scripted/model\"\nprovider = \"scripted\"\n\
+             remote_name = \"model\"\ncontext_window = 4096\ncapabilities = [\"chat\"]\n"
+        ),
+    )
+    .unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "name = \"tui-made\"\nblocked_input_message = \"Blocked by tui-made.\"\n[word_filters]\nwords = [\"frobnicate\"]\n",
+    )
+    .unwrap();
+    let editor = dir.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        format!(
+            "#!/bin/sh\nfor a; do f=$a; done\ncat '{}' > \"$f\"\n",
+            policy.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let docs = dir.path().join("tea-docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(
+        docs.join("tea.md"),
+        "# Tea\n\n## Brewing\n\nSteep green tea for two minutes.\n",
+    )
+    .unwrap();
+
+    let tmux = Tmux::open("make", 100, 30);
+    tmux.send(&[
+        &strata_command(dir.path(), &editor.display().to_string()),
+        "Enter",
+    ]);
+    tmux.wait_for("the TUI", Duration::from_secs(30), |s| {
+        s.contains("Sessions") && s.contains("Message")
+    });
+
+    // The guardrail: n writes it in $EDITOR, v versions it, a attaches version 1.
+    tmux.send(&["F3"]);
+    tmux.wait_for("the guardrails screen", Duration::from_secs(10), |s| {
+        s.contains("No guardrails yet")
+    });
+    tmux.send(&["n"]);
+    tmux.wait_for("the new guardrail", Duration::from_secs(30), |s| {
+        s.contains("tui-made (0v)")
+    });
+    tmux.send(&["v"]);
+    tmux.wait_for("the note prompt", Duration::from_secs(10), |s| {
+        s.contains("What changed")
+    });
+    tmux.send(&["first cut", "Enter"]);
+    tmux.wait_for("version 1", Duration::from_secs(10), |s| {
+        s.contains("tui-made (1v)") && s.contains("tui-made@1")
+    });
+    tmux.send(&["Tab", "j", "a"]);
+    tmux.wait_for("the attached guardrail", Duration::from_secs(20), |s| {
+        s.contains("guardrail tui-made@1")
+    });
+
+    // The knowledge base: n opens the form, Tab completes its folder, Enter makes and
+    // syncs it, a attaches it.
+    tmux.send(&["F3"]);
+    tmux.wait_for("the knowledge screen", Duration::from_secs(10), |s| {
+        s.contains("No knowledge bases yet")
+    });
+    tmux.send(&["n"]);
+    tmux.wait_for("the form", Duration::from_secs(10), |s| {
+        s.contains("New knowledge base")
+    });
+    tmux.send(&["teas", "Down"]);
+    tmux.send(&[&format!("{}/tea-d", dir.path().display()), "Tab"]);
+    tmux.wait_for("the completed folder", Duration::from_secs(10), |s| {
+        s.contains("tea-docs/")
+    });
+    tmux.send(&["Enter"]);
+    tmux.wait_for("the synced base", Duration::from_secs(120), |s| {
+        s.contains("teas") && s.contains("1 files · 1 chunks")
+    });
+    tmux.send(&["a"]);
+    tmux.wait_for("the attached base", Duration::from_secs(20), |s| {
+        s.contains("answers now draw")
+    });
+
+    // Back to the chat (compare, evaluations, agents, chat).
+    tmux.send(&["F3", "F3", "F3", "F3"]);
+    tmux.wait_for("the chat", Duration::from_secs(10), |s| {
+        s.contains("Sessions")
+    });
+    tmux.send(&["Please frobnicate the teapot.", "Enter"]);
+    tmux.wait_for("the blocked question", Duration::from_secs(30), |s| {
+        s.contains("Blocked by tui-made.")
+    });
+    tmux.send(&["How long should green tea steep?", "Enter"]);
+    let screen = tmux.wait_for("the cited answer", Duration::from_secs(60), |s| {
+        s.contains("two minutes") && s.contains("Sources (1 cited)")
+    });
+    assert!(screen.contains("tea.md"), "{screen}");
+    tmux.send(&["C-q"]);
+    tmux.wait_for("the quit question", Duration::from_secs(10), |s| {
+        s.contains("Quit Strata?")
+    });
+    tmux.send(&["y"]);
+    tmux.wait_for("the shell again", Duration::from_secs(10), |s| {
+        s.contains("READY$")
+    });
 }

@@ -288,65 +288,11 @@ pub async fn run(runtime: Arc<Runtime>, cmd: EvalCommand) -> Result<i32> {
                 );
                 return Ok(0);
             }
-            println!(
-                "A = {} ({})\nB = {} ({})",
-                a.spec.name, a.id, b.spec.name, b.id
-            );
             if a.dataset_sha256 != b.dataset_sha256 {
-                eprintln!(
-                    "note: the jobs ran on different datasets; items are paired by their id, \
-                     so check that an id means the same question in both"
-                );
+                eprintln!("note: {}", report::DIFFERENT_DATASETS);
             }
-            for p in &pairs {
-                println!(
-                    "\n{} (A) vs {} (B): {} items paired ({} only in A, {} only in B)",
-                    p.model_a, p.model_b, p.paired, p.only_a, p.only_b
-                );
-                println!(
-                    "  {:<22} {:>10} {:>10} {:>10} {:>22} {:>8}  verdict",
-                    "metric", "A", "B", "B - A", "95% interval", "p"
-                );
-                for m in &p.metrics {
-                    let d = &m.diff;
-                    let verdict = match m.better {
-                        Some(side) => format!("{side} better (significant)"),
-                        None if d.too_few_pairs => format!(
-                            "too few pairs to tell ({} of at least {})",
-                            d.n,
-                            crate::eval::stats::MIN_PAIRS
-                        ),
-                        None => "no significant difference".into(),
-                    };
-                    println!(
-                        "  {:<22} {:>10} {:>10} {:>+10.4} {:>22} {:>8.3}  {verdict}",
-                        m.column,
-                        report::format_value(&m.column, d.mean_a),
-                        report::format_value(&m.column, d.mean_b),
-                        d.diff,
-                        format!("[{:+.4}, {:+.4}]", d.ci_low, d.ci_high),
-                        d.p_value
-                    );
-                }
-                if !p.items.is_empty() {
-                    println!("  items that differ:");
-                    for d in p.items.iter().take(50) {
-                        println!(
-                            "    line {:<5} {:<16} {:<20} A {} → B {}",
-                            d.line,
-                            crate::eval::clip(&d.id, 16),
-                            d.column,
-                            report::format_value(&d.column, d.a),
-                            report::format_value(&d.column, d.b)
-                        );
-                    }
-                    if p.items.len() > 50 {
-                        println!(
-                            "    … and {} more (--json has them all)",
-                            p.items.len() - 50
-                        );
-                    }
-                }
+            for line in report::compare_lines(&a, &b, &pairs, 50) {
+                println!("{line}");
             }
             Ok(0)
         }

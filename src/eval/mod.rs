@@ -14,6 +14,7 @@ pub mod score;
 pub mod spec;
 pub mod stats;
 pub mod store;
+pub mod template;
 pub mod votes;
 
 use sha2::{Digest, Sha256};

@@ -352,6 +352,72 @@ pub struct ItemDiff {
 /// Refused, with what to do, when the jobs ran on different datasets and an item has no
 /// `id` (its line number would pair it with another question), or when a job holds one
 /// id twice (jobs stored before datasets with repeated ids were refused).
+/// Said when two compared jobs ran on different data.
+pub const DIFFERENT_DATASETS: &str = "the jobs ran on different datasets; items are paired by \
+    their id, so check that an id means the same question in both";
+
+/// The paired comparison as text: which job is A and B, then per model pair the metrics
+/// (means, B - A, the 95% interval, p, the verdict) and up to `max_items` items that
+/// differ. The CLI prints it; the TUI shows it.
+pub fn compare_lines(a: &Job, b: &Job, pairs: &[PairComparison], max_items: usize) -> Vec<String> {
+    let mut out = vec![
+        format!("A = {} ({})", a.spec.name, a.id),
+        format!("B = {} ({})", b.spec.name, b.id),
+    ];
+    for p in pairs {
+        out.push(String::new());
+        out.push(format!(
+            "{} (A) vs {} (B): {} items paired ({} only in A, {} only in B)",
+            p.model_a, p.model_b, p.paired, p.only_a, p.only_b
+        ));
+        out.push(format!(
+            "  {:<22} {:>10} {:>10} {:>10} {:>22} {:>8}  verdict",
+            "metric", "A", "B", "B - A", "95% interval", "p"
+        ));
+        for m in &p.metrics {
+            let d = &m.diff;
+            let verdict = match m.better {
+                Some(side) => format!("{side} better (significant)"),
+                None if d.too_few_pairs => format!(
+                    "too few pairs to tell ({} of at least {})",
+                    d.n,
+                    stats::MIN_PAIRS
+                ),
+                None => "no significant difference".into(),
+            };
+            out.push(format!(
+                "  {:<22} {:>10} {:>10} {:>+10.4} {:>22} {:>8.3}  {verdict}",
+                m.column,
+                format_value(&m.column, d.mean_a),
+                format_value(&m.column, d.mean_b),
+                d.diff,
+                format!("[{:+.4}, {:+.4}]", d.ci_low, d.ci_high),
+                d.p_value
+            ));
+        }
+        if !p.items.is_empty() {
+            out.push("  items that differ:".into());
+            for d in p.items.iter().take(max_items) {
+                out.push(format!(
+                    "    line {:<5} {:<16} {:<20} A {} → B {}",
+                    d.line,
+                    super::clip(&d.id, 16),
+                    d.column,
+                    format_value(&d.column, d.a),
+                    format_value(&d.column, d.b)
+                ));
+            }
+            if p.items.len() > max_items {
+                out.push(format!(
+                    "    … and {} more (`strata eval compare --json` has them all)",
+                    p.items.len() - max_items
+                ));
+            }
+        }
+    }
+    out
+}
+
 pub fn compare(
     a: &Job,
     ra: &[ItemResult],

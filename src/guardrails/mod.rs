@@ -12,6 +12,7 @@ pub mod policy;
 pub mod sensitive;
 pub mod service;
 pub mod store;
+pub mod template;
 pub mod words;
 
 pub use check::{GuardrailCheck, GuardrailUpdate};

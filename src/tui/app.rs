@@ -170,6 +170,12 @@ impl App {
                 Vec::new()
             }
             Msg::Scroll(lines) => self.send_to_screen(Event::Scroll(lines)),
+            Msg::Completed { seq, completion } => {
+                if let Some(Layer::Fields(form)) = self.cx.layers.last_mut() {
+                    form.on_completion(seq, completion);
+                }
+                Vec::new()
+            }
             Msg::FileClosed(result) => {
                 if let Err(e) = result {
                     self.cx.flash = Some(format!("editor: {e}"));
@@ -213,6 +219,7 @@ impl App {
                     self.cx.layers.pop();
                     return self.on_reply(reply);
                 }
+                Handled::Effect(effect) => return vec![effect],
                 // Only an action goes on down: text typed at a layer is never the screen's.
                 Handled::Ignored => {
                     let Resolution::Action(action) = resolution else {
@@ -315,9 +322,14 @@ impl App {
         if let Some(screen) = entry.screen {
             return self.switch_screen(screen);
         }
+        let mut fx = Vec::new();
+        if let Some(on) = entry.on.filter(|on| *on != self.active) {
+            fx = self.switch_screen(on);
+        }
         let (screen, cx) = self.get_mut(self.active);
         screen.focus_context(entry.context, cx);
-        self.on_action(entry.action)
+        fx.extend(self.on_action(entry.action));
+        fx
     }
 
     /// Draws the whole screen (pure): the active screen's panes, the status bar, then

@@ -1,8 +1,9 @@
 //! Evaluation work the UI asks for instead of doing it on its own task: listing jobs,
-//! loading one job's results (summary, drill-down, charts), running a job file (its
+//! loading one job's results (summary, drill-down, charts), saving a job file written in
+//! the TUI (checked before it is kept), running a job file or a stored job again (its
 //! progress streams back while other screens are in use; it stops with its cancel token
-//! and resumes when run again), and the compare view's votes. Answers go to an
-//! `Outbox<EvalMsg>`.
+//! and resumes when run again), deleting a job, the paired comparison of two jobs, and
+//! the compare view's votes. Answers go to an `Outbox<EvalMsg>`.
 
 use std::path::PathBuf;
 
@@ -35,6 +36,26 @@ pub enum EvalJob {
     },
     /// The compare view's votes, tallied.
     Votes,
+    /// Check a job file written in the TUI and keep it at `path` (it is not kept when it
+    /// does not check).
+    Save {
+        path: PathBuf,
+        text: String,
+    },
+    /// Run a stored job again from its definition (an unfinished one resumes).
+    Resume {
+        id: Id,
+        cancel: CancellationToken,
+    },
+    /// Delete a job, its results and its runs.
+    Delete {
+        id: Id,
+    },
+    /// The paired comparison of two jobs, as text.
+    Compare {
+        a: Id,
+        b: Id,
+    },
 }
 
 /// A job in the list: itself and how many of its items are done.
@@ -157,6 +178,18 @@ pub enum EvalMsg {
         result: Result<Box<Job>, String>,
     },
     Votes(Result<Vec<PairTally>, String>),
+    /// A job file was checked and kept, or why not (`text` as written, to edit again).
+    Saved {
+        path: PathBuf,
+        text: String,
+        result: Result<(), String>,
+    },
+    Deleted {
+        name: String,
+        result: Result<(), String>,
+    },
+    /// The comparison's title and lines, or why it cannot be made.
+    Compared(Result<(String, Vec<String>), String>),
 }
 
 /// Starts the work off the UI task.
@@ -194,6 +227,54 @@ pub fn run(job: EvalJob, orchestrator: &Orchestrator, tx: &Outbox<EvalMsg>) {
                 send(EvalMsg::Votes(store.tally().map_err(|e| e.to_string())));
             });
         }
+        EvalJob::Save { path, text } => {
+            tokio::task::spawn_blocking(move || {
+                let result = save(&path, &text);
+                send(EvalMsg::Saved { path, text, result });
+            });
+        }
+        EvalJob::Delete { id } => {
+            tokio::task::spawn_blocking(move || {
+                let evals = Evals::new(orchestrator);
+                let (name, result) = match evals.jobs.get(id) {
+                    Ok(Some(job)) => (
+                        job.spec.name.clone(),
+                        evals.delete(&job).map_err(|e| e.to_string()),
+                    ),
+                    Ok(None) => (id.to_string(), Err("it is gone already".into())),
+                    Err(e) => (id.to_string(), Err(e.to_string())),
+                };
+                send(EvalMsg::Deleted { name, result });
+            });
+        }
+        EvalJob::Compare { a, b } => {
+            tokio::task::spawn_blocking(move || {
+                send(EvalMsg::Compared(compare(&Evals::new(orchestrator), a, b)));
+            });
+        }
+        EvalJob::Resume { id, cancel } => {
+            tokio::spawn(async move {
+                let evals = Evals::new(orchestrator.clone());
+                let job = {
+                    let evals = evals.clone();
+                    tokio::task::spawn_blocking(move || evals.jobs.get(id))
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r.map_err(|e| e.to_string()))
+                        .and_then(|j| j.ok_or_else(|| format!("job {id} is gone")))
+                };
+                let path =
+                    PathBuf::from(job.as_ref().map_or("job".into(), |j| j.spec.name.clone()));
+                let result = match job {
+                    Ok(job) => run_spec(orchestrator, job.kind, job.spec, cancel, &send).await,
+                    Err(e) => Err(e),
+                };
+                send(EvalMsg::Finished {
+                    path,
+                    result: result.map(Box::new),
+                });
+            });
+        }
         EvalJob::Run { path, cancel } => {
             tokio::spawn(async move {
                 let result = run_file(orchestrator, &path, cancel, &send).await;
@@ -217,23 +298,87 @@ fn list(orchestrator: &Orchestrator) -> Result<Vec<JobRow>, crate::eval::EvalErr
         .collect()
 }
 
+/// Writes `text` at `path` once it checks as a job file (never over another file).
+fn save(path: &std::path::Path, text: &str) -> Result<(), String> {
+    if path.exists() {
+        return Err(format!(
+            "{} exists already; name the job another way",
+            path.display()
+        ));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
+    }
+    // Checked where it will live (a relative dataset path is taken from its folder).
+    let trial = path.with_extension("toml.new");
+    std::fs::write(&trial, text).map_err(|e| format!("cannot write {}: {e}", trial.display()))?;
+    let checked = EvalSpec::load(&trial).map_err(|e| e.to_string());
+    match checked {
+        Ok(_) => std::fs::rename(&trial, path).map_err(|e| e.to_string()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&trial);
+            Err(e.replace(&trial.display().to_string(), &path.display().to_string()))
+        }
+    }
+}
+
+/// Two jobs compared item by item (the text `strata eval compare` prints).
+fn compare(evals: &Evals, a: Id, b: Id) -> Result<(String, Vec<String>), String> {
+    let get = |id: Id| {
+        evals
+            .jobs
+            .get(id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("job {id} is gone"))
+    };
+    let (a, b) = (get(a)?, get(b)?);
+    let ra = evals.jobs.results(a.id).map_err(|e| e.to_string())?;
+    let rb = evals.jobs.results(b.id).map_err(|e| e.to_string())?;
+    let pairs = report::compare(&a, &ra, &b, &rb)?;
+    if pairs.is_empty() {
+        return Err(format!(
+            "the jobs share no model ({} vs {}); compare jobs of the same models, or jobs of one model each",
+            a.spec.models.join(", "),
+            b.spec.models.join(", ")
+        ));
+    }
+    let mut lines = Vec::new();
+    if a.dataset_sha256 != b.dataset_sha256 {
+        lines.push(format!("Note: {}", report::DIFFERENT_DATASETS));
+    }
+    lines.extend(report::compare_lines(&a, &b, &pairs, 200));
+    Ok((format!("{} vs {}", a.spec.name, b.spec.name), lines))
+}
+
 async fn run_file(
     orchestrator: Orchestrator,
     path: &std::path::Path,
     cancel: CancellationToken,
     send: &(impl Fn(EvalMsg) + Send + Sync),
 ) -> Result<Job, String> {
+    let p = path.to_path_buf();
+    let spec = tokio::task::spawn_blocking(move || EvalSpec::load(&p))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    run_spec(orchestrator, JobKind::Eval, spec, cancel, send).await
+}
+
+/// Runs a job definition: the unfinished job of the same definition and data resumes.
+async fn run_spec(
+    orchestrator: Orchestrator,
+    kind: JobKind,
+    spec: EvalSpec,
+    cancel: CancellationToken,
+    send: &(impl Fn(EvalMsg) + Send + Sync),
+) -> Result<Job, String> {
     let evals = Evals::new(orchestrator.clone());
     let prepared = {
         let evals = evals.clone();
-        let path = path.to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            let spec = EvalSpec::load(&path)?;
-            evals.prepare(JobKind::Eval, spec, false)
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?
+        tokio::task::spawn_blocking(move || evals.prepare(kind, spec, false))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?
     };
     // Local models must be downloaded first (the chat's picker or `strata models pull`).
     let runtime = orchestrator.runtime();

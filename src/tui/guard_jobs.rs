@@ -1,6 +1,8 @@
 //! Guardrail work the UI asks for instead of doing it on its own task: listing guardrails,
-//! a guardrail's versions with their diffs, checking a reference before attaching it,
-//! the sandbox's debounced ApplyGuardrail, and approving or rejecting a held answer. The
+//! a guardrail's versions with their diffs, saving a policy written in the TUI (checked,
+//! its error at its line), freezing a version, deleting, checking a reference before
+//! attaching it, the sandbox's debounced ApplyGuardrail, and approving or rejecting a
+//! held answer. The
 //! runner runs each job on a task and answers through an `Outbox<GuardMsg>` (the runner addresses them to the screen that asked).
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,6 +43,24 @@ pub enum GuardJob {
         message: Id,
         approve: bool,
     },
+    /// Check a policy written in the TUI and store it: a new guardrail, or (`draft_of`)
+    /// the draft of that one, whose name it must keep.
+    Save {
+        toml: String,
+        draft_of: Option<String>,
+    },
+    /// Freeze a guardrail's draft as its next version.
+    Version { name: String, note: Option<String> },
+    /// Delete a guardrail, its draft and its versions.
+    Delete { name: String },
+}
+
+/// Why a policy written in the TUI was not stored: the message, and the line it names
+/// (0: none), so the editor can open there again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaveError {
+    pub message: String,
+    pub line: usize,
 }
 
 /// A revision of a guardrail as the screen lists it.
@@ -72,6 +92,21 @@ pub enum GuardMsg {
         result: Result<Assessment, String>,
     },
     Reviewed(Result<ChatMessage, String>),
+    /// A policy was stored (the guardrail's name, and why it does not load yet, if it
+    /// does not), or why not.
+    Saved {
+        draft_of: Option<String>,
+        toml: String,
+        result: Result<(String, Option<String>), SaveError>,
+    },
+    Versioned {
+        name: String,
+        result: Result<u32, String>,
+    },
+    Deleted {
+        name: String,
+        result: Result<usize, String>,
+    },
 }
 
 /// Starts a job on a task; its answer goes to `tx`.
@@ -141,11 +176,86 @@ pub fn run(job: GuardJob, orchestrator: &Orchestrator, tx: &Outbox<GuardMsg>) {
                         .and_then(|r| r.map_err(|e| e.to_string()));
                 Some(GuardMsg::Reviewed(result))
             }
+            GuardJob::Save { toml, draft_of } => {
+                let result = save(&guardrails, &toml, draft_of.as_deref()).await;
+                Some(GuardMsg::Saved {
+                    draft_of,
+                    toml,
+                    result,
+                })
+            }
+            GuardJob::Version { name, note } => {
+                let store = guardrails.store().clone();
+                let n = name.clone();
+                let result = tokio::task::spawn_blocking(move || store.create_version(&n, note))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()));
+                Some(GuardMsg::Versioned { name, result })
+            }
+            GuardJob::Delete { name } => {
+                let store = guardrails.store().clone();
+                let n = name.clone();
+                let result = tokio::task::spawn_blocking(move || store.delete(&n))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()));
+                Some(GuardMsg::Deleted { name, result })
+            }
         };
         if let Some(answer) = answer {
             let _ = tx.send(answer);
         }
     });
+}
+
+/// Checks `toml` and stores it as a new guardrail's draft, or as `draft_of`'s draft;
+/// then compiles it once, so a policy whose parts cannot load is reported now.
+async fn save(
+    guardrails: &crate::guardrails::Guardrails,
+    toml: &str,
+    draft_of: Option<&str>,
+) -> Result<(String, Option<String>), SaveError> {
+    use crate::guardrails::policy::{Policy, PolicyError};
+    let file = draft_of.map_or("the new guardrail".to_string(), |n| format!("{n}@draft"));
+    let policy = Policy::parse(toml, &file).map_err(|e| SaveError {
+        line: match &e {
+            PolicyError::Parse { line, .. } | PolicyError::Invalid { line, .. } => *line,
+            PolicyError::Read { .. } => 0,
+        },
+        message: e.to_string(),
+    })?;
+    if let Some(name) = draft_of.filter(|n| *n != policy.name) {
+        return Err(SaveError {
+            message: format!(
+                "{file}: the name is {name:?} (a draft keeps its guardrail's name); put it \
+                 back, or make a new guardrail (n) for the name {:?}",
+                policy.name
+            ),
+            line: toml
+                .lines()
+                .position(|l| l.trim_start().starts_with("name"))
+                .map_or(0, |i| i + 1),
+        });
+    }
+    let store = guardrails.store().clone();
+    let (p, text, update) = (policy.clone(), toml.to_string(), draft_of.is_some());
+    let entry = tokio::task::spawn_blocking(move || store.save_draft(&p, &text, update))
+        .await
+        .map_err(|e| SaveError {
+            message: e.to_string(),
+            line: 0,
+        })?
+        .map_err(|e| SaveError {
+            message: e.to_string(),
+            line: 0,
+        })?;
+    let warning = guardrails
+        .load(&format!("{}@draft", entry.name))
+        .await
+        .err()
+        .map(|e| format!("it does not load yet: {e}"));
+    Ok((entry.name, warning))
 }
 
 /// Every revision of a guardrail, oldest first, then the draft, each with its diff.

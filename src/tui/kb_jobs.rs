@@ -1,7 +1,8 @@
 //! Knowledge-base work the UI asks for instead of doing it on its own task: listing
-//! bases, a sync (its progress streams back while other screens are in use; it stops
-//! with its cancel token), a playground query, checking bases before a session uses them,
-//! and reading a cited chunk's surroundings from its file. Answers go to an `Outbox<KbMsg>`.
+//! bases, making and deleting one, a sync or a re-embed with another model (its progress
+//! streams back while other screens are in use; it stops with its cancel token), a
+//! playground query, checking bases before a session uses them, and reading a cited
+//! chunk's surroundings from its file. Answers go to an `Outbox<KbMsg>`.
 
 use tokio_util::sync::CancellationToken;
 
@@ -9,7 +10,7 @@ use super::outbox::Outbox;
 use crate::knowledge::cite::{self, SourceRef};
 use crate::knowledge::retrieve::Query;
 use crate::knowledge::store::KbRecord;
-use crate::knowledge::{Progress, SyncOptions, SyncReport};
+use crate::knowledge::{KbSpec, Progress, SyncOptions, SyncReport};
 use crate::orchestrator::Orchestrator;
 use crate::store::Id;
 
@@ -20,9 +21,18 @@ pub const CONTEXT_LINES: usize = 4;
 #[derive(Debug, Clone)]
 pub enum KbJob {
     List,
+    /// Sync a base; with `reembed`, switch it to that embeddings model first (every
+    /// chunk is embedded again).
     Sync {
         name: String,
         cancel: CancellationToken,
+        reembed: Option<String>,
+    },
+    /// Make a base (not synced yet).
+    Create(Box<KbSpec>),
+    /// Delete a base and its index.
+    Delete {
+        name: String,
     },
     Query {
         bases: Vec<String>,
@@ -78,6 +88,14 @@ pub enum KbMsg {
         result: Result<(), String>,
     },
     Context(Result<ChunkContext, String>),
+    Created {
+        name: String,
+        result: Result<(), String>,
+    },
+    Deleted {
+        name: String,
+        result: Result<(), String>,
+    },
 }
 
 /// Starts a job on a task; its answers go to `tx`.
@@ -97,9 +115,32 @@ pub fn run(job: KbJob, orchestrator: &Orchestrator, tx: &Outbox<KbMsg>) {
                     .and_then(|r| r.map_err(|e| e.to_string()));
                 send(KbMsg::List(result));
             }
-            KbJob::Sync { name, cancel } => {
+            KbJob::Create(spec) => {
+                let k = knowledge.clone();
+                let name = spec.name.clone();
+                let result = tokio::task::spawn_blocking(move || k.create(*spec).map(|_| ()))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()));
+                send(KbMsg::Created { name, result });
+            }
+            KbJob::Delete { name } => {
+                let (k, n) = (knowledge.clone(), name.clone());
+                let result = tokio::task::spawn_blocking(move || k.delete(&n))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()));
+                send(KbMsg::Deleted { name, result });
+            }
+            KbJob::Sync {
+                name,
+                cancel,
+                reembed,
+            } => {
                 let options = SyncOptions {
                     cancel,
+                    reembed: reembed.is_some(),
+                    embedding: reembed,
                     ..SyncOptions::default()
                 };
                 let progress_tx = tx.clone();

@@ -1,6 +1,7 @@
 //! Layers: the modals and overlays stacked above a screen (confirmations, the key help,
 //! the model picker, lists to choose from what exists, one-line prompts, the command
-//! palette, the agent modals of `forms`).
+//! palette, the agent modals of `forms`, the forms of `fields`, confirmations of what a
+//! delete loses, and a scrollable report).
 //! The top layer sees each key
 //! first and answers whether it consumed it, ignored it (the router then offers it to the
 //! app's global keys and the screen), closed itself, or closed with a `Reply` for the
@@ -14,6 +15,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, ListItem, Paragraph};
 use ratatui::Frame;
 
+use super::fields::FieldForm;
 use super::forms::{ApprovalPrompt, Form};
 use super::fuzzy::fuzzy_score;
 use super::input::InputBox;
@@ -41,6 +43,8 @@ pub enum PromptKind {
     EvalFile,
     /// The task for the agent chosen on the Agents screen.
     AgentTask,
+    /// The note kept with the guardrail version about to be frozen.
+    VersionNote,
 }
 
 impl PromptKind {
@@ -57,6 +61,7 @@ impl PromptKind {
             PromptKind::Knowledge => "Knowledge bases: NAME, NAME… (empty detaches)",
             PromptKind::EvalFile => "Evaluation job file to run (TOML; an unfinished one resumes)",
             PromptKind::AgentTask => "Task for the agent (Enter runs it)",
+            PromptKind::VersionNote => "What changed in this version (kept with it; may be empty)",
         }
     }
 }
@@ -125,14 +130,38 @@ fn fuzzy_matches<'a>(query: &str, labels: impl Iterator<Item = &'a str>) -> Vec<
 pub enum ChoiceKind {
     /// The session's guardrail: a name (its newest version), `NAME@N`, `NAME@draft`, or none.
     Guardrail,
+    /// The session's knowledge bases (several; none detaches them all).
+    Knowledge,
+    /// The embeddings model a knowledge base is re-embedded with.
+    Embedding,
 }
 
 impl ChoiceKind {
     fn title(self) -> &'static str {
         match self {
             ChoiceKind::Guardrail => "Guardrail",
+            ChoiceKind::Knowledge => "Knowledge bases (Tab marks)",
+            ChoiceKind::Embedding => "Re-embed every chunk with",
         }
     }
+}
+
+/// What a confirmed delete removes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Destroy {
+    Session { id: Id, title: String },
+    Guardrail(String),
+    KnowledgeBase(String),
+    EvalJob { id: Id, name: String },
+}
+
+/// "Delete X?", with what is lost listed, before anything is removed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirm {
+    pub what: Destroy,
+    pub question: String,
+    /// What goes with it, one line each.
+    pub lost: Vec<String>,
 }
 
 /// One entry of a choice list: what choosing it stands for, and how it is shown.
@@ -142,8 +171,9 @@ pub struct ChoiceItem {
     pub detail: String,
 }
 
-/// A fuzzy list of what exists (guardrails and their versions), like the model picker;
-/// Enter on a query that matches nothing submits the query as typed.
+/// A fuzzy list of what exists (guardrails and their versions, knowledge bases), like the
+/// model picker; Enter on a query that matches nothing submits the query as typed. A list
+/// of several choices marks entries with Tab.
 #[derive(Debug, Clone)]
 pub struct Choice {
     pub kind: ChoiceKind,
@@ -151,6 +181,8 @@ pub struct Choice {
     pub query: InputBox,
     pub matches: Vec<usize>,
     pub selected: usize,
+    /// Which items are marked (a list of several choices), else `None`.
+    pub marked: Option<Vec<bool>>,
 }
 
 impl Choice {
@@ -162,6 +194,50 @@ impl Choice {
             selected: items.iter().position(|i| i.value == current).unwrap_or(0),
             items,
             query: InputBox::default(),
+            marked: None,
+        }
+    }
+
+    /// A list of several choices, those of `current` marked. The first item (`none`)
+    /// stands for no choice at all.
+    pub fn several(kind: ChoiceKind, items: Vec<ChoiceItem>, current: &[String]) -> Choice {
+        let marked = items.iter().map(|i| current.contains(&i.value)).collect();
+        Choice {
+            marked: Some(marked),
+            selected: items
+                .iter()
+                .position(|i| current.contains(&i.value))
+                .unwrap_or(0),
+            ..Choice::new(kind, items, "")
+        }
+    }
+
+    fn toggle(&mut self) {
+        let Some(&i) = self.matches.get(self.selected) else {
+            return;
+        };
+        if let Some(m) = self.marked.as_mut().and_then(|m| m.get_mut(i)) {
+            *m = !*m;
+        }
+    }
+
+    /// What Enter submits in a list of several: the marked items; with none marked, the
+    /// highlighted one (`none` and nothing: the empty list).
+    fn chosen_several(&self, marked: &[bool]) -> Vec<String> {
+        let picked: Vec<String> = self
+            .items
+            .iter()
+            .zip(marked)
+            .skip(1)
+            .filter(|(_, on)| **on)
+            .map(|(i, _)| i.value.clone())
+            .collect();
+        if !picked.is_empty() {
+            return picked;
+        }
+        match self.matches.get(self.selected) {
+            Some(&i) if i > 0 => vec![self.items[i].value.clone()],
+            _ => Vec::new(),
         }
     }
 
@@ -195,10 +271,17 @@ impl Choice {
 #[derive(Debug, Clone)]
 pub enum Layer {
     ConfirmQuit,
-    ConfirmDelete {
-        id: Id,
+    /// "Delete X?", naming what goes with it.
+    Confirm(Box<Confirm>),
+    /// A report to read (a sync's skipped files, a comparison of two jobs), scrolled by
+    /// this many lines.
+    Report {
         title: String,
+        lines: Vec<String>,
+        scroll: u16,
     },
+    /// A form of fields (a new knowledge base, guardrail, evaluation job).
+    Fields(Box<FieldForm>),
     /// The generated key help, scrolled by this many lines.
     Help(u16),
     Picker(Picker),
@@ -221,8 +304,12 @@ pub enum Layer {
 pub enum Reply {
     /// Yes to "Quit Strata?".
     Quit,
-    /// Yes to deleting this session.
-    Delete { id: Id, title: String },
+    /// Yes to deleting this.
+    Destroy(Destroy),
+    /// The entries chosen in a list of several (empty: none).
+    Choices(ChoiceKind, Vec<String>),
+    /// A form submitted as it stands.
+    Fields(Box<FieldForm>),
     /// A model chosen in the picker.
     Model(ModelEntry),
     /// An entry chosen in a choice list (or the query typed when nothing matched).
@@ -255,13 +342,17 @@ pub enum Handled {
     Close,
     /// Pop the layer and hand this to the screen.
     Reply(Reply),
+    /// The layer stays; run this work (a form's path completion).
+    Effect(super::msg::Effect),
 }
 
 impl Layer {
     /// The keymap contexts keys are resolved in while this layer is on top.
     pub fn contexts(&self) -> Vec<Context> {
         match self {
-            Layer::ConfirmQuit | Layer::ConfirmDelete { .. } => vec![Context::Confirm],
+            Layer::ConfirmQuit | Layer::Confirm(_) => vec![Context::Confirm],
+            Layer::Report { .. } => vec![Context::Global],
+            Layer::Fields(f) => f.contexts(),
             Layer::Picker(_) | Layer::Choose(_) | Layer::Palette(_) => vec![Context::Picker],
             Layer::Prompt(..) => vec![Context::Search],
             Layer::Help(_) | Layer::Citation(_) => vec![Context::Global],
@@ -289,17 +380,31 @@ impl Layer {
         match (self, action) {
             (Layer::Approval(a), action) => a.on_action(action),
             (Layer::Form(f), action) => f.on_action(action),
+            (Layer::Fields(f), action) => f.on_action(action),
             (_, A::Cancel) => Handled::Close,
             (Layer::Help(scroll), A::Help) => {
                 *scroll = 0;
                 Handled::Consumed
             }
             (Layer::ConfirmQuit, A::ConfirmYes) => Handled::Reply(Reply::Quit),
-            (Layer::ConfirmDelete { id, title }, A::ConfirmYes) => Handled::Reply(Reply::Delete {
-                id: *id,
-                title: title.clone(),
-            }),
-            (Layer::ConfirmQuit | Layer::ConfirmDelete { .. }, A::ConfirmNo) => Handled::Close,
+            (Layer::Confirm(c), A::ConfirmYes) => Handled::Reply(Reply::Destroy(c.what.clone())),
+            (Layer::ConfirmQuit | Layer::Confirm(_), A::ConfirmNo) => Handled::Close,
+            (
+                Layer::Report { scroll, .. },
+                A::ScrollDown | A::PageDown | A::ScrollUp | A::PageUp,
+            ) => {
+                let by = if matches!(action, A::PageDown | A::PageUp) {
+                    10
+                } else {
+                    1
+                };
+                *scroll = if matches!(action, A::ScrollDown | A::PageDown) {
+                    scroll.saturating_add(by)
+                } else {
+                    scroll.saturating_sub(by)
+                };
+                Handled::Consumed
+            }
             (Layer::Prompt(kind, input), A::SearchSubmit) => {
                 Handled::Reply(Reply::Prompt(*kind, std::mem::take(input)))
             }
@@ -315,9 +420,17 @@ impl Layer {
                 c.move_by(step(action));
                 Handled::Consumed
             }
-            (Layer::Choose(c), A::PickerSelect) => match c.chosen() {
-                Some(value) => Handled::Reply(Reply::Choice(c.kind, value)),
-                None => Handled::Close,
+            (Layer::Choose(c), A::ToggleChoice) => {
+                c.toggle();
+                Handled::Consumed
+            }
+            (Layer::Picker(_) | Layer::Palette(_), A::ToggleChoice) => Handled::Consumed,
+            (Layer::Choose(c), A::PickerSelect) => match (&c.marked, c.chosen()) {
+                (Some(marked), _) => {
+                    Handled::Reply(Reply::Choices(c.kind, c.chosen_several(marked)))
+                }
+                (None, Some(value)) => Handled::Reply(Reply::Choice(c.kind, value)),
+                (None, None) => Handled::Close,
             },
             (Layer::Picker(p), A::PickerSelect) => {
                 match p.matches.get(p.selected).and_then(|&i| catalog.get(i)) {
@@ -338,7 +451,19 @@ impl Layer {
         match self {
             Layer::Approval(a) => return a.on_text_key(key),
             Layer::Form(f) => return f.on_text_key(key),
+            Layer::Fields(f) => return f.on_text_key(key),
             _ => {}
+        }
+        if let Layer::Report { scroll, .. } = self {
+            match key.code {
+                KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
+                KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
+                KeyCode::PageDown | KeyCode::Char(' ') => *scroll = scroll.saturating_add(10),
+                KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
+                KeyCode::Char('q') | KeyCode::Enter => return Handled::Close,
+                _ => {}
+            }
+            return Handled::Consumed;
         }
         if let Layer::Citation(c) = self {
             return match key.code {
@@ -383,6 +508,7 @@ impl Layer {
             Layer::Palette(p) => p.query.insert_str(text.lines().next().unwrap_or("")),
             Layer::Approval(a) => a.on_paste(text),
             Layer::Form(f) => f.on_paste(text),
+            Layer::Fields(f) => f.on_paste(text),
             _ => return,
         }
         self.refilter(catalog);
@@ -401,7 +527,10 @@ impl Layer {
     pub fn rect(&self, area: Rect) -> Rect {
         let body = body(area);
         match self {
-            Layer::ConfirmQuit | Layer::ConfirmDelete { .. } => centred(body, 50, 3),
+            Layer::ConfirmQuit => centred(body, 50, 3),
+            Layer::Confirm(c) => centred(body, 70, c.lost.len() as u16 + 6),
+            Layer::Report { .. } => centred(body, 100, body.height.saturating_sub(2)),
+            Layer::Fields(f) => centred(body, 96, f.rows(body.height.saturating_sub(2))),
             Layer::Help(_) => centred(body, 70, body.height.saturating_sub(4)),
             Layer::Citation(_) => centred(body, 100, body.height.saturating_sub(2)),
             Layer::Prompt(..) => centred(body, 70, 3),
@@ -433,20 +562,60 @@ impl Layer {
         frame.render_widget(Clear, blank);
         frame.render_widget(Block::default().style(Style::default().bg(t.bg)), blank);
         match self {
-            Layer::ConfirmQuit | Layer::ConfirmDelete { .. } => {
-                let text = match self {
-                    Layer::ConfirmDelete { title, .. } => {
-                        format!("Delete “{title}” and all its messages?  y / n")
-                    }
-                    _ => "Quit Strata?  y / n".to_string(),
-                };
+            Layer::ConfirmQuit => {
                 frame.render_widget(
-                    Paragraph::new(text)
+                    Paragraph::new("Quit Strata?  y / n")
                         .alignment(Alignment::Center)
                         .block(view::modal_block(t, "Confirm")),
                     r,
                 );
             }
+            Layer::Confirm(c) => {
+                let mut lines = vec![Line::from(Span::styled(
+                    c.question.clone(),
+                    Style::default().fg(t.heading).add_modifier(Modifier::BOLD),
+                ))];
+                if !c.lost.is_empty() {
+                    lines.push(Line::from(Span::styled(
+                        "This is lost for good:",
+                        Style::default().fg(t.warning),
+                    )));
+                }
+                for l in &c.lost {
+                    lines.push(Line::from(format!("  • {l}")));
+                }
+                lines.push(Line::from(""));
+                lines.push(Line::from(Span::styled(
+                    "y deletes · n or Esc keeps it",
+                    Style::default().fg(t.muted),
+                )));
+                frame.render_widget(
+                    Paragraph::new(lines)
+                        .wrap(ratatui::widgets::Wrap { trim: false })
+                        .block(view::modal_block(t, "Delete?")),
+                    r,
+                );
+            }
+            Layer::Report {
+                title,
+                lines,
+                scroll,
+            } => {
+                let mut text: Vec<Line> = lines.iter().map(|l| Line::from(l.clone())).collect();
+                text.push(Line::from(""));
+                text.push(Line::from(Span::styled(
+                    "j/k scroll · Esc closes",
+                    Style::default().fg(t.muted),
+                )));
+                frame.render_widget(
+                    Paragraph::new(text)
+                        .wrap(ratatui::widgets::Wrap { trim: false })
+                        .scroll((*scroll, 0))
+                        .block(view::modal_block(t, title)),
+                    r,
+                );
+            }
+            Layer::Fields(f) => f.draw(frame, r, t),
             Layer::Citation(c) => {
                 let s = &c.source;
                 let mut lines = vec![
@@ -563,8 +732,16 @@ impl Layer {
                 let items: Vec<ListItem> = c
                     .matches
                     .iter()
-                    .filter_map(|&i| c.items.get(i))
-                    .map(|i| ListItem::new(format!("{:<width$}  {}", i.value, i.detail)))
+                    .filter_map(|&i| Some((i, c.items.get(i)?)))
+                    .map(|(n, i)| {
+                        let mark = match &c.marked {
+                            Some(_) if n == 0 => "    ",
+                            Some(m) if m.get(n) == Some(&true) => "[x] ",
+                            Some(_) => "[ ] ",
+                            None => "",
+                        };
+                        ListItem::new(format!("{mark}{:<width$}  {}", i.value, i.detail))
+                    })
                     .collect();
                 view::fuzzy_list(t, frame, r, &title, items, c.selected);
             }

@@ -8,7 +8,10 @@ pub mod app;
 pub mod bench;
 pub mod clipboard;
 pub mod compare_jobs;
+pub mod complete;
+pub mod editor;
 pub mod eval_jobs;
+pub mod fields;
 pub mod forms;
 pub mod fuzzy;
 pub mod guard_jobs;
@@ -145,7 +148,7 @@ fn assemble(
         Box::new(GuardrailsScreen::default()),
         Box::new(KnowledgeScreen::default()),
         Box::new(CompareScreen::default()),
-        Box::new(EvalsScreen::default()),
+        Box::new(EvalsScreen::new(runtime.paths.data_dir.join("jobs"))),
         Box::new(AgentsScreen::default()),
     ];
     App::new(cx, screens)
@@ -196,7 +199,7 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
                 }
                 let mut effects = Vec::new();
                 for msg in batch {
-                    if matches!(msg, Msg::To(_, ScreenMsg::EditorDone(_)) | Msg::FileClosed(_)) {
+                    if matches!(msg, Msg::To(_, ScreenMsg::EditorDone(..)) | Msg::FileClosed(_)) {
                         // The editor gave the terminal back: take it again, read keys again.
                         terminal::resume(&mut terminal, app.cx.mouse)?;
                         input = spawn_input(tx.clone());
@@ -208,13 +211,23 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
                 dirty = true;
                 for effect in effects {
                     match effect {
-                        Effect::OpenEditor(owner, text) if !editing => {
+                        Effect::OpenEditor(request) if !editing => {
                             input.abort();
                             editing = true;
                             let tx = tx.clone();
                             tokio::task::spawn_blocking(move || {
-                                let done = ScreenMsg::EditorDone(edit_in_editor(&text));
-                                let _ = tx.send(Msg::To(owner, done));
+                                let result = terminal::suspend()
+                                    .map_err(|e| e.to_string())
+                                    .and_then(|()| {
+                                        editor::edit_text(
+                                            &editor::command(),
+                                            &request.text,
+                                            request.suffix,
+                                            request.line,
+                                        )
+                                    });
+                                let done = ScreenMsg::EditorDone(request.purpose, result);
+                                let _ = tx.send(Msg::To(request.owner, done));
                             });
                         }
                         Effect::OpenFile { path, line } if !editing => {
@@ -222,7 +235,16 @@ pub async fn run(runtime: Arc<Runtime>, options: TuiOptions) -> Result<()> {
                             editing = true;
                             let tx = tx.clone();
                             tokio::task::spawn_blocking(move || {
-                                let _ = tx.send(Msg::FileClosed(open_in_editor(&path, line)));
+                                let result = terminal::suspend()
+                                    .map_err(|e| e.to_string())
+                                    .and_then(|()| {
+                                        editor::open_file(
+                                            &editor::command(),
+                                            std::path::Path::new(&path),
+                                            Some(line),
+                                        )
+                                    });
+                                let _ = tx.send(Msg::FileClosed(result));
                             });
                         }
                         other => runner.run(other),
@@ -456,6 +478,13 @@ pub fn run_effect(effect: Effect, orchestrator: &Orchestrator, tx: &UnboundedSen
         Effect::SetMouse(on) => {
             let _ = terminal::set_mouse(on);
         }
+        Effect::CompletePath { text, seq } => {
+            let tx = tx.clone();
+            tokio::task::spawn_blocking(move || {
+                let completion = complete::complete_path(&text);
+                let _ = tx.send(Msg::Completed { seq, completion });
+            });
+        }
         Effect::SearchSessions { owner, query, seq } => {
             let store = SessionStore::new(runtime.store.clone());
             let tx = tx.clone();
@@ -506,55 +535,4 @@ fn outbox<T: 'static>(
 /// Where storage answers go (see `outbox`).
 fn store_outbox(tx: &UnboundedSender<Msg>, owner: ScreenId) -> Outbox<StoreMsg> {
     outbox(tx, owner, ScreenMsg::Store)
-}
-
-/// Opens $VISUAL / $EDITOR (else vi) on a file at a line (`+LINE`, which vi, vim, nano,
-/// emacs and helix understand).
-fn open_in_editor(path: &str, line: usize) -> Result<(), String> {
-    terminal::suspend().map_err(|e| e.to_string())?;
-    let editor = editor();
-    let mut parts = editor.split_whitespace();
-    let program = parts.next().unwrap_or("vi");
-    let status = std::process::Command::new(program)
-        .args(parts)
-        .arg(format!("+{line}"))
-        .arg(path)
-        .status();
-    let status = status.map_err(|e| format!("cannot run `{editor}`: {e}; set $EDITOR"))?;
-    if !status.success() {
-        return Err(format!("`{editor}` exited with {status}"));
-    }
-    Ok(())
-}
-
-/// The user's editor command: $VISUAL, else $EDITOR, else vi.
-fn editor() -> String {
-    std::env::var("VISUAL")
-        .or_else(|_| std::env::var("EDITOR"))
-        .unwrap_or_else(|_| "vi".into())
-}
-
-/// Opens $VISUAL / $EDITOR (else vi) on `text`; returns the edited text.
-fn edit_in_editor(text: &str) -> Result<String, String> {
-    terminal::suspend().map_err(|e| e.to_string())?;
-    let editor = editor();
-    let file = tempfile::Builder::new()
-        .prefix("strata-")
-        .suffix(".md")
-        .tempfile()
-        .map_err(|e| e.to_string())?;
-    std::fs::write(file.path(), text).map_err(|e| e.to_string())?;
-    let mut parts = editor.split_whitespace();
-    let program = parts.next().unwrap_or("vi");
-    let status = std::process::Command::new(program)
-        .args(parts)
-        .arg(file.path())
-        .status()
-        .map_err(|e| format!("cannot run `{editor}`: {e}; set $EDITOR"))?;
-    if !status.success() {
-        return Err(format!(
-            "`{editor}` exited with {status}; the input was kept"
-        ));
-    }
-    std::fs::read_to_string(file.path()).map_err(|e| e.to_string())
 }

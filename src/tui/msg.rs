@@ -94,6 +94,11 @@ pub enum Msg {
     Resize(u16, u16),
     /// `$EDITOR` closed on a cited file.
     FileClosed(Result<(), String>),
+    /// A path typed in a form, completed (for the form on top, if it still asks `seq`).
+    Completed {
+        seq: u64,
+        completion: super::complete::Completion,
+    },
     /// For one screen: the answer of work it started, or another screen's request.
     To(ScreenId, ScreenMsg),
 }
@@ -117,8 +122,9 @@ pub enum ScreenMsg {
         model: String,
         result: Result<(), String>,
     },
-    /// `$EDITOR` closed (it ran off the UI task, with the terminal handed over).
-    EditorDone(Result<String, String>),
+    /// `$EDITOR` closed (it ran off the UI task, with the terminal handed over): what
+    /// the edit was for, and the text as the editor left it.
+    EditorDone(super::editor::EditPurpose, Result<String, String>),
     /// Storage answers (lists, opened sessions, deletions, exports, failures).
     Store(StoreMsg),
     /// Guardrail work answered (lists, versions, attach, sandbox, review).
@@ -150,6 +156,10 @@ pub enum ScreenMsg {
     },
     /// Show this stored session (a compared answer was kept in it).
     ShowSession(Id),
+    /// Attach this guardrail reference (`NAME@2`, `none`) to the chat's session.
+    UseGuardrail(String),
+    /// Attach (or, when it is attached, detach) this knowledge base on the chat's session.
+    ToggleKnowledge(String),
     /// Agent answers (lists, a run's steps, live runs, approvals, diffs).
     Agent(AgentMsg),
     /// Open this run in the debugger (a chat answer's, a compared column's, an evaluation
@@ -169,8 +179,14 @@ pub enum Effect {
     /// Download a model (answered by `ScreenMsg::PullProgress` and `ScreenMsg::Pulled`).
     Pull(ScreenId, String),
     Copy(String),
-    /// Hand the terminal to `$EDITOR` on this text (answered by `ScreenMsg::EditorDone`).
-    OpenEditor(ScreenId, String),
+    /// Hand the terminal to `$EDITOR` on a text (answered by `ScreenMsg::EditorDone` to
+    /// the request's owner).
+    OpenEditor(super::editor::EditRequest),
+    /// Complete a path typed in a form (answered by `Msg::Completed`).
+    CompletePath {
+        text: String,
+        seq: u64,
+    },
     /// Guardrail work off the UI task (answered by `ScreenMsg::Guard`).
     Guard(ScreenId, GuardJob),
     /// Knowledge-base work off the UI task (answered by `ScreenMsg::Kb`).

@@ -1,6 +1,7 @@
 //! The command palette: a layer that fuzzy-searches every action of the keymap (defaults
-//! patched by the user's file) with its keys and description, and every screen. Choosing
-//! an entry runs the action through the same path its key takes (or switches screen).
+//! patched by the user's file) with its keys and description, the screens' own actions
+//! (each with the screen it runs on), and every screen. Choosing an entry runs the action
+//! through the same path its key takes, on its screen (or switches screen).
 //! State, filtering and drawing live here; `App` routes keys to it and runs the choice.
 
 use ratatui::layout::Rect;
@@ -16,13 +17,24 @@ use super::msg::ScreenId;
 use super::theme::Theme;
 use super::view;
 
-/// The pane contexts whose actions the palette offers, in the order an action's home
-/// context is chosen (the modal-only contexts make no sense outside their modal).
+/// The pane contexts whose actions the palette offers once each, in the order an
+/// action's home context is chosen (the modal-only contexts make no sense outside their
+/// modal).
 const CONTEXTS: [Context; 4] = [
     Context::Global,
     Context::Chat,
     Context::Input,
     Context::Sidebar,
+];
+
+/// The contexts of one screen's panes: their actions are listed per screen (`d` deletes
+/// a guardrail on one screen and a job on another), and run on that screen.
+const SCREEN_CONTEXTS: [(Context, ScreenId); 5] = [
+    (Context::Guardrails, ScreenId::Guardrails),
+    (Context::Knowledge, ScreenId::Knowledge),
+    (Context::Compare, ScreenId::Compare),
+    (Context::Evals, ScreenId::Evals),
+    (Context::Agents, ScreenId::Agents),
 ];
 
 /// One action as the palette lists it.
@@ -31,6 +43,8 @@ pub struct PaletteEntry {
     pub action: Action,
     /// A screen to go to instead of running `action` (`Action::NextScreen` then).
     pub screen: Option<ScreenId>,
+    /// The screen the action runs on (shown first), for a screen's own action.
+    pub on: Option<ScreenId>,
     /// Where the action is bound first; running it focuses that pane.
     pub context: Context,
     /// Its keys in every pane context, display form (`Ctrl-N, ?`); empty when unbound.
@@ -76,6 +90,7 @@ impl Palette {
             .map(|(action, context, keys, description)| PaletteEntry {
                 action,
                 screen: None,
+                on: None,
                 context,
                 keys: keys.join(", "),
                 haystack: format!("{description} {}", action.name().replace('_', " "))
@@ -83,12 +98,31 @@ impl Palette {
                 description,
             })
             .collect();
+        for (context, screen) in SCREEN_CONTEXTS {
+            for (action, keys, description) in keymap.actions(context) {
+                entries.push(PaletteEntry {
+                    action,
+                    screen: None,
+                    on: Some(screen),
+                    context,
+                    keys: keys.join(", "),
+                    haystack: format!(
+                        "{description} {} {}",
+                        action.name().replace('_', " "),
+                        screen.name()
+                    )
+                    .to_lowercase(),
+                    description,
+                });
+            }
+        }
         // One entry per screen, from the list of screens.
         for &screen in ScreenId::ALL {
             let description = format!("Go to the {} screen", screen.name());
             entries.push(PaletteEntry {
                 action: Action::NextScreen,
                 screen: Some(screen),
+                on: None,
                 context: Context::Global,
                 keys: String::new(),
                 haystack: format!("{description} {}", screen.description()).to_lowercase(),
@@ -176,10 +210,29 @@ mod tests {
         assert!(!p.entries.iter().any(|e| e.action == Action::CommandPalette));
         let by_action: Vec<&PaletteEntry> =
             p.entries.iter().filter(|e| e.screen.is_none()).collect();
-        let mut actions: Vec<Action> = by_action.iter().map(|e| e.action).collect();
+        let mut actions: Vec<(Action, Context)> =
+            by_action.iter().map(|e| (e.action, e.context)).collect();
         actions.sort();
         actions.dedup();
         assert_eq!(actions.len(), by_action.len());
+        // Every action a screen binds is listed, to run on that screen.
+        let map = Keymap::default_map();
+        for (context, screen) in SCREEN_CONTEXTS {
+            for (action, keys, _) in map.actions(context) {
+                let e = p
+                    .entries
+                    .iter()
+                    .find(|e| e.action == action && e.context == context)
+                    .unwrap_or_else(|| panic!("{action} of {context} is not in the palette"));
+                assert_eq!((e.on, e.keys.clone()), (Some(screen), keys.join(", ")));
+            }
+        }
+        let delete = p
+            .entries
+            .iter()
+            .filter(|e| e.action == Action::DeleteItem)
+            .count();
+        assert!(delete >= 3, "delete on guardrails, knowledge, evaluations");
         // Every screen is listed, generated from the list of screens.
         for &s in ScreenId::ALL {
             assert!(p.entries.iter().any(|e| e.screen == Some(s)));

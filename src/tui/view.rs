@@ -60,9 +60,14 @@ pub fn short_model(model: &str) -> &str {
 /// `width` columns, so nothing is cut at the pane's edge; a word longer than the width
 /// is cut to it.
 pub fn hint_lines(t: &Theme, text: &str, width: u16) -> Vec<ratatui::text::Line<'static>> {
+    wrapped_lines(text, width, Style::default().fg(t.muted))
+}
+
+/// `text` word-wrapped to `width` in `style` (each of its lines a paragraph; a word
+/// longer than the width is clipped).
+pub fn wrapped_lines(text: &str, width: u16, style: Style) -> Vec<ratatui::text::Line<'static>> {
     use unicode_width::UnicodeWidthStr;
     let width = usize::from(width.max(1));
-    let style = Style::default().fg(t.muted);
     let mut lines = Vec::new();
     for paragraph in text.lines() {
         let mut line = String::new();

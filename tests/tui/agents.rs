@@ -456,7 +456,7 @@ async fn an_evaluation_item_opens_in_the_debugger_and_its_fork_is_scored_again()
     while h.app.active != ScreenId::Evals {
         h.key(KeyCode::F(3), KeyModifiers::NONE);
     }
-    h.type_text("n");
+    h.type_text("o");
     h.type_text(&file.display().to_string());
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     h.pump_until(|app| !app.evals().is_running()).await;

@@ -206,10 +206,13 @@ async fn paste_is_text_and_sessions_are_managed_from_keys() {
     })
     .await;
     h.key(KeyCode::Char('d'), KeyModifiers::NONE);
-    assert!(matches!(
-        h.app.top_layer(),
-        Some(Layer::ConfirmDelete { .. })
-    ));
+    match h.app.top_layer() {
+        Some(Layer::Confirm(c)) => {
+            assert!(c.question.contains("Renamed"), "{c:?}");
+            assert!(c.lost.iter().any(|l| l.contains("messages")), "{c:?}");
+        }
+        other => panic!("{other:?}"),
+    }
     let renamed = h.app.chat().session.id;
     h.key(KeyCode::Char('y'), KeyModifiers::NONE);
     h.pump_until(|app| app.chat().session.id != renamed).await;
@@ -510,7 +513,10 @@ async fn session_actions_change_the_state_when_their_answer_arrives() {
     assert!(h.app.chat().composer.input.text().is_empty());
     h.app.update(Msg::To(
         ScreenId::Chat,
-        ScreenMsg::EditorDone(Ok("from the editor\n".into())),
+        ScreenMsg::EditorDone(
+            strata::tui::editor::EditPurpose::Compose,
+            Ok("from the editor\n".into()),
+        ),
     ));
     assert_eq!(h.app.chat().composer.input.text(), "from the editor");
 }

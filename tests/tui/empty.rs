@@ -23,8 +23,8 @@ async fn empty_screens_say_what_to_do_in_full_at_both_sizes() {
             "guardrails",
             &[
                 "No guardrails yet.",
-                "strata guardrail create",
-                "examples/policy.toml",
+                "n writes one from a template in $EDITOR;",
+                "N fills a form of the common policies.",
             ],
         ),
         (
@@ -32,8 +32,8 @@ async fn empty_screens_say_what_to_do_in_full_at_both_sizes() {
             "knowledge",
             &[
                 "No knowledge bases yet.",
-                "strata kb create NAME",
-                "--source PATH --sync",
+                "n makes one from a folder",
+                "(a form; Tab completes paths).",
             ],
         ),
         (
@@ -41,8 +41,8 @@ async fn empty_screens_say_what_to_do_in_full_at_both_sizes() {
             "evals",
             &[
                 "No jobs yet.",
-                "n runs a job file",
-                "examples/capitals.toml",
+                "n makes one (a form, then $EDITOR);",
+                "o runs a job file such as examples/capitals.toml",
             ],
         ),
     ];

@@ -34,7 +34,7 @@ async fn evaluation_screen_runs_a_job_and_drills_down() {
         h.key(KeyCode::F(3), KeyModifiers::NONE);
     }
     assert_eq!(h.app.active, ScreenId::Evals);
-    h.type_text("n");
+    h.type_text("o");
     assert!(matches!(h.app.top_layer(), Some(Layer::Prompt(..))));
     h.type_text(&file.display().to_string());
     h.key(KeyCode::Enter, KeyModifiers::NONE);
@@ -83,7 +83,7 @@ async fn evaluation_screen_runs_a_job_and_drills_down() {
     h.key(KeyCode::Esc, KeyModifiers::NONE);
     assert_eq!(h.app.evals().item, None);
     // A file that is not there: the error names it, nothing runs.
-    h.type_text("n");
+    h.type_text("o");
     h.type_text("/nope/missing.toml");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     h.pump_until(|app| !app.evals().is_running()).await;

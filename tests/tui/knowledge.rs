@@ -87,7 +87,12 @@ async fn knowledge_screen_and_cited_answers() {
     }
     assert_eq!(h.app.active, ScreenId::Chat);
     h.app.chat_mut().session.agent.model = "scripted/model".into();
+    // F5 lists the bases that exist (none, then each with its size) to mark.
     h.key(KeyCode::F(5), KeyModifiers::NONE);
+    h.pump_until(|app| matches!(app.cx.layers.last(), Some(Layer::Choose(_))))
+        .await;
+    let screen = text(&draw(&mut h.app, 120, 40));
+    assert!(screen.contains("[ ] home"), "{screen}");
     h.type_text("home");
     h.key(KeyCode::Enter, KeyModifiers::NONE);
     h.pump_until(|app| app.chat().session.agent.knowledge_bases == ["home"])

@@ -12,6 +12,7 @@ mod evals;
 mod guardrails;
 mod knowledge;
 mod layers;
+mod manage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +37,7 @@ use strata::tui::screens::guardrails::GuardrailsScreen;
 use strata::tui::screens::knowledge::KnowledgeScreen;
 use strata::tui::theme::{ColorDepth, Theme};
 use strata::tui::{build_app, Runner, TuiOptions};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 fn options(theme: &str) -> TuiOptions {
     TuiOptions {
@@ -103,7 +104,10 @@ struct Harness {
     app: App,
     runner: Runner,
     rx: UnboundedReceiver<Msg>,
+    tx: UnboundedSender<Msg>,
     copied: Vec<String>,
+    /// The command run as `$EDITOR` (a script), if the test sets one.
+    editor: Option<String>,
     /// The sessions as stored (read directly, as a check).
     store: SessionStore,
 }
@@ -121,9 +125,11 @@ impl Harness {
         Harness {
             app,
             store: SessionStore::new(rt.store.clone()),
-            runner: Runner::new(Orchestrator::new(rt).unwrap(), tx),
+            runner: Runner::new(Orchestrator::new(rt).unwrap(), tx.clone()),
             rx,
+            tx,
             copied: Vec::new(),
+            editor: None,
         }
     }
 
@@ -131,6 +137,21 @@ impl Harness {
         for e in effects {
             match e {
                 Effect::Copy(text) => self.copied.push(text),
+                // The editor runs as the main loop runs it, minus the terminal hand-over.
+                Effect::OpenEditor(request) => {
+                    let editor = self.editor.clone().expect("the test sets an editor");
+                    let tx = self.tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let result = strata::tui::editor::edit_text(
+                            &editor,
+                            &request.text,
+                            request.suffix,
+                            request.line,
+                        );
+                        let done = ScreenMsg::EditorDone(request.purpose, result);
+                        let _ = tx.send(Msg::To(request.owner, done));
+                    });
+                }
                 other => self.runner.run(other),
             }
         }

@@ -195,6 +195,31 @@ actions! {
     DenyCall = "deny_call",
     /// Approval prompt: give the call's result by hand (the tool does not run).
     GiveCallResult = "give_call_result",
+    /// A multi-choice list: mark or unmark the highlighted entry.
+    ToggleChoice = "toggle_choice",
+    /// Guardrails, Knowledge, Evaluations, Agents: make a new one (a template in
+    /// `$EDITOR`, or a form).
+    NewItem = "new_item",
+    /// Guardrails: a new one from a form of the common policies.
+    NewFromForm = "new_from_form",
+    /// Guardrails, Agents: edit the selected one's draft or file in `$EDITOR`.
+    EditItem = "edit_item",
+    /// Guardrails: freeze the draft as the next version, with a note.
+    VersionItem = "version_item",
+    /// Guardrails, Knowledge, Evaluations: delete the selected one (asks first, naming
+    /// what is lost).
+    DeleteItem = "delete_item",
+    /// Guardrails, Knowledge: attach the selected one to the chat's session.
+    AttachItem = "attach_item",
+    /// Knowledge: sync the selected base again from scratch with its embeddings model
+    /// (every chunk embedded again).
+    ReembedKnowledgeBase = "reembed_knowledge_base",
+    /// Knowledge: the selected base's last sync report in full (skipped files, errors).
+    ShowReport = "show_report",
+    /// Evaluations: run the selected job again (an unfinished one resumes).
+    ResumeEval = "resume_eval",
+    /// Evaluations: mark this job, or compare it with the marked one (paired).
+    CompareJobs = "compare_jobs",
 }
 
 impl Action {
@@ -236,11 +261,17 @@ pub enum Context {
     Agents,
     /// The approval prompt of a tool call (modal).
     Approval,
+    /// The Guardrails screen's lists (guardrails and their versions).
+    Guardrails,
+    /// The Knowledge screen's list of bases.
+    Knowledge,
+    /// A form of fields (modal).
+    Form,
 }
 
 impl Context {
     /// Every context, in declaration order.
-    pub const ALL: [Context; 11] = [
+    pub const ALL: [Context; 14] = [
         Context::Global,
         Context::Chat,
         Context::Input,
@@ -252,6 +283,9 @@ impl Context {
         Context::Evals,
         Context::Agents,
         Context::Approval,
+        Context::Guardrails,
+        Context::Knowledge,
+        Context::Form,
     ];
 
     /// The name used for the context's table in keymap files.
@@ -268,6 +302,9 @@ impl Context {
             Context::Evals => "evals",
             Context::Agents => "agents",
             Context::Approval => "approval",
+            Context::Guardrails => "guardrails",
+            Context::Knowledge => "knowledge",
+            Context::Form => "form",
         }
     }
 

@@ -2,7 +2,11 @@
 //! keep going while other screens are shown), the selected job's summary table (models ×
 //! metrics, the best of each column highlighted) and a chart (latency distribution,
 //! score by tag, the compare view's votes per model pair; `v` cycles), and a drill-down
-//! (Enter) listing the items with every model's output side by side.
+//! (Enter) listing the items with every model's output side by side. From the keyboard: a
+//! new job (a form of dataset with path completion, models and metrics, then the file in
+//! `$EDITOR`, checked, saved in the data dir's `jobs/` and run), run a job file, run the
+//! selected job again (resume), stop, delete (naming what is lost), and the paired
+//! comparison of two jobs.
 
 use std::path::PathBuf;
 
@@ -20,9 +24,11 @@ use crate::eval::spec::Metric;
 use crate::eval::store::ItemResult;
 use crate::eval::votes::PairTally;
 use crate::store::Id;
+use crate::tui::editor::{EditPurpose, EditRequest};
 use crate::tui::eval_jobs::{EvalJob, EvalMsg, JobRow, Loaded};
+use crate::tui::fields::{Field, FieldForm, FormKind};
 use crate::tui::keymap::{Action, Context};
-use crate::tui::layers::Reply;
+use crate::tui::layers::{Confirm, Destroy, Reply};
 use crate::tui::layers::{Layer, PromptKind};
 use crate::tui::msg::{Effect, ScreenMsg};
 
@@ -72,6 +78,13 @@ pub struct EvalsScreen {
     pub error: Option<String>,
     /// When the shown job was last read again while it runs.
     followed: Option<std::time::Instant>,
+    /// Where job files made in the TUI are kept.
+    pub jobs_dir: PathBuf,
+    /// A job file written in `$EDITOR` that did not check: where it was to go, the text
+    /// and why (n edits it again, Esc drops it).
+    pub kept: Option<(PathBuf, String, String)>,
+    /// The job marked for a comparison (c on another compares them).
+    pub marked: Option<Id>,
 }
 
 impl Default for EvalsScreen {
@@ -88,11 +101,22 @@ impl Default for EvalsScreen {
             output_scroll: 0,
             error: None,
             followed: None,
+            jobs_dir: PathBuf::from("jobs"),
+            kept: None,
+            marked: None,
         }
     }
 }
 
 impl EvalsScreen {
+    /// The screen, keeping the job files it makes in `jobs_dir`.
+    pub fn new(jobs_dir: PathBuf) -> EvalsScreen {
+        EvalsScreen {
+            jobs_dir,
+            ..EvalsScreen::default()
+        }
+    }
+
     pub fn is_running(&self) -> bool {
         self.running.is_some()
     }
@@ -212,8 +236,138 @@ impl EvalsScreen {
             }
             EvalMsg::Votes(Ok(v)) => self.votes = v,
             EvalMsg::Votes(Err(e)) => self.error = Some(e),
+            EvalMsg::Saved { path, text, result } => match result {
+                Ok(()) => {
+                    self.kept = None;
+                    let mut fx = self.start(path.display().to_string(), cx);
+                    cx.flash = Some(format!("saved {}; running it…", path.display()));
+                    fx.push(Effect::Eval(ScreenId::Evals, EvalJob::List));
+                    return fx;
+                }
+                Err(e) => {
+                    cx.flash =
+                        Some("the job file does not check: n edits it again, Esc drops it".into());
+                    self.kept = Some((path, text, e));
+                }
+            },
+            EvalMsg::Deleted { name, result } => {
+                cx.flash = Some(match result {
+                    Ok(()) => format!("deleted job {name} with its results and runs"),
+                    Err(e) => format!("cannot delete {name}: {e}"),
+                });
+                self.loaded = None;
+                return vec![Effect::Eval(ScreenId::Evals, EvalJob::List)];
+            }
+            EvalMsg::Compared(Ok((title, lines))) => cx.open(Layer::Report {
+                title: format!("Paired comparison: {title}"),
+                lines,
+                scroll: 0,
+            }),
+            EvalMsg::Compared(Err(e)) => cx.flash = Some(format!("cannot compare: {e}")),
         }
         Vec::new()
+    }
+
+    /// `n`: the kept job file again, else the form of a new job.
+    fn new_job(&mut self, cx: &mut Shared) -> Vec<Effect> {
+        if let Some((path, text, _)) = self.kept.clone() {
+            return vec![Effect::OpenEditor(EditRequest::new(
+                ScreenId::Evals,
+                EditPurpose::NewEvalJob(path),
+                text,
+            ))];
+        }
+        cx.open(Layer::Fields(Box::new(new_job_form(cx))));
+        Vec::new()
+    }
+
+    /// The form filled: the job file with its choices, in `$EDITOR`.
+    fn from_form(&mut self, form: FieldForm, cx: &mut Shared) -> Vec<Effect> {
+        let name = form.text("name");
+        let (dataset, models, metrics) = (
+            form.text("dataset"),
+            form.marked("models"),
+            form.marked("metrics"),
+        );
+        let problem = if crate::knowledge::spec::check_name(&name).is_err() {
+            Some((
+                "name",
+                format!("{name:?} is not a usable job name: use letters, digits, . _ -"),
+            ))
+        } else if dataset.is_empty() {
+            Some((
+                "dataset",
+                "name the dataset: a JSONL file (Tab completes)".to_string(),
+            ))
+        } else if models.is_empty() {
+            Some(("models", "mark at least one model (Space)".to_string()))
+        } else if metrics.is_empty() {
+            Some(("metrics", "mark at least one metric (Space)".to_string()))
+        } else {
+            None
+        };
+        if let Some((field, e)) = problem {
+            cx.open(Layer::Fields(Box::new(form.with_error(Some(field), e))));
+            return Vec::new();
+        }
+        let dataset = PathBuf::from(shellexpand_home(&dataset));
+        let dataset = std::path::absolute(&dataset).unwrap_or(dataset);
+        let path = self.jobs_dir.join(format!("{name}.toml"));
+        let text = crate::eval::template::job_file(&name, &dataset, &models, &metrics);
+        vec![Effect::OpenEditor(EditRequest::new(
+            ScreenId::Evals,
+            EditPurpose::NewEvalJob(path),
+            text,
+        ))]
+    }
+
+    /// `c`: mark the selected job, or compare it with the marked one.
+    fn compare(&mut self, cx: &mut Shared) -> Vec<Effect> {
+        let Some(id) = self.jobs.get(self.selected).map(|r| r.job.id) else {
+            return Vec::new();
+        };
+        match self.marked.take() {
+            Some(a) if a != id => {
+                cx.flash = Some("comparing…".into());
+                vec![Effect::Eval(ScreenId::Evals, EvalJob::Compare { a, b: id })]
+            }
+            Some(_) => {
+                cx.flash = Some("unmarked".into());
+                Vec::new()
+            }
+            None => {
+                self.marked = Some(id);
+                cx.flash = Some("marked as A: select another job and press c to compare".into());
+                Vec::new()
+            }
+        }
+    }
+
+    /// `r`: the selected job again (an unfinished one resumes).
+    fn resume(&mut self, cx: &mut Shared) -> Vec<Effect> {
+        let Some(row) = self.jobs.get(self.selected) else {
+            return Vec::new();
+        };
+        if self.running.is_some() {
+            cx.flash = Some("a job is running; s stops it".into());
+            return Vec::new();
+        }
+        let cancel = CancellationToken::new();
+        self.running = Some(RunningJob {
+            path: PathBuf::from(&row.job.spec.name),
+            job: Some(row.job.id),
+            name: Some(row.job.spec.name.clone()),
+            progress: None,
+            cancel: cancel.clone(),
+        });
+        cx.flash = Some(format!("running {} again…", row.job.spec.name));
+        vec![Effect::Eval(
+            ScreenId::Evals,
+            EvalJob::Resume {
+                id: row.job.id,
+                cancel,
+            },
+        )]
     }
 
     fn start(&mut self, path: String, cx: &mut Shared) -> Vec<Effect> {
@@ -323,6 +477,58 @@ impl Screen for EvalsScreen {
                 self.item = None;
                 Vec::new()
             }
+            Event::Action(A::Cancel) if self.kept.is_some() && self.running.is_none() => {
+                self.kept = None;
+                cx.flash = Some("dropped the job file".into());
+                Vec::new()
+            }
+            Event::Action(A::NewItem) => self.new_job(cx),
+            Event::Reply(Reply::Fields(form)) if form.kind == FormKind::NewEvalJob => {
+                self.from_form(*form, cx)
+            }
+            Event::Msg(ScreenMsg::EditorDone(EditPurpose::NewEvalJob(path), result)) => {
+                match result {
+                    Ok(text) => vec![Effect::Eval(ScreenId::Evals, EvalJob::Save { path, text })],
+                    Err(e) => {
+                        cx.flash = Some(format!("editor: {e}"));
+                        Vec::new()
+                    }
+                }
+            }
+            Event::Action(A::ResumeEval) => self.resume(cx),
+            Event::Action(A::CompareJobs) => self.compare(cx),
+            Event::Action(A::DeleteItem) => {
+                let running = self.running.as_ref().and_then(|r| r.job);
+                match self.jobs.get(self.selected) {
+                    Some(row) if Some(row.job.id) == running => {
+                        cx.flash = Some("the job is running: s stops it, then delete it".into())
+                    }
+                    Some(row) => cx.open(Layer::Confirm(Box::new(Confirm {
+                        what: Destroy::EvalJob {
+                            id: row.job.id,
+                            name: row.job.spec.name.clone(),
+                        },
+                        question: format!("Delete the job {} ({})?", row.job.spec.name, row.job.id),
+                        lost: vec![
+                            format!(
+                                "its {} results of {} calls, with their scores",
+                                row.done,
+                                row.job.total()
+                            ),
+                            "the runs of its answers (the Agents debugger's steps)".into(),
+                            "its job file and dataset stay where they are".into(),
+                        ],
+                    }))),
+                    None => {}
+                }
+                Vec::new()
+            }
+            Event::Reply(Reply::Destroy(Destroy::EvalJob { id, .. })) => {
+                if self.marked == Some(id) {
+                    self.marked = None;
+                }
+                vec![Effect::Eval(ScreenId::Evals, EvalJob::Delete { id })]
+            }
             Event::Action(A::Cancel) => {
                 self.cancel_work(cx);
                 Vec::new()
@@ -374,7 +580,7 @@ impl Screen for EvalsScreen {
         }
         if self.jobs.is_empty() {
             let hint = self.error.clone().unwrap_or_else(|| {
-                "No jobs yet.\nn runs a job file, such as\nexamples/capitals.toml".into()
+                "No jobs yet.\nn makes one (a form, then $EDITOR); o runs a job file such as examples/capitals.toml".into()
             });
             lines.extend(crate::tui::view::hint_lines(t, &hint, inner.width));
         }
@@ -387,8 +593,16 @@ impl Screen for EvalsScreen {
             } else {
                 Style::default()
             };
+            let mark = if self.marked == Some(row.job.id) {
+                "A "
+            } else {
+                ""
+            };
             lines.push(Line::from(Span::styled(
-                crate::eval::clip(&row.job.spec.name, usize::from(inner.width)),
+                crate::eval::clip(
+                    &format!("{mark}{}", row.job.spec.name),
+                    usize::from(inner.width),
+                ),
                 style,
             )));
             lines.push(Line::from(Span::styled(
@@ -408,9 +622,13 @@ impl Screen for EvalsScreen {
             let inner = b.inner(right);
             frame.render_widget(b, right);
             frame.render_widget(
-                Paragraph::new(
-                    "Run a job with `strata eval run FILE.toml`, or press n and give its path.",
-                )
+                Paragraph::new(match &self.kept {
+                    Some((path, _, e)) => format!(
+                        "{} did not check:\n{e}\n\nn edits it again · Esc drops it",
+                        path.display()
+                    ),
+                    None => "n makes a job · o runs a job file · r runs the selected job again · c compares two jobs · d deletes".into(),
+                })
                 .wrap(Wrap { trim: true })
                 .style(Style::default().fg(t.muted)),
                 inner,
@@ -434,7 +652,7 @@ impl Screen for EvalsScreen {
             if self.item.is_some() {
                 "↑↓ item · PgUp/PgDn outputs · Esc back".into()
             } else {
-                "↑↓ job · Enter items · v chart · n run a file · Esc stops a run".into()
+                "n new · o run file · r again · c compare · s stop · v chart".into()
             },
         ]
     }
@@ -808,4 +1026,36 @@ impl EvalsScreen {
             );
         }
     }
+}
+
+/// The form of a new job: its name, the dataset (Tab completes), the models (the chat's
+/// model marked) and the metrics.
+pub fn new_job_form(cx: &Shared) -> FieldForm {
+    let models: Vec<String> = cx.catalog.iter().map(|m| m.id.clone()).collect();
+    let metrics: Vec<String> = crate::eval::template::METRICS
+        .iter()
+        .map(|(m, _)| m.to_string())
+        .collect();
+    FieldForm::new(
+        FormKind::NewEvalJob,
+        "New evaluation job (then the file in $EDITOR)",
+        vec![
+            Field::text("name", "Name", "letters, digits, . _ -", ""),
+            Field::path("dataset", "Dataset", "a JSONL file; Tab completes", ""),
+            Field::any_of(
+                "models",
+                "Models",
+                "←→ walk, Space marks",
+                models,
+                &[cx.default_model.as_str()],
+            ),
+            Field::any_of(
+                "metrics",
+                "Metrics",
+                "←→ walk, Space marks",
+                metrics,
+                &["exact_match", "token_f1", "latency"],
+            ),
+        ],
+    )
 }

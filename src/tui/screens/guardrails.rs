@@ -1,7 +1,11 @@
 //! The guardrails screen: the guardrails (left), the selected one's revisions with the
 //! diff of each from the one before (right), and a sandbox where a text is assessed by the
 //! selected revision as you type (debounced, off the UI task) with every policy's verdict,
-//! score, threshold and time. Storage and assessments go out as `Effect::Guard` jobs.
+//! score, threshold and time. From the keyboard: a new guardrail from a template in
+//! `$EDITOR` or from a form of the common policies, the draft edited in `$EDITOR` (an
+//! edit that does not check is kept with its error at its line, to edit again), a version
+//! frozen with a note, a delete that names what is lost, and attaching a revision to the
+//! chat's session. Storage and assessments go out as `Effect::Guard` jobs.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,12 +20,23 @@ use ratatui::Frame;
 use super::{Event, Screen, ScreenId, Shared};
 use crate::guardrails::engine::{Assessment, FinalAction, Verdict};
 use crate::guardrails::store::GuardrailEntry;
+use crate::guardrails::template::{self, CommonPolicy};
 use crate::guardrails::Source;
-use crate::tui::guard_jobs::{GuardJob, GuardMsg, RevisionView};
+use crate::tui::editor::{EditPurpose, EditRequest};
+use crate::tui::fields::{Field, FieldForm, FormKind};
+use crate::tui::guard_jobs::{GuardJob, GuardMsg, RevisionView, SaveError};
 use crate::tui::input::InputBox;
 use crate::tui::keymap::{Action, Context};
-use crate::tui::layers;
+use crate::tui::layers::{self, Confirm, Destroy, Layer, PromptKind, Reply};
 use crate::tui::msg::{Effect, ScreenMsg};
+
+/// A policy written in `$EDITOR` that did not check: kept with its error, to edit again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptEdit {
+    pub purpose: EditPurpose,
+    pub text: String,
+    pub error: SaveError,
+}
 
 /// Which part has the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +62,10 @@ pub struct GuardrailsScreen {
     /// An assessment is on its way.
     pub pending: bool,
     pub error: Option<String>,
+    /// An edit that did not check (e edits it again, Esc drops it).
+    pub kept: Option<KeptEdit>,
+    /// The guardrail to select once the list comes back (one just made).
+    select_after_list: Option<String>,
 }
 
 impl Default for GuardrailsScreen {
@@ -64,6 +83,8 @@ impl Default for GuardrailsScreen {
             result: None,
             pending: false,
             error: None,
+            kept: None,
+            select_after_list: None,
         }
     }
 }
@@ -115,10 +136,67 @@ impl GuardrailsScreen {
         )]
     }
 
-    fn on_msg(&mut self, msg: GuardMsg) -> Vec<Effect> {
+    fn on_msg(&mut self, msg: GuardMsg, cx: &mut Shared) -> Vec<Effect> {
         match msg {
+            GuardMsg::Saved {
+                draft_of,
+                toml,
+                result,
+            } => match result {
+                Ok((name, warning)) => {
+                    self.kept = None;
+                    cx.flash = Some(match (&draft_of, warning) {
+                        (_, Some(w)) => format!("saved {name}@draft, but {w}"),
+                        (Some(_), None) => {
+                            format!("saved the draft of {name}; v freezes it as a version")
+                        }
+                        (None, None) => {
+                            format!("made guardrail {name}; v freezes its draft as version 1")
+                        }
+                    });
+                    self.select_after_list = Some(name);
+                    return vec![Effect::Guard(ScreenId::Guardrails, GuardJob::List)];
+                }
+                Err(error) => {
+                    cx.flash = Some(format!(
+                        "not saved{}: e edits it again, Esc drops the edit",
+                        if error.line > 0 {
+                            format!(" (line {})", error.line)
+                        } else {
+                            String::new()
+                        }
+                    ));
+                    self.kept = Some(KeptEdit {
+                        purpose: match draft_of {
+                            Some(name) => EditPurpose::GuardrailDraft(name),
+                            None => EditPurpose::NewGuardrail,
+                        },
+                        text: toml,
+                        error,
+                    });
+                }
+            },
+            GuardMsg::Versioned { name, result } => {
+                cx.flash = Some(match result {
+                    Ok(v) => format!("froze the draft of {name} as {name}@{v}"),
+                    Err(e) => format!("cannot version {name}: {e}"),
+                });
+                return self.reload();
+            }
+            GuardMsg::Deleted { name, result } => {
+                cx.flash = Some(match result {
+                    Ok(n) => format!("deleted guardrail {name} ({n} version(s) and its draft)"),
+                    Err(e) => format!("cannot delete {name}: {e}"),
+                });
+                return self.reload();
+            }
             GuardMsg::List(Ok(list)) => {
                 self.list = list;
+                if let Some(name) = self.select_after_list.take() {
+                    if let Some(i) = self.list.iter().position(|e| e.name == name) {
+                        self.selected = i;
+                    }
+                }
                 self.selected = self.selected.min(self.list.len().saturating_sub(1));
                 self.error = None;
                 return self.detail();
@@ -169,10 +247,10 @@ impl Screen for GuardrailsScreen {
     }
 
     fn contexts(&self) -> Vec<Context> {
-        vec![match self.focus {
-            GFocus::List | GFocus::Revisions => Context::Sidebar,
-            GFocus::Sandbox => Context::Input,
-        }]
+        match self.focus {
+            GFocus::List | GFocus::Revisions => vec![Context::Guardrails, Context::Sidebar],
+            GFocus::Sandbox => vec![Context::Input],
+        }
     }
 
     fn on_show(&mut self, _cx: &mut Shared) -> Vec<Effect> {
@@ -182,7 +260,66 @@ impl Screen for GuardrailsScreen {
     fn update(&mut self, event: Event, cx: &mut Shared) -> Vec<Effect> {
         use Action as A;
         match event {
-            Event::Msg(ScreenMsg::Guard(msg)) => self.on_msg(msg),
+            Event::Msg(ScreenMsg::Guard(msg)) => self.on_msg(msg, cx),
+            Event::Msg(ScreenMsg::EditorDone(purpose, result)) => {
+                self.on_edited(purpose, result, cx)
+            }
+            Event::Action(A::NewItem) => self.edit(
+                EditPurpose::NewGuardrail,
+                template::TEMPLATE.to_string(),
+                None,
+            ),
+            Event::Action(A::NewFromForm) => {
+                cx.open(Layer::Fields(Box::new(common_policy_form())));
+                Vec::new()
+            }
+            Event::Action(A::EditItem) => self.edit_selected(cx),
+            Event::Action(A::VersionItem) => {
+                match self.list.get(self.selected) {
+                    Some(_) => cx.open(Layer::Prompt(PromptKind::VersionNote, InputBox::default())),
+                    None => cx.flash = Some("no guardrail to version: n makes one".into()),
+                }
+                Vec::new()
+            }
+            Event::Action(A::DeleteItem) => {
+                if let Some(e) = self.list.get(self.selected) {
+                    cx.open(Layer::Confirm(Box::new(delete_confirm(e))));
+                }
+                Vec::new()
+            }
+            Event::Action(A::AttachItem) => match self.reference() {
+                Some(reference) => vec![Effect::Send(
+                    ScreenId::Chat,
+                    ScreenMsg::UseGuardrail(reference),
+                )],
+                None => Vec::new(),
+            },
+            Event::Action(A::Cancel) if self.kept.is_some() => {
+                self.kept = None;
+                cx.flash = Some("dropped the edit".into());
+                Vec::new()
+            }
+            Event::Reply(Reply::Prompt(PromptKind::VersionNote, note)) => {
+                match self.list.get(self.selected) {
+                    Some(e) => vec![Effect::Guard(
+                        ScreenId::Guardrails,
+                        GuardJob::Version {
+                            name: e.name.clone(),
+                            note: Some(note.text().trim().to_string()).filter(|n| !n.is_empty()),
+                        },
+                    )],
+                    None => Vec::new(),
+                }
+            }
+            Event::Reply(Reply::Destroy(Destroy::Guardrail(name))) => {
+                vec![Effect::Guard(
+                    ScreenId::Guardrails,
+                    GuardJob::Delete { name },
+                )]
+            }
+            Event::Reply(Reply::Fields(form)) if form.kind == FormKind::NewGuardrail => {
+                self.from_form(*form, cx)
+            }
             Event::Action(A::FocusNext) | Event::Action(A::FocusPrev) => {
                 self.focus = match self.focus {
                     GFocus::List => GFocus::Revisions,
@@ -244,7 +381,7 @@ impl Screen for GuardrailsScreen {
         let mut lines: Vec<Line> = Vec::new();
         if self.list.is_empty() {
             let hint = self.error.clone().unwrap_or_else(|| {
-                "No guardrails yet.\nMake one from a policy file:\nstrata guardrail create --file examples/policy.toml".into()
+                "No guardrails yet.\nn writes one from a template in $EDITOR; N fills a form of the common policies.".into()
             });
             lines.extend(crate::tui::view::hint_lines(t, &hint, inner.width));
         }
@@ -269,6 +406,9 @@ impl Screen for GuardrailsScreen {
         let inner = b.inner(revs);
         frame.render_widget(b, revs);
         let mut lines: Vec<Line> = Vec::new();
+        if let Some(k) = &self.kept {
+            lines.extend(kept_lines(k, t, inner.width));
+        }
         let labels: Vec<Span> = self
             .revisions
             .iter()
@@ -410,7 +550,7 @@ impl Screen for GuardrailsScreen {
     fn status(&self, _cx: &Shared) -> Vec<String> {
         vec![
             format!(" {} guardrail(s) ", self.list.len()),
-            "Tab moves · ↑↓ select · F6 input/output".into(),
+            "n new · N form · e edit · v version · d delete · a attach".into(),
         ]
     }
 
@@ -431,6 +571,121 @@ impl Screen for GuardrailsScreen {
 }
 
 impl GuardrailsScreen {
+    fn reload(&mut self) -> Vec<Effect> {
+        vec![Effect::Guard(ScreenId::Guardrails, GuardJob::List)]
+    }
+
+    /// Hands `text` to `$EDITOR` for `purpose`, at `line`.
+    fn edit(&mut self, purpose: EditPurpose, text: String, line: Option<usize>) -> Vec<Effect> {
+        let mut request = EditRequest::new(ScreenId::Guardrails, purpose, text);
+        request.line = line;
+        vec![Effect::OpenEditor(request)]
+    }
+
+    /// `e`: the kept edit again at its error's line, else the selected guardrail's draft.
+    fn edit_selected(&mut self, cx: &mut Shared) -> Vec<Effect> {
+        if let Some(k) = self.kept.clone() {
+            let line = Some(k.error.line).filter(|l| *l > 0);
+            return self.edit(k.purpose, k.text, line);
+        }
+        match self.list.get(self.selected) {
+            Some(e) => {
+                let (name, draft) = (e.name.clone(), e.draft.clone());
+                self.edit(EditPurpose::GuardrailDraft(name), draft, None)
+            }
+            None => {
+                cx.flash = Some("no guardrail to edit: n makes one".into());
+                Vec::new()
+            }
+        }
+    }
+
+    /// The editor closed: an unchanged text changes nothing; another is checked and
+    /// stored off the UI task.
+    fn on_edited(
+        &mut self,
+        purpose: EditPurpose,
+        result: Result<String, String>,
+        cx: &mut Shared,
+    ) -> Vec<Effect> {
+        let text = match result {
+            Ok(text) => text,
+            Err(e) => {
+                cx.flash = Some(format!("editor: {e}"));
+                return Vec::new();
+            }
+        };
+        let before = match (&self.kept, &purpose) {
+            (Some(k), _) if k.purpose == purpose => k.text.clone(),
+            (_, EditPurpose::NewGuardrail) => template::TEMPLATE.to_string(),
+            (_, EditPurpose::GuardrailDraft(name)) => self
+                .list
+                .iter()
+                .find(|e| &e.name == name)
+                .map(|e| e.draft.clone())
+                .unwrap_or_default(),
+            _ => return Vec::new(),
+        };
+        if text == before && self.kept.is_none() {
+            cx.flash = Some("nothing changed".into());
+            return Vec::new();
+        }
+        let draft_of = match purpose {
+            EditPurpose::GuardrailDraft(name) => Some(name),
+            _ => None,
+        };
+        cx.flash = Some("checking the policy…".into());
+        vec![Effect::Guard(
+            ScreenId::Guardrails,
+            GuardJob::Save {
+                toml: text,
+                draft_of,
+            },
+        )]
+    }
+
+    /// The form of common policies, made into a policy and stored; a form whose values
+    /// do not make a policy opens again with the error.
+    fn from_form(&mut self, form: FieldForm, cx: &mut Shared) -> Vec<Effect> {
+        let topic = form.text("topic");
+        let policy = CommonPolicy {
+            name: form.text("name"),
+            words: form.list("words"),
+            profanity: form.text("profanity") == "yes",
+            harmful_content: form.text("harmful"),
+            prompt_attack: form.text("prompt_attack"),
+            anonymize: form.marked("anonymize"),
+            block: form.marked("block"),
+            topic: (!topic.is_empty()).then(|| (topic.clone(), form.text("definition"))),
+        };
+        let toml = policy.to_toml();
+        if let Err(e) = crate::guardrails::policy::Policy::parse(&toml, "the form") {
+            let field = match &e {
+                crate::guardrails::policy::PolicyError::Invalid { key, .. }
+                    if key.starts_with("denied_topics") =>
+                {
+                    Some("definition")
+                }
+                crate::guardrails::policy::PolicyError::Invalid { key, .. } if key == "name" => {
+                    Some("name")
+                }
+                _ => None,
+            };
+            cx.open(Layer::Fields(Box::new(
+                form.with_error(field, e.to_string()),
+            )));
+            return Vec::new();
+        }
+        cx.flash = Some(format!("making guardrail {}…", policy.name));
+        vec![Effect::Guard(
+            ScreenId::Guardrails,
+            GuardJob::Save {
+                toml,
+                draft_of: None,
+            },
+        )]
+    }
+
     fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         let before = self.sandbox.text().to_string();
         layers::edit(&mut self.sandbox, key);
@@ -440,4 +695,112 @@ impl GuardrailsScreen {
             Vec::new()
         }
     }
+}
+
+/// The form of the common policies.
+pub fn common_policy_form() -> FieldForm {
+    let strengths: Vec<String> = template::STRENGTHS.iter().map(|s| s.to_string()).collect();
+    let entities = template::entity_names();
+    FieldForm::new(
+        FormKind::NewGuardrail,
+        "New guardrail: the common policies (e edits the rest later)",
+        vec![
+            Field::text("name", "Name", "letters, digits, - _ .", ""),
+            Field::text(
+                "words",
+                "Blocked words",
+                "words or phrases, separated by commas",
+                "",
+            ),
+            Field::one_of(
+                "profanity",
+                "Profanity filter",
+                "the built-in list",
+                vec!["no".into(), "yes".into()],
+                "no",
+            ),
+            Field::one_of(
+                "harmful",
+                "Harmful content",
+                "hate, insults, sexual, violence, misconduct; both directions",
+                strengths.clone(),
+                "medium",
+            ),
+            Field::one_of(
+                "prompt_attack",
+                "Prompt attacks",
+                "inputs only",
+                strengths,
+                "high",
+            ),
+            Field::any_of(
+                "anonymize",
+                "Anonymize",
+                "←→ walk, Space marks",
+                entities.clone(),
+                &["email", "phone", "credit_card"],
+            ),
+            Field::any_of(
+                "block",
+                "Block",
+                "←→ walk, Space marks",
+                entities,
+                &["aws_access_key", "private_key"],
+            ),
+            Field::text("topic", "Denied topic", "its name (optional)", ""),
+            Field::text(
+                "definition",
+                "Topic definition",
+                "what the topic covers, in a sentence",
+                "",
+            ),
+        ],
+    )
+}
+
+/// What deleting a guardrail loses, for its confirmation.
+fn delete_confirm(e: &GuardrailEntry) -> Confirm {
+    let mut lost = vec![format!("its draft ({} lines)", e.draft.lines().count())];
+    if !e.versions.is_empty() {
+        lost.push(format!(
+            "its {} version(s): {}",
+            e.versions.len(),
+            e.versions
+                .iter()
+                .map(|v| format!("v{}", v.version))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    lost.push("sessions and jobs that name it fail until one of that name is made again".into());
+    Confirm {
+        what: Destroy::Guardrail(e.name.clone()),
+        question: format!("Delete the guardrail {}?", e.name),
+        lost,
+    }
+}
+
+/// A kept edit's error, with the line it names.
+fn kept_lines(k: &KeptEdit, t: &crate::tui::theme::Theme, width: u16) -> Vec<Line<'static>> {
+    let mut lines =
+        crate::tui::view::wrapped_lines(&k.error.message, width, Style::default().fg(t.error));
+    if let Some(text) = k
+        .text
+        .lines()
+        .nth(k.error.line.saturating_sub(1))
+        .filter(|_| k.error.line > 0)
+    {
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("{:>4} │ ", k.error.line),
+                Style::default().fg(t.muted),
+            ),
+            Span::styled(text.to_string(), Style::default().fg(t.warning)),
+        ]));
+    }
+    lines.push(Line::from(Span::styled(
+        "e edits it again at that line · Esc drops the edit",
+        Style::default().fg(t.muted),
+    )));
+    lines
 }

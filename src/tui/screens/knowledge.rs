@@ -2,7 +2,10 @@
 //! while one syncs; syncs keep running while other screens are shown), the selected
 //! base's settings and last sync report (right), and a query playground (bottom) that
 //! shows the retrieved chunks with their scores and sources. Enter on a result opens it
-//! in context (the citation view, from which `e` opens `$EDITOR` at its lines).
+//! in context (the citation view, from which `e` opens `$EDITOR` at its lines). From the
+//! keyboard: a new base from a form (sources with path completion, globs, chunking, the
+//! embeddings model), sync, re-embed with another model, the last sync's full report,
+//! delete (naming what is lost), and attaching a base to the chat's session.
 
 use std::collections::HashMap;
 
@@ -16,14 +19,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Event, Screen, ScreenId, Shared};
 use crate::knowledge::cite::{short_name, DEFAULT_TOP_K};
+use crate::knowledge::spec::{Chunking, KbSpec, Strategy, DEFAULT_EMBEDDING};
 use crate::knowledge::store::KbRecord;
 use crate::knowledge::sync::Phase;
 use crate::knowledge::Progress;
 use crate::store::format_micros;
+use crate::tui::fields::{Field, FieldForm, FormKind};
 use crate::tui::input::InputBox;
 use crate::tui::kb_jobs::{KbJob, KbMsg, ResultView};
 use crate::tui::keymap::{Action, Context};
-use crate::tui::layers;
+use crate::tui::layers::{self, Choice, ChoiceItem, ChoiceKind, Confirm, Destroy, Layer, Reply};
 use crate::tui::msg::{Effect, ScreenMsg};
 
 /// Which part has the keyboard.
@@ -54,6 +59,13 @@ pub struct KnowledgeScreen {
     seq: u64,
     pub pending: bool,
     pub error: Option<String>,
+    /// The form of the base being made, kept until it is made (a failure reopens it),
+    /// and whether to sync it then.
+    making: Option<(FieldForm, bool)>,
+    /// The base to select once the list comes back (one just made).
+    select_name: Option<String>,
+    /// Why the last sync of a base failed (shown with its report until one succeeds).
+    pub failures: HashMap<String, String>,
 }
 
 impl Default for KnowledgeScreen {
@@ -70,6 +82,9 @@ impl Default for KnowledgeScreen {
             seq: 0,
             pending: false,
             error: None,
+            making: None,
+            select_name: None,
+            failures: HashMap::new(),
         }
     }
 }
@@ -79,10 +94,19 @@ impl KnowledgeScreen {
         self.list.get(self.selected).map(|r| r.spec.name.clone())
     }
 
-    fn sync(&mut self, cx: &mut Shared) -> Vec<Effect> {
+    fn sync(&mut self, cx: &mut Shared, reembed: Option<String>) -> Vec<Effect> {
         let Some(name) = self.selected_name() else {
             return Vec::new();
         };
+        self.sync_named(cx, name, reembed)
+    }
+
+    fn sync_named(
+        &mut self,
+        cx: &mut Shared,
+        name: String,
+        reembed: Option<String>,
+    ) -> Vec<Effect> {
         if self.syncs.contains_key(&name) {
             cx.flash = Some(format!("{name} is already syncing"));
             return Vec::new();
@@ -95,10 +119,17 @@ impl KnowledgeScreen {
                 cancel: cancel.clone(),
             },
         );
-        cx.flash = Some(format!("syncing {name}…"));
+        cx.flash = Some(match &reembed {
+            Some(model) => format!("re-embedding {name} with {model}…"),
+            None => format!("syncing {name}…"),
+        });
         vec![Effect::Kb(
             ScreenId::Knowledge,
-            KbJob::Sync { name, cancel },
+            KbJob::Sync {
+                name,
+                cancel,
+                reembed,
+            },
         )]
     }
 
@@ -123,10 +154,43 @@ impl KnowledgeScreen {
         match msg {
             KbMsg::List(Ok(list)) => {
                 self.list = list;
+                if let Some(name) = self.select_name.take() {
+                    if let Some(i) = self.list.iter().position(|r| r.spec.name == name) {
+                        self.selected = i;
+                    }
+                }
                 self.selected = self.selected.min(self.list.len().saturating_sub(1));
                 self.error = None;
             }
             KbMsg::List(Err(e)) => self.error = Some(e),
+            KbMsg::Created { name, result } => {
+                let Some((form, sync_now)) = self.making.take() else {
+                    return Vec::new();
+                };
+                match result {
+                    Ok(()) => {
+                        let mut fx = vec![Effect::Kb(ScreenId::Knowledge, KbJob::List)];
+                        if sync_now {
+                            fx.extend(self.sync_named(cx, name.clone(), None));
+                        } else {
+                            cx.flash = Some(format!("made {name}; s syncs it"));
+                        }
+                        self.select_name = Some(name);
+                        return fx;
+                    }
+                    Err(e) => {
+                        let field = field_of_error(&e);
+                        cx.open(Layer::Fields(Box::new(form.with_error(field, e))));
+                    }
+                }
+            }
+            KbMsg::Deleted { name, result } => {
+                cx.flash = Some(match result {
+                    Ok(()) => format!("deleted knowledge base {name}"),
+                    Err(e) => format!("cannot delete {name}: {e}"),
+                });
+                return vec![Effect::Kb(ScreenId::Knowledge, KbJob::List)];
+            }
             KbMsg::Progress { name, progress } => {
                 if let Some(r) = self.syncs.get_mut(&name) {
                     r.progress = progress;
@@ -134,6 +198,14 @@ impl KnowledgeScreen {
             }
             KbMsg::Synced { name, result } => {
                 self.syncs.remove(&name);
+                match &result {
+                    Err(e) => {
+                        self.failures.insert(name.clone(), e.clone());
+                    }
+                    Ok(_) => {
+                        self.failures.remove(&name);
+                    }
+                }
                 cx.flash = Some(match result {
                     Ok(r) if r.interrupted => format!(
                         "sync of {name} stopped: the base is unchanged; syncing again resumes"
@@ -177,10 +249,11 @@ impl Screen for KnowledgeScreen {
     }
 
     fn contexts(&self) -> Vec<Context> {
-        vec![match self.focus {
-            KFocus::List | KFocus::Results => Context::Sidebar,
-            KFocus::Playground => Context::Input,
-        }]
+        match self.focus {
+            KFocus::List => vec![Context::Knowledge, Context::Sidebar],
+            KFocus::Results => vec![Context::Sidebar],
+            KFocus::Playground => vec![Context::Input],
+        }
     }
 
     fn on_show(&mut self, _cx: &mut Shared) -> Vec<Effect> {
@@ -201,8 +274,71 @@ impl Screen for KnowledgeScreen {
                 Vec::new()
             }
             Event::Action(A::SyncKnowledgeBase) if self.focus != KFocus::Playground => {
-                self.sync(cx)
+                self.sync(cx, None)
             }
+            Event::Action(A::NewItem) => {
+                cx.open(Layer::Fields(Box::new(new_base_form(cx))));
+                Vec::new()
+            }
+            Event::Reply(Reply::Fields(form)) if form.kind == FormKind::NewKnowledgeBase => {
+                self.make(*form, cx)
+            }
+            Event::Action(A::ReembedKnowledgeBase) => {
+                if let Some(r) = self.list.get(self.selected) {
+                    let items = cx
+                        .embedders
+                        .iter()
+                        .map(|m| ChoiceItem {
+                            value: m.clone(),
+                            detail: if *m == r.spec.embedding {
+                                "its model now".into()
+                            } else {
+                                String::new()
+                            },
+                        })
+                        .collect();
+                    cx.open(Layer::Choose(Choice::new(
+                        ChoiceKind::Embedding,
+                        items,
+                        &r.spec.embedding,
+                    )));
+                }
+                Vec::new()
+            }
+            Event::Reply(Reply::Choice(ChoiceKind::Embedding, model)) => self.sync(cx, Some(model)),
+            Event::Action(A::ShowReport) => {
+                if let Some(r) = self.list.get(self.selected) {
+                    cx.open(Layer::Report {
+                        title: format!("Last sync of {}", r.spec.name),
+                        lines: report_lines(r, self.failures.get(&r.spec.name)),
+                        scroll: 0,
+                    });
+                }
+                Vec::new()
+            }
+            Event::Action(A::DeleteItem) => {
+                if let Some(r) = self.list.get(self.selected) {
+                    if self.syncs.contains_key(&r.spec.name) {
+                        cx.flash = Some(format!(
+                            "{} is syncing: Ctrl-C stops the sync, then delete it",
+                            r.spec.name
+                        ));
+                    } else {
+                        cx.open(Layer::Confirm(Box::new(delete_confirm(r))));
+                    }
+                }
+                Vec::new()
+            }
+            Event::Reply(Reply::Destroy(Destroy::KnowledgeBase(name))) => {
+                vec![Effect::Kb(ScreenId::Knowledge, KbJob::Delete { name })]
+            }
+            Event::Action(A::AttachItem) => match self.selected_name() {
+                Some(name) => vec![Effect::Send(
+                    ScreenId::Chat,
+                    ScreenMsg::ToggleKnowledge(name),
+                )],
+                None => Vec::new(),
+            },
             Event::Action(A::ListUp | A::ScrollUp | A::HistoryPrev) => {
                 self.move_by(-1);
                 Vec::new()
@@ -247,7 +383,7 @@ impl Screen for KnowledgeScreen {
         let mut lines: Vec<Line> = Vec::new();
         if self.list.is_empty() {
             let hint = self.error.clone().unwrap_or_else(|| {
-                "No knowledge bases yet.\nMake one from a folder:\nstrata kb create NAME --source PATH --sync".into()
+                "No knowledge bases yet.\nn makes one from a folder (a form; Tab completes paths).".into()
             });
             lines.extend(crate::tui::view::hint_lines(t, &hint, inner.width));
         }
@@ -311,6 +447,12 @@ impl Screen for KnowledgeScreen {
                 "synced",
                 r.synced_us.map_or("never".into(), format_micros),
             ));
+            if let Some(e) = self.failures.get(&r.spec.name) {
+                lines.push(Line::from(Span::styled(
+                    format!("last sync failed: {e}"),
+                    Style::default().fg(t.error),
+                )));
+            }
             if let Some(rep) = &r.last_report {
                 lines.push(kv(
                     "last sync",
@@ -330,9 +472,15 @@ impl Screen for KnowledgeScreen {
                         format!("{} ({})", short_name(&s.key), s.reason),
                     ));
                 }
+                if rep.skipped.len() > 3 {
+                    lines.push(kv(
+                        "",
+                        format!("and {} more: r shows them all", rep.skipped.len() - 3),
+                    ));
+                }
             }
             lines.push(Line::from(Span::styled(
-                "s syncs · Tab to the playground",
+                "s sync · E re-embed · r report · d delete · a attach · Tab playground",
                 Style::default().fg(t.muted),
             )));
         }
@@ -422,7 +570,7 @@ impl Screen for KnowledgeScreen {
         };
         vec![
             format!(" {} base(s){syncing} ", self.list.len()),
-            "Tab moves · ↑↓ select · s sync · Enter query/open".into(),
+            "n new · s sync · E re-embed · r report · d delete · a attach".into(),
         ]
     }
 
@@ -453,6 +601,60 @@ impl Screen for KnowledgeScreen {
 }
 
 impl KnowledgeScreen {
+    /// The form's values as a base definition, made off the UI task; values that make no
+    /// definition reopen the form with the error at their field.
+    fn make(&mut self, form: FieldForm, cx: &mut Shared) -> Vec<Effect> {
+        let number = |key: &str| form.text(key).parse::<usize>();
+        let (size, overlap) = match (number("size"), number("overlap")) {
+            (Ok(s), Ok(o)) => (s, o),
+            (Err(_), _) => {
+                let e = format!(
+                    "chunk size {:?} is not a number of bytes",
+                    form.text("size")
+                );
+                cx.open(Layer::Fields(Box::new(form.with_error(Some("size"), e))));
+                return Vec::new();
+            }
+            (_, Err(_)) => {
+                let e = format!(
+                    "overlap {:?} is not a number of bytes",
+                    form.text("overlap")
+                );
+                cx.open(Layer::Fields(Box::new(form.with_error(Some("overlap"), e))));
+                return Vec::new();
+            }
+        };
+        let spec = KbSpec {
+            name: form.text("name"),
+            sources: form.list("sources"),
+            include: form.list("include"),
+            exclude: form.list("exclude"),
+            chunking: Chunking {
+                strategy: if form.text("strategy") == "fixed" {
+                    Strategy::Fixed
+                } else {
+                    Strategy::Structure
+                },
+                size,
+                overlap,
+            },
+            embedding: form.text("embedding"),
+        };
+        if let Err(e) = spec.validate() {
+            let e = e.to_string();
+            let field = field_of_error(&e);
+            cx.open(Layer::Fields(Box::new(form.with_error(field, e))));
+            return Vec::new();
+        }
+        let sync_now = form.text("sync") == "yes";
+        cx.flash = Some(format!("making {}…", spec.name));
+        self.making = Some((form, sync_now));
+        vec![Effect::Kb(
+            ScreenId::Knowledge,
+            KbJob::Create(Box::new(spec)),
+        )]
+    }
+
     fn move_by(&mut self, delta: isize) {
         match self.focus {
             KFocus::List if !self.list.is_empty() => {
@@ -504,4 +706,161 @@ pub fn progress_line(p: &Progress, width: u16) -> String {
         "=".repeat(filled),
         " ".repeat(bar_w - filled)
     )
+}
+
+/// The form of a new knowledge base.
+pub fn new_base_form(cx: &Shared) -> FieldForm {
+    let mut models = cx.embedders.clone();
+    if models.is_empty() {
+        models.push(DEFAULT_EMBEDDING.to_string());
+    }
+    let chunking = Chunking::default();
+    FieldForm::new(
+        FormKind::NewKnowledgeBase,
+        "New knowledge base",
+        vec![
+            Field::text("name", "Name", "letters, digits, . _ -", ""),
+            Field::path(
+                "sources",
+                "Sources",
+                "folders, files or URLs, separated by commas; Tab completes",
+                "",
+            ),
+            Field::text(
+                "include",
+                "Include",
+                "globs, e.g. *.md, docs/**; empty takes every file",
+                "",
+            ),
+            Field::text("exclude", "Exclude", "globs left out, e.g. target/**", ""),
+            Field::one_of(
+                "strategy",
+                "Chunking",
+                "structure: headings, items, paragraphs; fixed: windows",
+                vec!["structure".into(), "fixed".into()],
+                "structure",
+            ),
+            Field::text(
+                "size",
+                "Chunk size",
+                "bytes of text (at least 100)",
+                &chunking.size.to_string(),
+            ),
+            Field::text(
+                "overlap",
+                "Overlap",
+                "bytes a chunk repeats (under half the size)",
+                &chunking.overlap.to_string(),
+            ),
+            Field::one_of(
+                "embedding",
+                "Embeddings model",
+                "←→ choose",
+                models,
+                DEFAULT_EMBEDDING,
+            ),
+            Field::one_of(
+                "sync",
+                "Sync now",
+                "embed the sources once made",
+                vec!["yes".into(), "no".into()],
+                "yes",
+            ),
+        ],
+    )
+}
+
+/// The field an error of a base's definition is about.
+fn field_of_error(e: &str) -> Option<&'static str> {
+    let e = e.to_lowercase();
+    [
+        ("source", "sources"),
+        ("glob", "include"),
+        ("chunk size", "size"),
+        ("overlap", "overlap"),
+        ("embedding", "embedding"),
+        ("name", "name"),
+        ("exists", "name"),
+    ]
+    .into_iter()
+    .find(|(word, _)| e.contains(word))
+    .map(|(_, field)| field)
+}
+
+/// What deleting a base loses, for its confirmation.
+fn delete_confirm(r: &KbRecord) -> Confirm {
+    Confirm {
+        what: Destroy::KnowledgeBase(r.spec.name.clone()),
+        question: format!("Delete the knowledge base {}?", r.spec.name),
+        lost: vec![
+            format!(
+                "its index: {} files, {} chunks and their vectors ({})",
+                r.files, r.chunks, r.spec.embedding
+            ),
+            "its settings (sources, globs, chunking); the source files stay".into(),
+            "sessions that cite it keep their citations but retrieve nothing from it".into(),
+        ],
+    }
+}
+
+/// A base's last sync report, every file named, after the error of a sync that failed
+/// since.
+fn report_lines(r: &KbRecord, failure: Option<&String>) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(e) = failure {
+        lines.push(format!("The last sync failed: {e}"));
+        lines.push(String::new());
+    }
+    let Some(rep) = &r.last_report else {
+        lines.push(match r.synced_us {
+            None => "Never synced: s syncs it.".into(),
+            Some(_) => "No report kept for the last sync.".into(),
+        });
+        return lines;
+    };
+    lines.extend([
+        format!(
+            "{} files, {} chunks · {} embedded, {} reused · {:.1} s ({:.1} chunks/s) · {}",
+            rep.files,
+            rep.chunks,
+            rep.embedded,
+            rep.reused,
+            rep.seconds,
+            rep.chunks_per_s,
+            rep.model
+        ),
+        format!(
+            "{} unchanged{}{}",
+            rep.unchanged,
+            if rep.resumed {
+                " · resumed an interrupted sync"
+            } else {
+                ""
+            },
+            if rep.interrupted {
+                " · interrupted: nothing committed"
+            } else {
+                ""
+            }
+        ),
+    ]);
+    let mut section = |title: &str, items: Vec<String>| {
+        if !items.is_empty() {
+            lines.push(String::new());
+            lines.push(format!("{title} ({})", items.len()));
+            lines.extend(items.into_iter().map(|i| format!("  {i}")));
+        }
+    };
+    section(
+        "Skipped",
+        rep.skipped
+            .iter()
+            .map(|s| format!("{}: {}", s.key, s.reason))
+            .collect(),
+    );
+    section("Decoded lossily (invalid UTF-8)", rep.lossy.clone());
+    section("Added", rep.added.clone());
+    section("Changed", rep.changed.clone());
+    section("Removed", rep.removed.clone());
+    lines
 }

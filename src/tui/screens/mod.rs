@@ -30,6 +30,8 @@ use crate::runtime::catalog::{Capability, Catalog};
 /// terminal size, the flash line and the layer stack (top last).
 pub struct Shared {
     pub catalog: Vec<ModelEntry>,
+    /// The catalog's embeddings models (knowledge bases pick from them).
+    pub embedders: Vec<String>,
     pub default_model: String,
     pub theme: Theme,
     pub highlighter: Highlighter,
@@ -56,6 +58,12 @@ impl Shared {
         keys: KeyResolver,
         export_dir: PathBuf,
     ) -> Shared {
+        let embedders = catalog
+            .models()
+            .iter()
+            .filter(|m| m.has(Capability::Embeddings))
+            .map(|m| m.id.clone())
+            .collect();
         let catalog = catalog
             .models()
             .iter()
@@ -71,6 +79,7 @@ impl Shared {
             .collect();
         Shared {
             catalog,
+            embedders,
             default_model: default_model.to_string(),
             theme,
             highlighter: Highlighter::new(),

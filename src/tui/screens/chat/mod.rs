@@ -35,6 +35,7 @@ use crate::runtime::context::Caller;
 use crate::runtime::types::{Role, StreamEvent};
 use crate::sessions::{ChatMessage, MessageStatus, Session, UiState};
 use crate::store::Id;
+use crate::tui::editor::{EditPurpose, EditRequest};
 use crate::tui::guard_jobs::{GuardJob, GuardMsg};
 use crate::tui::incremental::{content_hash, Incremental};
 use crate::tui::input::InputBox;
@@ -42,7 +43,8 @@ use crate::tui::jobs::{OpenTarget, Opened, StoreJob, StoreMsg};
 use crate::tui::kb_jobs::{KbJob, KbMsg};
 use crate::tui::keymap::{Action, Context};
 use crate::tui::layers::{
-    self, Choice, ChoiceKind, Layer, ModelEntry, Picker, PromptKind, PullState, Reply,
+    self, Choice, ChoiceKind, Confirm, Destroy, Layer, ModelEntry, Picker, PromptKind, PullState,
+    Reply,
 };
 use crate::tui::layout::{self, Areas};
 use crate::tui::markdown::{self, Rendered};
@@ -275,8 +277,29 @@ impl ChatScreen {
                 cx.pull = Some(PullState { model, done, total })
             }
             ScreenMsg::Pulled { model, result } => self.on_pulled(cx, model, result),
-            ScreenMsg::EditorDone(Ok(text)) => self.composer.input.set(text.trim_end_matches('\n')),
-            ScreenMsg::EditorDone(Err(e)) => cx.flash = Some(format!("editor: {e}")),
+            ScreenMsg::EditorDone(EditPurpose::Compose, Ok(text)) => {
+                self.composer.input.set(text.trim_end_matches('\n'))
+            }
+            ScreenMsg::EditorDone(_, Err(e)) => cx.flash = Some(format!("editor: {e}")),
+            ScreenMsg::EditorDone(_, Ok(_)) => {}
+            ScreenMsg::UseGuardrail(reference) => {
+                self.submit_prompt(cx, PromptKind::Guardrail, InputBox::with_text(&reference))
+            }
+            ScreenMsg::ToggleKnowledge(name) => {
+                let mut names = self.session.agent.knowledge_bases.clone();
+                match names.iter().position(|n| *n == name) {
+                    Some(i) => {
+                        names.remove(i);
+                    }
+                    None => names.push(name),
+                }
+                self.submit_prompt(
+                    cx,
+                    PromptKind::Knowledge,
+                    InputBox::with_text(&names.join(", ")),
+                )
+            }
+            ScreenMsg::Kb(KbMsg::List(result)) => self.choose_knowledge(cx, result),
             ScreenMsg::Store(StoreMsg::Sessions { seq, result }) => {
                 self.on_sessions(cx, seq, result)
             }
@@ -394,10 +417,14 @@ impl ChatScreen {
             A::Newline => self.composer.input.insert_char('\n'),
             A::HistoryPrev => self.composer.recall(-1),
             A::HistoryNext => self.composer.recall(1),
-            A::ComposeInEditor => fx.push(Effect::OpenEditor(
-                ScreenId::Chat,
-                self.composer.input.text().to_string(),
-            )),
+            A::ComposeInEditor => fx.push(Effect::OpenEditor(EditRequest {
+                suffix: ".md",
+                ..EditRequest::new(
+                    ScreenId::Chat,
+                    EditPurpose::Compose,
+                    self.composer.input.text().to_string(),
+                )
+            })),
             A::Regenerate => self.regenerate(cx, fx),
             A::EditMessage => self.edit_selected(cx),
             A::ScrollUp => self.scroll_by(-1),
@@ -423,11 +450,9 @@ impl ChatScreen {
                 fx.push(Effect::Guard(ScreenId::Chat, GuardJob::List));
             }
             A::AttachKnowledge => {
-                let current = self.session.agent.knowledge_bases.join(", ");
-                cx.open(Layer::Prompt(
-                    PromptKind::Knowledge,
-                    InputBox::with_text(&current),
-                ));
+                // The list of what exists comes from sled, off the UI task.
+                cx.flash = Some("loading knowledge bases…".into());
+                fx.push(Effect::Kb(ScreenId::Chat, KbJob::List));
             }
             A::OpenCitation => self.open_citation(cx, fx),
             A::ToggleGuardrailPanel => {
@@ -503,10 +528,17 @@ impl ChatScreen {
             }
             A::DeleteSession => {
                 if let Some(s) = self.sidebar.selected_session() {
-                    cx.open(Layer::ConfirmDelete {
-                        id: s.id,
-                        title: s.title.clone(),
-                    });
+                    cx.open(Layer::Confirm(Box::new(Confirm {
+                        what: Destroy::Session {
+                            id: s.id,
+                            title: s.title.clone(),
+                        },
+                        question: format!("Delete the session “{}”?", s.title),
+                        lost: vec![
+                            "all its messages, with their citations and guardrail notes".into(),
+                            "the runs of its answers (the Agents debugger's steps)".into(),
+                        ],
+                    })));
                 }
             }
             A::SearchSessions => cx.open(Layer::Prompt(
@@ -558,21 +590,44 @@ impl ChatScreen {
             | A::ApproveCallAlways
             | A::EditCallArgs
             | A::DenyCall
-            | A::GiveCallResult => {}
+            | A::GiveCallResult
+            | A::ToggleChoice
+            | A::NewItem
+            | A::NewFromForm
+            | A::EditItem
+            | A::VersionItem
+            | A::DeleteItem
+            | A::AttachItem
+            | A::ReembedKnowledgeBase
+            | A::ShowReport
+            | A::ResumeEval
+            | A::CompareJobs => {}
         }
     }
 
     /// What a layer this screen opened answered.
     fn on_reply(&mut self, cx: &mut Shared, reply: Reply, fx: &mut Vec<Effect>) {
         match reply {
-            Reply::Delete { id, title } => self.delete_session(id, &title),
+            Reply::Destroy(Destroy::Session { id, title }) => self.delete_session(id, &title),
+            Reply::Choices(ChoiceKind::Knowledge, names) => self.submit_prompt(
+                cx,
+                PromptKind::Knowledge,
+                InputBox::with_text(&names.join(", ")),
+            ),
             Reply::Model(entry) => self.choose_model(cx, entry, fx),
             Reply::Prompt(kind, input) => self.submit_prompt(cx, kind, input),
             Reply::Choice(ChoiceKind::Guardrail, value) => {
                 self.submit_prompt(cx, PromptKind::Guardrail, InputBox::with_text(&value))
             }
             Reply::Approval { run, decision, .. } => self.on_tool_decision(cx, run, decision, fx),
-            Reply::Quit | Reply::Palette(_) | Reply::OpenFile { .. } | Reply::Form(_) => {}
+            Reply::Quit
+            | Reply::Palette(_)
+            | Reply::OpenFile { .. }
+            | Reply::Form(_)
+            | Reply::Fields(_)
+            | Reply::Destroy(_)
+            | Reply::Choice(..)
+            | Reply::Choices(..) => {}
         }
     }
 
@@ -661,6 +716,47 @@ impl ChatScreen {
         cx.open(Layer::Choose(Choice::new(
             ChoiceKind::Guardrail,
             guardrail_choices(&entries),
+            &current,
+        )));
+    }
+
+    /// Opens the list of knowledge bases (none, then each base with its size), the
+    /// session's marked; when the list cannot be read, the prompt to type names instead.
+    fn choose_knowledge(
+        &mut self,
+        cx: &mut Shared,
+        result: Result<Vec<crate::knowledge::store::KbRecord>, String>,
+    ) {
+        cx.flash = None;
+        let current = self.session.agent.knowledge_bases.clone();
+        let records = match result {
+            Ok(records) => records,
+            Err(e) => {
+                cx.flash = Some(format!("cannot list knowledge bases: {e}"));
+                cx.open(Layer::Prompt(
+                    PromptKind::Knowledge,
+                    InputBox::with_text(&current.join(", ")),
+                ));
+                return;
+            }
+        };
+        let mut items = vec![layers::ChoiceItem {
+            value: "none".into(),
+            detail: "no knowledge base on this session".into(),
+        }];
+        items.extend(records.iter().map(|r| layers::ChoiceItem {
+            value: r.spec.name.clone(),
+            detail: match r.synced_us {
+                Some(_) => format!(
+                    "{} files, {} chunks · {}",
+                    r.files, r.chunks, r.spec.embedding
+                ),
+                None => "never synced: sync it on the Knowledge screen".into(),
+            },
+        }));
+        cx.open(Layer::Choose(Choice::several(
+            ChoiceKind::Knowledge,
+            items,
             &current,
         )));
     }
@@ -765,7 +861,7 @@ impl ChatScreen {
                 self.focus = Focus::Sidebar;
             }
             // The evaluation screen's prompt.
-            PromptKind::EvalFile | PromptKind::AgentTask => {}
+            PromptKind::EvalFile | PromptKind::AgentTask | PromptKind::VersionNote => {}
         }
     }
 
