@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod launch;
 pub mod schema;
 pub mod spec;
+pub mod template;
 pub mod toolset;
 
 pub use catalog::{AgentEntry, Catalog, CatalogError};

@@ -5,6 +5,8 @@
 //! `ScreenApprover` about calls that need approval; its events and its end come back as
 //! `AgentMsg`s on an `Outbox`.
 
+use std::path::PathBuf;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -92,6 +94,16 @@ pub enum AgentJob {
         a: Id,
         b: Id,
     },
+    /// An agent file's text, to edit.
+    ReadFile {
+        path: PathBuf,
+    },
+    /// Check an agent file written in the TUI and keep it: over `path`, or (`None`) as a
+    /// new file named for the agent in the agents folder.
+    SaveFile {
+        path: Option<PathBuf>,
+        text: String,
+    },
 }
 
 /// A run in the list: itself and its agent's name.
@@ -143,6 +155,17 @@ pub enum AgentMsg {
     Scored {
         run: Id,
         result: Result<String, String>,
+    },
+    FileRead {
+        path: PathBuf,
+        result: Result<String, String>,
+    },
+    /// An agent file was checked and kept (where, and the agent's name), or why not: the
+    /// message and the line it names (0: none), with the text as written.
+    FileSaved {
+        path: Option<PathBuf>,
+        text: String,
+        result: Result<(PathBuf, String), (String, usize)>,
     },
 }
 
@@ -252,6 +275,19 @@ pub fn run(job: AgentJob, orchestrator: &Orchestrator, tx: &Outbox<AgentMsg>) {
     let tx = tx.clone();
     let catalog = Catalog::new(&orchestrator.runtime().paths);
     match job {
+        AgentJob::ReadFile { path } => {
+            tokio::task::spawn_blocking(move || {
+                let result = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()));
+                let _ = tx.send(AgentMsg::FileRead { path, result });
+            });
+        }
+        AgentJob::SaveFile { path, text } => {
+            tokio::task::spawn_blocking(move || {
+                let result = save_file(&catalog, path.as_deref(), &text);
+                let _ = tx.send(AgentMsg::FileSaved { path, text, result });
+            });
+        }
         AgentJob::List => {
             tokio::task::spawn_blocking(move || {
                 let result = list(&catalog, &orchestrator).map_err(|e| format!("{e:#}"));
@@ -457,4 +493,56 @@ async fn fork_run(
         Ok::<_, anyhow::Error>(orchestrator.fork(fork, forward(tx)).await?)
     };
     outcome.await.map(Box::new).map_err(|e| format!("{e:#}"))
+}
+
+/// Checks `text` as an agent file and writes it (through a temporary file, so a crash
+/// leaves the old file or the new one): over `path`, or as `<agents folder>/NAME.toml`
+/// for a new agent, never over another file.
+fn save_file(
+    catalog: &Catalog,
+    path: Option<&std::path::Path>,
+    text: &str,
+) -> Result<(PathBuf, String), (String, usize)> {
+    use crate::agents::spec::{AgentSpec, SpecError};
+    let checked_as = path
+        .map(PathBuf::from)
+        .unwrap_or_else(|| catalog.dir().join("new-agent.toml"));
+    let spec = AgentSpec::parse(text, &checked_as).map_err(|e| {
+        let line = match &e {
+            SpecError::Invalid { problems, .. } => {
+                problems.iter().find_map(|p| p.line).unwrap_or(0)
+            }
+            SpecError::Read { .. } => 0,
+        };
+        (e.to_string(), line)
+    })?;
+    let name_line = || {
+        text.lines()
+            .position(|l| l.trim_start().starts_with("name"))
+            .map_or(0, |i| i + 1)
+    };
+    let target = match path {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let target = catalog.dir().join(format!("{}.toml", spec.name));
+            if target.exists() {
+                return Err((
+                    format!(
+                        "{} exists already: name the agent another way, or edit that one (E)",
+                        target.display()
+                    ),
+                    name_line(),
+                ));
+            }
+            target
+        }
+    };
+    let io = |e: std::io::Error| (format!("cannot write {}: {e}", target.display()), 0);
+    if let Some(dir) = target.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let trial = target.with_extension("toml.new");
+    std::fs::write(&trial, text).map_err(io)?;
+    std::fs::rename(&trial, &target).map_err(io)?;
+    Ok((target, spec.name))
 }

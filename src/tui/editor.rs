@@ -20,8 +20,8 @@ pub enum EditPurpose {
     GuardrailDraft(String),
     /// A new evaluation job file, to be written at this path.
     NewEvalJob(std::path::PathBuf),
-    /// A new agent file, to be written at this path.
-    NewAgent(std::path::PathBuf),
+    /// A new agent file (kept in the agents folder under its name).
+    NewAgent,
     /// The agent file at this path.
     AgentFile(std::path::PathBuf),
 }

@@ -420,3 +420,66 @@ async fn forms_fit_at_80x24_and_120x40() {
         h.key(KeyCode::Esc, KeyModifiers::NONE);
     }
 }
+
+/// `n` writes a new agent from the template in `$EDITOR` (a file that does not check is
+/// kept with its line, `E` edits it again), and `E` edits an agent's file in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_are_written_and_edited_in_the_editor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path()).await;
+    h.editor = Some(editor_script(dir.path()));
+    show(&mut h, ScreenId::Agents);
+    let agents = |app: &App| -> Vec<String> {
+        app.find::<strata::tui::screens::agents::AgentsScreen>()
+            .map(|s| s.agents.iter().map(|a| a.name.clone()).collect())
+            .unwrap_or_default()
+    };
+    let kept = |app: &App| {
+        app.find::<strata::tui::screens::agents::AgentsScreen>()
+            .and_then(|s| s.kept.clone())
+    };
+    h.pump_until(|app| !agents(app).is_empty()).await;
+
+    next_edit(
+        dir.path(),
+        "name = \"Helper!\"\ninstructions = \"Be brief.\"\nmodel = \"local/smollm2-135m\"\n",
+    );
+    key_char(&mut h, 'n');
+    h.pump_until(|app| kept(app).is_some()).await;
+    let seen = std::fs::read_to_string(dir.path().join("seen")).unwrap();
+    assert!(
+        seen.contains("[[tools]]") && seen.contains("name = \"\""),
+        "the template: {seen}"
+    );
+    let k = kept(&h.app).unwrap();
+    assert_eq!(k.line, 1, "{k:?}");
+    assert!(k.error.contains("lowercase"), "{k:?}");
+
+    next_edit(dir.path(), "name = \"helper\"\ndescription = \"Helps.\"\ninstructions = \"Be brief.\"\nmodel = \"local/smollm2-135m\"\n");
+    key_char(&mut h, 'E');
+    h.pump_until(|app| agents(app).contains(&"helper".to_string()) && kept(app).is_none())
+        .await;
+    let args = std::fs::read_to_string(dir.path().join("args")).unwrap();
+    assert!(args.lines().last().unwrap().starts_with("+1 "), "{args}");
+    let file = dir.path().join("agents/helper.toml");
+    assert!(std::fs::read_to_string(&file).unwrap().contains("Helps."));
+
+    // E on the agent: its file, edited in place.
+    let at = agents(&h.app).iter().position(|n| n == "helper").unwrap();
+    for _ in 0..at {
+        h.key(KeyCode::Down, KeyModifiers::NONE);
+    }
+    next_edit(dir.path(), "name = \"helper\"\ndescription = \"Helps more.\"\ninstructions = \"Be brief.\"\nmodel = \"local/smollm2-135m\"\n");
+    key_char(&mut h, 'E');
+    h.pump_until(|_| {
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("Helps more.")
+    })
+    .await;
+    let seen = std::fs::read_to_string(dir.path().join("seen")).unwrap();
+    assert!(
+        seen.contains("description = \"Helps.\""),
+        "the file as it was: {seen}"
+    );
+}

@@ -6,7 +6,9 @@
 //! (model, instructions, tool result), `R` replays it, `d` marks a run and diffs it with
 //! another. Tool calls that need approval open the approval prompt; a stored run waiting
 //! for one opens it when the run is opened. Chat answers and evaluation items open their
-//! run here (`ScreenMsg::OpenRun`). Drawing is `view`'s.
+//! run here (`ScreenMsg::OpenRun`). `n` writes a new agent from a template in `$EDITOR`,
+//! `E` edits the selected agent's file; a file that does not check is kept with its
+//! error and line, to edit again. Drawing is `view`'s.
 
 mod view;
 
@@ -24,6 +26,7 @@ use crate::tui::agent_jobs::{
     AgentJob, AgentMsg, DebugGate, ForkRequest, GateCommand, LoadedDiff, LoadedRun, RunControl,
     RunRow,
 };
+use crate::tui::editor::{EditPurpose, EditRequest};
 use crate::tui::forms::{ApprovalPrompt, FieldKind, Form, FormPurpose};
 use crate::tui::keymap::{Action, Context};
 use crate::tui::layers::{Layer, PromptKind, Reply};
@@ -97,6 +100,18 @@ pub struct AgentsScreen {
     /// A fork's scores beside its evaluation item's: the fork, the summary.
     pub scored: Option<(Id, String)>,
     pub error: Option<String>,
+    /// An agent file written in `$EDITOR` that did not check: where it goes (`None`: a
+    /// new agent), the text, the error and its line (E edits it again, Esc drops it).
+    pub kept: Option<KeptFile>,
+}
+
+/// An agent file that did not check, kept to edit again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptFile {
+    pub path: Option<std::path::PathBuf>,
+    pub text: String,
+    pub error: String,
+    pub line: usize,
 }
 
 impl Default for AgentsScreen {
@@ -123,6 +138,7 @@ impl Default for AgentsScreen {
             follow: None,
             scored: None,
             error: None,
+            kept: None,
         }
     }
 }
@@ -448,8 +464,51 @@ impl AgentsScreen {
         }
     }
 
+    /// `$EDITOR` on an agent file's text (`path`: `None` for a new agent), at `line`.
+    fn edit_file(
+        &self,
+        path: Option<std::path::PathBuf>,
+        text: String,
+        line: usize,
+    ) -> Vec<Effect> {
+        let purpose = match path {
+            Some(p) => EditPurpose::AgentFile(p),
+            None => EditPurpose::NewAgent,
+        };
+        let mut request = EditRequest::new(ScreenId::Agents, purpose, text);
+        request.line = Some(line).filter(|l| *l > 0);
+        vec![Effect::OpenEditor(request)]
+    }
+
     fn on_msg(&mut self, msg: AgentMsg, cx: &mut Shared) -> Vec<Effect> {
         match msg {
+            AgentMsg::FileRead { path, result } => {
+                return match result {
+                    Ok(text) => self.edit_file(Some(path), text, 0),
+                    Err(e) => {
+                        cx.flash = Some(e);
+                        Vec::new()
+                    }
+                };
+            }
+            AgentMsg::FileSaved { path, text, result } => match result {
+                Ok((at, name)) => {
+                    self.kept = None;
+                    cx.flash = Some(format!("saved agent {name} in {}", at.display()));
+                    return vec![job(AgentJob::List)];
+                }
+                Err((error, line)) => {
+                    cx.flash = Some(
+                        "the agent file does not check: E edits it again, Esc drops it".into(),
+                    );
+                    self.kept = Some(KeptFile {
+                        path,
+                        text,
+                        error,
+                        line,
+                    });
+                }
+            },
             AgentMsg::List(Ok((agents, runs))) => {
                 let keep = self.runs.get(self.run_selected).map(|r| r.run.id);
                 self.agents = agents;
@@ -619,6 +678,44 @@ impl Screen for AgentsScreen {
                 vec![job(AgentJob::List), self.open_run(run)]
             }
             Event::Reply(reply) => self.on_reply(reply, cx),
+            Event::Action(A::NewItem) => match self.kept.clone() {
+                Some(k) if k.path.is_none() => self.edit_file(None, k.text, k.line),
+                _ => self.edit_file(None, crate::agents::template::TEMPLATE.to_string(), 0),
+            },
+            Event::Action(A::EditItem) => {
+                match (self.kept.clone(), self.agents.get(self.agent_selected)) {
+                    (Some(k), _) => self.edit_file(k.path, k.text, k.line),
+                    (None, Some(a)) => vec![job(AgentJob::ReadFile {
+                        path: a.path.clone(),
+                    })],
+                    (None, None) => Vec::new(),
+                }
+            }
+            Event::Action(A::Cancel) if self.kept.is_some() => {
+                self.kept = None;
+                cx.flash = Some("dropped the edit".into());
+                Vec::new()
+            }
+            Event::Msg(ScreenMsg::EditorDone(purpose, result)) => match (purpose, result) {
+                (_, Err(e)) => {
+                    cx.flash = Some(format!("editor: {e}"));
+                    Vec::new()
+                }
+                (EditPurpose::NewAgent, Ok(text)) if text == crate::agents::template::TEMPLATE => {
+                    cx.flash = Some("nothing changed: no agent made".into());
+                    Vec::new()
+                }
+                (EditPurpose::NewAgent, Ok(text)) => {
+                    vec![job(AgentJob::SaveFile { path: None, text })]
+                }
+                (EditPurpose::AgentFile(path), Ok(text)) => {
+                    vec![job(AgentJob::SaveFile {
+                        path: Some(path),
+                        text,
+                    })]
+                }
+                _ => Vec::new(),
+            },
             Event::Action(A::ListUp | A::ScrollUp) => self.move_by(-1),
             Event::Action(A::ListDown | A::ScrollDown) => self.move_by(1),
             Event::Action(A::FocusNext) => {
@@ -705,7 +802,7 @@ impl Screen for AgentsScreen {
         } else if self.live.is_some() {
             "p pause · Ctrl-C stop"
         } else {
-            "Enter run/open · f fork · R replay · d diff · p start held"
+            "Enter run/open · n new · E edit · f fork · R replay · d diff · p held"
         };
         vec![state, keys.into()]
     }

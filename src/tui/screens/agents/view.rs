@@ -68,11 +68,33 @@ fn draw_agents(s: &AgentsScreen, frame: &mut Frame, r: Rect, t: &Theme) {
     let inner = b.inner(r);
     frame.render_widget(b, r);
     let w = usize::from(inner.width);
+    if let Some(k) = &s.kept {
+        let mut lines =
+            crate::tui::view::wrapped_lines(&k.error, inner.width, Style::default().fg(t.error));
+        if let Some(text) = k
+            .text
+            .lines()
+            .nth(k.line.saturating_sub(1))
+            .filter(|_| k.line > 0)
+        {
+            lines.push(Line::from(vec![
+                Span::styled(format!("{:>4} │ ", k.line), Style::default().fg(t.muted)),
+                Span::styled(text.to_string(), Style::default().fg(t.warning)),
+            ]));
+        }
+        lines.extend(crate::tui::view::hint_lines(
+            t,
+            "E edits it again at that line · Esc drops the edit",
+            inner.width,
+        ));
+        frame.render_widget(Paragraph::new(lines), inner);
+        return;
+    }
     if s.agents.is_empty() {
         let text = s
             .error
             .clone()
-            .unwrap_or_else(|| "no agent files in the config dir's agents/".into());
+            .unwrap_or_else(|| "No agents yet: n writes one from a template in $EDITOR.".into());
         frame.render_widget(
             Paragraph::new(text)
                 .wrap(Wrap { trim: true })

@@ -160,7 +160,9 @@ impl ChatScreen {
             | AgentMsg::List(_)
             | AgentMsg::Loaded { .. }
             | AgentMsg::Diff(_)
-            | AgentMsg::Scored { .. } => {}
+            | AgentMsg::Scored { .. }
+            | AgentMsg::FileRead { .. }
+            | AgentMsg::FileSaved { .. } => {}
         }
     }
 }
