@@ -16,5 +16,6 @@ pub mod sessions;
 pub mod store;
 pub mod telemetry;
 pub mod text;
+pub mod tilde;
 pub mod tools;
 pub mod tui;

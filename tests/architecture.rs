@@ -77,7 +77,7 @@ const FLOORS: &[&[&str]] = &[
     &["sessions", "tools"],
     &["guardrails", "knowledge", "telemetry"],
     &["runtime", "engine"],
-    &["store", "config", "text", "confine"],
+    &["store", "config", "text", "confine", "tilde"],
 ];
 
 /// Imports no floor rule allows although the floors would: the benches are clients that

@@ -656,17 +656,7 @@ fn is_env_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Expands a leading `~` to the home folder.
-pub fn expand_home(path: &Path) -> PathBuf {
-    let home = || directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf());
-    if path == Path::new("~") {
-        return home().unwrap_or_else(|| path.to_path_buf());
-    }
-    match path.strip_prefix("~") {
-        Ok(rest) => home().map_or_else(|| path.to_path_buf(), |h| h.join(rest)),
-        Err(_) => path.to_path_buf(),
-    }
-}
+pub use crate::tilde::expand_home;
 
 /// Resolves a command's program: a path (it has a `/` or starts with `~`) becomes absolute
 /// against `dir` and must exist; a bare name is left for `PATH`.

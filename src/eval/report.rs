@@ -346,12 +346,6 @@ pub struct ItemDiff {
     pub b: f64,
 }
 
-/// Compares two jobs: models paired by name when both jobs have them, else (one model
-/// each) the two models; items paired by id (a line's `id`, else its line number).
-///
-/// Refused, with what to do, when the jobs ran on different datasets and an item has no
-/// `id` (its line number would pair it with another question), or when a job holds one
-/// id twice (jobs stored before datasets with repeated ids were refused).
 /// Said when two compared jobs ran on different data.
 pub const DIFFERENT_DATASETS: &str = "the jobs ran on different datasets; items are paired by \
     their id, so check that an id means the same question in both";
@@ -418,6 +412,13 @@ pub fn compare_lines(a: &Job, b: &Job, pairs: &[PairComparison], max_items: usiz
     out
 }
 
+/// Compares two jobs: models paired by name when both jobs have them, else (one model
+/// each) the two models; items paired by id (a line's `id`, else its line number).
+///
+/// Refused, with what to do, when the jobs ran on different datasets and an item has no
+/// `id` (its line number would pair it with another question), or when a job holds one
+/// id twice (jobs stored before datasets with repeated ids were refused), or when the
+/// jobs share no model.
 pub fn compare(
     a: &Job,
     ra: &[ItemResult],
@@ -453,6 +454,14 @@ pub fn compare(
             same
         }
     };
+    if pairs.is_empty() {
+        return Err(format!(
+            "the jobs share no model ({} vs {}); compare jobs of the same models, or jobs \
+             of one model each",
+            a.spec.models.join(", "),
+            b.spec.models.join(", ")
+        ));
+    }
     let in_b = columns(b, rb);
     let columns: Vec<String> = columns(a, ra)
         .into_iter()

@@ -159,13 +159,13 @@ pub fn absolute_source(source: &str) -> String {
     if is_url(source) {
         return source.to_string();
     }
-    let path = Path::new(source);
+    let path = crate::tilde::expand_home(source);
     let absolute = if path.is_absolute() {
-        path.to_path_buf()
+        path.clone()
     } else {
         std::env::current_dir()
-            .map(|d| d.join(path))
-            .unwrap_or_else(|_| path.to_path_buf())
+            .map(|d| d.join(&path))
+            .unwrap_or_else(|_| path.clone())
     };
     std::fs::canonicalize(&absolute)
         .unwrap_or(absolute)

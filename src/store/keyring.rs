@@ -41,7 +41,7 @@ impl std::str::FromStr for KeySource {
         let bad = || KeyError::BadSource(text.to_string());
         match text.split_once(':') {
             Some(("file", path)) if !path.is_empty() => Ok(KeySource::File {
-                path: expand_home(path),
+                path: crate::tilde::expand_home(path),
             }),
             Some(("env", var)) if !var.is_empty() => Ok(KeySource::Env {
                 var: var.to_string(),
@@ -49,13 +49,6 @@ impl std::str::FromStr for KeySource {
             None if text == "passphrase" => Ok(KeySource::Passphrase),
             _ => Err(bad()),
         }
-    }
-}
-
-fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => PathBuf::from(path),
     }
 }
 

@@ -522,7 +522,8 @@ fn save_file(
             .map_or(0, |i| i + 1)
     };
     let target = match path {
-        Some(p) => p.to_path_buf(),
+        // Through a link (a dotfiles setup) to the file it names, which keeps its mode.
+        Some(p) => std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()),
         None => {
             let target = catalog.dir().join(format!("{}.toml", spec.name));
             if target.exists() {
@@ -543,6 +544,9 @@ fn save_file(
     }
     let trial = target.with_extension("toml.new");
     std::fs::write(&trial, text).map_err(io)?;
+    if let Ok(old) = std::fs::metadata(&target) {
+        std::fs::set_permissions(&trial, old.permissions()).map_err(io)?;
+    }
     std::fs::rename(&trial, &target).map_err(io)?;
     Ok((target, spec.name))
 }

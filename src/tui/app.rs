@@ -309,9 +309,12 @@ impl App {
             }
             Reply::Palette(entry) => self.run_palette_choice(entry),
             Reply::OpenFile { path, line } => vec![Effect::OpenFile { path, line }],
-            // A decision goes to the screen whose run asked, whichever one is shown.
-            Reply::Approval { owner, .. } => self.send(owner, Event::Reply(reply)),
-            other => self.send_to_screen(Event::Reply(other)),
+            // A decision goes to the screen whose run asked, a form's values to the screen
+            // that opened it, whichever one is shown.
+            other => match other.owner() {
+                Some(owner) => self.send(owner, Event::Reply(other)),
+                None => self.send_to_screen(Event::Reply(other)),
+            },
         }
     }
 
@@ -367,10 +370,13 @@ impl App {
     /// The status bar: the screen's fields, then the flash note.
     fn draw_status(&self, parts: Vec<String>, frame: &mut Frame, area: Rect) {
         let t = &self.cx.theme;
-        let mut line = parts.join(" │ ");
+        // The flash right after the screen's first field: a screen's key hints must not
+        // push it off the edge at 80 columns.
+        let mut parts = parts;
         if let Some(flash) = &self.cx.flash {
-            line = format!("{line} │ {flash}");
+            parts.insert(1.min(parts.len()), flash.clone());
         }
+        let line = parts.join(" │ ");
         frame.render_widget(
             Paragraph::new(line).style(Style::default().bg(t.status_bg).fg(t.status_fg)),
             area,

@@ -3,7 +3,7 @@
 //! folder gets its `/`, and the candidates are listed when they disagree. `~` is the
 //! home folder. It reads a folder, so the runner calls it off the UI task.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Most candidates a completion lists.
 const MAX_CANDIDATES: usize = 12;
@@ -96,12 +96,7 @@ fn folder(dir_part: &str) -> PathBuf {
     if dir_part.is_empty() {
         return PathBuf::from(".");
     }
-    if let Some(rest) = dir_part.strip_prefix("~/") {
-        if let Some(home) = std::env::var_os("HOME") {
-            return Path::new(&home).join(rest);
-        }
-    }
-    PathBuf::from(dir_part)
+    crate::tilde::expand_home(dir_part)
 }
 
 /// The longest start all of `names` share (on char boundaries).

@@ -18,7 +18,7 @@ pub enum EditPurpose {
     NewGuardrail,
     /// The draft of this guardrail.
     GuardrailDraft(String),
-    /// A new evaluation job file, to be written at this path.
+    /// A new evaluation job file, kept in this folder under the job's name.
     NewEvalJob(std::path::PathBuf),
     /// A new agent file (kept in the agents folder under its name).
     NewAgent,
@@ -53,10 +53,9 @@ impl EditRequest {
 
 /// The user's editor command: $VISUAL, else $EDITOR, else vi.
 pub fn command() -> String {
-    std::env::var("VISUAL")
-        .or_else(|_| std::env::var("EDITOR"))
-        .ok()
-        .filter(|e| !e.trim().is_empty())
+    let set = |var: &str| std::env::var(var).ok().filter(|e| !e.trim().is_empty());
+    set("VISUAL")
+        .or_else(|| set("EDITOR"))
         .unwrap_or_else(|| "vi".into())
 }
 

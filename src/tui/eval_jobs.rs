@@ -36,10 +36,10 @@ pub enum EvalJob {
     },
     /// The compare view's votes, tallied.
     Votes,
-    /// Check a job file written in the TUI and keep it at `path` (it is not kept when it
-    /// does not check).
+    /// Check a job file written in the TUI and keep it in `dir` as `NAME.toml`, NAME
+    /// being the job's (it is not kept when it does not check).
     Save {
-        path: PathBuf,
+        dir: PathBuf,
         text: String,
     },
     /// Run a stored job again from its definition (an unfinished one resumes).
@@ -178,11 +178,12 @@ pub enum EvalMsg {
         result: Result<Box<Job>, String>,
     },
     Votes(Result<Vec<PairTally>, String>),
-    /// A job file was checked and kept, or why not (`text` as written, to edit again).
+    /// A job file was checked and kept (where), or why not (`text` as written, to edit
+    /// again).
     Saved {
-        path: PathBuf,
+        dir: PathBuf,
         text: String,
-        result: Result<(), String>,
+        result: Result<PathBuf, String>,
     },
     Deleted {
         name: String,
@@ -227,10 +228,10 @@ pub fn run(job: EvalJob, orchestrator: &Orchestrator, tx: &Outbox<EvalMsg>) {
                 send(EvalMsg::Votes(store.tally().map_err(|e| e.to_string())));
             });
         }
-        EvalJob::Save { path, text } => {
+        EvalJob::Save { dir, text } => {
             tokio::task::spawn_blocking(move || {
-                let result = save(&path, &text);
-                send(EvalMsg::Saved { path, text, result });
+                let result = save(&dir, &text);
+                send(EvalMsg::Saved { dir, text, result });
             });
         }
         EvalJob::Delete { id } => {
@@ -298,28 +299,40 @@ fn list(orchestrator: &Orchestrator) -> Result<Vec<JobRow>, crate::eval::EvalErr
         .collect()
 }
 
-/// Writes `text` at `path` once it checks as a job file (never over another file).
-fn save(path: &std::path::Path, text: &str) -> Result<(), String> {
-    if path.exists() {
-        return Err(format!(
-            "{} exists already; name the job another way",
-            path.display()
-        ));
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
-    }
+/// Writes `text` as `dir/NAME.toml` once it checks as a job file (NAME is the job's),
+/// never over another file.
+fn save(dir: &std::path::Path, text: &str) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
     // Checked where it will live (a relative dataset path is taken from its folder).
-    let trial = path.with_extension("toml.new");
+    let trial = dir.join(format!(".new-job-{}.toml", std::process::id()));
     std::fs::write(&trial, text).map_err(|e| format!("cannot write {}: {e}", trial.display()))?;
-    let checked = EvalSpec::load(&trial).map_err(|e| e.to_string());
-    match checked {
-        Ok(_) => std::fs::rename(&trial, path).map_err(|e| e.to_string()),
-        Err(e) => {
-            let _ = std::fs::remove_file(&trial);
-            Err(e.replace(&trial.display().to_string(), &path.display().to_string()))
-        }
+    let checked = EvalSpec::load(&trial)
+        .map_err(|e| e.to_string())
+        .and_then(|spec| {
+            crate::knowledge::spec::check_name(&spec.name).map_err(|_| {
+                format!(
+                    "`name = {:?}` cannot name a file: use letters, digits, `.`, `_` or `-`",
+                    spec.name
+                )
+            })?;
+            let path = dir.join(format!("{}.toml", spec.name));
+            if path.exists() {
+                return Err(format!(
+                    "{} exists already: change `name` in the file",
+                    path.display()
+                ));
+            }
+            Ok(path)
+        });
+    let result = checked.and_then(|path| {
+        std::fs::rename(&trial, &path)
+            .map(|()| path)
+            .map_err(|e| e.to_string())
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&trial);
     }
+    result.map_err(|e| e.replace(&trial.display().to_string(), "the job file"))
 }
 
 /// Two jobs compared item by item (the text `strata eval compare` prints).
@@ -335,13 +348,6 @@ fn compare(evals: &Evals, a: Id, b: Id) -> Result<(String, Vec<String>), String>
     let ra = evals.jobs.results(a.id).map_err(|e| e.to_string())?;
     let rb = evals.jobs.results(b.id).map_err(|e| e.to_string())?;
     let pairs = report::compare(&a, &ra, &b, &rb)?;
-    if pairs.is_empty() {
-        return Err(format!(
-            "the jobs share no model ({} vs {}); compare jobs of the same models, or jobs of one model each",
-            a.spec.models.join(", "),
-            b.spec.models.join(", ")
-        ));
-    }
     let mut lines = Vec::new();
     if a.dataset_sha256 != b.dataset_sha256 {
         lines.push(format!("Note: {}", report::DIFFERENT_DATASETS));

@@ -136,6 +136,9 @@ pub struct FieldForm {
     pub offered: Option<Completion>,
     /// The completion asked for last; older answers are dropped.
     pub asked: u64,
+    /// The field and text the last completion was asked for: its answer is used only
+    /// while the field has the focus and still holds that text.
+    asking: Option<(usize, String)>,
 }
 
 impl FieldForm {
@@ -148,6 +151,7 @@ impl FieldForm {
             error: None,
             offered: None,
             asked: 0,
+            asking: None,
         }
     }
 
@@ -195,6 +199,7 @@ impl FieldForm {
         }
         self.error = Some(error);
         self.offered = None;
+        self.asking = None;
         self
     }
 
@@ -212,6 +217,7 @@ impl FieldForm {
         }) = self.fields.get(self.focus)
         {
             self.asked += 1;
+            self.asking = Some((self.focus, b.text().to_string()));
             return Handled::Effect(Effect::CompletePath {
                 text: b.text().to_string(),
                 seq: self.asked,
@@ -226,8 +232,13 @@ impl FieldForm {
         if seq != self.asked {
             return;
         }
-        if let Some(b) = self.fields.get_mut(self.focus).and_then(Field::input_box) {
-            b.set(&completion.text);
+        let Some((field, text)) = self.asking.take() else {
+            return;
+        };
+        match self.fields.get_mut(field).and_then(Field::input_box) {
+            Some(b) if field == self.focus && b.text() == text => b.set(&completion.text),
+            // Typed on, or moved away, meanwhile: what the user did stands.
+            _ => return,
         }
         self.offered = Some(completion);
     }
@@ -497,6 +508,17 @@ mod tests {
             },
         );
         assert_eq!(f.text("src"), "/tmp/");
+        // Typed on after Tab: the answer does not overwrite what was typed.
+        f.on_action(Action::FocusNext);
+        f.on_text_key(key(KeyCode::Char('x')));
+        f.on_completion(
+            2,
+            Completion {
+                text: "/tmp/other/".into(),
+                ..Default::default()
+            },
+        );
+        assert_eq!(f.text("src"), "/tmp/x");
         assert!(matches!(
             f.on_action(Action::SearchSubmit),
             Handled::Reply(Reply::Fields(_))

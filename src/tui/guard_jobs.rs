@@ -239,17 +239,23 @@ async fn save(
         });
     }
     let store = guardrails.store().clone();
-    let (p, text, update) = (policy.clone(), toml.to_string(), draft_of.is_some());
-    let entry = tokio::task::spawn_blocking(move || store.save_draft(&p, &text, update))
-        .await
-        .map_err(|e| SaveError {
-            message: e.to_string(),
-            line: 0,
-        })?
-        .map_err(|e| SaveError {
-            message: e.to_string(),
-            line: 0,
-        })?;
+    let (p, text, draft_of) = (policy.clone(), toml.to_string(), draft_of.map(String::from));
+    let entry = tokio::task::spawn_blocking(move || {
+        // The draft of a guardrail deleted meanwhile does not make it again unasked.
+        if let Some(name) = &draft_of {
+            store.get(name)?;
+        }
+        store.save_draft(&p, &text, draft_of.is_some())
+    })
+    .await
+    .map_err(|e| SaveError {
+        message: e.to_string(),
+        line: 0,
+    })?
+    .map_err(|e| SaveError {
+        message: e.to_string(),
+        line: 0,
+    })?;
     let warning = guardrails
         .load(&format!("{}@draft", entry.name))
         .await

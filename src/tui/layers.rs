@@ -155,13 +155,59 @@ pub enum Destroy {
     EvalJob { id: Id, name: String },
 }
 
-/// "Delete X?", with what is lost listed, before anything is removed.
+/// "Delete X?", with what is lost listed (and what stays), before anything is removed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Confirm {
     pub what: Destroy,
     pub question: String,
     /// What goes with it, one line each.
     pub lost: Vec<String>,
+    /// What stays (a base's source files), one line each.
+    pub kept: Vec<String>,
+}
+
+impl Confirm {
+    /// Rows its text takes inside `width` columns (each line wrapped at `width`).
+    fn rows(&self, width: u16) -> u16 {
+        let w = usize::from(width.max(1));
+        let wrapped = |text: &str| text.chars().count().div_ceil(w).max(1);
+        let body: usize = self
+            .lost
+            .iter()
+            .chain(&self.kept)
+            .map(|l| wrapped(&format!("  • {l}")))
+            .sum();
+        let headings = usize::from(!self.lost.is_empty()) + usize::from(!self.kept.is_empty());
+        (wrapped(&self.question) + headings + body + 2) as u16
+    }
+}
+
+/// Where a reply goes: the screen that opened its layer (a form reopened with an error
+/// while another screen is shown still answers its own screen); `None`: the screen shown.
+impl Reply {
+    pub fn owner(&self) -> Option<super::msg::ScreenId> {
+        use super::msg::ScreenId as S;
+        Some(match self {
+            Reply::Destroy(Destroy::Session { .. }) => S::Chat,
+            Reply::Destroy(Destroy::Guardrail(_)) => S::Guardrails,
+            Reply::Destroy(Destroy::KnowledgeBase(_)) => S::Knowledge,
+            Reply::Destroy(Destroy::EvalJob { .. }) => S::Evals,
+            Reply::Choice(ChoiceKind::Guardrail, _) | Reply::Choices(ChoiceKind::Knowledge, _) => {
+                S::Chat
+            }
+            Reply::Choice(ChoiceKind::Embedding, _) => S::Knowledge,
+            Reply::Fields(f) => match f.kind {
+                super::fields::FormKind::NewGuardrail => S::Guardrails,
+                super::fields::FormKind::NewKnowledgeBase => S::Knowledge,
+                super::fields::FormKind::NewEvalJob => S::Evals,
+            },
+            Reply::Prompt(PromptKind::VersionNote, _) => S::Guardrails,
+            Reply::Prompt(PromptKind::EvalFile, _) => S::Evals,
+            Reply::Prompt(PromptKind::AgentTask, _) => S::Agents,
+            Reply::Approval { owner, .. } => *owner,
+            _ => return None,
+        })
+    }
 }
 
 /// One entry of a choice list: what choosing it stands for, and how it is shown.
@@ -183,6 +229,9 @@ pub struct Choice {
     pub selected: usize,
     /// Which items are marked (a list of several choices), else `None`.
     pub marked: Option<Vec<bool>>,
+    /// Whether the user marked or unmarked anything (then Enter takes the marks as
+    /// they are).
+    pub touched: bool,
 }
 
 impl Choice {
@@ -195,6 +244,7 @@ impl Choice {
             items,
             query: InputBox::default(),
             marked: None,
+            touched: false,
         }
     }
 
@@ -218,27 +268,28 @@ impl Choice {
         };
         if let Some(m) = self.marked.as_mut().and_then(|m| m.get_mut(i)) {
             *m = !*m;
+            self.touched = true;
         }
     }
 
-    /// What Enter submits in a list of several: the marked items; with none marked, the
-    /// highlighted one (`none` and nothing: the empty list).
-    fn chosen_several(&self, marked: &[bool]) -> Vec<String> {
-        let picked: Vec<String> = self
-            .items
-            .iter()
-            .zip(marked)
-            .skip(1)
-            .filter(|(_, on)| **on)
-            .map(|(i, _)| i.value.clone())
-            .collect();
-        if !picked.is_empty() {
-            return picked;
+    /// What Enter submits in a list of several: once anything was marked or unmarked,
+    /// exactly the marked items; else the marked ones and the highlighted one (`none`
+    /// highlighted: the empty list). A query that matches nothing submits nothing.
+    fn chosen_several(&self, marked: &[bool]) -> Option<Vec<String>> {
+        let highlighted = *self.matches.get(self.selected)?;
+        if highlighted == 0 && !self.touched {
+            return Some(Vec::new());
         }
-        match self.matches.get(self.selected) {
-            Some(&i) if i > 0 => vec![self.items[i].value.clone()],
-            _ => Vec::new(),
-        }
+        Some(
+            self.items
+                .iter()
+                .zip(marked)
+                .enumerate()
+                .skip(1)
+                .filter(|(i, (_, on))| **on || (!self.touched && *i == highlighted))
+                .map(|(_, (item, _))| item.value.clone())
+                .collect(),
+        )
     }
 
     fn refilter(&mut self) {
@@ -426,9 +477,10 @@ impl Layer {
             }
             (Layer::Picker(_) | Layer::Palette(_), A::ToggleChoice) => Handled::Consumed,
             (Layer::Choose(c), A::PickerSelect) => match (&c.marked, c.chosen()) {
-                (Some(marked), _) => {
-                    Handled::Reply(Reply::Choices(c.kind, c.chosen_several(marked)))
-                }
+                (Some(marked), _) => match c.chosen_several(marked) {
+                    Some(values) => Handled::Reply(Reply::Choices(c.kind, values)),
+                    None => Handled::Consumed,
+                },
                 (None, Some(value)) => Handled::Reply(Reply::Choice(c.kind, value)),
                 (None, None) => Handled::Close,
             },
@@ -454,17 +506,7 @@ impl Layer {
             Layer::Fields(f) => return f.on_text_key(key),
             _ => {}
         }
-        if let Layer::Report { scroll, .. } = self {
-            match key.code {
-                KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
-                KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
-                KeyCode::PageDown | KeyCode::Char(' ') => *scroll = scroll.saturating_add(10),
-                KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
-                KeyCode::Char('q') | KeyCode::Enter => return Handled::Close,
-                _ => {}
-            }
-            return Handled::Consumed;
-        }
+
         if let Layer::Citation(c) = self {
             return match key.code {
                 KeyCode::Char('e') if !crate::knowledge::spec::is_url(&c.source.file) => {
@@ -477,12 +519,14 @@ impl Layer {
                 _ => Handled::Consumed,
             };
         }
-        if let Layer::Help(scroll) = self {
+        // What is read, not typed in: j/k and the pages scroll, q closes.
+        if let Layer::Help(scroll) | Layer::Report { scroll, .. } = self {
             match key.code {
                 KeyCode::Down | KeyCode::Char('j') => *scroll = scroll.saturating_add(1),
                 KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
                 KeyCode::PageDown | KeyCode::Char(' ') => *scroll = scroll.saturating_add(10),
                 KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
+                KeyCode::Char('q') => return Handled::Close,
                 _ => {}
             }
             return Handled::Consumed;
@@ -528,7 +572,10 @@ impl Layer {
         let body = body(area);
         match self {
             Layer::ConfirmQuit => centred(body, 50, 3),
-            Layer::Confirm(c) => centred(body, 70, c.lost.len() as u16 + 6),
+            Layer::Confirm(c) => {
+                let w = 76.min(body.width.saturating_sub(2));
+                centred(body, w, c.rows(w.saturating_sub(2)) + 2)
+            }
             Layer::Report { .. } => centred(body, 100, body.height.saturating_sub(2)),
             Layer::Fields(f) => centred(body, 96, f.rows(body.height.saturating_sub(2))),
             Layer::Help(_) => centred(body, 70, body.height.saturating_sub(4)),
@@ -582,6 +629,15 @@ impl Layer {
                     )));
                 }
                 for l in &c.lost {
+                    lines.push(Line::from(format!("  • {l}")));
+                }
+                if !c.kept.is_empty() {
+                    lines.push(Line::from(Span::styled(
+                        "This stays:",
+                        Style::default().fg(t.muted),
+                    )));
+                }
+                for l in &c.kept {
                     lines.push(Line::from(format!("  • {l}")));
                 }
                 lines.push(Line::from(""));
@@ -832,6 +888,46 @@ mod tests {
 
     fn key(c: char) -> KeyEvent {
         KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+    }
+
+    fn several(current: &[&str]) -> Layer {
+        let items = ["none", "a", "b", "c"]
+            .iter()
+            .map(|v| ChoiceItem {
+                value: v.to_string(),
+                detail: String::new(),
+            })
+            .collect();
+        let current: Vec<String> = current.iter().map(|c| c.to_string()).collect();
+        Layer::Choose(Choice::several(ChoiceKind::Knowledge, items, &current))
+    }
+
+    fn enter(layer: &mut Layer) -> Option<Vec<String>> {
+        match layer.on_key(Resolution::Action(Action::PickerSelect), key('\n'), &[]) {
+            Handled::Reply(Reply::Choices(_, values)) => Some(values),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_list_of_several_submits_what_the_user_means() {
+        // Untouched: Enter adds the highlighted entry to what is attached.
+        let mut l = several(&["b"]);
+        l.on_key(Resolution::Action(Action::PickerDown), key('j'), &[]);
+        assert_eq!(enter(&mut l), Some(vec!["b".into(), "c".into()]));
+        // Unmarking the only one and Enter: nothing is attached.
+        let mut l = several(&["b"]);
+        l.on_key(Resolution::Action(Action::ToggleChoice), key('\t'), &[]);
+        assert_eq!(enter(&mut l), Some(vec![]));
+        // `none` highlighted, untouched: detach everything.
+        let mut l = several(&["a", "b"]);
+        l.on_key(Resolution::Action(Action::PickerUp), key('k'), &[]);
+        assert_eq!(enter(&mut l), Some(vec![]));
+        // A query that matches nothing submits nothing (the list stays open).
+        let mut l = several(&["a"]);
+        l.on_paste("zzz", &[]);
+        assert_eq!(enter(&mut l), None);
+        assert!(matches!(l, Layer::Choose(_)));
     }
 
     #[test]

@@ -92,3 +92,29 @@ pub fn wrapped_lines(text: &str, width: u16, style: Style) -> Vec<ratatui::text:
     }
     lines
 }
+
+/// A text that did not check, as a pane shows it: the error wrapped to `width`, the line
+/// it names (`line` of `text`, when not 0) with its number, then `hint`.
+pub fn error_at_line(
+    t: &Theme,
+    error: &str,
+    text: &str,
+    line: usize,
+    hint: &str,
+    width: u16,
+) -> Vec<ratatui::text::Line<'static>> {
+    use ratatui::text::{Line, Span};
+    let mut lines = wrapped_lines(error, width, Style::default().fg(t.error));
+    if let Some(shown) = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .filter(|_| line > 0)
+    {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{line:>4} │ "), Style::default().fg(t.muted)),
+            Span::styled(shown.to_string(), Style::default().fg(t.warning)),
+        ]));
+    }
+    lines.extend(hint_lines(t, hint, width));
+    lines
+}

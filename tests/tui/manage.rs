@@ -419,6 +419,19 @@ async fn forms_fit_at_80x24_and_120x40() {
         }
         h.key(KeyCode::Esc, KeyModifiers::NONE);
     }
+    // The palette runs a screen's action from anywhere: its screen comes up and acts.
+    show(&mut h, ScreenId::Chat);
+    h.key(KeyCode::Char('k'), KeyModifiers::CONTROL);
+    h.type_text("new knowledge base");
+    let shown = text(&draw(&mut h.app, 120, 40));
+    assert!(shown.contains("(knowledge)"), "{shown}");
+    h.key(KeyCode::Enter, KeyModifiers::NONE);
+    assert_eq!(h.app.active, ScreenId::Knowledge);
+    assert!(
+        matches!(h.app.top_layer(), Some(Layer::Fields(f)) if f.title == "New knowledge base"),
+        "{:?}",
+        h.app.top_layer()
+    );
 }
 
 /// `n` writes a new agent from the template in `$EDITOR` (a file that does not check is

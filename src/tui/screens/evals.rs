@@ -80,7 +80,7 @@ pub struct EvalsScreen {
     followed: Option<std::time::Instant>,
     /// Where job files made in the TUI are kept.
     pub jobs_dir: PathBuf,
-    /// A job file written in `$EDITOR` that did not check: where it was to go, the text
+    /// A job file written in `$EDITOR` that did not check: the folder it was to go in, the text
     /// and why (n edits it again, Esc drops it).
     pub kept: Option<(PathBuf, String, String)>,
     /// The job marked for a comparison (c on another compares them).
@@ -236,9 +236,16 @@ impl EvalsScreen {
             }
             EvalMsg::Votes(Ok(v)) => self.votes = v,
             EvalMsg::Votes(Err(e)) => self.error = Some(e),
-            EvalMsg::Saved { path, text, result } => match result {
-                Ok(()) => {
+            EvalMsg::Saved { dir, text, result } => match result {
+                Ok(path) => {
                     self.kept = None;
+                    if self.running.is_some() {
+                        cx.flash = Some(format!(
+                            "saved {}; a job is running: o runs this one after it",
+                            path.display()
+                        ));
+                        return vec![Effect::Eval(ScreenId::Evals, EvalJob::List)];
+                    }
                     let mut fx = self.start(path.display().to_string(), cx);
                     cx.flash = Some(format!("saved {}; running it…", path.display()));
                     fx.push(Effect::Eval(ScreenId::Evals, EvalJob::List));
@@ -247,7 +254,7 @@ impl EvalsScreen {
                 Err(e) => {
                     cx.flash =
                         Some("the job file does not check: n edits it again, Esc drops it".into());
-                    self.kept = Some((path, text, e));
+                    self.kept = Some((dir, text, e));
                 }
             },
             EvalMsg::Deleted { name, result } => {
@@ -282,7 +289,7 @@ impl EvalsScreen {
     }
 
     /// The form filled: the job file with its choices, in `$EDITOR`.
-    fn from_form(&mut self, form: FieldForm, cx: &mut Shared) -> Vec<Effect> {
+    fn submit_form(&mut self, form: FieldForm, cx: &mut Shared) -> Vec<Effect> {
         let name = form.text("name");
         let (dataset, models, metrics) = (
             form.text("dataset"),
@@ -310,13 +317,12 @@ impl EvalsScreen {
             cx.open(Layer::Fields(Box::new(form.with_error(Some(field), e))));
             return Vec::new();
         }
-        let dataset = PathBuf::from(shellexpand_home(&dataset));
+        let dataset = crate::tilde::expand_home(&dataset);
         let dataset = std::path::absolute(&dataset).unwrap_or(dataset);
-        let path = self.jobs_dir.join(format!("{name}.toml"));
         let text = crate::eval::template::job_file(&name, &dataset, &models, &metrics);
         vec![Effect::OpenEditor(EditRequest::new(
             ScreenId::Evals,
-            EditPurpose::NewEvalJob(path),
+            EditPurpose::NewEvalJob(self.jobs_dir.clone()),
             text,
         ))]
     }
@@ -349,7 +355,7 @@ impl EvalsScreen {
             return Vec::new();
         };
         if self.running.is_some() {
-            cx.flash = Some("a job is running; s stops it".into());
+            cx.flash = Some("a job is running; Esc stops it".into());
             return Vec::new();
         }
         let cancel = CancellationToken::new();
@@ -379,7 +385,7 @@ impl EvalsScreen {
             cx.flash = Some("a job is running; Esc stops it".into());
             return Vec::new();
         }
-        let path = PathBuf::from(shellexpand_home(path));
+        let path = crate::tilde::expand_home(path);
         let cancel = CancellationToken::new();
         self.running = Some(RunningJob {
             path: path.clone(),
@@ -411,13 +417,6 @@ impl EvalsScreen {
 }
 
 /// `~/x` as a path under $HOME.
-fn shellexpand_home(path: &str) -> String {
-    match (path.strip_prefix("~/"), std::env::var("HOME")) {
-        (Some(rest), Ok(home)) => format!("{home}/{rest}"),
-        _ => path.to_string(),
-    }
-}
-
 /// A progress bar as text.
 fn bar(p: &Progress, width: usize) -> String {
     let w = width.clamp(4, 30);
@@ -484,24 +483,23 @@ impl Screen for EvalsScreen {
             }
             Event::Action(A::NewItem) => self.new_job(cx),
             Event::Reply(Reply::Fields(form)) if form.kind == FormKind::NewEvalJob => {
-                self.from_form(*form, cx)
+                self.submit_form(*form, cx)
             }
-            Event::Msg(ScreenMsg::EditorDone(EditPurpose::NewEvalJob(path), result)) => {
-                match result {
-                    Ok(text) => vec![Effect::Eval(ScreenId::Evals, EvalJob::Save { path, text })],
-                    Err(e) => {
-                        cx.flash = Some(format!("editor: {e}"));
-                        Vec::new()
-                    }
+            Event::Msg(ScreenMsg::EditorDone(EditPurpose::NewEvalJob(dir), result)) => match result
+            {
+                Ok(text) => vec![Effect::Eval(ScreenId::Evals, EvalJob::Save { dir, text })],
+                Err(e) => {
+                    cx.flash = Some(format!("editor: {e}"));
+                    Vec::new()
                 }
-            }
+            },
             Event::Action(A::ResumeEval) => self.resume(cx),
             Event::Action(A::CompareJobs) => self.compare(cx),
             Event::Action(A::DeleteItem) => {
                 let running = self.running.as_ref().and_then(|r| r.job);
                 match self.jobs.get(self.selected) {
                     Some(row) if Some(row.job.id) == running => {
-                        cx.flash = Some("the job is running: s stops it, then delete it".into())
+                        cx.flash = Some("the job is running: Esc stops it, then delete it".into())
                     }
                     Some(row) => cx.open(Layer::Confirm(Box::new(Confirm {
                         what: Destroy::EvalJob {
@@ -516,8 +514,8 @@ impl Screen for EvalsScreen {
                                 row.job.total()
                             ),
                             "the runs of its answers (the Agents debugger's steps)".into(),
-                            "its job file and dataset stay where they are".into(),
                         ],
+                        kept: vec!["its job file and dataset".into()],
                     }))),
                     None => {}
                 }
@@ -624,7 +622,7 @@ impl Screen for EvalsScreen {
             frame.render_widget(
                 Paragraph::new(match &self.kept {
                     Some((path, _, e)) => format!(
-                        "{} did not check:\n{e}\n\nn edits it again · Esc drops it",
+                        "The new job file (for {}) did not check:\n{e}\n\nn edits it again · Esc drops it",
                         path.display()
                     ),
                     None => "n makes a job · o runs a job file · r runs the selected job again · c compares two jobs · d deletes".into(),
@@ -652,7 +650,7 @@ impl Screen for EvalsScreen {
             if self.item.is_some() {
                 "↑↓ item · PgUp/PgDn outputs · Esc back".into()
             } else {
-                "n new · o run file · r again · c compare · s stop · v chart".into()
+                "n new · o run file · r again · c compare · Esc stop · v chart".into()
             },
         ]
     }

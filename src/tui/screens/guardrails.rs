@@ -66,6 +66,8 @@ pub struct GuardrailsScreen {
     pub kept: Option<KeptEdit>,
     /// The guardrail to select once the list comes back (one just made).
     select_after_list: Option<String>,
+    /// The guardrail the version-note prompt is for (the selection may move meanwhile).
+    versioning: Option<String>,
 }
 
 impl Default for GuardrailsScreen {
@@ -85,6 +87,7 @@ impl Default for GuardrailsScreen {
             error: None,
             kept: None,
             select_after_list: None,
+            versioning: None,
         }
     }
 }
@@ -144,7 +147,13 @@ impl GuardrailsScreen {
                 result,
             } => match result {
                 Ok((name, warning)) => {
-                    self.kept = None;
+                    let purpose = match &draft_of {
+                        Some(n) => EditPurpose::GuardrailDraft(n.clone()),
+                        None => EditPurpose::NewGuardrail,
+                    };
+                    if self.kept.as_ref().is_some_and(|k| k.purpose == purpose) {
+                        self.kept = None;
+                    }
                     cx.flash = Some(match (&draft_of, warning) {
                         (_, Some(w)) => format!("saved {name}@draft, but {w}"),
                         (Some(_), None) => {
@@ -264,6 +273,12 @@ impl Screen for GuardrailsScreen {
             Event::Msg(ScreenMsg::EditorDone(purpose, result)) => {
                 self.on_edited(purpose, result, cx)
             }
+            // One edit that did not check is kept at a time: it comes first.
+            Event::Action(A::NewItem | A::NewFromForm) if self.kept.is_some() => {
+                cx.flash =
+                    Some("an edit that did not check is kept: e edits it, Esc drops it".into());
+                Vec::new()
+            }
             Event::Action(A::NewItem) => self.edit(
                 EditPurpose::NewGuardrail,
                 template::TEMPLATE.to_string(),
@@ -276,7 +291,10 @@ impl Screen for GuardrailsScreen {
             Event::Action(A::EditItem) => self.edit_selected(cx),
             Event::Action(A::VersionItem) => {
                 match self.list.get(self.selected) {
-                    Some(_) => cx.open(Layer::Prompt(PromptKind::VersionNote, InputBox::default())),
+                    Some(e) => {
+                        self.versioning = Some(e.name.clone());
+                        cx.open(Layer::Prompt(PromptKind::VersionNote, InputBox::default()))
+                    }
                     None => cx.flash = Some("no guardrail to version: n makes one".into()),
                 }
                 Vec::new()
@@ -294,17 +312,17 @@ impl Screen for GuardrailsScreen {
                 )],
                 None => Vec::new(),
             },
-            Event::Action(A::Cancel) if self.kept.is_some() => {
+            Event::Action(A::Cancel) if self.kept.is_some() && self.focus != GFocus::Sandbox => {
                 self.kept = None;
                 cx.flash = Some("dropped the edit".into());
                 Vec::new()
             }
             Event::Reply(Reply::Prompt(PromptKind::VersionNote, note)) => {
-                match self.list.get(self.selected) {
-                    Some(e) => vec![Effect::Guard(
+                match self.versioning.take() {
+                    Some(name) => vec![Effect::Guard(
                         ScreenId::Guardrails,
                         GuardJob::Version {
-                            name: e.name.clone(),
+                            name,
                             note: Some(note.text().trim().to_string()).filter(|n| !n.is_empty()),
                         },
                     )],
@@ -318,7 +336,7 @@ impl Screen for GuardrailsScreen {
                 )]
             }
             Event::Reply(Reply::Fields(form)) if form.kind == FormKind::NewGuardrail => {
-                self.from_form(*form, cx)
+                self.submit_form(*form, cx)
             }
             Event::Action(A::FocusNext) | Event::Action(A::FocusPrev) => {
                 self.focus = match self.focus {
@@ -646,8 +664,14 @@ impl GuardrailsScreen {
 
     /// The form of common policies, made into a policy and stored; a form whose values
     /// do not make a policy opens again with the error.
-    fn from_form(&mut self, form: FieldForm, cx: &mut Shared) -> Vec<Effect> {
+    fn submit_form(&mut self, form: FieldForm, cx: &mut Shared) -> Vec<Effect> {
         let topic = form.text("topic");
+        if topic.is_empty() && !form.text("definition").is_empty() {
+            let e = "name the denied topic whose definition is written (or clear the definition)"
+                .to_string();
+            cx.open(Layer::Fields(Box::new(form.with_error(Some("topic"), e))));
+            return Vec::new();
+        }
         let policy = CommonPolicy {
             name: form.text("name"),
             words: form.list("words"),
@@ -772,35 +796,25 @@ fn delete_confirm(e: &GuardrailEntry) -> Confirm {
                 .join(", ")
         ));
     }
-    lost.push("sessions and jobs that name it fail until one of that name is made again".into());
     Confirm {
         what: Destroy::Guardrail(e.name.clone()),
         question: format!("Delete the guardrail {}?", e.name),
         lost,
+        kept: vec![
+            "sessions and jobs that name it: they fail to load it until one of that name is made"
+                .into(),
+        ],
     }
 }
 
 /// A kept edit's error, with the line it names.
 fn kept_lines(k: &KeptEdit, t: &crate::tui::theme::Theme, width: u16) -> Vec<Line<'static>> {
-    let mut lines =
-        crate::tui::view::wrapped_lines(&k.error.message, width, Style::default().fg(t.error));
-    if let Some(text) = k
-        .text
-        .lines()
-        .nth(k.error.line.saturating_sub(1))
-        .filter(|_| k.error.line > 0)
-    {
-        lines.push(Line::from(vec![
-            Span::styled(
-                format!("{:>4} │ ", k.error.line),
-                Style::default().fg(t.muted),
-            ),
-            Span::styled(text.to_string(), Style::default().fg(t.warning)),
-        ]));
-    }
-    lines.push(Line::from(Span::styled(
+    crate::tui::view::error_at_line(
+        t,
+        &k.error.message,
+        &k.text,
+        k.error.line,
         "e edits it again at that line · Esc drops the edit",
-        Style::default().fg(t.muted),
-    )));
-    lines
+        width,
+    )
 }

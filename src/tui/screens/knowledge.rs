@@ -59,9 +59,11 @@ pub struct KnowledgeScreen {
     seq: u64,
     pub pending: bool,
     pub error: Option<String>,
-    /// The form of the base being made, kept until it is made (a failure reopens it),
-    /// and whether to sync it then.
-    making: Option<(FieldForm, bool)>,
+    /// The forms of the bases being made, by name, kept until each is made (a failure
+    /// reopens it), and whether to sync it then.
+    making: HashMap<String, (FieldForm, bool)>,
+    /// The base the embeddings-model list is for (the selection may move meanwhile).
+    reembedding: Option<String>,
     /// The base to select once the list comes back (one just made).
     select_name: Option<String>,
     /// Why the last sync of a base failed (shown with its report until one succeeds).
@@ -82,7 +84,8 @@ impl Default for KnowledgeScreen {
             seq: 0,
             pending: false,
             error: None,
-            making: None,
+            making: HashMap::new(),
+            reembedding: None,
             select_name: None,
             failures: HashMap::new(),
         }
@@ -164,7 +167,7 @@ impl KnowledgeScreen {
             }
             KbMsg::List(Err(e)) => self.error = Some(e),
             KbMsg::Created { name, result } => {
-                let Some((form, sync_now)) = self.making.take() else {
+                let Some((form, sync_now)) = self.making.remove(&name) else {
                     return Vec::new();
                 };
                 match result {
@@ -250,8 +253,7 @@ impl Screen for KnowledgeScreen {
 
     fn contexts(&self) -> Vec<Context> {
         match self.focus {
-            KFocus::List => vec![Context::Knowledge, Context::Sidebar],
-            KFocus::Results => vec![Context::Sidebar],
+            KFocus::List | KFocus::Results => vec![Context::Knowledge, Context::Sidebar],
             KFocus::Playground => vec![Context::Input],
         }
     }
@@ -285,6 +287,7 @@ impl Screen for KnowledgeScreen {
             }
             Event::Action(A::ReembedKnowledgeBase) => {
                 if let Some(r) = self.list.get(self.selected) {
+                    self.reembedding = Some(r.spec.name.clone());
                     let items = cx
                         .embedders
                         .iter()
@@ -305,7 +308,12 @@ impl Screen for KnowledgeScreen {
                 }
                 Vec::new()
             }
-            Event::Reply(Reply::Choice(ChoiceKind::Embedding, model)) => self.sync(cx, Some(model)),
+            Event::Reply(Reply::Choice(ChoiceKind::Embedding, model)) => {
+                match self.reembedding.take() {
+                    Some(name) => self.sync_named(cx, name, Some(model)),
+                    None => Vec::new(),
+                }
+            }
             Event::Action(A::ShowReport) => {
                 if let Some(r) = self.list.get(self.selected) {
                     cx.open(Layer::Report {
@@ -648,7 +656,7 @@ impl KnowledgeScreen {
         }
         let sync_now = form.text("sync") == "yes";
         cx.flash = Some(format!("making {}…", spec.name));
-        self.making = Some((form, sync_now));
+        self.making.insert(spec.name.clone(), (form, sync_now));
         vec![Effect::Kb(
             ScreenId::Knowledge,
             KbJob::Create(Box::new(spec)),
@@ -797,8 +805,11 @@ fn delete_confirm(r: &KbRecord) -> Confirm {
                 "its index: {} files, {} chunks and their vectors ({})",
                 r.files, r.chunks, r.spec.embedding
             ),
-            "its settings (sources, globs, chunking); the source files stay".into(),
-            "sessions that cite it keep their citations but retrieve nothing from it".into(),
+            "its settings (sources, globs, chunking)".into(),
+        ],
+        kept: vec![
+            "the source files".into(),
+            "the citations of answers given from it".into(),
         ],
     }
 }

@@ -680,7 +680,12 @@ impl Screen for AgentsScreen {
             Event::Reply(reply) => self.on_reply(reply, cx),
             Event::Action(A::NewItem) => match self.kept.clone() {
                 Some(k) if k.path.is_none() => self.edit_file(None, k.text, k.line),
-                _ => self.edit_file(None, crate::agents::template::TEMPLATE.to_string(), 0),
+                Some(_) => {
+                    cx.flash =
+                        Some("an edit that did not check is kept: E edits it, Esc drops it".into());
+                    Vec::new()
+                }
+                None => self.edit_file(None, crate::agents::template::TEMPLATE.to_string(), 0),
             },
             Event::Action(A::EditItem) => {
                 match (self.kept.clone(), self.agents.get(self.agent_selected)) {
@@ -691,7 +696,7 @@ impl Screen for AgentsScreen {
                     (None, None) => Vec::new(),
                 }
             }
-            Event::Action(A::Cancel) if self.kept.is_some() => {
+            Event::Action(A::Cancel) if self.kept.is_some() && self.diff.is_none() => {
                 self.kept = None;
                 cx.flash = Some("dropped the edit".into());
                 Vec::new()
@@ -802,7 +807,7 @@ impl Screen for AgentsScreen {
         } else if self.live.is_some() {
             "p pause · Ctrl-C stop"
         } else {
-            "Enter run/open · n new · E edit · f fork · R replay · d diff · p held"
+            "Enter run · n new · E edit · f fork · R replay · d diff · p held"
         };
         vec![state, keys.into()]
     }

@@ -69,24 +69,14 @@ fn draw_agents(s: &AgentsScreen, frame: &mut Frame, r: Rect, t: &Theme) {
     frame.render_widget(b, r);
     let w = usize::from(inner.width);
     if let Some(k) = &s.kept {
-        let mut lines =
-            crate::tui::view::wrapped_lines(&k.error, inner.width, Style::default().fg(t.error));
-        if let Some(text) = k
-            .text
-            .lines()
-            .nth(k.line.saturating_sub(1))
-            .filter(|_| k.line > 0)
-        {
-            lines.push(Line::from(vec![
-                Span::styled(format!("{:>4} │ ", k.line), Style::default().fg(t.muted)),
-                Span::styled(text.to_string(), Style::default().fg(t.warning)),
-            ]));
-        }
-        lines.extend(crate::tui::view::hint_lines(
+        let lines = crate::tui::view::error_at_line(
             t,
+            &k.error,
+            &k.text,
+            k.line,
             "E edits it again at that line · Esc drops the edit",
             inner.width,
-        ));
+        );
         frame.render_widget(Paragraph::new(lines), inner);
         return;
     }

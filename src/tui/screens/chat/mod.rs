@@ -99,6 +99,9 @@ pub struct ChatScreen {
     pub sidebar: Sidebar,
     /// Effects raised deep inside an update, returned with its others.
     deferred: Vec<Effect>,
+    /// The knowledge bases asked for and not yet checked (toggles from the Knowledge
+    /// screen build on them, not on what is attached).
+    pending_knowledge: Option<Vec<String>>,
     /// Storage work asked for during this update, returned as one `Effect::Store`.
     jobs: Vec<StoreJob>,
     /// Number of the latest session list asked for (older answers are ignored).
@@ -158,6 +161,7 @@ impl ChatScreen {
             },
             sidebar: Sidebar::new(sessions, session.id),
             deferred: Vec::new(),
+            pending_knowledge: None,
             jobs: Vec::new(),
             list_seq: 0,
             open_seq: 0,
@@ -286,7 +290,10 @@ impl ChatScreen {
                 self.submit_prompt(cx, PromptKind::Guardrail, InputBox::with_text(&reference))
             }
             ScreenMsg::ToggleKnowledge(name) => {
-                let mut names = self.session.agent.knowledge_bases.clone();
+                let mut names = self
+                    .pending_knowledge
+                    .clone()
+                    .unwrap_or_else(|| self.session.agent.knowledge_bases.clone());
                 match names.iter().position(|n| *n == name) {
                     Some(i) => {
                         names.remove(i);
@@ -333,7 +340,10 @@ impl ChatScreen {
                 names,
                 result,
             }) => match result {
+                // Only the newest request counts (toggles in a row build on each other).
+                Ok(()) if self.pending_knowledge.as_ref().is_some_and(|p| *p != names) => {}
                 Ok(()) if session == self.session.id => {
+                    self.pending_knowledge = None;
                     self.session.agent.knowledge_bases = names.clone();
                     self.save_draft();
                     cx.flash = Some(format!(
@@ -342,8 +352,11 @@ impl ChatScreen {
                     ));
                 }
                 // The user moved to another session meanwhile: nothing was attached.
-                Ok(()) => {}
-                Err(e) => cx.flash = Some(format!("cannot attach: {e}")),
+                Ok(()) => self.pending_knowledge = None,
+                Err(e) => {
+                    self.pending_knowledge = None;
+                    cx.flash = Some(format!("cannot attach: {e}"))
+                }
             },
             ScreenMsg::Guard(GuardMsg::Reviewed(result)) => match result {
                 Ok(m) => {
@@ -538,6 +551,7 @@ impl ChatScreen {
                             "all its messages, with their citations and guardrail notes".into(),
                             "the runs of its answers (the Agents debugger's steps)".into(),
                         ],
+                        kept: Vec::new(),
                     })));
                 }
             }
@@ -772,11 +786,13 @@ impl ChatScreen {
                     .map(String::from)
                     .collect();
                 if names.is_empty() {
+                    self.pending_knowledge = None;
                     self.session.agent.knowledge_bases.clear();
                     self.save_draft();
                     cx.flash = Some("knowledge bases detached".into());
                 } else {
                     cx.flash = Some(format!("checking {}…", names.join(", ")));
+                    self.pending_knowledge = Some(names.clone());
                     self.deferred.push(Effect::Kb(
                         ScreenId::Chat,
                         KbJob::Check {
