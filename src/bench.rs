@@ -1,5 +1,8 @@
 //! `strata bench local`: load time, prompt-processing and generation tokens/s, time to first
-//! token and peak memory of a local model, optionally beside llama.cpp on the same GGUF.
+//! token and peak memory of a local model on Strata's engine and on kalosm (each in a
+//! process of its own, so peak memory is its own), optionally beside llama.cpp on the same
+//! GGUF. `kernels` holds `strata bench kernels` (each kernel's GB/s and GOPS against the
+//! machine's memory bandwidth).
 //! `turn` holds `strata bench turn` (the orchestrator's cost per turn), `agent` `strata
 //! bench agent` (its cost per agent step).
 
@@ -7,6 +10,7 @@ pub mod agent;
 pub mod eval;
 pub mod guardrail;
 pub mod kb;
+pub mod kernels;
 pub mod store;
 pub mod turn;
 
@@ -41,6 +45,9 @@ pub struct BenchArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Which engines to measure: `strata`, `kalosm`, or `both` (each in its own process).
+    #[arg(long, default_value = "both")]
+    pub engine: String,
 }
 
 /// Figures of one engine.
@@ -50,6 +57,15 @@ pub struct Figures {
     pub load_ms: f64,
     /// Time to first token of a short chat prompt.
     pub ttft_ms: f64,
+    /// Of the first token: tokenizing the prompt and running it through the model (the
+    /// engine's own figures; absent for the others).
+    #[serde(default)]
+    pub tokenize_ms: Option<f64>,
+    #[serde(default)]
+    pub prefill_ms: Option<f64>,
+    /// Prompt tokens/s on a 512-token prompt (pp512; the engine's own figure).
+    #[serde(default)]
+    pub pp512_tokens_per_s: Option<f64>,
     pub prompt_tokens_per_s: f64,
     pub gen_tokens_per_s: f64,
     pub peak_rss_mb: f64,
@@ -76,8 +92,18 @@ pub async fn run_local(runtime: &Runtime, args: &BenchArgs) -> Result<i32> {
         );
     }
     ensure_pulled(runtime, &spec.id).await?;
-    let ours = measure_strata(runtime, &spec.id, args).await?;
-    let mut all = vec![ours.clone()];
+    let mut all = match args.engine.as_str() {
+        // One engine, in this process (what the parent runs in a child).
+        "strata" | "kalosm" => vec![measure_strata(runtime, &spec.id, args).await?],
+        "both" => {
+            let mut all = Vec::new();
+            for engine in ["strata", "kalosm"] {
+                all.extend(measure_in_child(engine, &spec.id, args).await?);
+            }
+            all
+        }
+        other => bail!("--engine {other:?}: use strata, kalosm or both"),
+    };
     if let Some(python) = &args.llama_cpp {
         let gguf = spec
             .files
@@ -110,13 +136,27 @@ pub async fn run_local(runtime: &Runtime, args: &BenchArgs) -> Result<i32> {
             f.peak_rss_mb
         );
     }
-    if let [s, l] = all.as_slice() {
-        println!(
-            "strata / llama.cpp: generation {:.2}x, prompt {:.2}x, first token {:.2}x slower",
-            s.gen_tokens_per_s / l.gen_tokens_per_s,
-            s.prompt_tokens_per_s / l.prompt_tokens_per_s,
-            s.ttft_ms / l.ttft_ms
-        );
+    for f in &all {
+        if let (Some(t), Some(p), Some(pp)) = (f.tokenize_ms, f.prefill_ms, f.pp512_tokens_per_s) {
+            println!(
+                "{}: first token = tokenize {t:.2} ms + prefill {p:.1} ms + the first decode; pp512 {pp:.1} tok/s",
+                f.engine
+            );
+        }
+    }
+    let by = |name: &str| all.iter().find(|f| f.engine == name);
+    if let Some(s) = by("strata") {
+        for other in ["kalosm", "llama.cpp"] {
+            if let Some(o) = by(other) {
+                println!(
+                    "strata / {other}: generation {:.2}x, prompt {:.2}x, first token {:.2}x the time, peak memory {:.2}x",
+                    s.gen_tokens_per_s / o.gen_tokens_per_s,
+                    s.prompt_tokens_per_s / o.prompt_tokens_per_s,
+                    s.ttft_ms / o.ttft_ms,
+                    s.peak_rss_mb / o.peak_rss_mb
+                );
+            }
+        }
     }
     Ok(0)
 }
@@ -169,12 +209,54 @@ async fn one_run(
     })
 }
 
+/// Runs `strata bench local --engine ENGINE --json` in a child process (its own peak
+/// memory) and reads its figures.
+async fn measure_in_child(engine: &str, id: &str, args: &BenchArgs) -> Result<Vec<Figures>> {
+    let exe = std::env::current_exe().context("cannot find the strata executable")?;
+    // Its own data dir: this process holds the database (models come from the same cache).
+    let data = tempfile::tempdir().context("cannot make a temporary data dir")?;
+    let output = tokio::process::Command::new(exe)
+        .env(crate::config::DATA_DIR_ENV, data.path())
+        .args([
+            "bench", "local", "--json", "--engine", engine, "--model", id,
+        ])
+        .arg("--tokens")
+        .arg(args.tokens.to_string())
+        .arg("--runs")
+        .arg(args.runs.to_string())
+        .env("STRATA_LOCAL_ENGINE", engine)
+        .output()
+        .await
+        .context("cannot run the benchmark's child process")?;
+    if !output.status.success() {
+        bail!(
+            "the {engine} benchmark failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    serde_json::from_slice(&output.stdout).with_context(|| {
+        format!(
+            "unexpected output of the {engine} benchmark: {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
 async fn measure_strata(runtime: &Runtime, id: &str, args: &BenchArgs) -> Result<Figures> {
     let spec = runtime.catalog.get(id)?;
     let name = spec.remote_name().to_string();
     let start = Instant::now();
-    runtime.local().chat_model(&name).await?;
+    let loaded = runtime.local().chat_model(&name).await?;
     let load_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let (tokenize_ms, prefill_ms, pp512) = match &loaded.backend {
+        crate::runtime::providers::local::Backend::Engine(chat) => {
+            let engine = chat.engine.clone();
+            let (t, p, pp) =
+                tokio::task::spawn_blocking(move || engine_prompt_figures(&engine)).await??;
+            (Some(t), Some(p), Some(pp))
+        }
+        crate::runtime::providers::local::Backend::Kalosm(_) => (None, None, None),
+    };
     let provider: &dyn Provider = runtime.local().as_ref();
     // Warm-up, then measured runs.
     one_run(provider, &name, SHORT_PROMPT, 4).await?;
@@ -192,13 +274,44 @@ async fn measure_strata(runtime: &Runtime, id: &str, args: &BenchArgs) -> Result
         pp.push(p.input_tokens as f64 / (p.ttft_ms / 1000.0));
     }
     Ok(Figures {
-        engine: "strata".into(),
+        engine: loaded.engine_name().into(),
+        tokenize_ms,
+        prefill_ms,
+        pp512_tokens_per_s: pp512,
         load_ms,
         ttft_ms: median(&mut ttft),
         prompt_tokens_per_s: median(&mut pp),
         gen_tokens_per_s: median(&mut gen),
         peak_rss_mb: peak_rss_mb(),
     })
+}
+
+/// The engine's own split of the first token (tokenize and prefill of the short chat
+/// prompt, median of 5) and its pp512 (a 512-token prompt, median of 3).
+fn engine_prompt_figures(engine: &crate::engine::Engine) -> Result<(f64, f64, f64)> {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let (mut tok, mut pre) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let start = Instant::now();
+        let ids = engine.encode(SHORT_PROMPT).map_err(anyhow::Error::msg)?;
+        tok.push(ms(start.elapsed()));
+        let mut session = engine.model.new_session();
+        let start = Instant::now();
+        engine.model.forward(&mut session, &ids);
+        pre.push(ms(start.elapsed()));
+    }
+    let mut ids = engine
+        .encode(&long_prompt().repeat(3))
+        .map_err(anyhow::Error::msg)?;
+    ids.truncate(512);
+    let mut pp = Vec::new();
+    for _ in 0..3 {
+        let mut session = engine.model.new_session();
+        let start = Instant::now();
+        engine.model.forward(&mut session, &ids);
+        pp.push(ids.len() as f64 / start.elapsed().as_secs_f64());
+    }
+    Ok((median(&mut tok), median(&mut pre), median(&mut pp)))
 }
 
 /// Runs `benches/llama_cpp_bench.py` (shipped in the binary) with the given Python.

@@ -351,3 +351,37 @@ fn the_floor_check_sees_grouped_super_and_upward_imports() {
         "{problems}"
     );
 }
+
+/// `unsafe` code lives in the CPU engine's kernels and nowhere else (the crate denies it;
+/// `engine::kernels` alone allows it): no other source file may even mention it.
+#[test]
+fn unsafe_only_in_the_engine_kernels() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let kernels = root.join("engine").join("kernels");
+    let mut found = Vec::new();
+    let mut in_kernels = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let uses = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .any(|l| {
+                l.contains("unsafe {") || l.contains("unsafe fn") || l.contains("unsafe impl")
+            });
+        if file.starts_with(&kernels) {
+            in_kernels += usize::from(uses);
+        } else if uses {
+            found.push(file.display().to_string());
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "unsafe outside src/engine/kernels: {found:?}"
+    );
+    assert!(
+        in_kernels > 0,
+        "the kernels' SIMD paths are expected to be there"
+    );
+}

@@ -361,7 +361,11 @@ async fn a_slow_load_does_not_hold_up_a_loaded_model() {
     assert!(made.success(), "mkfifo {}", fifo.display());
 
     let catalog = Arc::new(Catalog::with_overrides(std::slice::from_ref(&slow)));
-    let provider = Arc::new(LocalProvider::new(&models, catalog));
+    // kalosm's load goes through the Q8_0 copy, where the FIFO waits (the per-model cells
+    // that keep loads apart are the same for both engines).
+    let provider = Arc::new(
+        LocalProvider::new(&models, catalog).with_engine(strata::config::LocalEngine::Kalosm),
+    );
     provider.chat_model(common::CHAT_MODEL).await.unwrap();
     let loading = tokio::spawn({
         let provider = provider.clone();

@@ -240,6 +240,9 @@ pub enum BenchCommand {
     /// Evaluation jobs: items/s on the local model, the scheduler's overhead per item
     /// (against plain calls), the compare view's frame cost with 2 and 4 streams.
     Eval(crate::bench::eval::EvalBenchArgs),
+    /// The CPU engine's kernels: GB/s and GOPS of each weight format's mat-vec per
+    /// instruction set, against the machine's measured memory bandwidth.
+    Kernels(crate::bench::kernels::KernelBenchArgs),
 }
 
 /// Parses arguments and runs the command; returns the process exit code.
@@ -338,6 +341,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
             crate::bench::turn::run(&paths.model_dir, &args).await
         }
         Some(Command::Bench(BenchCommand::Agent(args))) => crate::bench::agent::run(&args).await,
+        Some(Command::Bench(BenchCommand::Kernels(args))) => {
+            tokio::task::spawn_blocking(move || crate::bench::kernels::run(&args)).await?
+        }
         Some(Command::Bench(BenchCommand::Store(args))) => {
             tokio::task::spawn_blocking(move || crate::bench::store::run(&args)).await?
         }

@@ -144,6 +144,21 @@ pub struct Config {
     /// Encryption at rest of the data dir.
     #[serde(default)]
     pub encryption: EncryptionConfig,
+    /// What runs local chat models: `strata` (the CPU engine, for the architectures it
+    /// covers; default) or `kalosm` (kalosm's Llama, for comparison).
+    #[serde(default)]
+    pub local_engine: LocalEngine,
+}
+
+/// What runs local chat models (`local_engine` in the config, `STRATA_LOCAL_ENGINE`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalEngine {
+    /// Strata's CPU engine (`src/engine`); kalosm runs what it does not cover.
+    #[default]
+    Strata,
+    /// kalosm's Llama on candle.
+    Kalosm,
 }
 
 /// `[encryption]`: the switch that encrypts a data dir on its next open (as

@@ -74,7 +74,9 @@ impl Runtime {
         }
         let store = Store::open_with(&paths.data_dir, &access)?;
         let catalog = Arc::new(Catalog::with_overrides(&config.models));
-        let local = Arc::new(LocalProvider::new(&paths.model_dir, catalog.clone()));
+        let local = Arc::new(
+            LocalProvider::new(&paths.model_dir, catalog.clone()).with_engine(config.local_engine),
+        );
         let retry = RetryPolicy {
             max_retries: config
                 .max_retries

@@ -1,6 +1,9 @@
-//! The `local` provider: in-process GGUF chat models and BERT embeddings through kalosm.
-//! Each model is loaded once and shared; kalosm queues concurrent calls on its own thread.
-//! Models load independently: a slow load never holds up calls to models already loaded.
+//! The `local` provider: in-process GGUF chat models and BERT embeddings. Chat models of
+//! the architectures Strata's own engine covers (llama, qwen2) run on it
+//! (`engine_chat`); others, or all with `local_engine = "kalosm"`, run on kalosm's Llama.
+//! Both sit under kalosm's model traits, so sampling, tool-call constraints and templates
+//! are the same code. Each model is loaded once and shared. Models load independently: a
+//! slow load never holds up calls to models already loaded.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::chat_template::ChatTemplate;
+use super::engine_chat::EngineChat;
 use super::gguf;
 use super::sampler::ParamSampler;
 use super::tool_calls;
@@ -25,9 +29,17 @@ use crate::runtime::types::{
     ChatRequest, EmbedRequest, EmbedResponse, StopReason, StreamEvent, ToolChoice, Usage,
 };
 
+/// Which engine runs a loaded chat model.
+pub enum Backend {
+    /// Strata's CPU engine.
+    Engine(EngineChat),
+    /// kalosm's Llama (candle).
+    Kalosm(Llama),
+}
+
 /// A loaded chat model with its prompt template.
 pub struct LoadedChat {
-    pub llama: Llama,
+    pub backend: Backend,
     template: ChatTemplate,
     /// The GGUF file the model and its template came from.
     file: PathBuf,
@@ -63,11 +75,22 @@ impl LoadedChat {
 
     /// Number of tokens in `text` as the model tokenizes it.
     pub fn count_tokens(&self, text: &str) -> u32 {
-        self.llama
-            .tokenizer()
+        let tokenizer: &tokenizers::Tokenizer = match &self.backend {
+            Backend::Engine(e) => &e.engine.tokenizer,
+            Backend::Kalosm(llama) => llama.tokenizer(),
+        };
+        tokenizer
             .encode_fast(text, false)
             .map(|e| e.get_ids().len() as u32)
             .unwrap_or(0)
+    }
+
+    /// Which engine runs it (`strata` or `kalosm`).
+    pub fn engine_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Engine(_) => "strata",
+            Backend::Kalosm(_) => "kalosm",
+        }
     }
 }
 
@@ -79,6 +102,8 @@ type Loaded<T> = Mutex<HashMap<String, Arc<tokio::sync::OnceCell<T>>>>;
 pub struct LocalProvider {
     model_dir: PathBuf,
     catalog: Arc<Catalog>,
+    /// Which engine runs chat models the Strata engine covers.
+    engine: crate::config::LocalEngine,
     chats: Loaded<Arc<LoadedChat>>,
     embedders: Loaded<Embedder>,
 }
@@ -110,9 +135,20 @@ impl LocalProvider {
         LocalProvider {
             model_dir: model_dir.to_path_buf(),
             catalog,
+            engine: crate::config::LocalEngine::default(),
             chats: Default::default(),
             embedders: Default::default(),
         }
+    }
+
+    /// Runs chat models on `engine` (`STRATA_LOCAL_ENGINE=strata|kalosm` overrides it).
+    pub fn with_engine(mut self, engine: crate::config::LocalEngine) -> Self {
+        self.engine = match std::env::var("STRATA_LOCAL_ENGINE").as_deref() {
+            Ok("kalosm") => crate::config::LocalEngine::Kalosm,
+            Ok("strata") => crate::config::LocalEngine::Strata,
+            _ => engine,
+        };
+        self
     }
 
     fn spec(&self, name: &str) -> Result<&ModelSpec, ProviderError> {
@@ -171,6 +207,34 @@ impl LocalProvider {
                 format!("cannot load {}: {e}", spec.id),
             )
         };
+        let meta_path = gguf.clone();
+        let inspected = tokio::task::spawn_blocking(move || gguf::inspect(&meta_path))
+            .await
+            .map_err(|e| unavailable(e.to_string()))?
+            .map_err(unavailable)?;
+        if self.engine == crate::config::LocalEngine::Strata
+            && crate::engine::model::covers(&inspected.architecture)
+        {
+            // The file as it is (no requantized copy): the engine runs its formats.
+            let path = gguf.clone();
+            let loaded = tokio::task::spawn_blocking(move || crate::engine::Engine::load(&path, 0))
+                .await
+                .map_err(|e| unavailable(e.to_string()))?;
+            match loaded {
+                Ok(engine) => {
+                    return Ok(Arc::new(LoadedChat {
+                        backend: Backend::Engine(EngineChat::new(engine)),
+                        template: inspected.template,
+                        file: gguf,
+                    }))
+                }
+                // A tensor format or shape it does not run: kalosm runs it.
+                Err(e) => tracing::info!(
+                    "{}: the strata engine does not run it ({e}); using kalosm",
+                    spec.id
+                ),
+            }
+        }
         // Faster kernels: load a Q8_0 copy of Q4/K-quant files (made once). Opt out with
         // STRATA_LOCAL_REQUANTIZE=0.
         let gguf = if enabled("STRATA_LOCAL_REQUANTIZE") {
@@ -205,7 +269,7 @@ impl LocalProvider {
             join_rayon_pool(&llama).await;
         }
         Ok(Arc::new(LoadedChat {
-            llama,
+            backend: Backend::Kalosm(llama),
             template,
             file: gguf,
         }))
@@ -355,7 +419,41 @@ async fn join_rayon_pool(llama: &Llama) {
         .await;
 }
 
-/// What generation has produced so far, shared with kalosm's token callback.
+/// Streams free text from `model` into `generation` until the model stops, or `done`
+/// fires (a stop sequence, the token budget, a tool call starting, a closed receiver).
+async fn stream_plain<M>(
+    model: &M,
+    prompt: &str,
+    sampler: ParamSampler,
+    generation: &Arc<Mutex<Generation>>,
+    done: &Arc<tokio::sync::Notify>,
+) -> Result<(), String>
+where
+    M: TextCompletionModel<ParamSampler>,
+    M::Error: std::fmt::Display,
+{
+    let on_token = {
+        let generation = generation.clone();
+        let done = done.clone();
+        move |piece: String| {
+            let keep_going = generation
+                .lock()
+                .map(|mut g| g.push(piece))
+                .unwrap_or(false);
+            if !keep_going {
+                done.notify_one();
+            }
+            Ok(())
+        }
+    };
+    let mut session = model.new_session().map_err(|e| e.to_string())?;
+    tokio::select! {
+        r = model.stream_text_with_callback(&mut session, prompt, sampler, on_token) => r.map_err(|e| e.to_string()),
+        _ = done.notified() => Ok(()),
+    }
+}
+
+/// What generation has produced so far, shared with the model's token callback.
 struct Generation {
     tx: mpsc::UnboundedSender<Result<StreamEvent, ProviderError>>,
     stop_sequences: Vec<String>,
@@ -469,13 +567,17 @@ struct CallRequest {
 /// Generates the call the model started (`<`) under the tools' constraint, in at most
 /// `room` tokens. Gives the call as a provider streams one and the tokens it took, or
 /// how the answer ends instead (cancelled, out of tokens) and the tokens.
-async fn generate_call(
-    model: &LoadedChat,
+async fn generate_call<M>(
+    model: &M,
     call: CallRequest,
     room: u32,
     tx: &mpsc::UnboundedSender<Result<StreamEvent, ProviderError>>,
-) -> Result<(StreamEvent, u32), (StopReason, u32)> {
-    use kalosm::language::{RegexParser, StructuredTextCompletionModel};
+) -> Result<(StreamEvent, u32), (StopReason, u32)>
+where
+    M: kalosm::language::StructuredTextCompletionModel<kalosm::language::RegexParser, ParamSampler>,
+    M::Error: std::fmt::Display + From<candle_core::Error>,
+{
+    use kalosm::language::RegexParser;
     use std::sync::atomic::{AtomicU32, Ordering};
     let fail = |kind: ErrorKind, message: String| {
         let _ = tx.send(Err(ProviderError::new(kind, message)));
@@ -496,7 +598,7 @@ async fn generate_call(
             return Err((StopReason::EndTurn, 0));
         }
     };
-    let mut session = match model.llama.new_session() {
+    let mut session = match model.new_session() {
         Ok(session) => session,
         Err(e) => {
             fail(
@@ -532,7 +634,6 @@ async fn generate_call(
         }
     };
     let raw = model
-        .llama
         .stream_text_with_callback_and_parser(
             &mut session,
             &call.prompt,
@@ -658,34 +759,17 @@ impl Provider for LocalProvider {
             sampler: ParamSampler::new(&request.params),
         });
         tokio::spawn(async move {
-            let on_token = {
-                let generation = generation.clone();
-                let done = done.clone();
-                move |piece: String| {
-                    let keep_going = generation
-                        .lock()
-                        .map(|mut g| g.push(piece))
-                        .unwrap_or(false);
-                    if !keep_going {
-                        done.notify_one();
-                    }
-                    Ok(())
-                }
-            };
-            let mut session = match model.llama.new_session() {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = tx.send(Err(ProviderError::new(ErrorKind::Server, e.to_string())));
-                    return;
-                }
-            };
-            // Dropping kalosm's future (when `done` fires) stops its generation loop.
+            // Dropping the model's future (when `done` fires) stops its generation loop.
             let outcome = if must_call {
                 Ok(())
             } else {
-                tokio::select! {
-                    r = model.llama.stream_text_with_callback(&mut session, &prompt, sampler, on_token) => r.map_err(|e| e.to_string()),
-                    _ = done.notified() => Ok(()),
+                match &model.backend {
+                    Backend::Engine(m) => {
+                        stream_plain(m, &prompt, sampler, &generation, &done).await
+                    }
+                    Backend::Kalosm(m) => {
+                        stream_plain(m, &prompt, sampler, &generation, &done).await
+                    }
                 }
             };
             if let Err(e) = outcome {
@@ -711,7 +795,11 @@ impl Provider for LocalProvider {
                 return;
             };
             if let (StopReason::ToolUse, Some(call)) = (reason, call) {
-                match generate_call(&model, call, room, &tx).await {
+                let made = match &model.backend {
+                    Backend::Engine(m) => generate_call(m, call, room, &tx).await,
+                    Backend::Kalosm(m) => generate_call(m, call, room, &tx).await,
+                };
+                match made {
                     Ok((tool_call, tokens)) => {
                         output_tokens += tokens;
                         let _ = tx.send(Ok(tool_call));

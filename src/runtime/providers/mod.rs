@@ -3,6 +3,7 @@
 //! sampler, and its constrained tool calls.
 
 pub mod chat_template;
+pub mod engine_chat;
 pub mod gguf;
 pub mod local;
 pub mod openai;
