@@ -60,6 +60,13 @@ impl Engine {
             bos: file.u32("tokenizer.ggml.bos_token_id"),
             eos: file.u32("tokenizer.ggml.eos_token_id"),
         };
+        if vocab.tokens.len() > model.config.vocab {
+            return Err(unsupported(format!(
+                "the vocabulary has {} tokens, the embeddings {} rows",
+                vocab.tokens.len(),
+                model.config.vocab
+            )));
+        }
         let tokenizer = tokenizer::build(&vocab).map_err(unsupported)?;
         let mut stop_tokens: Vec<u32> = vocab.eos.into_iter().collect();
         for special in [
@@ -92,6 +99,9 @@ impl Engine {
     /// Greedy generation of up to `max` tokens after `prompt` (tests and benchmarks).
     pub fn greedy(&self, prompt: &str, max: usize) -> Result<Vec<u32>, String> {
         let ids = self.encode(prompt)?;
+        if ids.is_empty() {
+            return Err("the prompt is empty".into());
+        }
         let mut session = self.model.new_session();
         let mut logits = self.model.forward(&mut session, &ids);
         let mut out = Vec::new();

@@ -12,6 +12,13 @@ use super::pool::Pool;
 use super::project::{project, to_token_major, Proj};
 use super::weights::{GgufFile, LoadError, Tensor};
 
+/// Whether this is the process's first pool: only it pins its workers to cores (two
+/// pinned pools spinning on the same cores would fight).
+fn first_pool() -> bool {
+    static PINNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    !PINNED.swap(true, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Whether the engine runs a GGUF file of `general.architecture` = `arch`.
 pub fn covers(arch: &str) -> bool {
     matches!(arch, "llama" | "qwen2")
@@ -205,6 +212,18 @@ impl Model {
                 (&layer.up, config.ffn, dim),
                 (&layer.down, dim, config.ffn),
             ];
+            let lengths = [
+                (Some(layer.attn_norm.len()), dim, "attn_norm"),
+                (Some(layer.ffn_norm.len()), dim, "ffn_norm"),
+                (layer.q_bias.as_ref().map(Vec::len), dim, "attn_q.bias"),
+                (layer.k_bias.as_ref().map(Vec::len), kv, "attn_k.bias"),
+                (layer.v_bias.as_ref().map(Vec::len), kv, "attn_v.bias"),
+            ];
+            for (len, want, what) in lengths {
+                if len.is_some_and(|l| l != want) {
+                    return Err(unsupported(format!("blk.{i}.{what} has the wrong length")));
+                }
+            }
             for (w, rows, cols) in shapes {
                 if (w.rows, w.cols) != (rows, cols) {
                     return Err(unsupported(format!(
@@ -220,19 +239,45 @@ impl Model {
             .cloned()
             .unwrap_or_else(|| embed.clone());
         let half = config.head_dim / 2;
-        let inv_freq = (0..half)
+        let mut inv_freq: Vec<f32> = (0..half)
             .map(|i| {
                 1.0 / config
                     .rope_base
                     .powf(2.0 * i as f32 / config.head_dim as f32)
             })
             .collect();
+        // Llama 3.1/3.2 scale the rotary frequencies (llama3 rope scaling): one factor
+        // per rotated pair, by which each frequency is divided.
+        if file.tensor("rope_freqs.weight").is_some() {
+            let factors = floats(file, "rope_freqs.weight")?;
+            if factors.len() != half {
+                return Err(unsupported(format!(
+                    "rope_freqs.weight has {} factors for {half} rotated pairs",
+                    factors.len()
+                )));
+            }
+            for (f, k) in inv_freq.iter_mut().zip(&factors) {
+                if *k > 0.0 {
+                    *f /= k;
+                }
+            }
+        }
+        if embed.rows == 0 || embed.cols != dim || output.cols != dim || output.rows == 0 {
+            return Err(unsupported(format!(
+                "the embeddings ({}x{}) and output ({}x{}) do not match the width {dim}",
+                embed.rows, embed.cols, output.rows, output.cols
+            )));
+        }
+        let out_norm = floats(file, "output_norm.weight")?;
+        if out_norm.len() != dim {
+            return Err(unsupported("output_norm has the wrong length".into()));
+        }
         Ok(Model {
-            out_norm: floats(file, "output_norm.weight")?,
+            out_norm,
             embed,
             layers,
             output,
-            pool: Pool::new(threads.max(1), true),
+            pool: Pool::new(threads.max(1), first_pool()),
             inv_freq,
             config,
         })
@@ -246,7 +291,27 @@ impl Model {
         self.pool.threads()
     }
 
-    /// Runs `tokens` after what `session` holds; returns the logits of the last one.
+    /// Runs a prompt after what `session` holds, a chunk at a time, asking `stop` between
+    /// chunks; returns the last token's logits, or `None` when stopped (what ran is kept).
+    pub fn prefill(
+        &self,
+        session: &mut Session,
+        tokens: &[u32],
+        stop: &dyn Fn() -> bool,
+    ) -> Option<Vec<f32>> {
+        let mut logits = Vec::new();
+        let chunks = tokens.len().div_ceil(PROMPT_CHUNK);
+        for (i, chunk) in tokens.chunks(PROMPT_CHUNK).enumerate() {
+            if stop() {
+                return None;
+            }
+            self.forward_chunk(session, chunk, (i + 1 == chunks).then_some(&mut logits));
+        }
+        Some(logits)
+    }
+
+    /// Runs `tokens` after what `session` holds; returns the logits of the last one
+    /// (empty for no tokens).
     pub fn forward(&self, session: &mut Session, tokens: &[u32]) -> Vec<f32> {
         let mut logits = Vec::new();
         for (i, chunk) in tokens.chunks(PROMPT_CHUNK).enumerate() {
@@ -439,8 +504,7 @@ impl Model {
             .chunks_mut(hd)
             .map(std::sync::Mutex::new)
             .collect();
-        let workers = self.pool.threads();
-        self.pool.run(&|w, _| {
+        self.pool.run(&|w, workers| {
             let mut scores = Vec::new();
             let mut acc = vec![0.0f32; hd];
             for task in (w..tasks).step_by(workers) {

@@ -50,8 +50,7 @@ pub fn project(pool: &Pool, jobs: &mut [Proj<'_>], m: usize) {
         }
     }
     let shares: Vec<Mutex<Share<'_>>> = shares.into_iter().map(Mutex::new).collect();
-    pool.run(&|w, _| {
-        let Some(share) = shares.get(w) else { return };
+    let work = |share: &Mutex<Share<'_>>| {
         let Ok(mut share) = share.lock() else { return };
         for (j, first, band) in share.iter_mut() {
             let (tensor, acts) = tensors[*j];
@@ -65,6 +64,14 @@ pub fn project(pool: &Pool, jobs: &mut [Proj<'_>], m: usize) {
                 m,
                 band,
             );
+        }
+    };
+    pool.run(&|w, n| {
+        // A run inline on one worker (a nested call) does every share.
+        if n == 1 {
+            shares.iter().for_each(work);
+        } else if let Some(share) = shares.get(w) {
+            work(share);
         }
     });
 }

@@ -109,8 +109,14 @@ impl GgufFile {
                     message: format!("tensor {name}: {cols} columns is not whole {ty:?} blocks"),
                 });
             }
-            let len = ty.row_bytes(cols) * rows;
-            let offset = content.tensor_data_offset as usize + info.offset as usize;
+            let len = ty.row_bytes(cols).checked_mul(rows);
+            let offset = (content.tensor_data_offset as usize).checked_add(info.offset as usize);
+            let (Some(len), Some(offset)) = (len, offset) else {
+                return Err(LoadError::Read {
+                    file,
+                    message: format!("tensor {name} has an impossible size or offset"),
+                });
+            };
             if offset.checked_add(len).is_none_or(|end| end > total) {
                 return Err(LoadError::Read {
                     file,

@@ -43,6 +43,32 @@ impl EngineChat {
         let _one = self.busy.lock().unwrap_or_else(|p| p.into_inner());
         self.engine.model.forward(session, tokens)
     }
+
+    /// The prompt `text` run after what the session holds: its last token's logits.
+    /// Refused when empty or past the context window; stopped between chunks.
+    fn prefill(
+        &self,
+        s: &mut Session,
+        text: &str,
+        stop: &AtomicBool,
+    ) -> Result<Vec<f32>, EngineError> {
+        let ids = self.engine.encode(text).map_err(EngineError::Failed)?;
+        let context = self.engine.model.config.context;
+        if ids.is_empty() {
+            return Err(EngineError::Failed("the prompt is empty".into()));
+        }
+        if s.len + ids.len() >= context {
+            return Err(EngineError::Failed(format!(
+                "the prompt is {} tokens, past the model's context window of {context}",
+                s.len + ids.len()
+            )));
+        }
+        let _one = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        self.engine
+            .model
+            .prefill(s, &ids, &|| stop.load(Ordering::Relaxed))
+            .ok_or(EngineError::Stopped)
+    }
 }
 
 /// Why engine generation stopped early.
@@ -149,18 +175,24 @@ fn sample(
         None => Logits::try_from_iter(logits.iter().copied())
             .map_err(|e| EngineError::Failed(e.to_string()))?,
     };
+    // The entries carry the real token ids (the repetition penalty compares them with
+    // the tokens so far).
+    if let Some(ids) = allowed {
+        for (entry, id) in l.iter_mut().zip(ids) {
+            entry.token_id = *id;
+        }
+    }
     let mut res = Resources { rng, tokens };
     let picked = sampler
         .sample_token(&mut res, &mut l)
         .map_err(|e| EngineError::Failed(e.to_string()))?
         .ok_or_else(|| EngineError::Failed("the sampler chose no token".into()))?;
-    Ok(match allowed {
-        Some(ids) => ids
-            .get(picked as usize)
-            .copied()
-            .ok_or_else(|| EngineError::Failed("the sampler chose outside the list".into()))?,
-        None => picked,
-    })
+    match allowed {
+        Some(ids) if !ids.contains(&picked) => Err(EngineError::Failed(
+            "the sampler chose a token the constraint does not allow".into(),
+        )),
+        _ => Ok(picked),
+    }
 }
 
 /// Runs `work` on a blocking thread with the session, puts the session back after.
@@ -197,8 +229,7 @@ impl<S: Sampler + 'static> TextCompletionModel<S> for EngineChat {
         async move {
             blocking(session, move |s, stop| {
                 let engine = &me.engine;
-                let ids = engine.encode(&text).map_err(EngineError::Failed)?;
-                let mut logits = me.forward(s, &ids);
+                let mut logits = me.prefill(s, &text, stop)?;
                 let mut rng = rand::rngs::StdRng::from_entropy();
                 let mut out = TokenText::new();
                 loop {
@@ -244,8 +275,7 @@ where
         async move {
             blocking(session, move |s, stop| {
                 let engine = &me.engine;
-                let ids = engine.encode(&text).map_err(EngineError::Failed)?;
-                let mut logits = me.forward(s, &ids);
+                let mut logits = me.prefill(s, &text, stop)?;
                 let mut rng = rand::rngs::StdRng::from_entropy();
                 let mut state = parser.create_parser_state();
                 let vocab = logits.len();
@@ -255,36 +285,48 @@ where
                     if stop.load(Ordering::Relaxed) {
                         return Err(EngineError::Stopped);
                     }
+                    if vocab == 0 {
+                        return Err(EngineError::Failed("the model gave no logits".into()));
+                    }
                     let mut order: Vec<u32> = (0..vocab as u32).collect();
                     let top = CONSTRAINED_TOP.min(vocab);
-                    order.select_nth_unstable_by(top.saturating_sub(1), |a, b| {
-                        logits[*b as usize].total_cmp(&logits[*a as usize])
-                    });
+                    let by_logit =
+                        |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]);
+                    order.select_nth_unstable_by(top - 1, by_logit);
                     let mut allowed = Vec::new();
                     let mut outcomes = Vec::new();
-                    for (i, &id) in order.iter().enumerate() {
-                        if i >= top && !allowed.is_empty() {
-                            break;
+                    let mut check = |ids: &[u32], allowed: &mut Vec<u32>| {
+                        for &id in ids {
+                            if allowed.len() >= CONSTRAINED_TOP {
+                                break;
+                            }
+                            if engine.stop_tokens.contains(&id) {
+                                continue;
+                            }
+                            let piece = pieces[id as usize].get_or_insert_with(|| {
+                                engine.tokenizer.decode(&[id], false).unwrap_or_default()
+                            });
+                            if piece.is_empty() {
+                                continue;
+                            }
+                            if let Ok(status) = parser.parse(&state, piece.as_bytes()) {
+                                let taken = match &status {
+                                    ParseStatus::Finished { remaining, .. } => {
+                                        piece.len() - remaining.len()
+                                    }
+                                    ParseStatus::Incomplete { .. } => piece.len(),
+                                };
+                                allowed.push(id);
+                                outcomes.push((status.without_remaining(), taken));
+                            }
                         }
-                        if engine.stop_tokens.contains(&id) {
-                            continue;
-                        }
-                        let piece = pieces[id as usize].get_or_insert_with(|| {
-                            engine.tokenizer.decode(&[id], false).unwrap_or_default()
-                        });
-                        if piece.is_empty() {
-                            continue;
-                        }
-                        if let Ok(status) = parser.parse(&state, piece.as_bytes()) {
-                            let taken = match &status {
-                                ParseStatus::Finished { remaining, .. } => {
-                                    piece.len() - remaining.len()
-                                }
-                                ParseStatus::Incomplete { .. } => piece.len(),
-                            };
-                            allowed.push(id);
-                            outcomes.push((status.without_remaining(), taken));
-                        }
+                    };
+                    check(&order[..top], &mut allowed);
+                    if allowed.is_empty() {
+                        // None of the top: the rest in logit order, so the best allowed
+                        // tokens are the ones offered.
+                        order[top..].sort_unstable_by(by_logit);
+                        check(&order[top..], &mut allowed);
                     }
                     if allowed.is_empty() {
                         return Err(EngineError::Failed(
@@ -295,7 +337,8 @@ where
                     let at = allowed.iter().position(|&a| a == next).unwrap_or(0);
                     let (status, taken) = outcomes.swap_remove(at);
                     let piece = pieces[next as usize].clone().unwrap_or_default();
-                    on_token(piece[..taken.min(piece.len())].to_string())?;
+                    let emitted = piece.get(..taken).unwrap_or(&piece);
+                    on_token(emitted.to_string())?;
                     match status {
                         ParseStatus::Finished { result, .. } => return Ok(result),
                         ParseStatus::Incomplete { new_state, .. } => state = new_state,
