@@ -148,12 +148,8 @@ pub fn matvec(
     matvec_with(isa(), t, weights, n, rows, acts, out)
 }
 
-/// Tokens per tile in [`matmul`].
-const TOKEN_TILE: usize = 8;
-/// Rows per tile in [`matmul`] (their bytes stay in L1/L2 while a token tile runs over them).
-const ROW_TILE: usize = 16;
-
-/// [`matmul`] with an explicit kernel set.
+/// [`matmul`] with an explicit kernel set: [`matmul_rows_with`]'s band, laid out token
+/// by token.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_with(
     isa: Isa,
@@ -166,11 +162,7 @@ pub fn matmul_with(
     n_rows: usize,
     out: &mut [f32],
 ) {
-    assert_eq!(n, acts.n_cols(), "matmul: n != activation length");
-    assert!(m <= acts.n_tokens(), "matmul: m > quantized tokens");
     assert!(rows.end <= n_rows, "matmul: rows.end > n_rows");
-    let rb = t.row_bytes(n);
-    assert!(rows.end * rb <= weights.len(), "matmul: rows out of range");
     if m == 0 {
         return;
     }
@@ -178,28 +170,18 @@ pub fn matmul_with(
         out.len() >= (m - 1) * n_rows + rows.end,
         "matmul: out too short"
     );
-    let k = kernel(isa, t);
-    let all: Vec<Acts> = (0..m).map(|tok| acts_for(k, acts, tok)).collect();
-    let mut r0 = rows.start;
-    while r0 < rows.end {
-        let r1 = (r0 + ROW_TILE).min(rows.end);
-        for t0 in (0..m).step_by(TOKEN_TILE) {
-            let t1 = (t0 + TOKEN_TILE).min(m);
-            for r in r0..r1 {
-                let row = &weights[r * rb..(r + 1) * rb];
-                for (tok, a) in all.iter().enumerate().take(t1).skip(t0) {
-                    out[tok * n_rows + r] = run(k, row, a);
-                }
-            }
+    let mut band = vec![0.0f32; rows.len() * m];
+    matmul_rows_with(isa, t, weights, n, rows.clone(), acts, m, &mut band);
+    for (i, r) in rows.enumerate() {
+        for tok in 0..m {
+            out[tok * n_rows + r] = band[i * m + tok];
         }
-        r0 = r1;
     }
 }
 
 /// Prompt path: `out[token * n_rows + r] = row r · acts[token]` for tokens `0..m` and rows `r`
 /// in `rows` (absolute row indices; `n_rows` is the output stride, normally the matrix's row
-/// count). Rows are processed in tiles of 16 against tiles of 8 tokens so each weight row is
-/// fetched from memory once and reused from cache for every token of the tile.
+/// count). Each weight row is fetched once and reused from cache for every token.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(
     t: QuantType,
