@@ -515,7 +515,7 @@ async fn a_job_and_a_comparison_on_the_real_server_beside_the_local_model() {
         d,
         "two.toml",
         "name = \"two\"\ndataset = \"capitals.jsonl\"\nmodels = [\"local/smollm2-135m\", \"llama/m\"]\n\
-         temperature = 0.0\nmax_tokens = 16\nconcurrency = 2\n\
+         temperature = 0.0\nmax_tokens = 16\nconcurrency = 1\n\
          metrics = [\"contains\", \"token_f1\", \"latency\", \"ttft\", \"tokens\", \"errors\"]\n",
     );
     let summary = run_json(d, &["eval", "run", file.to_str().unwrap(), "--json"]);

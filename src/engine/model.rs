@@ -12,11 +12,13 @@ use super::pool::Pool;
 use super::project::{project, to_token_major, Proj};
 use super::weights::{GgufFile, LoadError, Tensor};
 
-/// Whether this is the process's first pool: only it pins its workers to cores (two
-/// pinned pools spinning on the same cores would fight).
+/// Whether this pool pins its workers to cores: only with `STRATA_PIN_THREADS=1`, and
+/// only the process's first pool (pinned workers fight whatever else runs on those cores:
+/// another model, a llama.cpp server, other tests).
 fn first_pool() -> bool {
     static PINNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    !PINNED.swap(true, std::sync::atomic::Ordering::Relaxed)
+    std::env::var("STRATA_PIN_THREADS").is_ok_and(|v| v == "1")
+        && !PINNED.swap(true, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Whether the engine runs a GGUF file of `general.architecture` = `arch`.
