@@ -55,6 +55,18 @@ impl Tmux {
 }
 
 impl Tmux {
+    /// Ctrl-Q, which asks first; `y`; the shell's prompt again.
+    fn quit_strata(&self) {
+        self.send(&["C-q"]);
+        self.wait_for("the quit question", Duration::from_secs(10), |s| {
+            s.contains("Quit Strata?")
+        });
+        self.send(&["y"]);
+        self.wait_for("the shell again", Duration::from_secs(10), |s| {
+            s.contains("READY$")
+        });
+    }
+
     /// A new tmux session of `w` x `h` running a bare shell, ready for commands.
     fn open(tag: &str, w: u16, h: u16) -> Tmux {
         let name = format!("strata-{tag}-{}", std::process::id());
@@ -299,14 +311,7 @@ async fn drive_the_binary_in_tmux() {
     });
 
     // Quit asks first.
-    tmux.send(&["C-q"]);
-    tmux.wait_for("the quit question", Duration::from_secs(10), |s| {
-        s.contains("Quit Strata?")
-    });
-    tmux.send(&["y"]);
-    tmux.wait_for("the shell again", Duration::from_secs(10), |s| {
-        s.contains("READY$")
-    });
+    tmux.quit_strata();
     assert_eq!(
         tmux.format("#{alternate_on}"),
         "0",
@@ -439,12 +444,5 @@ async fn a_guardrail_and_a_knowledge_base_made_in_the_tui_serve_a_chat() {
         s.contains("two minutes") && s.contains("Sources (1 cited)")
     });
     assert!(screen.contains("tea.md"), "{screen}");
-    tmux.send(&["C-q"]);
-    tmux.wait_for("the quit question", Duration::from_secs(10), |s| {
-        s.contains("Quit Strata?")
-    });
-    tmux.send(&["y"]);
-    tmux.wait_for("the shell again", Duration::from_secs(10), |s| {
-        s.contains("READY$")
-    });
+    tmux.quit_strata();
 }
